@@ -1,0 +1,143 @@
+"""The channel port: one method, ``send``, that says *sent*, *retry* or *give up*.
+
+Every adapter (email, Slack, Teams, Zendesk, Freshdesk, webhook, Apprise) implements
+:class:`Channel`. Errors of the libraries underneath never escape ``send``: they are
+translated into a :class:`SendResult` at the boundary, with secrets redacted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+from notifier.core.events import Event, Priority
+
+if TYPE_CHECKING:
+    from notifier.config.models import Defaults
+    from notifier.render import Renderer
+
+__all__ = ["Channel", "ChannelContext", "Outbound", "Report", "SendResult", "permanent", "retryable", "sent"]
+
+
+@dataclass(frozen=True)
+class Outbound:
+    """What the worker hands a channel: one event for one delivery."""
+
+    delivery_id: str
+    event: Event
+    channel: str
+    route: str
+    priority: Priority
+    attempt: int = 1
+    #: How many similar events were folded into this one by dedup ("+3 similar").
+    folded: int = 0
+    #: Keywords that made a route match, if any.
+    keywords: tuple[str, ...] = ()
+    #: The reference of the first message of this conversation on this channel
+    #: (a Slack ``ts``, an email ``Message-ID``), to thread follow-ups under it.
+    thread_ref: str | None = None
+    #: What an earlier attempt of this delivery left (e.g. recipients that already accepted).
+    progress: dict[str, Any] = field(default_factory=dict)
+    #: A clearly marked test message (``notifier test CHANNEL``).
+    test: bool = False
+    #: Every route that sent the event to this channel.
+    routes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Report:
+    """A periodic report (the digest), already rendered for every kind of channel.
+
+    Each adapter takes the form it can show: email ``text`` + ``html``, Slack ``blocks``,
+    Teams ``card``, webhook ``data``, Apprise ``title`` + ``text``.
+    """
+
+    #: Unique per (digest, period): the idempotency key and Message-ID seed.
+    key: str
+    title: str
+    text: str
+    html: str | None = None
+    blocks: list[dict[str, Any]] | None = None
+    card: dict[str, Any] | None = None
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SendResult:
+    """The outcome of one send."""
+
+    status: Literal["sent", "retry", "permanent"]
+    reason: str = ""
+    #: Seconds the remote asked us to wait (``Retry-After``).
+    retry_after: float | None = None
+    #: What the remote calls the thing created (ticket id, Slack ``ts``, Message-ID).
+    ref: str | None = None
+    #: A reference to remember as the conversation's thread on this channel.
+    thread_ref: str | None = None
+    #: State to hand back on the next attempt (see :attr:`Outbound.progress`).
+    progress: dict[str, Any] | None = None
+    #: A short failure class for metrics (``rate_limited``, ``auth``, ``server_error`` ...).
+    label: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "sent"
+
+
+def sent(ref: str | None = None, *, thread_ref: str | None = None, reason: str = "") -> SendResult:
+    """The channel confirmed the message."""
+    return SendResult("sent", reason, ref=ref, thread_ref=thread_ref)
+
+
+def retryable(reason: str, *, retry_after: float | None = None, label: str = "",
+              progress: dict[str, Any] | None = None) -> SendResult:
+    """A failure worth another try later."""
+    return SendResult("retry", reason, retry_after=retry_after, label=label, progress=progress)
+
+
+def permanent(reason: str, *, label: str = "", progress: dict[str, Any] | None = None) -> SendResult:
+    """A failure that another try will not fix: the delivery becomes a dead letter."""
+    return SendResult("permanent", reason, label=label, progress=progress)
+
+
+@dataclass
+class ChannelContext:
+    """What adapters share: the defaults, the renderer, the clock and the capture inbox."""
+
+    defaults: Defaults
+    renderer: Renderer
+    #: ``host:port`` of the built-in capture inbox, used by email channels without ``smtp``.
+    inbox: str | None = None
+    #: Link to an event for agents, with ``{id}`` (from ``defaults.event_url``).
+    event_url: str | None = None
+
+    def link(self, event_id: str) -> str | None:
+        return self.event_url.format(id=event_id) if self.event_url else None
+
+
+class Channel(Protocol):
+    """One configured destination."""
+
+    name: str
+    type: str
+
+    async def send(self, message: Outbound) -> SendResult:
+        """Deliver ``message``; never raises for delivery problems."""
+        ...
+
+    async def send_report(self, report: Report) -> SendResult:
+        """Deliver a digest; channels that cannot show one return a permanent failure."""
+        ...
+
+    async def aclose(self) -> None:
+        """Release connections."""
+        ...
+
+
+def now_local(defaults: Defaults, at: datetime | None) -> datetime:
+    """``at`` (or nothing) in the configured time zone."""
+    from zoneinfo import ZoneInfo
+
+    tz = ZoneInfo(defaults.timezone)
+    return (at or datetime.now(tz)).astimezone(tz)

@@ -1,0 +1,426 @@
+"""``channels.yaml`` as pydantic models.
+
+Every model forbids unknown keys, so a misspelt option is an error with its line rather
+than a silently ignored setting. Cross-references (a route naming an unknown channel) are
+checked in :meth:`Config._check_references` so that all problems are reported together.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import time, timedelta
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from croniter import croniter
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    field_validator,
+    model_validator,
+)
+
+from notifier.core.durations import format_duration, parse_duration
+from notifier.core.events import Kind, Priority
+
+__all__ = [
+    "AppriseChannel",
+    "BusinessHours",
+    "ChannelConfig",
+    "Config",
+    "Dedup",
+    "Defaults",
+    "Digest",
+    "Duration",
+    "EmailChannel",
+    "FreshdeskChannel",
+    "Match",
+    "Retry",
+    "Route",
+    "SlackChannel",
+    "TeamsChannel",
+    "WebhookChannel",
+    "ZendeskChannel",
+]
+
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    PlainSerializer(format_duration, return_type=str),
+    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$",
+                    "examples": ["30s", "10m", "24h"]}),
+]
+
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Retry(_Model):
+    """How hard to try before a delivery becomes a dead letter."""
+
+    attempts: int = Field(12, ge=1, le=1000)
+    backoff: Duration = timedelta(seconds=2)
+    max_backoff: Duration = timedelta(minutes=15)
+    give_up_after: Duration = timedelta(hours=24)
+
+
+class RetryOverride(_Model):
+    """Per-channel override of :class:`Retry`; unset fields come from ``defaults.retry``."""
+
+    attempts: int | None = Field(None, ge=1, le=1000)
+    backoff: Duration | None = None
+    max_backoff: Duration | None = None
+    give_up_after: Duration | None = None
+
+    def over(self, base: Retry) -> Retry:
+        return base.model_copy(update=self.model_dump(exclude_none=True))
+
+
+class Dedup(_Model):
+    """Inside ``window`` a second event with the same rendered ``key`` is not sent again."""
+
+    window: Duration = timedelta(minutes=10)
+    key: str = "{site}:{conversation_id}:{kind}"
+
+    @field_validator("key")
+    @classmethod
+    def _known_fields(cls, value: str) -> str:
+        from notifier.core.dedup import check_key_template
+
+        check_key_template(value)
+        return value
+
+
+class DedupOverride(_Model):
+    """A route's dedup; unset fields come from ``defaults.dedup``. ``window: 0s`` turns it off."""
+
+    window: Duration | None = None
+    key: str | None = None
+
+    @field_validator("key")
+    @classmethod
+    def _known_fields(cls, value: str | None) -> str | None:
+        from notifier.core.dedup import check_key_template
+
+        if value is not None:
+            check_key_template(value)
+        return value
+
+    def over(self, base: Dedup) -> Dedup:
+        return base.model_copy(update=self.model_dump(exclude_none=True))
+
+
+_HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
+
+
+class BusinessHours(_Model):
+    """When the support team works, in ``defaults.timezone``."""
+
+    days: list[Weekday] = Field(default_factory=lambda: list(WEEKDAYS[:5]))
+    hours: str = "09:00-18:00"
+
+    @field_validator("hours")
+    @classmethod
+    def _hours(cls, value: str) -> str:
+        m = _HOURS.match(value.strip())
+        if not m:
+            raise ValueError(f"invalid hours {value!r}: expected HH:MM-HH:MM, e.g. 09:00-18:00")
+        return value.strip()
+
+    @property
+    def span(self) -> tuple[time, time]:
+        start, end = self.hours.split("-")
+        h1, m1 = (int(x) for x in start.split(":"))
+        h2, m2 = (int(x) for x in end.split(":"))
+        return time(h1, m1), (time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2))
+
+
+def _zone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name such as Europe/Paris)") from None
+    return value
+
+
+TimeZone = Annotated[str, BeforeValidator(_zone)]
+
+
+class Defaults(_Model):
+    """Settings every channel, route and digest inherits."""
+
+    timezone: TimeZone = "UTC"
+    locale: str = "fr"
+    admin_email: str | None = None
+    bot_name: str = "AAIA"
+    history_hint: str | None = Field(
+        None, description="Where agents find the full conversation history (shown in emails)."
+    )
+    event_url: str | None = Field(
+        None, description="Link to an event, e.g. https://notifier.example.com/v1/events/{id}."
+    )
+    retry: Retry = Field(default_factory=Retry)  # type: ignore[arg-type]
+    dedup: Dedup = Field(default_factory=Dedup)  # type: ignore[arg-type]
+    business_hours: BusinessHours = Field(default_factory=BusinessHours)
+
+
+# --------------------------------------------------------------------------- channels
+
+
+class _Channel(_Model):
+    retry: RetryOverride | None = None
+    concurrency: int = Field(4, ge=1, le=256, description="Sends in flight at once.")
+    timeout: Duration = timedelta(seconds=10)
+    locale: str | None = None
+
+
+class EmailChannel(_Channel):
+    """SMTP email, the primary channel. ``smtp`` unset means the built-in capture inbox."""
+
+    type: Literal["email"]
+    to: list[str] = Field(default_factory=list)
+    cc: list[str] = Field(default_factory=list)
+    bcc: list[str] = Field(default_factory=list)
+    from_: str = Field("notifier <notifier@localhost>", alias="from")
+    reply_to: str | None = None
+    smtp: str | None = None
+    subject: str | None = None
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("smtp")
+    @classmethod
+    def _smtp_url(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        scheme = value.split("://", 1)[0] if "://" in value else ""
+        if scheme not in ("smtp", "smtp+starttls", "smtps"):
+            raise ValueError(
+                "smtp must be a URL smtp://, smtp+starttls:// or smtps://, "
+                "e.g. smtp+starttls://user:password@mail.example.com:587"
+            )
+        return value
+
+
+class SlackChannel(_Channel):
+    """Slack via a bot token (chat.postMessage) or an incoming webhook."""
+
+    type: Literal["slack"]
+    token: str | None = None
+    channel: str | None = None
+    webhook_url: str | None = None
+    base_url: str = "https://slack.com/api/"
+    rate: float = Field(1.0, gt=0, description="Messages per second per Slack channel.")
+
+    @model_validator(mode="after")
+    def _one_way(self) -> SlackChannel:
+        if not self.webhook_url and not (self.token and self.channel):
+            raise ValueError("a slack channel needs either token and channel, or webhook_url")
+        return self
+
+
+class TeamsChannel(_Channel):
+    """Microsoft Teams through a Workflows (Power Automate) webhook."""
+
+    type: Literal["teams"]
+    url: str
+
+
+class ZendeskChannel(_Channel):
+    """Zendesk tickets."""
+
+    type: Literal["zendesk"]
+    subdomain: str
+    email: str
+    api_token: str
+    base_url: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class FreshdeskChannel(_Channel):
+    """Freshdesk tickets."""
+
+    type: Literal["freshdesk"]
+    domain: str
+    api_key: str
+    base_url: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class WebhookChannel(_Channel):
+    """A JSON POST of the event to any URL."""
+
+    type: Literal["webhook"]
+    url: str
+    headers: dict[str, str] = Field(default_factory=dict)
+
+
+class AppriseChannel(_Channel):
+    """Any of Apprise's services, by URL."""
+
+    type: Literal["apprise"]
+    urls: list[str] = Field(min_length=1)
+
+
+ChannelConfig = Annotated[
+    EmailChannel
+    | SlackChannel
+    | TeamsChannel
+    | ZendeskChannel
+    | FreshdeskChannel
+    | WebhookChannel
+    | AppriseChannel,
+    Field(discriminator="type"),
+]
+
+CHANNEL_TYPES = ("email", "slack", "teams", "zendesk", "freshdesk", "webhook", "apprise")
+
+# --------------------------------------------------------------------------- routes
+
+
+def _as_list(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+class Match(_Model):
+    """What an event must look like for a route to take it. All given conditions must hold."""
+
+    kinds: list[Kind] | None = None
+    site: Annotated[list[str], BeforeValidator(_as_list)] | None = None
+    keywords: list[str] | None = None
+    regex: str | None = None
+    role: Literal["user", "assistant"] | None = None
+    priority: Annotated[list[Priority], BeforeValidator(_as_list)] | None = None
+    labels: dict[str, str] | None = None
+    when: Literal["business_hours", "after_hours"] | None = None
+
+    @field_validator("regex")
+    @classmethod
+    def _regex(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as exc:
+                raise ValueError(f"invalid regex: {exc}") from None
+        return value
+
+    @field_validator("keywords")
+    @classmethod
+    def _keywords(cls, value: list[str] | None) -> list[str] | None:
+        if value is not None and any(not k.strip() for k in value):
+            raise ValueError("a keyword cannot be empty")
+        return value
+
+
+class Route(_Model):
+    """Where matching events go."""
+
+    name: str
+    match: Match = Field(default_factory=Match)
+    to: list[str] = Field(min_length=1)
+    priority: Priority | None = None
+    dedup: DedupOverride | None = None
+    stop: bool = False
+
+
+# --------------------------------------------------------------------------- digests
+
+SECTIONS = ("totals", "top_questions", "support_requests", "peak_hours", "delivery_health")
+Section = Literal["totals", "top_questions", "support_requests", "peak_hours", "delivery_health"]
+
+
+class Digest(_Model):
+    """A periodic report of the chatbot's activity."""
+
+    name: str
+    schedule: str = "0 8 * * *"
+    to: list[str] = Field(min_length=1)
+    sections: list[Section] = Field(
+        default_factory=lambda: ["totals", "top_questions", "support_requests", "peak_hours",
+                                 "delivery_health"]
+    )
+    locale: str | None = None
+    timezone: TimeZone | None = None
+    site: str | None = None
+    top_n: int = Field(10, ge=1, le=100)
+    skip_empty: bool = False
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        if not croniter.is_valid(value):
+            raise ValueError(f"invalid cron schedule {value!r}: expected e.g. '0 8 * * *'")
+        return value
+
+
+# --------------------------------------------------------------------------- the file
+
+
+class Config(_Model):
+    """The whole ``channels.yaml``."""
+
+    version: Literal[1] = 1
+    defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
+    templates: Path | None = Field(None, description="A directory whose files override the built-in templates.")
+    channels: dict[str, ChannelConfig] = Field(default_factory=dict)
+    routes: list[Route] = Field(default_factory=list)
+    fallback: list[str] | None = Field(
+        None, description="Where support/contact requests that no route took go. Default: every email channel."
+    )
+    digests: list[Digest] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _check_references(self) -> Config:
+        from notifier.config.errors import ReferenceProblem, ReferenceProblems, did_you_mean
+
+        problems: list[ReferenceProblem] = []
+        known = list(self.channels)
+
+        def check(path: tuple[str | int, ...], name: str) -> None:
+            if name not in self.channels:
+                problems.append(
+                    ReferenceProblem(path, f"unknown channel {name!r}{did_you_mean(name, known)}")
+                )
+
+        seen_routes: set[str] = set()
+        for i, route in enumerate(self.routes):
+            if route.name in seen_routes:
+                problems.append(ReferenceProblem(("routes", i, "name"), f"duplicate route name {route.name!r}"))
+            seen_routes.add(route.name)
+            for j, name in enumerate(route.to):
+                check(("routes", i, "to", j), name)
+        for j, name in enumerate(self.fallback or []):
+            check(("fallback", j), name)
+        seen_digests: set[str] = set()
+        for i, digest in enumerate(self.digests):
+            if digest.name in seen_digests:
+                problems.append(ReferenceProblem(("digests", i, "name"), f"duplicate digest name {digest.name!r}"))
+            seen_digests.add(digest.name)
+            for j, name in enumerate(digest.to):
+                check(("digests", i, "to", j), name)
+        if problems:
+            raise ReferenceProblems(problems)
+        return self
+
+    @property
+    def fallback_channels(self) -> list[str]:
+        """The fallback, or every email channel when none is set."""
+        if self.fallback is not None:
+            return list(self.fallback)
+        return [name for name, ch in self.channels.items() if ch.type == "email"]
+
+    def retry_for(self, channel: str) -> Retry:
+        """The retry policy of ``channel``: its override over ``defaults.retry``."""
+        ch = self.channels.get(channel)
+        if ch is not None and ch.retry is not None:
+            return ch.retry.over(self.defaults.retry)
+        return self.defaults.retry

@@ -1,0 +1,32 @@
+"""Text matching that forgives case and accents: ``remboursement`` matches "Remboursement!"."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from functools import lru_cache
+
+__all__ = ["fold", "keyword_pattern", "find_keywords"]
+
+
+def fold(text: str) -> str:
+    """Lower-case ``text`` and strip its accents: ``"Élève"`` -> ``"eleve"``."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+@lru_cache(maxsize=4096)
+def keyword_pattern(keyword: str) -> re.Pattern[str]:
+    """A whole-word (or whole-phrase) pattern for ``keyword``, on folded text.
+
+    Words of a phrase may be separated by any run of spaces or punctuation.
+    """
+    words = re.findall(r"\w+", fold(keyword))
+    body = r"[\W_]+".join(re.escape(w) for w in words)
+    return re.compile(rf"(?<!\w){body}(?!\w)")
+
+
+def find_keywords(text: str, keywords: list[str] | tuple[str, ...]) -> list[str]:
+    """The keywords that occur in ``text`` as whole words, in the order given."""
+    folded = fold(text)
+    return [k for k in keywords if keyword_pattern(k).search(folded)]

@@ -1,0 +1,168 @@
+"""Rendering notifications with Jinja2 templates, per channel type and locale.
+
+Templates ship in ``notifier/templates/<type>/<name>.<locale>.<ext>`` (e.g.
+``email/body.fr.html``); a ``templates:`` directory in ``channels.yaml`` overrides any of
+them by the same relative path. The environment is sandboxed (templates come from
+admins, not from the code) and autoescapes ``.html`` files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from notifier.channels.base import Outbound
+from notifier.config.models import Defaults
+
+__all__ = ["LABELS", "Renderer", "TemplateProblem", "view"]
+
+#: Words used by templates and by channels that build their payload in code (Slack, Teams).
+LABELS: dict[str, dict[str, str]] = {
+    "fr": {
+        "support_request": "Demande de support",
+        "contact_request": "Demande de contact",
+        "message": "Mot-clé surveillé",
+        "tool_call": "Demande de support (outil)",
+        "conversation_started": "Conversation commencée",
+        "conversation_ended": "Conversation terminée",
+        "feedback": "Avis utilisateur",
+        "low": "basse", "normal": "normale", "high": "haute", "urgent": "urgente",
+        "similar": "similaires regroupés",
+        "test": "TEST",
+    },
+    "en": {
+        "support_request": "Support request",
+        "contact_request": "Contact request",
+        "message": "Watched keyword",
+        "tool_call": "Support request (tool)",
+        "conversation_started": "Conversation started",
+        "conversation_ended": "Conversation ended",
+        "feedback": "User feedback",
+        "low": "low", "normal": "normal", "high": "high", "urgent": "urgent",
+        "similar": "similar folded in",
+        "test": "TEST",
+    },
+}
+
+
+@dataclass(frozen=True)
+class TemplateProblem:
+    """A template that does not compile."""
+
+    file: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line or 1}  template: {self.message}"
+
+
+_BUILTIN = Path(__file__).parent / "templates"
+
+
+def _autoescape(name: str | None) -> bool:
+    return bool(name and name.endswith((".html", ".htm")))
+
+
+class Renderer:
+    """Finds and renders templates; ``override`` is the ``templates:`` directory, if any."""
+
+    def __init__(self, override: Path | None = None) -> None:
+        loaders: list[jinja2.BaseLoader] = []
+        if override is not None:
+            loaders.append(jinja2.FileSystemLoader(str(override)))
+        loaders.append(jinja2.FileSystemLoader(str(_BUILTIN)))
+        self.override = override
+        self.env = ImmutableSandboxedEnvironment(
+            loader=jinja2.ChoiceLoader(loaders),
+            autoescape=_autoescape,
+            undefined=jinja2.ChainableUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+            keep_trailing_newline=False,
+        )
+        self.env.filters["localtime"] = _localtime
+
+    def template_name(self, channel_type: str, name: str, locale: str, ext: str) -> str:
+        """The first of ``<type>/<name>.<locale>.<ext>``, ``….en.…`` and ``….<ext>`` that exists."""
+        candidates = [f"{channel_type}/{name}.{locale}.{ext}", f"{channel_type}/{name}.en.{ext}",
+                      f"{channel_type}/{name}.{ext}"]
+        for candidate in candidates:
+            if self._exists(candidate):
+                return candidate
+        raise jinja2.TemplateNotFound(candidates[0])
+
+    def _exists(self, name: str) -> bool:
+        try:
+            self.env.get_template(name)
+        except jinja2.TemplateNotFound:
+            return False
+        return True
+
+    def render(self, channel_type: str, name: str, locale: str, ext: str, context: dict[str, Any]) -> str:
+        """Render ``<type>/<name>.<locale>.<ext>`` with ``context``."""
+        return self.env.get_template(self.template_name(channel_type, name, locale, ext)).render(context)
+
+    def check(self) -> list[TemplateProblem]:
+        """Compile every template (built-in and overrides); the ones that fail."""
+        problems = []
+        roots = [_BUILTIN] + ([self.override] if self.override else [])
+        for root in roots:
+            for path in sorted(root.rglob("*")):
+                if not path.is_file() or path.suffix not in (".txt", ".html", ".md", ".json", ".j2"):
+                    continue
+                try:
+                    self.env.parse(path.read_text(encoding="utf-8"), path.name, str(path))
+                except jinja2.TemplateSyntaxError as exc:
+                    problems.append(TemplateProblem(str(path), exc.lineno, exc.message or str(exc)))
+        return problems
+
+
+def _localtime(value: datetime | None, tz: str, fmt: str = "%d/%m/%Y %H:%M") -> str:
+    if value is None:
+        return ""
+    return value.astimezone(ZoneInfo(tz)).strftime(fmt)
+
+
+def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None = None,
+         turns: int = 6) -> dict[str, Any]:
+    """The context every template receives, privacy rules applied.
+
+    The user's name, email, phone and IP address are included only with ``user.consent``.
+    """
+    ev = message.event
+    labels = LABELS.get(locale, LABELS["en"])
+    user = ev.consented_user
+    when = ev.occurred_at
+    return {
+        "event": ev,
+        "kind": ev.kind.value,
+        "kind_label": labels.get(ev.kind.value, ev.kind.value),
+        "priority": message.priority.value,
+        "priority_label": labels.get(message.priority.value, message.priority.value),
+        "urgent": message.priority.rank >= 2,
+        "site": ev.site,
+        "message": ev.message or (ev.tool.arguments.get("message") if ev.tool else None) or "",
+        "page_url": ev.page.url if ev.page else None,
+        "page_title": ev.page.title if ev.page else None,
+        "time": _localtime(when, defaults.timezone),
+        "timezone": defaults.timezone,
+        "user": user,
+        "ip": user.ip if user else None,
+        "transcript": ev.transcript[-turns:] if turns else [],
+        "folded": message.folded,
+        "keywords": list(message.keywords),
+        "bot_name": defaults.bot_name,
+        "history_hint": defaults.history_hint,
+        "link": link,
+        "test": message.test,
+        "route": message.route,
+        "labels": labels,
+        "locale": locale,
+    }

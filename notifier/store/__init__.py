@@ -1,0 +1,41 @@
+"""Storage: one port, two adapters. :func:`open_store` picks one from a URL."""
+
+from __future__ import annotations
+
+from notifier.store.base import (
+    Attempt,
+    Claimed,
+    Delivery,
+    DigestRun,
+    NewDelivery,
+    SchemaMismatch,
+    Store,
+    StoreUnavailable,
+    Transaction,
+)
+
+__all__ = [
+    "Attempt",
+    "Claimed",
+    "Delivery",
+    "DigestRun",
+    "NewDelivery",
+    "SchemaMismatch",
+    "Store",
+    "StoreUnavailable",
+    "Transaction",
+    "store_for",
+]
+
+
+def store_for(url: str) -> Store:
+    """The adapter for ``url``: ``sqlite:///…`` or ``postgresql://…``."""
+    if url.startswith("sqlite:"):
+        from notifier.store.sqlite import SqliteStore
+
+        return SqliteStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from notifier.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
+
+        return PostgresStore(url)  # type: ignore[no-any-return,unused-ignore]
+    raise ValueError(f"unsupported database URL {url!r}: use sqlite:///path.db or postgresql://…")

@@ -1,0 +1,288 @@
+"""The storage port: a handful of primitives; the logic lives above it.
+
+Two adapters implement it, SQLite (the embedded default) and PostgreSQL, and one
+contract suite (``tests/store/test_contract.py``) runs against both. Uniqueness (event
+ids, one delivery per event and channel, dedup keys, digest periods) is enforced by the
+database, never by a read-then-write in Python.
+
+Delivery states::
+
+    pending --claim--> claimed --complete--> sent
+       ^                  |  \\--dead------> dead --replay--> pending
+       |                  |
+       +---reschedule-----+   (and release / lease expiry put a claim back to pending)
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib import resources
+from typing import Any, Literal
+
+from notifier.core.dedup import DedupState
+from notifier.core.events import Event, Priority
+
+__all__ = [
+    "Attempt",
+    "Claimed",
+    "Delivery",
+    "DeliveryStatus",
+    "DigestRun",
+    "NewDelivery",
+    "SchemaMismatch",
+    "Store",
+    "StoreUnavailable",
+    "Transaction",
+]
+
+DeliveryStatus = Literal["pending", "claimed", "sent", "dead", "suppressed"]
+STATUSES: tuple[DeliveryStatus, ...] = ("pending", "claimed", "sent", "dead", "suppressed")
+
+
+def migrations(backend: str) -> list[tuple[int, str]]:
+    """The numbered ``.sql`` migrations shipped for ``backend`` (``sql/<backend>/NNNN_name.sql``), in order."""
+    folder = resources.files("notifier.store") / "sql" / backend
+    out = []
+    for entry in folder.iterdir():
+        if entry.name.endswith(".sql"):
+            out.append((int(entry.name.split("_", 1)[0]), entry.read_text(encoding="utf-8")))
+    return sorted(out)
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached; the caller may try again later."""
+
+
+class SchemaMismatch(Exception):
+    """The database schema is not the one this version knows (run ``notifier db upgrade``)."""
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    """A delivery to create when an event is accepted."""
+
+    id: str
+    route: str
+    channel: str
+    priority: Priority
+    #: ``suppressed`` deliveries are recorded (for visibility) but never sent.
+    status: Literal["pending", "suppressed"] = "pending"
+    dedup_key: str | None = None
+    folded: int = 0
+    keywords: tuple[str, ...] = ()
+    thread_key: str | None = None
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One (event, channel) delivery as stored."""
+
+    id: str
+    event_id: str
+    route: str
+    channel: str
+    status: DeliveryStatus
+    priority: Priority
+    attempts: int
+    created_at: datetime
+    updated_at: datetime
+    next_attempt_at: datetime | None
+    first_attempt_at: datetime | None
+    sent_at: datetime | None
+    last_error: str | None
+    ref: str | None
+    folded: int
+    dedup_key: str | None
+    keywords: tuple[str, ...]
+    thread_key: str | None
+    progress: dict[str, Any] = field(default_factory=dict)
+    claimed_by: str | None = None
+    lease_until: datetime | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data for the API and ``--json`` output."""
+        out: dict[str, Any] = {}
+        for k, v in self.__dict__.items():
+            if isinstance(v, datetime):
+                out[k] = v.isoformat()
+            elif isinstance(v, tuple):
+                out[k] = list(v)
+            else:
+                out[k] = v.value if isinstance(v, Priority) else v
+        return out
+
+
+@dataclass(frozen=True)
+class Claimed:
+    """A claimed delivery with what a channel needs to send it."""
+
+    delivery: Delivery
+    event: Event
+    #: The conversation's thread on this channel, if one was started.
+    thread_ref: str | None
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One try of a delivery."""
+
+    delivery_id: str
+    number: int
+    at: datetime
+    outcome: Literal["sent", "retry", "permanent"]
+    reason: str
+    duration_ms: float
+
+
+@dataclass(frozen=True)
+class DigestRun:
+    """A claimed (digest, period)."""
+
+    digest: str
+    period_start: datetime
+    period_end: datetime
+    status: Literal["running", "sent", "failed"]
+    claimed_by: str
+    claimed_at: datetime
+    finished_at: datetime | None = None
+    detail: str | None = None
+
+
+class Transaction(abc.ABC):
+    """Primitives used while accepting events; all of them commit or none."""
+
+    @abc.abstractmethod
+    async def insert_event(self, event: Event, received_at: datetime, question_key: str | None) -> bool:
+        """Store ``event`` (whose ``id`` is set); ``False`` if that id is already stored."""
+
+    @abc.abstractmethod
+    async def lock_dedup(self, key: str) -> DedupState | None:
+        """The stored state of ``key``, locked until the transaction ends."""
+
+    @abc.abstractmethod
+    async def save_dedup(self, key: str, state: DedupState) -> None:
+        """Insert or replace the state of ``key``."""
+
+    @abc.abstractmethod
+    async def insert_deliveries(self, event_id: str, deliveries: list[NewDelivery], now: datetime) -> None:
+        """Create the deliveries of one event, due ``now``."""
+
+
+class Store(abc.ABC):
+    """Where events, deliveries, dedup windows, threads and digest runs live."""
+
+    url: str
+
+    # ----------------------------------------------------------------- lifecycle
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect, and check the schema is the current one (raises :class:`SchemaMismatch`)."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Disconnect."""
+
+    @abc.abstractmethod
+    async def upgrade(self) -> list[int]:
+        """Apply pending schema migrations; return the versions applied."""
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int:
+        """The schema version of the database (0 when empty)."""
+
+    # ----------------------------------------------------------------- accept
+    @abc.abstractmethod
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """A write transaction for accepting events."""
+
+    async def notify_work(self) -> None:  # noqa: B027 - optional hook, a no-op by default
+        """Tell workers (in other processes too) that deliveries are due."""
+
+    @abc.abstractmethod
+    async def wait_for_work(self, timeout: float) -> None:
+        """Return when another process may have added work, or after ``timeout`` seconds."""
+
+    # ----------------------------------------------------------------- worker
+    @abc.abstractmethod
+    async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int,
+                    channels: list[str] | None = None) -> list[Claimed]:
+        """Claim up to ``limit`` due deliveries (pending and due, or claimed with an expired lease)."""
+
+    @abc.abstractmethod
+    async def complete(self, delivery_id: str, worker: str, now: datetime, *, ref: str | None,
+                       thread_ref: str | None, duration_ms: float, reason: str = "") -> bool:
+        """Mark a claimed delivery sent, remember the thread; ``False`` if the claim was lost."""
+
+    @abc.abstractmethod
+    async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
+                         reason: str, duration_ms: float,
+                         progress: dict[str, Any] | None = None) -> bool:
+        """Record a retryable failure and when to try next."""
+
+    @abc.abstractmethod
+    async def dead(self, delivery_id: str, worker: str, now: datetime, *, reason: str,
+                   duration_ms: float, outcome: Literal["retry", "permanent"] = "permanent",
+                   progress: dict[str, Any] | None = None) -> bool:
+        """Record the failure and make the delivery a dead letter."""
+
+    @abc.abstractmethod
+    async def release(self, worker: str, delivery_ids: list[str] | None = None) -> int:
+        """Put claims of ``worker`` back to pending (all of them when ``delivery_ids`` is None)."""
+
+    @abc.abstractmethod
+    async def claim_owners(self) -> list[str]:
+        """The workers that hold claims now (to release those of dead local processes)."""
+
+    @abc.abstractmethod
+    async def next_due(self) -> datetime | None:
+        """When the earliest pending delivery is due, or ``None`` when there is none."""
+
+    # ----------------------------------------------------------------- reading
+    @abc.abstractmethod
+    async def get_event(self, event_id: str) -> tuple[Event, datetime] | None:
+        """The event and when it was received."""
+
+    @abc.abstractmethod
+    async def get_delivery(self, delivery_id: str) -> Delivery | None:
+        """One delivery."""
+
+    @abc.abstractmethod
+    async def list_deliveries(self, *, status: DeliveryStatus | None = None, event_id: str | None = None,
+                              channel: str | None = None, limit: int = 100) -> list[Delivery]:
+        """Deliveries, newest first."""
+
+    @abc.abstractmethod
+    async def attempts(self, delivery_id: str) -> list[Attempt]:
+        """The attempts of one delivery, oldest first."""
+
+    @abc.abstractmethod
+    async def count_deliveries(self) -> dict[str, int]:
+        """How many deliveries are in each status."""
+
+    @abc.abstractmethod
+    async def replay(self, now: datetime, delivery_id: str | None = None, *, all_dead: bool = False) -> list[str]:
+        """Make dead letters pending again (attempts reset); the ids replayed."""
+
+    # ----------------------------------------------------------------- digests
+    @abc.abstractmethod
+    async def claim_digest(self, digest: str, start: datetime, end: datetime, worker: str,
+                           now: datetime, *, force: bool = False) -> bool:
+        """Claim ``(digest, start)``; ``False`` if it was already claimed (``force`` re-claims)."""
+
+    @abc.abstractmethod
+    async def finish_digest(self, digest: str, start: datetime, now: datetime, *, ok: bool,
+                            detail: str = "") -> None:
+        """Record how the digest of that period went."""
+
+    @abc.abstractmethod
+    async def last_digest(self, digest: str) -> DigestRun | None:
+        """The latest claimed period of ``digest``."""
+
+    # ----------------------------------------------------------------- iteration helpers
+    async def iter_deliveries(self, status: DeliveryStatus) -> AsyncIterator[Delivery]:
+        for d in await self.list_deliveries(status=status, limit=100_000):
+            yield d
