@@ -1,0 +1,204 @@
+"""The HTTP API (FastAPI): ``POST /v1/events`` and friends.
+
+``202`` means the events and their planned deliveries are committed. Errors are JSON
+objects that name the field: ``{"error": "…", "details": [{"path": "[3].kind", "message": "…"}]}``.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import orjson
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import TypeAdapter, ValidationError
+
+from notifier import metrics
+from notifier.config.errors import format_path
+from notifier.core.events import Event
+from notifier.service import Service
+from notifier.store.base import STATUSES, StoreUnavailable
+
+__all__ = ["MAX_BATCH", "MAX_BODY", "create_app"]
+
+MAX_BODY = 1024 * 1024
+MAX_BATCH = 1000
+
+_one = TypeAdapter(Event)
+_many = TypeAdapter(list[Event])
+
+
+class _JSON(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> _JSON:
+    body: dict[str, Any] = {"error": message}
+    if details:
+        body["details"] = details
+    return _JSON(body, status_code=status)
+
+
+def _details(exc: ValidationError, batch: bool) -> list[dict[str, Any]]:
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        path = format_path(loc)
+        if batch and loc and isinstance(loc[0], int):
+            path = f"[{loc[0]}]" + ("." + format_path(loc[1:]) if len(loc) > 1 else "")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        item: dict[str, Any] = {"path": path, "message": msg}
+        if batch and loc and isinstance(loc[0], int):
+            item["index"] = loc[0]
+        out.append(item)
+    return out
+
+
+def create_app(service: Service, *, run_worker: bool = True, manage: bool = True) -> FastAPI:
+    """The ASGI app for ``service``. With ``manage`` it opens and closes the service itself."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        import asyncio
+
+        task = None
+        if manage:
+            await service.open()
+            task = asyncio.create_task(service.run(worker=run_worker, digests=run_worker))
+        try:
+            yield
+        finally:
+            if manage:
+                service.stop()
+                if task is not None:
+                    await asyncio.gather(task, return_exceptions=True)
+                await service.close()
+
+    app = FastAPI(title="notifier", version="0.1.0", lifespan=lifespan,
+                  default_response_class=_JSON)
+    token = os.environ.get("NOTIFIER_API_TOKEN") or None
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        if token and request.url.path.startswith("/v1/"):
+            given = request.headers.get("authorization", "")
+            if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+                return _error(401, "missing or wrong bearer token (Authorization: Bearer …)")
+        try:
+            response: Response = await call_next(request)
+        except StoreUnavailable as exc:
+            return _error(503, f"the database is unavailable, try again later: {exc}")
+        return response
+
+    @app.post("/v1/events", status_code=202)
+    async def post_events(request: Request) -> Response:
+        """Accept one event or a JSON array of up to 1,000."""
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            return _error(413, f"body is larger than {MAX_BODY} bytes")
+        raw = await request.body()
+        if len(raw) > MAX_BODY:
+            return _error(413, f"body is larger than {MAX_BODY} bytes")
+        try:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            return _error(400, f"invalid JSON: {exc}")
+        batch = isinstance(data, list)
+        if batch and len(data) > MAX_BATCH:
+            return _error(413, f"a batch holds at most {MAX_BATCH} events, this one has {len(data)}")
+        if batch and not data:
+            return _error(422, "empty batch")
+        try:
+            events = _many.validate_python(data) if batch else [_one.validate_python(data)]
+        except ValidationError as exc:
+            return _error(422, "invalid event" + (" in batch: nothing was stored" if batch else ""),
+                          _details(exc, batch))
+        now = service.clock()
+        key = request.headers.get("idempotency-key")
+        if key and not batch:
+            if len(key) > 200:
+                return _error(422, "Idempotency-Key is longer than 200 characters")
+            events = [events[0].completed(now, key)]
+        results = await service.accept(events, now=now)
+        for ev, res in zip(events, results, strict=True):
+            metrics.accepted.labels(ev.kind.value, str(res.duplicate).lower()).inc()
+        body = [r.to_json() for r in results]
+        return _JSON({"events": body} if batch else body[0], status_code=202)
+
+    @app.get("/v1/events/{event_id}")
+    async def get_event(event_id: str) -> Response:
+        """The event and its deliveries."""
+        found = await service.store.get_event(event_id)
+        if found is None:
+            return _error(404, f"no event {event_id!r}")
+        event, received = found
+        deliveries = await service.store.list_deliveries(event_id=event_id, limit=1000)
+        return _JSON({
+            "event": event.to_json(),
+            "received_at": received.isoformat(),
+            "deliveries": [d.to_json() for d in deliveries],
+        })
+
+    @app.get("/v1/deliveries")
+    async def list_deliveries(status: str | None = None, channel: str | None = None,
+                              event_id: str | None = None, limit: int = 100) -> Response:
+        """Deliveries, newest first, filtered by status, channel or event."""
+        if status is not None and status not in STATUSES:
+            return _error(422, f"unknown status {status!r}", [{"path": "status",
+                                                                "message": f"allowed: {', '.join(STATUSES)}"}])
+        rows = await service.store.list_deliveries(status=status, channel=channel,  # type: ignore[arg-type]
+                                                   event_id=event_id, limit=max(1, min(limit, 10_000)))
+        return _JSON({"deliveries": [d.to_json() for d in rows]})
+
+    @app.get("/v1/deliveries/{delivery_id}")
+    async def get_delivery(delivery_id: str) -> Response:
+        """One delivery with its attempts."""
+        d = await service.store.get_delivery(delivery_id)
+        if d is None:
+            return _error(404, f"no delivery {delivery_id!r}")
+        attempts = await service.store.attempts(delivery_id)
+        return _JSON({**d.to_json(), "attempt_history": [
+            {"number": a.number, "at": a.at.isoformat(), "outcome": a.outcome, "reason": a.reason,
+             "duration_ms": round(a.duration_ms, 1)} for a in attempts]})
+
+    @app.post("/v1/deliveries/{delivery_id}/replay", status_code=202)
+    async def replay(delivery_id: str) -> Response:
+        """Send a dead (or sent) delivery again."""
+        ids = await service.store.replay(service.clock(), delivery_id)
+        if not ids:
+            d = await service.store.get_delivery(delivery_id)
+            if d is None:
+                return _error(404, f"no delivery {delivery_id!r}")
+            return _error(409, f"delivery {delivery_id} is {d.status}: only dead or sent deliveries are replayed")
+        return _JSON({"replayed": ids}, status_code=202)
+
+    @app.get("/healthz")
+    async def healthz() -> Response:
+        """Whether the store answers; counts of deliveries by status."""
+        try:
+            counts = await service.store.count_deliveries()
+        except Exception as exc:
+            return _error(503, f"database unavailable: {exc}")
+        return _JSON({"status": "ok", "deliveries": counts})
+
+    @app.get("/metrics")
+    async def metrics_endpoint() -> Response:
+        """Prometheus metrics."""
+        try:
+            for status, count in (await service.store.count_deliveries()).items():
+                metrics.deliveries_by_status.labels(status).set(count)
+        except Exception:  # metrics still answer when the database does not
+            pass
+        return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
+
+    return app

@@ -1,0 +1,34 @@
+"""Logging: readable lines on a terminal, JSON lines elsewhere (``NOTIFIER_LOG_FORMAT``)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+__all__ = ["configure_logging"]
+
+
+def configure_logging(level: str = "info") -> None:
+    """Set up structlog for the process."""
+    fmt = os.environ.get("NOTIFIER_LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")
+    renderer: structlog.types.Processor = (
+        structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()) if fmt == "console"
+        else structlog.processors.JSONRenderer()
+    )
+    numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
+    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.processors.format_exc_info,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=True,
+    )

@@ -1,0 +1,20 @@
+"""Prometheus metrics, served at ``GET /metrics``."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+
+__all__ = ["REGISTRY", "accepted", "attempts", "deliveries_by_status", "delivery_seconds"]
+
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+accepted = Counter("notifier_events_accepted_total", "Events accepted, by kind and whether repeated.",
+                   ["kind", "duplicate"], registry=REGISTRY)
+attempts = Counter("notifier_delivery_attempts_total",
+                   "Delivery attempts by channel and outcome (sent, retry, permanent, dead).",
+                   ["channel", "outcome", "reason"], registry=REGISTRY)
+delivery_seconds = Histogram("notifier_send_seconds", "Time a channel took to answer a send.",
+                             ["channel"], registry=REGISTRY,
+                             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
+deliveries_by_status = Gauge("notifier_deliveries", "Deliveries in the store by status.", ["status"],
+                             registry=REGISTRY)

@@ -1,0 +1,109 @@
+"""Accepting events: validate -> route -> dedup -> enqueue, in one transaction.
+
+``202 Accepted`` means the event and its planned deliveries are committed: a crash after
+the reply loses nothing. Dedup decisions are taken inside the same transaction, with the
+key's row locked, so two processes accepting repeats at once still send one notification.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from notifier.config.models import Config
+from notifier.core.dedup import decide
+from notifier.core.events import Event, Kind
+from notifier.core.questions import question_key
+from notifier.core.routing import plan
+from notifier.store.base import NewDelivery, Store
+
+__all__ = ["Accepted", "PlannedView", "accept"]
+
+
+@dataclass(frozen=True)
+class PlannedView:
+    """A delivery as reported to the client that posted the event."""
+
+    id: str
+    route: str
+    channel: str
+    status: str
+    folded: int = 0
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "route": self.route, "channel": self.channel,
+                               "status": self.status}
+        if self.folded:
+            out["folded"] = self.folded
+        return out
+
+
+@dataclass(frozen=True)
+class Accepted:
+    """The outcome of accepting one event."""
+
+    id: str
+    duplicate: bool
+    deliveries: list[PlannedView] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"id": self.id, "duplicate": self.duplicate,
+                "deliveries": [d.to_json() for d in self.deliveries]}
+
+
+def thread_key(event: Event) -> str | None:
+    """The conversation a notification belongs to, for threading on a channel."""
+    return f"{event.site}:{event.conversation_id}" if event.conversation_id else None
+
+
+def _question_key(event: Event) -> str | None:
+    if event.message and (event.kind is not Kind.message or event.role in (None, "user")):
+        return question_key(event.message) or None
+    return None
+
+
+async def accept(store: Store, config: Config, events: list[Event], now: datetime) -> list[Accepted]:
+    """Store ``events`` (ids and times filled in) with their deliveries, all or nothing."""
+    results: list[Accepted] = []
+    any_pending = False
+    async with store.transaction() as tx:
+        for event in events:
+            assert event.id is not None
+            if not await tx.insert_event(event, now, _question_key(event)):
+                results.append(Accepted(event.id, True))
+                continue
+            routed = plan(config, event, now)
+            decisions: dict[str, tuple[bool, int]] = {}
+            new: list[NewDelivery] = []
+            tkey = thread_key(event)
+            for planned in routed.deliveries:
+                send, folded = True, 0
+                if planned.dedup_key is not None:
+                    if planned.dedup_key not in decisions:
+                        state = await tx.lock_dedup(planned.dedup_key)
+                        decision = decide(state, now, planned.dedup_window)
+                        await tx.save_dedup(planned.dedup_key, decision.state)
+                        decisions[planned.dedup_key] = (decision.send, decision.folded)
+                    send, folded = decisions[planned.dedup_key]
+                new.append(NewDelivery(
+                    id=uuid.uuid4().hex,
+                    route=planned.route,
+                    channel=planned.channel,
+                    priority=planned.priority,
+                    status="pending" if send else "suppressed",
+                    dedup_key=planned.dedup_key,
+                    folded=folded,
+                    keywords=tuple(routed.keywords),
+                    thread_key=tkey,
+                ))
+            if new:
+                await tx.insert_deliveries(event.id, new, now)
+            any_pending = any_pending or any(d.status == "pending" for d in new)
+            results.append(Accepted(event.id, False, [
+                PlannedView(d.id, d.route, d.channel, d.status, d.folded) for d in new
+            ]))
+    if any_pending:
+        await store.notify_work()
+    return results

@@ -1,0 +1,163 @@
+"""Wiring: configuration + store + channels, and the long-running parts (worker, digests).
+
+A :class:`Service` is what ``notifier serve`` and ``notifier worker`` run, and what the
+HTTP API calls to accept events. ``reload()`` swaps in a new configuration only if it
+loads cleanly: a broken ``channels.yaml`` never replaces a running one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import structlog
+
+from notifier.channels import Channel, ChannelContext, build_channel
+from notifier.config.loader import load_config
+from notifier.config.models import Config
+from notifier.core.events import Event
+from notifier.pipeline import Accepted, accept
+from notifier.render import Renderer
+from notifier.store import Store, store_for
+from notifier.worker import Worker, utcnow
+
+__all__ = ["DEFAULT_CONFIG", "DEFAULT_DB", "Service"]
+
+log = structlog.get_logger("notifier.service")
+
+DEFAULT_CONFIG = "channels.yaml"
+DEFAULT_DB = "sqlite:///notifier.db"
+
+
+def default_config_path() -> Path:
+    """``NOTIFIER_CONFIG`` or ``./channels.yaml``."""
+    return Path(os.environ.get("NOTIFIER_CONFIG", DEFAULT_CONFIG))
+
+
+def default_db_url() -> str:
+    """``NOTIFIER_DB`` or ``sqlite:///notifier.db``."""
+    return os.environ.get("NOTIFIER_DB", DEFAULT_DB)
+
+
+def needs_inbox(config: Config) -> bool:
+    """Whether an email channel has no SMTP server and so delivers to the capture inbox."""
+    return any(ch.type == "email" and not ch.smtp for ch in config.channels.values())
+
+
+class Service:
+    """The running notifier."""
+
+    def __init__(
+        self,
+        config_path: str | Path | None = None,
+        db_url: str | None = None,
+        *,
+        config: Config | None = None,
+        inbox_dir: str | Path | None = None,
+        clock: Callable[[], datetime] = utcnow,
+        worker_options: dict[str, Any] | None = None,
+    ) -> None:
+        self.config_path = Path(config_path) if config_path else default_config_path()
+        self.db_url = db_url or default_db_url()
+        self.config: Config = config if config is not None else load_config(self.config_path)
+        self.store: Store = store_for(self.db_url)
+        self.clock = clock
+        self.inbox_dir = Path(inbox_dir or os.environ.get("NOTIFIER_INBOX", "notifier-inbox"))
+        self.inbox: Any = None
+        self.renderer = Renderer(self.config.templates)
+        self.channels: dict[str, Channel] = {}
+        self.worker: Worker | None = None
+        self._worker_options = worker_options or {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._stop = asyncio.Event()
+
+    # ----------------------------------------------------------------- lifecycle
+    async def open(self) -> None:
+        """Open the store, start the capture inbox if needed, build the channels."""
+        await self.store.open()
+        if needs_inbox(self.config):
+            from notifier.inbox import Inbox
+
+            self.inbox = Inbox(self.inbox_dir)
+            await self.inbox.start()
+            log.info("email without smtp goes to the capture inbox", address=self.inbox.address,
+                     directory=str(self.inbox_dir))
+        self.channels = self._build_channels(self.config, self.renderer)
+        self.worker = Worker(self.store, self.config, self.channels, clock=self.clock, **self._worker_options)
+
+    def context(self, config: Config, renderer: Renderer) -> ChannelContext:
+        """What channels share."""
+        return ChannelContext(
+            defaults=config.defaults,
+            renderer=renderer,
+            inbox=self.inbox.address if self.inbox is not None else None,
+            event_url=config.defaults.event_url,
+        )
+
+    def _build_channels(self, config: Config, renderer: Renderer) -> dict[str, Channel]:
+        ctx = self.context(config, renderer)
+        return {name: build_channel(name, cfg, ctx) for name, cfg in config.channels.items()}
+
+    async def run(self, *, worker: bool = True, digests: bool = True) -> None:
+        """Run the worker and the digest scheduler until :meth:`stop`."""
+        if worker and self.worker is not None:
+            self._tasks.append(asyncio.create_task(self.worker.run(self._stop)))
+        if digests and self.config.digests:
+            from notifier.digest import DigestScheduler
+
+            scheduler = DigestScheduler(self.config, self.store, self.channels, self.renderer,
+                                        self.worker.id if self.worker else "scheduler")
+            self._tasks.append(asyncio.create_task(scheduler.run(self._stop)))
+        if self._tasks:
+            await asyncio.gather(*self._tasks)
+
+    def stop(self) -> None:
+        """Ask the worker and scheduler to finish (graceful: in-flight sends complete)."""
+        self._stop.set()
+
+    async def close(self) -> None:
+        """Stop everything and release resources."""
+        self.stop()
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+            self._tasks.clear()
+        for channel in self.channels.values():
+            try:
+                await channel.aclose()
+            except Exception:  # closing is best effort: nothing is pending any more
+                log.exception("closing channel failed", channel=channel.name)
+        if self.inbox is not None:
+            await self.inbox.stop()
+        await self.store.close()
+
+    async def reload(self) -> list[str]:
+        """Load the configuration file again; keep the running one if the new one is broken."""
+        from notifier.config.errors import ConfigError
+
+        try:
+            config = load_config(self.config_path)
+            renderer = Renderer(config.templates)
+            problems = renderer.check()
+            if problems:
+                return [str(p) for p in problems]
+        except ConfigError as exc:
+            return [str(i) for i in exc.issues]
+        old = self.channels
+        self.config, self.renderer = config, renderer
+        self.channels = self._build_channels(config, renderer)
+        if self.worker is not None:
+            self.worker.reconfigure(config, self.channels)
+        for channel in old.values():
+            await channel.aclose()
+        log.info("configuration reloaded", path=str(self.config_path))
+        return []
+
+    # ----------------------------------------------------------------- use cases
+    async def accept(self, events: list[Event], *, now: datetime | None = None) -> list[Accepted]:
+        """Accept events (ids and times filled in): durable when this returns."""
+        now = now or self.clock()
+        return await accept(self.store, self.config, [e.completed(now) for e in events], now)

@@ -1,0 +1,280 @@
+"""The worker: claim due deliveries -> send -> complete | reschedule | dead-letter.
+
+It wakes as soon as work is committed (an in-process event, ``PRAGMA data_version`` on
+SQLite, ``LISTEN/NOTIFY`` on PostgreSQL), sends with bounded concurrency per channel, and
+records a send only after the channel confirmed it. On stop it lets in-flight sends
+finish for a grace period, then releases what is left so nothing stays claimed.
+``drain()`` (burst mode) processes everything due and returns: tests use it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+import structlog
+
+from notifier import metrics
+from notifier.channels.base import Channel, Outbound, SendResult, permanent
+from notifier.config.models import Config
+from notifier.core.retry import next_attempt
+from notifier.store.base import Claimed, Store
+
+__all__ = ["Worker", "WorkerStats", "utcnow"]
+
+log = structlog.get_logger("notifier.worker")
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+@dataclass
+class WorkerStats:
+    """What a worker did (since it started, or during one ``drain``)."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    lost_claims: int = 0
+    by_channel: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def processed(self) -> int:
+        return self.sent + self.retried + self.dead
+
+
+def _worker_id() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class Worker:
+    """Delivers what the store says is due, through ``channels``."""
+
+    def __init__(
+        self,
+        store: Store,
+        config: Config,
+        channels: dict[str, Channel],
+        *,
+        worker_id: str | None = None,
+        lease: timedelta = timedelta(minutes=5),
+        batch: int = 200,
+        max_in_flight: int = 256,
+        max_idle_wait: float = 5.0,
+        grace: float = 10.0,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.store = store
+        self.config = config
+        self.channels = channels
+        self.id = worker_id or _worker_id()
+        self.lease = lease
+        self.batch = batch
+        self.max_in_flight = max_in_flight
+        self.max_idle_wait = max_idle_wait
+        self.grace = grace
+        self.clock = clock
+        self.stats = WorkerStats()
+        self._limits = {name: asyncio.Semaphore(self._concurrency(name)) for name in channels}
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._slot_free = asyncio.Event()
+
+    def _concurrency(self, name: str) -> int:
+        ch = self.config.channels.get(name)
+        return ch.concurrency if ch is not None else 1
+
+    def reconfigure(self, config: Config, channels: dict[str, Channel]) -> None:
+        """Use a newly loaded configuration for the next claims."""
+        self.config = config
+        self.channels = channels
+        for name in channels:
+            self._limits.setdefault(name, asyncio.Semaphore(self._concurrency(name)))
+
+    # ----------------------------------------------------------------- running
+    async def release_orphans(self) -> int:
+        """Release claims held by dead worker processes of this machine."""
+        host = socket.gethostname()
+        released = 0
+        for owner in await self.store.claim_owners():
+            parts = owner.split(":")
+            local = len(parts) >= 2 and parts[0] == host and parts[1].isdigit() and owner != self.id
+            if local and not _pid_alive(int(parts[1])):
+                released += await self.store.release(owner)
+        if released:
+            log.info("released claims of stopped workers", count=released)
+        return released
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Deliver until ``stop`` is set, then shut down gracefully."""
+        await self.release_orphans()
+        log.info("worker started", worker=self.id)
+        stopper = asyncio.create_task(stop.wait())
+        try:
+            while not stop.is_set():
+                if await self._claim_and_start() > 0:
+                    continue
+                waiter = asyncio.create_task(self._idle_wait())
+                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                waiter.cancel()
+        finally:
+            stopper.cancel()
+            await self._shutdown()
+
+    async def _idle_wait(self) -> None:
+        if len(self._in_flight) >= self.max_in_flight:
+            self._slot_free.clear()
+            await self._slot_free.wait()
+            return
+        timeout = self.max_idle_wait
+        due = await self.store.next_due()
+        if due is not None:
+            timeout = max(0.0, min(timeout, (due - self.clock()).total_seconds()))
+        if timeout > 0:
+            await self.store.wait_for_work(timeout)
+
+    async def _shutdown(self) -> None:
+        if self._in_flight:
+            log.info("finishing in-flight sends", count=len(self._in_flight), grace=self.grace)
+            _, pending = await asyncio.wait(set(self._in_flight.values()), timeout=self.grace)
+            for task in pending:
+                task.cancel()
+            if pending:
+                await asyncio.gather(*pending, return_exceptions=True)
+        released = await self.store.release(self.id)
+        if released:
+            log.info("released unfinished deliveries", count=released)
+
+    async def drain(self, *, include_retries: bool = False, timeout: float = 30.0) -> WorkerStats:
+        """Process everything due now and return (burst mode).
+
+        With ``include_retries`` also wait for rescheduled deliveries to come due, until
+        nothing is pending or ``timeout`` seconds passed.
+        """
+        before = WorkerStats(self.stats.sent, self.stats.retried, self.stats.dead, self.stats.lost_claims)
+        deadline = time.monotonic() + timeout
+        await self.release_orphans()
+        while time.monotonic() < deadline:
+            started = await self._claim_and_start()
+            if started:
+                continue
+            if self._in_flight:
+                await asyncio.wait(set(self._in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+                continue
+            if not include_retries:
+                break
+            due = await self.store.next_due()
+            if due is None:
+                break
+            await self.store.wait_for_work(
+                min(max(0.0, (due - self.clock()).total_seconds()), max(0.0, deadline - time.monotonic()))
+            )
+        if self._in_flight:
+            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        return WorkerStats(self.stats.sent - before.sent, self.stats.retried - before.retried,
+                           self.stats.dead - before.dead, self.stats.lost_claims - before.lost_claims)
+
+    async def _claim_and_start(self) -> int:
+        room = min(self.batch, self.max_in_flight - len(self._in_flight))
+        if room <= 0:
+            return 0
+        claimed = await self.store.claim(self.id, self.clock(), self.lease, room)
+        for c in claimed:
+            task = asyncio.create_task(self._deliver(c))
+            self._in_flight[c.delivery.id] = task
+            task.add_done_callback(lambda _t, i=c.delivery.id: self._done(i))
+        return len(claimed)
+
+    def _done(self, delivery_id: str) -> None:
+        self._in_flight.pop(delivery_id, None)
+        self._slot_free.set()
+
+    # ----------------------------------------------------------------- one delivery
+    async def _deliver(self, claimed: Claimed) -> None:
+        d = claimed.delivery
+        channel = self.channels.get(d.channel)
+        if channel is None:
+            await self._record(claimed, permanent(f"channel {d.channel!r} is no longer configured"), 0.0)
+            return
+        message = Outbound(
+            delivery_id=d.id,
+            event=claimed.event,
+            channel=d.channel,
+            route=d.route,
+            priority=d.priority,
+            attempt=d.attempts + 1,
+            folded=d.folded,
+            keywords=d.keywords,
+            thread_ref=claimed.thread_ref,
+            progress=d.progress,
+            routes=(d.route,),
+        )
+        async with self._limits.setdefault(d.channel, asyncio.Semaphore(self._concurrency(d.channel))):
+            started = time.perf_counter()
+            try:
+                result = await channel.send(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # an adapter bug must not lose the event: dead-letter it visibly
+                log.exception("channel raised", channel=d.channel, delivery=d.id)
+                result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {exc}")
+            elapsed = time.perf_counter() - started
+        metrics.delivery_seconds.labels(d.channel).observe(elapsed)
+        await self._record(claimed, result, elapsed * 1000)
+
+    async def _record(self, claimed: Claimed, result: SendResult, duration_ms: float) -> None:
+        d = claimed.delivery
+        now = self.clock()
+        if result.status == "sent":
+            ok = await self.store.complete(d.id, self.id, now, ref=result.ref, thread_ref=result.thread_ref,
+                                           duration_ms=duration_ms, reason=result.reason)
+            self.stats.sent += 1
+            self.stats.by_channel[d.channel] = self.stats.by_channel.get(d.channel, 0) + 1
+            outcome = "sent"
+        elif result.status == "retry":
+            decision = next_attempt(
+                self.config.retry_for(d.channel),
+                attempts=d.attempts + 1,
+                first_attempt_at=d.first_attempt_at or now,
+                now=now,
+                retry_after=result.retry_after,
+            )
+            if decision.retry_at is not None:
+                ok = await self.store.reschedule(d.id, self.id, now, decision.retry_at, reason=result.reason,
+                                                 duration_ms=duration_ms, progress=result.progress)
+                self.stats.retried += 1
+                outcome = "retry"
+                log.info("delivery will be retried", delivery=d.id, channel=d.channel,
+                         reason=result.reason, at=decision.retry_at.isoformat())
+            else:
+                ok = await self.store.dead(d.id, self.id, now, reason=f"{result.reason} ({decision.reason})",
+                                           duration_ms=duration_ms, outcome="retry", progress=result.progress)
+                self.stats.dead += 1
+                outcome = "dead"
+                log.warning("delivery dead-lettered", delivery=d.id, channel=d.channel, reason=result.reason)
+        else:
+            ok = await self.store.dead(d.id, self.id, now, reason=result.reason, duration_ms=duration_ms,
+                                       progress=result.progress)
+            self.stats.dead += 1
+            outcome = "dead"
+            log.warning("delivery dead-lettered", delivery=d.id, channel=d.channel, reason=result.reason)
+        if not ok:
+            self.stats.lost_claims += 1
+        metrics.attempts.labels(d.channel, outcome, result.label or outcome).inc()

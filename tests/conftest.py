@@ -1,0 +1,65 @@
+"""Shared fixtures: a webhook sink, and a service on a temporary SQLite store."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notifier.service import Service
+from tests.sink import Sink
+
+ServiceFactory = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture
+def sink() -> Iterator[Sink]:
+    with Sink() as s:
+        yield s
+
+
+def webhook_config(url: str, *, extra: str = "", retry: str = "{attempts: 5, backoff: 50ms, max_backoff: 1s}",
+                   routes: str | None = None, dedup: str = "{window: 10m}") -> str:
+    """A channels.yaml with one webhook channel taking every handoff and keyword."""
+    routes = routes or """
+      - name: handoff
+        match: {kinds: [support_request, contact_request, tool_call]}
+        to: [hook]
+      - name: keywords
+        match: {kinds: [message], keywords: [urgent, remboursement], role: user}
+        to: [hook]
+    """
+    routes_block = textwrap.indent(textwrap.dedent(routes).strip(), "  ")
+    return (
+        "version: 1\n"
+        "defaults:\n"
+        "  timezone: Europe/Paris\n"
+        f"  retry: {retry}\n"
+        f"  dedup: {dedup}\n"
+        "channels:\n"
+        f'  hook: {{type: webhook, url: "{url}", timeout: 2s}}\n'
+        f"{textwrap.dedent(extra)}"
+        "routes:\n"
+        f"{routes_block}\n"
+    )
+
+
+@pytest.fixture
+async def make_service(tmp_path: Path) -> AsyncIterator[ServiceFactory]:
+    """``await make_service(yaml_text)`` -> an opened :class:`Service` (closed after the test)."""
+    opened: list[Service] = []
+
+    async def factory(config_text: str, *, db: str | None = None, **kwargs: Any) -> Service:
+        path = tmp_path / "channels.yaml"
+        path.write_text(config_text, encoding="utf-8")
+        service = Service(path, db or f"sqlite:///{tmp_path}/notifier.db", inbox_dir=tmp_path / "inbox", **kwargs)
+        await service.open()
+        opened.append(service)
+        return service
+
+    yield factory
+    for service in opened:
+        await service.close()

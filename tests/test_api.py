@@ -1,0 +1,153 @@
+"""The HTTP API as a chatbot developer meets it."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+import orjson
+import pytest
+
+from notifier.api import create_app
+from notifier.service import Service
+from tests.conftest import ServiceFactory, webhook_config
+from tests.sink import Sink
+
+
+@pytest.fixture
+async def service(make_service: ServiceFactory, sink: Sink) -> Service:
+    return await make_service(webhook_config(sink.url))
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+
+
+def ev(**kw: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"kind": "support_request", "site": "shop", "conversation_id": "c1",
+                            "message": "Un humain svp", "user": {"email": "a@b.c", "consent": True}}
+    data.update(kw)
+    return data
+
+
+async def test_post_one_event_202_with_planned_deliveries(client: httpx.AsyncClient, service: Service) -> None:
+    r = await client.post("/v1/events", json=ev(id="e1"))
+    assert r.status_code == 202
+    body = r.json()
+    assert body["id"] == "e1" and body["duplicate"] is False
+    assert [(d["route"], d["channel"]) for d in body["deliveries"]] == [("handoff", "hook")]
+    # committed before the reply: readable at once
+    r = await client.get("/v1/events/e1")
+    assert r.status_code == 200
+    assert r.json()["event"]["message"] == "Un humain svp"
+    assert r.json()["deliveries"][0]["status"] == "pending"
+
+
+async def test_id_is_generated_and_repeat_is_duplicate(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/events", json=ev())
+    generated = r.json()["id"]
+    assert len(generated) >= 16
+    r = await client.post("/v1/events", json=ev(id=generated))
+    assert r.status_code == 202 and r.json()["duplicate"] is True and r.json()["deliveries"] == []
+
+
+async def test_idempotency_key_header(client: httpx.AsyncClient) -> None:
+    r1 = await client.post("/v1/events", json=ev(), headers={"Idempotency-Key": "k-123"})
+    r2 = await client.post("/v1/events", json=ev(), headers={"Idempotency-Key": "k-123"})
+    assert r1.json()["id"] == "k-123" and r1.json()["duplicate"] is False
+    assert r2.json()["duplicate"] is True
+
+
+async def test_batch(client: httpx.AsyncClient) -> None:
+    batch = [ev(id=f"b{i}", conversation_id=f"c{i}") for i in range(100)]
+    r = await client.post("/v1/events", json=batch)
+    assert r.status_code == 202
+    events = r.json()["events"]
+    assert [e["id"] for e in events] == [f"b{i}" for i in range(100)]
+    assert all(len(e["deliveries"]) == 1 for e in events)
+
+
+async def test_invalid_json_is_400(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/events", content=b'{"kind": ', headers={"content-type": "application/json"})
+    assert r.status_code == 400
+    assert "invalid JSON" in r.json()["error"]
+
+
+async def test_unknown_kind_lists_allowed_kinds(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/events", json=ev(kind="help_me"))
+    assert r.status_code == 422
+    [detail] = r.json()["details"]
+    assert detail["path"] == "kind"
+    for kind in ("support_request", "contact_request", "message", "tool_call", "feedback"):
+        assert kind in detail["message"]
+
+
+async def test_unknown_field_and_nested_field_are_named(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/events", json=ev(colour="blue", user={"email": "x", "consent": "maybe"}))
+    assert r.status_code == 422
+    paths = {d["path"]: d["message"] for d in r.json()["details"]}
+    assert paths["colour"] == "unknown field"
+    assert "user.consent" in paths
+
+
+async def test_bad_element_rejects_whole_batch_with_its_index(client: httpx.AsyncClient, service: Service) -> None:
+    batch = [ev(id="ok-0"), ev(id="ok-1"), ev(id="bad-2", kind="nope"), ev(id="ok-3")]
+    r = await client.post("/v1/events", json=batch)
+    assert r.status_code == 422
+    [detail] = r.json()["details"]
+    assert detail["index"] == 2 and detail["path"] == "[2].kind"
+    assert "nothing was stored" in r.json()["error"]
+    assert await service.store.get_event("ok-0") is None
+
+
+async def test_body_over_1_mib_is_413(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/events", content=b"[" + b" " * (1024 * 1024 + 10) + b"]",
+                          headers={"content-type": "application/json"})
+    assert r.status_code == 413
+
+
+async def test_batch_over_1000_is_413(client: httpx.AsyncClient) -> None:
+    r = await client.post("/v1/events", content=orjson.dumps([{"kind": "message"}] * 1001),
+                          headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "1000" in r.json()["error"]
+
+
+async def test_token_required_when_set(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("NOTIFIER_API_TOKEN", "s3cret-token")
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.post("/v1/events", json=ev())).status_code == 401
+        bad = await c.post("/v1/events", json=ev(), headers={"Authorization": "Bearer nope"})
+        assert bad.status_code == 401
+        ok = await c.post("/v1/events", json=ev(), headers={"Authorization": "Bearer s3cret-token"})
+        assert ok.status_code == 202
+        assert (await c.get("/healthz")).status_code == 200
+
+
+async def test_deliveries_listing_replay_and_metrics(client: httpx.AsyncClient, service: Service,
+                                                     sink: Sink) -> None:
+    from tests.sink import Reply
+
+    sink.reply(Reply(404, b"no such hook"))
+    await client.post("/v1/events", json=ev(id="to-die"))
+    assert service.worker is not None
+    await service.worker.drain()
+    r = await client.get("/v1/deliveries", params={"status": "dead"})
+    [dead] = r.json()["deliveries"]
+    assert "HTTP 404" in dead["last_error"]
+    r = await client.get(f"/v1/deliveries/{dead['id']}")
+    assert r.json()["attempt_history"][0]["outcome"] == "permanent"
+    r = await client.post(f"/v1/deliveries/{dead['id']}/replay")
+    assert r.status_code == 202
+    await service.worker.drain()
+    assert (await client.get(f"/v1/deliveries/{dead['id']}")).json()["status"] == "sent"
+    assert (await client.post("/v1/deliveries/nope/replay")).status_code == 404
+    assert (await client.get("/v1/deliveries", params={"status": "bogus"})).status_code == 422
+    metrics = (await client.get("/metrics")).text
+    assert "notifier_events_accepted_total" in metrics
+    assert 'notifier_delivery_attempts_total{channel="hook"' in metrics
