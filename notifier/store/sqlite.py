@@ -126,6 +126,8 @@ class SqliteStore(Store):
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._poll = poll_interval
+        #: ``PRAGMA data_version`` when work was last looked for (see :meth:`wait_for_work`).
+        self._seen_version: int | None = None
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -173,19 +175,22 @@ class SqliteStore(Store):
         if self._conn is None:
             self._conn = self._connect()
         c = self._conn
-        c.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+        c.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                  " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
         row = c.execute("SELECT max(version) FROM schema_migrations").fetchone()
         return int(row[0] or 0)
 
     async def upgrade(self) -> list[int]:
-        current = await self.schema_version()
+        await self.schema_version()  # connects and creates schema_migrations
         applied = []
         c = self.conn
         for version, sql in migrations("sqlite"):
-            if version <= current:
-                continue
             c.execute("BEGIN IMMEDIATE")
             try:
+                # Read under the write lock: another process may have just applied it.
+                if version <= int(c.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0):
+                    c.execute("ROLLBACK")
+                    continue
                 for statement in sql.split(";\n"):
                     if statement.strip():
                         c.execute(statement)
@@ -225,8 +230,12 @@ class SqliteStore(Store):
     async def wait_for_work(self, timeout: float) -> None:
         # Another process's commit changes PRAGMA data_version; this process's own commits
         # set the in-process event. Polling data_version costs a few microseconds.
+        # The version is the one seen by the last claim, so a commit made between that
+        # claim and this call wakes us at once instead of after ``timeout``.
         deadline = time.monotonic() + timeout
-        start_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+        start_version = self._seen_version
+        if start_version is None:
+            start_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -238,6 +247,7 @@ class SqliteStore(Store):
             except TimeoutError:
                 pass
             if self.conn.execute("PRAGMA data_version").fetchone()[0] != start_version:
+                self._seen_version = None
                 return
 
     # ----------------------------------------------------------------- worker
@@ -251,6 +261,7 @@ class SqliteStore(Store):
             chan_sql = f" AND channel IN ({','.join('?' * len(channels))})"
             params = list(channels)
         async with self._write() as c:
+            self._seen_version = c.execute("PRAGMA data_version").fetchone()[0]
             ids = [r[0] for r in c.execute(
                 "UPDATE deliveries SET status = 'claimed', claimed_by = ?, lease_until = ?, updated_at = ?"
                 " WHERE id IN ("

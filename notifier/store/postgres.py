@@ -1,0 +1,483 @@
+"""The PostgreSQL adapter (``postgresql://…``): for several API and worker processes.
+
+Any number of processes on any number of machines share one database. Claims lock rows
+with ``FOR UPDATE SKIP LOCKED`` so concurrent workers never take the same delivery, and
+``LISTEN``/``NOTIFY`` on ``notifier_work`` wakes idle workers when work is added. Every
+state change that must be atomic is one statement (data-modifying CTEs), so it needs one
+round trip and no explicit transaction. Connection problems surface as
+:class:`~notifier.store.base.StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+import psycopg
+from psycopg.rows import TupleRow
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool, PoolTimeout
+
+from notifier.core.dedup import DedupState
+from notifier.core.events import Event, Priority
+from notifier.store.base import (
+    Attempt,
+    Claimed,
+    Delivery,
+    DeliveryStatus,
+    DigestRun,
+    NewDelivery,
+    SchemaMismatch,
+    Store,
+    StoreUnavailable,
+    Transaction,
+    migrations,
+)
+
+__all__ = ["PostgresStore"]
+
+CHANNEL = "notifier_work"
+#: Namespaces of the two-key advisory locks (``pg_advisory_xact_lock(ns, hash)``).
+_LOCK_MIGRATE = 0x6E6F7431
+_LOCK_DEDUP = 0x6E6F7432
+
+_DELIVERY_COLS = (
+    "id, event_id, route, channel, status, priority, attempts, created_at, updated_at, "
+    "next_attempt_at, first_attempt_at, sent_at, last_error, ref, folded, dedup_key, keywords, "
+    "thread_key, progress, claimed_by, lease_until"
+)
+_D_COLS = ", ".join("d." + c.strip() for c in _DELIVERY_COLS.split(","))
+
+_CLAIM = f"""
+WITH due AS (
+    SELECT id FROM deliveries
+     WHERE ((status = 'pending' AND next_attempt_at <= %(now)s)
+            OR (status = 'claimed' AND lease_until < %(now)s))
+       AND (%(channels)s::text[] IS NULL OR channel = ANY(%(channels)s::text[]))
+     ORDER BY CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_until END
+     LIMIT %(limit)s
+       FOR UPDATE SKIP LOCKED
+), d AS (
+    UPDATE deliveries AS x SET status = 'claimed', claimed_by = %(worker)s,
+           lease_until = %(lease_until)s, updated_at = %(now)s
+      FROM due WHERE x.id = due.id
+    RETURNING x.*
+)
+SELECT {_D_COLS}, e.body, t.ref
+  FROM d JOIN events e ON e.id = d.event_id
+  LEFT JOIN threads t ON t.channel = d.channel AND t.thread_key = d.thread_key
+ ORDER BY d.next_attempt_at
+"""
+
+# The attempt row is written by the same statement that changes the delivery.
+_ATTEMPT = """
+, a AS (
+    INSERT INTO attempts (delivery_id, number, at, outcome, reason, duration_ms)
+    SELECT id, attempts, %(now)s, %(outcome)s, %(reason)s, %(duration_ms)s FROM d
+    ON CONFLICT DO NOTHING
+)
+"""
+
+_COMPLETE = """
+WITH d AS (
+    UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = %(now)s,
+           updated_at = %(now)s, ref = %(ref)s, first_attempt_at = coalesce(first_attempt_at, %(now)s),
+           claimed_by = NULL, lease_until = NULL, next_attempt_at = NULL
+     WHERE id = %(id)s AND status IN ('claimed', 'pending')
+    RETURNING id, attempts, channel, thread_key
+)""" + _ATTEMPT + """
+, t AS (
+    INSERT INTO threads (channel, thread_key, ref, created_at)
+    SELECT channel, thread_key, %(thread_ref)s::text, %(now)s FROM d
+     WHERE thread_key IS NOT NULL AND %(thread_ref)s::text IS NOT NULL
+    ON CONFLICT DO NOTHING
+)
+SELECT count(*) FROM d
+"""
+
+_FAIL = """
+WITH d AS (
+    UPDATE deliveries SET status = %(status)s, attempts = attempts + 1, updated_at = %(now)s,
+           next_attempt_at = %(at)s, last_error = %(reason)s,
+           first_attempt_at = coalesce(first_attempt_at, %(now)s),
+           progress = coalesce(%(progress)s, progress), claimed_by = NULL, lease_until = NULL
+     WHERE id = %(id)s AND status = 'claimed' AND claimed_by = %(worker)s
+    RETURNING id, attempts
+)""" + _ATTEMPT + """
+SELECT count(*) FROM d
+"""
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return value.astimezone(UTC) if value is not None else None
+
+
+def _delivery(r: TupleRow) -> Delivery:
+    return Delivery(
+        id=r[0], event_id=r[1], route=r[2], channel=r[3], status=r[4], priority=Priority(r[5]),
+        attempts=r[6], created_at=r[7].astimezone(UTC), updated_at=r[8].astimezone(UTC),
+        next_attempt_at=_utc(r[9]), first_attempt_at=_utc(r[10]), sent_at=_utc(r[11]),
+        last_error=r[12], ref=r[13], folded=r[14], dedup_key=r[15],
+        keywords=tuple(r[16] or ()), thread_key=r[17], progress=r[18] or {},
+        claimed_by=r[19], lease_until=_utc(r[20]),
+    )
+
+
+class _PgTx(Transaction):
+    def __init__(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
+        self._c = conn
+
+    async def insert_event(self, event: Event, received_at: datetime, question_key: str | None) -> bool:
+        assert event.id is not None and event.occurred_at is not None
+        cur = await self._c.execute(
+            "INSERT INTO events (id, kind, site, conversation_id, role, occurred_at, received_at,"
+            " question_key, body) VALUES (%s,%s,%s,%s,%s,%s,%s,%s,%s) ON CONFLICT (id) DO NOTHING",
+            (event.id, event.kind.value, event.site, event.conversation_id, event.role,
+             event.occurred_at, received_at, question_key, Jsonb(event.to_json())),
+        )
+        return cur.rowcount == 1
+
+    async def lock_dedup(self, key: str) -> DedupState | None:
+        # Row locks cannot cover a key that has no row yet: an advisory lock on the key's
+        # hash serialises every transaction deciding about it, present or not. The SELECT
+        # after it takes a fresh snapshot, so it sees what the previous holder committed.
+        await self._c.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_DEDUP, key))
+        cur = await self._c.execute(
+            "SELECT window_until, suppressed, first_delivery_id FROM dedup WHERE key = %s", (key,))
+        row = await cur.fetchone()
+        if row is None:
+            return None
+        return DedupState(row[0].astimezone(UTC), row[1], row[2])
+
+    async def save_dedup(self, key: str, state: DedupState) -> None:
+        await self._c.execute(
+            "INSERT INTO dedup (key, window_until, suppressed, first_delivery_id) VALUES (%s,%s,%s,%s)"
+            " ON CONFLICT (key) DO UPDATE SET window_until = excluded.window_until,"
+            " suppressed = excluded.suppressed, first_delivery_id = excluded.first_delivery_id",
+            (key, state.window_until, state.suppressed, state.first_delivery_id),
+        )
+
+    async def insert_deliveries(self, event_id: str, deliveries: list[NewDelivery], now: datetime) -> None:
+        if not deliveries:
+            return
+        async with self._c.cursor() as cur:
+            await cur.executemany(
+                f"INSERT INTO deliveries ({_DELIVERY_COLS}) VALUES (%s,%s,%s,%s,%s,%s,0,%s,%s,%s,"
+                "NULL,NULL,NULL,NULL,%s,%s,%s,%s,NULL,NULL,NULL)",
+                [
+                    (d.id, event_id, d.route, d.channel, d.status, d.priority.value, now, now,
+                     now if d.status == "pending" else None, d.folded, d.dedup_key,
+                     list(d.keywords) if d.keywords else None, d.thread_key)
+                    for d in deliveries
+                ],
+            )
+
+
+class PostgresStore(Store):
+    """PostgreSQL storage. ``url`` is a libpq URL, e.g. ``postgresql://user:pw@host:5432/notifier``."""
+
+    backend = "postgresql"
+
+    def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 10.0) -> None:
+        self.url = url
+        self._pool_size = pool_size
+        self._timeout = timeout
+        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] | None = None
+        self._listener: psycopg.AsyncConnection[TupleRow] | None = None
+
+    # ----------------------------------------------------------------- connections
+    async def _connect(self) -> psycopg.AsyncConnection[TupleRow]:
+        try:
+            return await psycopg.AsyncConnection.connect(
+                self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
+
+    @asynccontextmanager
+    async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+        """A pooled connection (autocommit); database outages become ``StoreUnavailable``."""
+        if self._pool is None:
+            raise StoreUnavailable("the store is not open")
+        try:
+            async with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout as exc:
+            raise StoreUnavailable(f"no connection to PostgreSQL: {exc}") from exc
+        except psycopg.OperationalError as exc:
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+
+    async def _fetch(self, sql: str, params: Any = None) -> list[TupleRow]:
+        async with self._conn() as conn:
+            cur = await conn.execute(sql, params)
+            return await cur.fetchall()
+
+    # ----------------------------------------------------------------- lifecycle
+    async def open(self) -> None:
+        if self._pool is not None:
+            return
+        version = await self.schema_version()
+        latest = migrations("postgresql")[-1][0]
+        if version == 0:
+            # An empty database gets the schema, so `notifier serve` works out of the box.
+            await self.upgrade()
+        elif version != latest:
+            raise SchemaMismatch(
+                f"the database has schema version {version}, this notifier knows {latest}: "
+                "run `notifier db upgrade`"
+            )
+        pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
+            self.url, min_size=1, max_size=self._pool_size, open=False, timeout=self._timeout,
+            kwargs={"autocommit": True}, check=AsyncConnectionPool.check_connection,
+            name="notifier",
+        )
+        try:
+            await pool.open(wait=True, timeout=self._timeout)
+        except PoolTimeout as exc:
+            await pool.close()
+            raise StoreUnavailable(f"no connection to PostgreSQL: {exc}") from exc
+        self._pool = pool
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            with contextlib.suppress(psycopg.Error):
+                await self._listener.close()
+            self._listener = None
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    async def schema_version(self) -> int:
+        async with await self._connect() as conn:
+            return await _version(conn)
+
+    async def upgrade(self) -> list[int]:
+        applied = []
+        async with await self._connect() as conn:
+            try:
+                async with conn.transaction():
+                    # Two processes starting together: the second waits, then sees the
+                    # versions the first applied and has nothing left to do.
+                    await conn.execute("SELECT pg_advisory_xact_lock(%s, 0)", (_LOCK_MIGRATE,))
+                    await conn.execute(
+                        "CREATE TABLE IF NOT EXISTS schema_migrations"
+                        " (version integer PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+                    current = await _version(conn)
+                    for version, sql in migrations("postgresql"):
+                        if version > current:
+                            await conn.execute(sql.encode())
+                            await conn.execute(
+                                "INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
+                            applied.append(version)
+            except psycopg.OperationalError as exc:
+                raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+        return applied
+
+    # ----------------------------------------------------------------- accept
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Transaction]:
+        async with self._conn() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    async def notify_work(self) -> None:
+        async with self._conn() as conn:
+            await conn.execute(f"NOTIFY {CHANNEL}")
+
+    async def _listen(self) -> bool:
+        """Start listening for work on a dedicated connection; ``True`` if it was not yet."""
+        if self._listener is not None and not self._listener.closed:
+            return False
+        listener = await self._connect()
+        try:
+            await listener.execute(f"LISTEN {CHANNEL}")
+        except psycopg.OperationalError as exc:
+            await listener.close()
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+        self._listener = listener
+        return True
+
+    async def wait_for_work(self, timeout: float) -> None:
+        # Only workers listen (the first claim starts it): a process that listens but never
+        # reads would hold back PostgreSQL's notification queue. Work added before we were
+        # listening was not announced to us, so a fresh listener returns at once.
+        if await self._listen():
+            return
+        assert self._listener is not None
+        listener = self._listener
+        try:
+            # aclosing: the generator holds the connection's lock until it is closed.
+            async with contextlib.aclosing(listener.notifies(timeout=timeout, stop_after=1)) as gen:
+                async for _ in gen:
+                    pass
+            # A burst of notifications wakes a worker once: drop those already received.
+            async with contextlib.aclosing(listener.notifies(timeout=0)) as gen:
+                async for _ in gen:
+                    pass
+        except psycopg.OperationalError as exc:
+            self._listener = None
+            with contextlib.suppress(psycopg.Error):
+                await listener.close()
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+
+    # ----------------------------------------------------------------- worker
+    async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int,
+                    channels: list[str] | None = None) -> list[Claimed]:
+        if (channels is not None and not channels) or limit <= 0:
+            return []
+        # Listen before looking, so work added after this claim's snapshot wakes us.
+        await self._listen()
+        rows = await self._fetch(_CLAIM, {
+            "now": now, "lease_until": now + lease, "worker": worker, "limit": limit,
+            "channels": channels,
+        })
+        return [Claimed(_delivery(r[:21]), Event.model_validate(r[21]), r[22]) for r in rows]
+
+    async def complete(self, delivery_id: str, worker: str, now: datetime, *, ref: str | None,
+                       thread_ref: str | None, duration_ms: float, reason: str = "") -> bool:
+        # Recorded even if our lease ran out meanwhile: the channel did confirm this send.
+        rows = await self._fetch(_COMPLETE, {
+            "id": delivery_id, "now": now, "ref": ref, "thread_ref": thread_ref,
+            "outcome": "sent", "reason": reason, "duration_ms": duration_ms,
+        })
+        return bool(rows[0][0])
+
+    async def _fail(self, delivery_id: str, worker: str, now: datetime, *, status: str,
+                    at: datetime | None, outcome: str, reason: str, duration_ms: float,
+                    progress: dict[str, Any] | None) -> bool:
+        rows = await self._fetch(_FAIL, {
+            "id": delivery_id, "worker": worker, "now": now, "status": status, "at": at,
+            "outcome": outcome, "reason": reason, "duration_ms": duration_ms,
+            "progress": Jsonb(progress) if progress else None,
+        })
+        return bool(rows[0][0])
+
+    async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
+                         reason: str, duration_ms: float,
+                         progress: dict[str, Any] | None = None) -> bool:
+        ok = await self._fail(delivery_id, worker, now, status="pending", at=at, outcome="retry",
+                              reason=reason, duration_ms=duration_ms, progress=progress)
+        if ok:
+            await self.notify_work()
+        return ok
+
+    async def dead(self, delivery_id: str, worker: str, now: datetime, *, reason: str,
+                   duration_ms: float, outcome: Literal["retry", "permanent"] = "permanent",
+                   progress: dict[str, Any] | None = None) -> bool:
+        return await self._fail(delivery_id, worker, now, status="dead", at=None, outcome=outcome,
+                                reason=reason, duration_ms=duration_ms, progress=progress)
+
+    async def release(self, worker: str, delivery_ids: list[str] | None = None) -> int:
+        if delivery_ids is not None and not delivery_ids:
+            return 0
+        async with self._conn() as conn:
+            cur = await conn.execute(
+                "UPDATE deliveries SET status = 'pending', claimed_by = NULL, lease_until = NULL"
+                " WHERE status = 'claimed' AND claimed_by = %s"
+                " AND (%s::text[] IS NULL OR id = ANY(%s::text[]))",
+                (worker, delivery_ids, delivery_ids))
+            n = cur.rowcount
+        if n:
+            await self.notify_work()
+        return n
+
+    async def claim_owners(self) -> list[str]:
+        rows = await self._fetch("SELECT DISTINCT claimed_by FROM deliveries WHERE status = 'claimed'")
+        return [r[0] for r in rows]
+
+    async def next_due(self) -> datetime | None:
+        rows = await self._fetch(
+            "SELECT least((SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'),"
+            " (SELECT min(lease_until) FROM deliveries WHERE status = 'claimed'))")
+        return _utc(rows[0][0])
+
+    # ----------------------------------------------------------------- reading
+    async def get_event(self, event_id: str) -> tuple[Event, datetime] | None:
+        rows = await self._fetch("SELECT body, received_at FROM events WHERE id = %s", (event_id,))
+        if not rows:
+            return None
+        return Event.model_validate(rows[0][0]), rows[0][1].astimezone(UTC)
+
+    async def get_delivery(self, delivery_id: str) -> Delivery | None:
+        rows = await self._fetch(f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE id = %s", (delivery_id,))
+        return _delivery(rows[0]) if rows else None
+
+    async def list_deliveries(self, *, status: DeliveryStatus | None = None, event_id: str | None = None,
+                              channel: str | None = None, limit: int = 100) -> list[Delivery]:
+        rows = await self._fetch(
+            f"SELECT {_DELIVERY_COLS} FROM deliveries"
+            " WHERE (%(status)s::text IS NULL OR status = %(status)s::text)"
+            " AND (%(event_id)s::text IS NULL OR event_id = %(event_id)s::text)"
+            " AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)"
+            " ORDER BY created_at DESC, id LIMIT %(limit)s",
+            {"status": status, "event_id": event_id, "channel": channel, "limit": limit})
+        return [_delivery(r) for r in rows]
+
+    async def attempts(self, delivery_id: str) -> list[Attempt]:
+        rows = await self._fetch(
+            "SELECT delivery_id, number, at, outcome, reason, duration_ms FROM attempts"
+            " WHERE delivery_id = %s ORDER BY number", (delivery_id,))
+        return [Attempt(r[0], r[1], r[2].astimezone(UTC), r[3], r[4], r[5]) for r in rows]
+
+    async def count_deliveries(self) -> dict[str, int]:
+        rows = await self._fetch("SELECT status, count(*) FROM deliveries GROUP BY status")
+        return {r[0]: int(r[1]) for r in rows}
+
+    async def replay(self, now: datetime, delivery_id: str | None = None, *, all_dead: bool = False) -> list[str]:
+        if delivery_id is None and not all_dead:
+            return []
+        rows = await self._fetch(
+            "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
+            " next_attempt_at = %(now)s, updated_at = %(now)s, progress = NULL"
+            " WHERE CASE WHEN %(id)s::text IS NULL THEN status = 'dead'"
+            "  ELSE id = %(id)s::text AND status IN ('dead', 'sent') END RETURNING id",
+            {"now": now, "id": delivery_id})
+        if rows:
+            await self.notify_work()
+        return [r[0] for r in rows]
+
+    # ----------------------------------------------------------------- digests
+    async def claim_digest(self, digest: str, start: datetime, end: datetime, worker: str,
+                           now: datetime, *, force: bool = False) -> bool:
+        async with self._conn() as conn, conn.transaction():
+            if force:
+                await conn.execute("DELETE FROM digest_runs WHERE digest = %s AND period_start = %s",
+                                   (digest, start))
+            cur = await conn.execute(
+                "INSERT INTO digest_runs (digest, period_start, period_end, status, claimed_by, claimed_at)"
+                " VALUES (%s,%s,%s,'running',%s,%s) ON CONFLICT DO NOTHING",
+                (digest, start, end, worker, now))
+            return cur.rowcount == 1
+
+    async def finish_digest(self, digest: str, start: datetime, now: datetime, *, ok: bool,
+                            detail: str = "") -> None:
+        async with self._conn() as conn:
+            await conn.execute(
+                "UPDATE digest_runs SET status = %s, finished_at = %s, detail = %s"
+                " WHERE digest = %s AND period_start = %s",
+                ("sent" if ok else "failed", now, detail, digest, start))
+
+    async def last_digest(self, digest: str) -> DigestRun | None:
+        rows = await self._fetch(
+            "SELECT digest, period_start, period_end, status, claimed_by, claimed_at, finished_at, detail"
+            " FROM digest_runs WHERE digest = %s ORDER BY period_start DESC LIMIT 1", (digest,))
+        if not rows:
+            return None
+        r = rows[0]
+        return DigestRun(r[0], r[1].astimezone(UTC), r[2].astimezone(UTC), r[3], r[4],
+                         r[5].astimezone(UTC), _utc(r[6]), r[7])
+
+
+async def _version(conn: psycopg.AsyncConnection[TupleRow]) -> int:
+    cur = await conn.execute("SELECT to_regclass('schema_migrations') IS NOT NULL")
+    row = await cur.fetchone()
+    if row is None or not row[0]:
+        return 0
+    cur = await conn.execute("SELECT coalesce(max(version), 0) FROM schema_migrations")
+    row = await cur.fetchone()
+    return int(row[0]) if row else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
