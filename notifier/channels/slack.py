@@ -1,0 +1,310 @@
+"""``type: slack``: a Block Kit message through the Web API (``chat.postMessage``) or a webhook.
+
+With ``token`` and ``channel`` the bot posts with ``chat.postMessage``; follow-ups of a
+conversation go in the thread of its first message (``thread_ts``). With ``webhook_url``
+it posts to an incoming webhook (no threads: webhooks do not say what they created).
+
+Slack's limits are respected by cutting, never by being rejected: at most 50 blocks,
+3,000 characters per section, 150 per header. Sends to one Slack channel are paced at
+``rate`` messages per second (Slack allows about one), the first one at once.
+
+Errors, translated at the boundary::
+
+    HTTP 429 / ok:false ratelimited            -> retry, after Retry-After
+    HTTP 5xx, internal_error, fatal_error, ... -> retry
+    invalid_auth, not_in_channel, ...          -> permanent, with what to do in plain words
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+import httpx
+
+from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
+from notifier.channels.http import classify_exception, classify_response, parse_retry_after, redact
+from notifier.config.models import SlackChannel
+from notifier.render import view
+
+__all__ = ["MAX_BLOCKS", "MAX_HEADER", "MAX_SECTION", "Pace", "Slack", "create", "message_blocks", "preview"]
+
+MAX_BLOCKS = 50
+MAX_SECTION = 3000
+MAX_HEADER = 150
+_MAX_CONTEXT_ELEMENTS = 10
+_MAX_BUTTON = 75
+
+#: ``ok: false`` codes worth another try; every other code is permanent.
+_RETRYABLE = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
+              "request_timeout", "team_added_to_org"}
+_AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
+         "no_permission", "org_login_required", "ekm_access_denied"}
+_REFUSED_MESSAGE = {"msg_too_long", "no_text", "invalid_blocks", "invalid_blocks_format",
+                    "too_many_attachments", "invalid_arguments", "invalid_post_type", "invalid_payload"}
+
+
+def cut(text: str, limit: int) -> str:
+    """``text`` shortened to ``limit`` characters, ending in "…" when it was longer."""
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def escape(text: str) -> str:
+    """Text made literal for Slack ``mrkdwn`` (only ``&``, ``<`` and ``>`` are special)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _quote(text: str) -> str:
+    return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
+
+
+def _plain(text: str, limit: int) -> dict[str, Any]:
+    return {"type": "plain_text", "text": cut(text, limit) or " ", "emoji": True}
+
+
+def _mrkdwn(text: str, limit: int = MAX_SECTION) -> dict[str, Any]:
+    return {"type": "mrkdwn", "text": cut(text, limit) or " "}
+
+
+def _http_url(url: str | None) -> str | None:
+    return url if url and url.startswith(("https://", "http://")) and len(url) <= 3000 else None
+
+
+def message_blocks(message: Outbound, ctx: ChannelContext, locale: str) -> tuple[list[dict[str, Any]], str]:
+    """The Block Kit blocks and the notification ``text`` fallback for ``message``."""
+    v = view(message, ctx.defaults, locale, link=ctx.link(message.event.id or ""))
+    labels: dict[str, str] = v["labels"]
+    title = f"{v['kind_label']} · {labels.get('priority_word', 'priority')} {v['priority_label']}"
+    if v["urgent"]:
+        title = f"🔴 {title}"
+    if v["test"]:
+        title = f"[{labels['test']}] {title}"
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(title, MAX_HEADER)}]
+
+    text: str = v["message"]
+    blocks.append({"type": "section", "text": _mrkdwn(_quote(escape(text)) if text else f"_{labels['no_message']}_")})
+
+    context: list[str] = []
+    if v["site"]:
+        context.append(f"*{labels['site']}:* {escape(v['site'])}")
+    page_url = _http_url(v["page_url"])
+    if page_url:
+        shown = escape(v["page_title"] or page_url).replace("|", "¦")
+        context.append(f"*{labels['page']}:* <{page_url.replace('>', '%3E').replace('|', '%7C')}|{shown}>")
+    elif v["page_title"]:
+        context.append(f"*{labels['page']}:* {escape(v['page_title'])}")
+    if v["time"]:
+        context.append(f"*{labels['time']}:* {v['time']} ({v['timezone']})")
+    user = v["user"]
+    if user is not None and (user.name or user.email):
+        who = " ".join(x for x in (escape(user.name or ""), f"<mailto:{user.email}|{escape(user.email)}>"
+                                   if user.email else "") if x)
+        context.append(f"*{labels['user']}:* {who}")
+    if v["keywords"]:
+        context.append(f"*{labels['keywords']}:* {escape(', '.join(v['keywords']))}")
+    if v["folded"]:
+        context.append(f"*+{v['folded']}* {labels['similar']}")
+    if context:
+        blocks.append({"type": "context",
+                       "elements": [_mrkdwn(c) for c in context[:_MAX_CONTEXT_ELEMENTS]]})
+
+    buttons = []
+    if v["link"] and _http_url(v["link"]):
+        buttons.append({"type": "button", "text": _plain(labels["open"], _MAX_BUTTON), "url": v["link"],
+                        "action_id": "open_event"})
+    if page_url:
+        buttons.append({"type": "button", "text": _plain(labels["open_page"], _MAX_BUTTON), "url": page_url,
+                        "action_id": "open_page"})
+
+    turns = v["transcript"]
+    room = MAX_BLOCKS - len(blocks) - (1 if buttons else 0) - 2  # the divider and the turns' title
+    if turns and room > 0:
+        turns = turns[-room:]
+        blocks.append({"type": "divider"})
+        blocks.append({"type": "context", "elements": [_mrkdwn(f"*{labels['transcript']}*")]})
+        for turn in turns:
+            role = labels.get(f"role_{turn.role}", turn.role)
+            blocks.append({"type": "section", "text": _mrkdwn(f"*{role}:* {escape(turn.text)}")})
+    if buttons:
+        blocks.append({"type": "actions", "elements": buttons})
+
+    # ``text`` is mrkdwn too: the user's words are escaped there as well.
+    where = escape(v["site"] or v["bot_name"])
+    fallback = f"{title} — {where}: {escape(text)}" if text else f"{title} — {where}"
+    return blocks[:MAX_BLOCKS], cut(fallback, MAX_SECTION)
+
+
+def report_blocks(report: Report) -> tuple[list[dict[str, Any]], str]:
+    """Blocks for a digest: its own ``blocks`` when rendered, else its text in sections."""
+    if report.blocks:
+        return report.blocks[:MAX_BLOCKS], cut(report.title, MAX_SECTION)
+    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(report.title, MAX_HEADER)}]
+    chunk = ""
+    for line in report.text.splitlines():
+        if len(chunk) + len(line) + 1 > MAX_SECTION - 10 and chunk:
+            blocks.append({"type": "section", "text": _mrkdwn(escape(chunk))})
+            chunk = ""
+        chunk += line + "\n"
+    if chunk.strip():
+        blocks.append({"type": "section", "text": _mrkdwn(escape(chunk.rstrip()))})
+    return blocks[:MAX_BLOCKS], cut(report.title, MAX_SECTION)
+
+
+class Pace:
+    """At most ``rate`` sends per second, the first one at once; shared by concurrent senders."""
+
+    def __init__(self, rate: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.interval = 1.0 / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._next = float("-inf")
+
+    async def wait(self) -> None:
+        """Wait for this send's slot (slots are handed out in call order)."""
+        now = self._clock()
+        at = max(now, self._next)
+        self._next = at + self.interval
+        if at > now:
+            await self._sleep(at - now)
+
+    def hold(self, seconds: float) -> None:
+        """Slack said "slow down": no slot before ``seconds`` from now."""
+        self._next = max(self._next, self._clock() + seconds)
+
+
+def _explain(code: str, where: str, data: dict[str, Any]) -> tuple[str, str]:
+    """A failure reason in plain words, and its metrics label, for an ``ok: false`` code."""
+    if code == "not_in_channel":
+        return f"the bot is not in {where}: invite it with /invite @your-bot ({code})", "not_in_channel"
+    if code == "channel_not_found":
+        return (f"Slack has no channel {where} that the bot can see: check the name, or invite the bot "
+                f"if the channel is private ({code})", "not_found")
+    if code == "is_archived":
+        return f"{where} is archived: unarchive it or choose another channel ({code})", "archived"
+    if code in _AUTH:
+        return f"Slack refused the bot token ({code}): check the channel's token", "auth"
+    if code == "missing_scope":
+        return (f"the bot token lacks the scope {data.get('needed') or 'chat:write'}: add it in the app's "
+                f"OAuth settings and reinstall ({code})"), "auth"
+    if code == "restricted_action":
+        return f"the workspace does not let the bot post in {where} ({code})", "forbidden"
+    if code in _REFUSED_MESSAGE:
+        details = "; ".join(str(e) for e in (data.get("errors") or [])[:3])
+        return f"Slack refused the message ({code}){': ' + details if details else ''}", "invalid"
+    if code in _RETRYABLE:
+        return f"Slack is unavailable or busy ({code})", "rate_limited" if "rate" in code else "server_error"
+    return f"Slack answered {code}", "slack_error"
+
+
+class Slack:
+    """Posts Block Kit messages to one Slack channel (or one incoming webhook)."""
+
+    type = "slack"
+
+    def __init__(self, name: str, config: SlackChannel, ctx: ChannelContext) -> None:
+        self.name = name
+        self.config = config
+        self.ctx = ctx
+        self.locale = config.locale or ctx.defaults.locale
+        self.pace = Pace(config.rate)
+        # A webhook URL's path is its password: never echo it, whole or in part.
+        hook_path = urlsplit(config.webhook_url).path if config.webhook_url else None
+        self._secrets = [config.token, config.webhook_url, hook_path]
+        self._where = config.channel or "the webhook's channel"
+        self._client = httpx.AsyncClient(
+            timeout=config.timeout.total_seconds(),
+            headers={"User-Agent": "notifier"},
+            limits=httpx.Limits(max_connections=config.concurrency),
+        )
+
+    def body(self, message: Outbound) -> dict[str, Any]:
+        """The JSON document posted for ``message``."""
+        blocks, text = message_blocks(message, self.ctx, self.locale)
+        body: dict[str, Any] = {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
+        if not self.config.webhook_url:
+            body = {"channel": self.config.channel, **body}
+            if message.thread_ref:
+                body["thread_ts"] = message.thread_ref
+        return body
+
+    async def send(self, message: Outbound) -> SendResult:
+        result = await self._post(self.body(message))
+        if result.ok and result.ref and not self.config.webhook_url:
+            # Follow-ups stay under the conversation's first message.
+            return sent(result.ref, thread_ref=message.thread_ref or result.ref)
+        return result
+
+    async def send_report(self, report: Report) -> SendResult:
+        blocks, text = report_blocks(report)
+        body: dict[str, Any] = {"text": text, "blocks": blocks}
+        if not self.config.webhook_url:
+            body["channel"] = self.config.channel
+        return await self._post(body)
+
+    async def _post(self, body: dict[str, Any]) -> SendResult:
+        await self.pace.wait()
+        try:
+            if self.config.webhook_url:
+                response = await self._client.post(self.config.webhook_url, json=body)
+            else:
+                response = await self._client.post(
+                    self.config.base_url.rstrip("/") + "/chat.postMessage", json=body,
+                    headers={"Authorization": f"Bearer {self.config.token}"})
+        except Exception as exc:
+            return classify_exception(exc, secrets=self._secrets)
+        if response.status_code == 429:
+            self.pace.hold(parse_retry_after(response.headers.get("retry-after")) or 1.0)
+        if self.config.webhook_url:
+            return self._webhook_result(response)
+        if response.status_code != 200:
+            return classify_response(response, secrets=self._secrets)
+        try:
+            data = response.json()
+        except ValueError:
+            return retryable("Slack answered with a body that is not JSON", label="server_error")
+        if not isinstance(data, dict):
+            return retryable("Slack answered with an unexpected body", label="server_error")
+        if data.get("ok"):
+            return sent(str(data.get("ts")) if data.get("ts") else None)
+        code = str(data.get("error") or "unknown_error")
+        reason, label = _explain(code, self._where, data)
+        reason = redact(reason, self._secrets)
+        if code in _RETRYABLE:
+            retry_after = parse_retry_after(response.headers.get("retry-after"))
+            if retry_after:
+                self.pace.hold(retry_after)
+            return retryable(reason, retry_after=retry_after, label=label)
+        return permanent(reason, label=label)
+
+    def _webhook_result(self, response: httpx.Response) -> SendResult:
+        if 200 <= response.status_code < 300:
+            return sent()
+        code = response.text.strip()
+        detail = None
+        if code and " " not in code and len(code) < 60:
+            # Webhooks answer a bare error code in text: the same codes as the Web API.
+            if code in ("invalid_token", "no_service", "no_active_hooks"):
+                detail = f"Slack no longer accepts this webhook URL ({code}): create a new one"
+            else:
+                detail = _explain("is_archived" if code == "channel_is_archived" else code,
+                                  self._where, {})[0]
+        return classify_response(response, secrets=self._secrets, detail=detail)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def create(name: str, config: SlackChannel, ctx: ChannelContext) -> Slack:
+    """The Slack adapter for one configured channel."""
+    return Slack(name, config, ctx)
+
+
+def preview(channel: Slack, message: Outbound) -> str:
+    """The request the channel would send (the token is never shown)."""
+    target = "incoming webhook" if channel.config.webhook_url else "chat.postMessage"
+    return f"POST {target}\n\n{json.dumps(channel.body(message), indent=2, ensure_ascii=False)}"

@@ -1,0 +1,590 @@
+"""Small real HTTP servers that stand in for the SaaS APIs we cannot reach in tests.
+
+Each fake listens on 127.0.0.1 (a free port), records every request, and answers like
+the real service would: it checks the credentials, the content type and the payload
+(Slack's Block Kit limits, the Teams Workflows envelope, Zendesk's and Freshdesk's ticket
+fields) and answers with the service's own error format. A test can also script what
+comes next — statuses, a ``Retry-After``, a server that never answers, a reply lost
+after the work was done::
+
+    with FakeServer() as server:
+        server.script(503, Reply(429, headers={"Retry-After": "7"}), 200)
+        ...                      # three requests get 503, 429 and the normal answer
+        server.requests[0].json()
+
+:class:`FakeServer` is generic (any JSON endpoint, e.g. a webhook receiver);
+:class:`FakeSlack`, :class:`FakeTeams`, :class:`FakeZendesk` and :class:`FakeFreshdesk`
+add the services' own checks.
+"""
+
+from __future__ import annotations
+
+import base64
+import itertools
+import json
+import re
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any, Literal
+from urllib.parse import parse_qsl, urlsplit
+
+__all__ = [
+    "FakeFreshdesk",
+    "FakeServer",
+    "FakeSlack",
+    "FakeTeams",
+    "FakeZendesk",
+    "Reply",
+    "Request",
+    "closed_url",
+]
+
+
+@dataclass(frozen=True)
+class Request:
+    """One request as the fake received it (header names in lower case)."""
+
+    method: str
+    path: str
+    query: dict[str, str]
+    headers: dict[str, str]
+    body: bytes
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    @property
+    def text(self) -> str:
+        return self.body.decode("utf-8", "replace")
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the fake answers. ``body`` may be bytes, text, or JSON-ready data.
+
+    ``action``: ``answer`` normally; ``hang`` never answers (until the server stops);
+    ``drop`` closes the connection without doing anything; ``lose`` does the work (the
+    service's normal handling) and then closes the connection without answering — a
+    reply lost on the way back.
+    """
+
+    status: int = 200
+    body: Any = b""
+    headers: dict[str, str] = field(default_factory=dict)
+    action: Literal["answer", "hang", "drop", "lose"] = "answer"
+
+    @classmethod
+    def hang(cls) -> Reply:
+        return cls(action="hang")
+
+    @classmethod
+    def drop(cls) -> Reply:
+        return cls(action="drop")
+
+    @classmethod
+    def lose(cls) -> Reply:
+        return cls(action="lose")
+
+    def encoded(self) -> tuple[bytes, str]:
+        if isinstance(self.body, bytes):
+            return self.body, "application/octet-stream"
+        if isinstance(self.body, str):
+            return self.body.encode(), "text/plain; charset=utf-8"
+        return json.dumps(self.body).encode(), "application/json; charset=utf-8"
+
+
+Handler = Callable[[Request], Reply]
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    block_on_close = False
+    fake: FakeServer
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    server: _Server
+
+    def log_message(self, format: str, *args: Any) -> None:  # keep test output clean
+        return None
+
+    def _serve(self) -> None:
+        fake = self.server.fake
+        split = urlsplit(self.path)
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        request = Request(self.command, split.path, dict(parse_qsl(split.query)),
+                          {k.lower(): v for k, v in self.headers.items()}, body)
+        reply = fake._next(request)
+        if reply.action == "hang":
+            fake._stopping.wait(30)
+            self.close_connection = True
+            return
+        if reply.action == "lose":
+            fake.handle(request)
+        if reply.action in ("drop", "lose"):
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return
+        payload, content_type = reply.encoded()
+        self.send_response(reply.status)
+        headers = {"Content-Type": content_type, **reply.headers}
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = _serve
+
+
+class FakeServer:
+    """A real HTTP server on 127.0.0.1 that records requests and plays scripted replies.
+
+    Without a script it answers with ``handler(request)`` (or :meth:`handle` in a
+    subclass); by default ``200 ok``.
+    """
+
+    def __init__(self, handler: Handler | None = None) -> None:
+        self.handler = handler
+        self.requests: list[Request] = []
+        self._script: list[Reply] = []
+        self._lock = threading.Condition()
+        self._stopping = threading.Event()
+        self._httpd: _Server | None = None
+        self._thread: threading.Thread | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> FakeServer:
+        self._httpd = _Server(("127.0.0.1", 0), _RequestHandler)
+        self._httpd.fake = self
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                                        daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping.set()
+        if self._httpd is not None:
+            self._httpd.shutdown()
+            self._httpd.server_close()
+            self._httpd = None
+
+    def __enter__(self) -> FakeServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def port(self) -> int:
+        assert self._httpd is not None, "server not started"
+        return int(self._httpd.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    # ------------------------------------------------------------------ behaviour
+    def script(self, *replies: Reply | int) -> None:
+        """Answer the next requests with these replies, in order (ints are bare statuses)."""
+        with self._lock:
+            self._script.extend(Reply(r) if isinstance(r, int) else r for r in replies)
+
+    def handle(self, request: Request) -> Reply:
+        """The normal answer; subclasses check the request like the real service."""
+        return self.handler(request) if self.handler else Reply(200, "ok")
+
+    def _next(self, request: Request) -> Reply:
+        with self._lock:
+            self.requests.append(request)
+            self._lock.notify_all()
+            scripted = self._script.pop(0) if self._script else None
+        return scripted if scripted is not None else self.handle(request)
+
+    def wait_for(self, count: int, timeout: float = 5.0) -> list[Request]:
+        """The first ``count`` requests, once they arrived (fails after ``timeout``)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self.requests) >= count, timeout):
+                raise AssertionError(f"expected {count} requests, got {len(self.requests)}")
+            return list(self.requests[:count])
+
+
+def closed_url() -> str:
+    """A URL on a local port where nothing listens (connection refused)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _basic(header: str | None) -> str | None:
+    if not header or not header.startswith("Basic "):
+        return None
+    try:
+        return base64.b64decode(header[6:]).decode()
+    except ValueError:
+        return None
+
+
+def _is_json(request: Request) -> bool:
+    return request.headers.get("content-type", "").split(";")[0].strip() == "application/json"
+
+
+# ====================================================================== Slack
+
+#: Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
+SLACK_MAX_BLOCKS = 50
+SLACK_MAX_SECTION = 3000
+SLACK_MAX_HEADER = 150
+_BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "rich_text"}
+
+
+def block_kit_errors(blocks: Any) -> list[str]:
+    """What Slack would say is wrong with ``blocks`` (empty when valid)."""
+    if not isinstance(blocks, list):
+        return ["blocks must be an array"]
+    errors = []
+    if len(blocks) > SLACK_MAX_BLOCKS:
+        errors.append(f"must provide no more than {SLACK_MAX_BLOCKS} items [json-pointer:/blocks]")
+
+    def text_obj(obj: Any, where: str, limit: int, kinds: tuple[str, ...] = ("plain_text", "mrkdwn")) -> None:
+        if not isinstance(obj, dict) or obj.get("type") not in kinds or not isinstance(obj.get("text"), str):
+            errors.append(f"invalid text object [json-pointer:{where}]")
+        elif not obj["text"]:
+            errors.append(f"must be more than 0 characters [json-pointer:{where}/text]")
+        elif len(obj["text"]) > limit:
+            errors.append(f"must be less than {limit + 1} characters [json-pointer:{where}/text]")
+
+    for i, block in enumerate(blocks):
+        at = f"/blocks/{i}"
+        kind = block.get("type") if isinstance(block, dict) else None
+        if kind not in _BLOCK_TYPES:
+            errors.append(f"unsupported type [json-pointer:{at}/type]")
+            continue
+        if kind == "header":
+            text_obj(block.get("text"), f"{at}/text", SLACK_MAX_HEADER, ("plain_text",))
+        elif kind == "section":
+            if "text" not in block and "fields" not in block:
+                errors.append(f"must provide text or fields [json-pointer:{at}]")
+            if "text" in block:
+                text_obj(block["text"], f"{at}/text", SLACK_MAX_SECTION)
+            for j, item in enumerate(block.get("fields", [])):
+                text_obj(item, f"{at}/fields/{j}", 2000)
+        elif kind == "context":
+            elements = block.get("elements") or []
+            if not 1 <= len(elements) <= 10:
+                errors.append(f"must provide 1 to 10 elements [json-pointer:{at}/elements]")
+            for j, item in enumerate(elements):
+                text_obj(item, f"{at}/elements/{j}", SLACK_MAX_SECTION)
+        elif kind == "actions":
+            elements = block.get("elements") or []
+            if not 1 <= len(elements) <= 25:
+                errors.append(f"must provide 1 to 25 elements [json-pointer:{at}/elements]")
+            for j, item in enumerate(elements):
+                if item.get("type") != "button":
+                    errors.append(f"unsupported element [json-pointer:{at}/elements/{j}]")
+                    continue
+                text_obj(item.get("text"), f"{at}/elements/{j}/text", 75, ("plain_text",))
+                url = item.get("url", "")
+                if url and (len(url) > 3000 or not re.match(r"^https?://", url)):
+                    errors.append(f"invalid url [json-pointer:{at}/elements/{j}/url]")
+    return errors
+
+
+class FakeSlack(FakeServer):
+    """Slack's Web API (``/api/chat.postMessage``) and incoming webhooks (``/services/…``).
+
+    ``channels`` maps names to ids; the bot is a member of ``member_of`` (default: all).
+    The Web API answers HTTP 200 with ``ok: false`` and an error code, like Slack does.
+    """
+
+    def __init__(self, token: str = "xoxb-test-token", *, channels: dict[str, str] | None = None,
+                 member_of: set[str] | None = None, hook_path: str = "/services/T000/B000/hooksecret") -> None:
+        super().__init__()
+        self.token = token
+        self.channels = channels if channels is not None else {"#support": "C0SUPPORT"}
+        self.member_of = member_of if member_of is not None else set(self.channels)
+        self.hook_path = hook_path
+        #: Messages Slack accepted: ``{"channel", "ts", "thread_ts", "text", "blocks"}``.
+        self.messages: list[dict[str, Any]] = []
+        self._ts = itertools.count(1)
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.url}/api/"
+
+    @property
+    def hook_url(self) -> str:
+        return f"{self.url}{self.hook_path}"
+
+    def handle(self, request: Request) -> Reply:
+        if request.path.startswith("/services/"):
+            return self._webhook(request)
+        if request.path == "/api/chat.postMessage":
+            return self._post_message(request)
+        return Reply(404, {"ok": False, "error": "unknown_method"})
+
+    def _post_message(self, request: Request) -> Reply:
+        auth = request.headers.get("authorization", "")
+        if not auth:
+            return Reply(200, {"ok": False, "error": "not_authed"})
+        if auth != f"Bearer {self.token}":
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        if not _is_json(request):
+            return Reply(200, {"ok": False, "error": "invalid_arguments"})
+        body = request.json()
+        name = body.get("channel")
+        channel_id = self.channels.get(name) or (name if name in self.channels.values() else None)
+        if channel_id is None:
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        if name not in self.member_of and channel_id not in self.member_of:
+            return Reply(200, {"ok": False, "error": "not_in_channel"})
+        problem = self._message_problem(body)
+        if problem:
+            return Reply(200, {"ok": False, **problem})
+        ts = f"1700000000.{next(self._ts):06d}"
+        self.messages.append({"channel": channel_id, "ts": ts, "thread_ts": body.get("thread_ts"),
+                              "text": body.get("text"), "blocks": body.get("blocks")})
+        return Reply(200, {"ok": True, "channel": channel_id, "ts": ts,
+                           "message": {"text": body.get("text"), "ts": ts}})
+
+    @staticmethod
+    def _message_problem(body: dict[str, Any]) -> dict[str, Any] | None:
+        if not body.get("text") and not body.get("blocks"):
+            return {"error": "no_text"}
+        if len(body.get("text") or "") > 40000:
+            return {"error": "msg_too_long"}
+        if "blocks" in body:
+            errors = block_kit_errors(body["blocks"])
+            if errors:
+                return {"error": "invalid_blocks", "errors": errors}
+        return None
+
+    def _webhook(self, request: Request) -> Reply:
+        if request.path != self.hook_path:
+            return Reply(403, "invalid_token")
+        if not _is_json(request):
+            return Reply(400, "invalid_payload")
+        try:
+            body = request.json()
+        except ValueError:
+            return Reply(400, "invalid_payload")
+        problem = self._message_problem(body)
+        if problem:
+            return Reply(400, problem["error"])
+        self.messages.append({"channel": "webhook", "ts": None, "thread_ts": None,
+                              "text": body.get("text"), "blocks": body.get("blocks")})
+        return Reply(200, "ok")
+
+
+# ====================================================================== Teams
+
+
+def teams_envelope_errors(body: Any) -> list[str]:
+    """What a Teams Workflows "post card" flow would reject in ``body``."""
+    if not isinstance(body, dict) or body.get("type") != "message":
+        return ["type must be 'message'"]
+    attachments = body.get("attachments")
+    if not isinstance(attachments, list) or len(attachments) != 1:
+        return ["attachments must hold exactly one card"]
+    att = attachments[0]
+    errors = []
+    if att.get("contentType") != "application/vnd.microsoft.card.adaptive":
+        errors.append("contentType must be application/vnd.microsoft.card.adaptive")
+    if "contentUrl" not in att:
+        errors.append("contentUrl is required (null)")
+    card = att.get("content") or {}
+    if card.get("type") != "AdaptiveCard":
+        errors.append("content.type must be AdaptiveCard")
+    if card.get("$schema") != "http://adaptivecards.io/schemas/adaptive-card.json":
+        errors.append("content.$schema must be the Adaptive Card schema")
+    if card.get("version") not in ("1.0", "1.1", "1.2", "1.3", "1.4", "1.5"):
+        errors.append("content.version must be 1.0 to 1.5")
+    body_items = card.get("body")
+    if not isinstance(body_items, list) or not body_items:
+        errors.append("content.body must be a non-empty array")
+    for i, item in enumerate(body_items or []):
+        if item.get("type") == "TextBlock" and not isinstance(item.get("text"), str):
+            errors.append(f"body[{i}]: TextBlock needs text")
+        if item.get("type") == "FactSet":
+            for fact in item.get("facts", []):
+                if set(fact) != {"title", "value"} or not all(isinstance(v, str) for v in fact.values()):
+                    errors.append(f"body[{i}]: facts need a string title and value")
+    for i, action in enumerate(card.get("actions") or []):
+        if action.get("type") == "Action.OpenUrl" and not str(action.get("url", "")).startswith(("http://", "https://")):
+            errors.append(f"actions[{i}]: Action.OpenUrl needs an absolute url")
+    if len(json.dumps(body)) > 28 * 1024:
+        errors.append("message larger than 28 KB")
+    return errors
+
+
+class FakeTeams(FakeServer):
+    """A Teams Workflows webhook: the ``sig`` query parameter is the secret; answers 202."""
+
+    def __init__(self, sig: str = "teams-signature-secret") -> None:
+        super().__init__()
+        self.sig = sig
+        #: The Adaptive Cards accepted.
+        self.cards: list[dict[str, Any]] = []
+
+    @property
+    def workflow_url(self) -> str:
+        return (f"{self.url}/workflows/abc123/triggers/manual/paths/invoke"
+                f"?api-version=1&sp=%2Ftriggers%2Fmanual%2Frun&sv=1.0&sig={self.sig}")
+
+    def handle(self, request: Request) -> Reply:
+        if request.query.get("sig") != self.sig:
+            return Reply(401, {"error": {"code": "DirectApiAuthorizationRequired",
+                                         "message": "The request must be authenticated."}})
+        if not _is_json(request):
+            return Reply(415, {"error": {"code": "UnsupportedMediaType",
+                                         "message": "The media type is not supported."}})
+        try:
+            body = request.json()
+        except ValueError:
+            return Reply(400, {"error": {"code": "InvalidRequestContent", "message": "Invalid JSON."}})
+        errors = teams_envelope_errors(body)
+        if errors:
+            return Reply(400, {"error": {"code": "TriggerInputSchemaMismatch", "message": "; ".join(errors)}})
+        self.cards.append(body["attachments"][0]["content"])
+        return Reply(202, b"")
+
+
+# ====================================================================== Zendesk
+
+_ZENDESK_PRIORITIES = {"low", "normal", "high", "urgent"}
+
+
+class FakeZendesk(FakeServer):
+    """Zendesk's ``POST /api/v2/tickets.json`` with API-token auth and ``Idempotency-Key``."""
+
+    def __init__(self, email: str = "agent@acme.test", api_token: str = "zd-secret-token") -> None:
+        super().__init__()
+        self.email = email
+        self.api_token = api_token
+        self.tickets: list[dict[str, Any]] = []
+        self._ids = itertools.count(101)
+        self._idempotent: dict[str, tuple[Any, Reply]] = {}
+
+    def handle(self, request: Request) -> Reply:
+        if _basic(request.headers.get("authorization")) != f"{self.email}/token:{self.api_token}":
+            return Reply(401, {"error": "Couldn't authenticate you"})
+        if request.path != "/api/v2/tickets.json" or request.method != "POST":
+            return Reply(404, {"error": "InvalidEndpoint", "description": "Not found"})
+        if not _is_json(request):
+            return Reply(415, {"error": "Unsupported Media Type"})
+        body = request.json()
+        key = request.headers.get("idempotency-key")
+        if key and key in self._idempotent:
+            seen, reply = self._idempotent[key]
+            if seen != body:
+                return Reply(400, {"error": "IdempotentRequestError",
+                                   "description": "Idempotency key already used with a different payload"})
+            return Reply(reply.status, reply.body, {**reply.headers, "x-idempotency-lookup": "hit"})
+        reply = self._create(body)
+        if key and reply.status == 201:
+            self._idempotent[key] = (body, reply)
+        return reply
+
+    def _create(self, body: dict[str, Any]) -> Reply:
+        ticket = body.get("ticket") if isinstance(body, dict) else None
+        details: dict[str, list[dict[str, str]]] = {}
+        if not isinstance(ticket, dict):
+            return Reply(400, {"error": "InvalidRequest", "description": "ticket is required"})
+        comment = ticket.get("comment") or {}
+        if not (comment.get("body") or comment.get("html_body")):
+            details["base"] = [{"description": "Description: cannot be blank", "error": "BlankValue"}]
+        if ticket.get("priority") not in (None, *_ZENDESK_PRIORITIES):
+            details["priority"] = [{"description": "Priority: is not valid", "error": "InvalidValue"}]
+        for tag in ticket.get("tags", []):
+            if not isinstance(tag, str) or " " in tag:
+                details["tags"] = [{"description": f"Tags: {tag!r} is invalid", "error": "InvalidValue"}]
+        requester = ticket.get("requester")
+        if requester is not None and not re.match(r"^[^@\s]+@[^@\s]+$", str(requester.get("email", ""))):
+            details["requester"] = [{"description": "Requester: Email is not properly formatted",
+                                     "error": "InvalidValue"}]
+        if details:
+            return Reply(422, {"error": "RecordInvalid", "description": "Record validation errors",
+                               "details": details})
+        created = {"id": next(self._ids), "status": "new", **ticket}
+        self.tickets.append(created)
+        return Reply(201, {"ticket": created},
+                     {"Location": f"{self.url}/api/v2/tickets/{created['id']}.json"})
+
+
+# ====================================================================== Freshdesk
+
+_SEARCH_TAG = re.compile(r"^tag:'([^']+)'$")
+
+
+class FakeFreshdesk(FakeServer):
+    """Freshdesk's ``POST /api/v2/tickets`` and ``GET /api/v2/search/tickets`` (basic auth ``key:X``)."""
+
+    def __init__(self, api_key: str = "fd-secret-key") -> None:
+        super().__init__()
+        self.api_key = api_key
+        self.tickets: list[dict[str, Any]] = []
+        self._ids = itertools.count(5001)
+
+    def handle(self, request: Request) -> Reply:
+        if _basic(request.headers.get("authorization")) != f"{self.api_key}:X":
+            return Reply(401, {"code": "invalid_credentials",
+                               "message": "You have to be logged in to perform this action."})
+        if request.path == "/api/v2/tickets" and request.method == "POST":
+            return self._create(request)
+        if request.path == "/api/v2/search/tickets" and request.method == "GET":
+            return self._search(request.query.get("query", ""))
+        return Reply(404, {"code": "not_found", "message": "Not found"})
+
+    def _create(self, request: Request) -> Reply:
+        if not _is_json(request):
+            return Reply(415, {"code": "invalid_content_type",
+                               "message": "Content-Type header should have application/json"})
+        body = request.json()
+        errors = []
+
+        def bad(field_name: str, message: str, code: str = "invalid_value") -> None:
+            errors.append({"field": field_name, "message": message, "code": code})
+
+        if not any(body.get(k) for k in ("requester_id", "email", "phone", "twitter_id", "facebook_id",
+                                         "unique_external_id")):
+            bad("requester_id", "Please fill at least 1 of requester_id, phone, email, twitter_id, "
+                "facebook_id, unique_external_id fields", "missing_field")
+        elif "email" in body and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", str(body["email"])):
+            bad("email", "It should be in the 'valid email address' format")
+        for name in ("subject", "description"):
+            if not body.get(name):
+                bad(name, "It should not be blank as this is a mandatory field", "missing_field")
+        if body.get("priority") not in (1, 2, 3, 4):
+            bad("priority", "It should be one of these values: '1,2,3,4'")
+        if body.get("status") not in (2, 3, 4, 5):
+            bad("status", "It should be one of these values: '2,3,4,5'")
+        if body.get("source", 2) not in (1, 2, 3, 5, 6, 7, 9, 11, 10):
+            bad("source", "It should be one of these values: '1,2,3,5,6,7,9,11,10'")
+        for tag in body.get("tags", []):
+            if not isinstance(tag, str) or len(tag) > 32:
+                bad("tags", "It should only contain elements that have maximum of 32 characters")
+        if errors:
+            return Reply(400, {"description": "Validation failed", "errors": errors})
+        ticket = {"id": next(self._ids), **body}
+        self.tickets.append(ticket)
+        return Reply(201, ticket, {"Location": f"{self.url}/api/v2/tickets/{ticket['id']}"})
+
+    def _search(self, query: str) -> Reply:
+        if not (len(query) >= 2 and query.startswith('"') and query.endswith('"')):
+            return Reply(400, {"description": "Validation failed", "errors": [
+                {"field": "query", "message": "Given query is invalid: it should be enclosed in double quotes",
+                 "code": "invalid_value"}]})
+        tags = []
+        for part in query[1:-1].split(" AND "):
+            m = _SEARCH_TAG.match(part.strip())
+            if not m:
+                return Reply(400, {"description": "Validation failed", "errors": [
+                    {"field": "query", "message": f"Unsupported condition {part!r}", "code": "invalid_value"}]})
+            tags.append(m.group(1))
+        found = [t for t in self.tickets if all(tag in t.get("tags", []) for tag in tags)]
+        return Reply(200, {"results": found, "total": len(found)})

@@ -1,0 +1,199 @@
+"""Slack: Block Kit content, threads, limits, pacing and errors, against a fake Slack."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notifier.channels import slack
+from notifier.channels.base import Report
+from notifier.config.models import SlackChannel
+from tests.channels.fakes import FakeSlack, Reply, block_kit_errors
+from tests.channels.samples import context, event, outbound
+
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeSlack]:
+    with FakeSlack(token="xoxb-111-secret") as server:
+        yield server  # type: ignore[misc]
+
+
+def bot(fake: FakeSlack, **options: Any) -> slack.Slack:
+    config = SlackChannel(type="slack", token=fake.token, channel="#support", base_url=fake.api_url,
+                          **{"rate": 1000.0, **options})
+    return slack.create("support-slack", config, context())
+
+
+def all_text(blocks: list[dict[str, Any]]) -> str:
+    return json.dumps(blocks, ensure_ascii=False)
+
+
+async def test_message_shows_kind_priority_quote_context_and_link(fake: FakeSlack) -> None:
+    channel = bot(fake)
+    result = await channel.send(outbound())
+    await channel.aclose()
+
+    assert result.ok and result.ref == fake.messages[0]["ts"]
+    posted = fake.messages[0]
+    blocks = posted["blocks"]
+    assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "emoji": True,
+                                                    "text": "🔴 Demande de support · Priorité haute"}}
+    assert blocks[1]["text"]["text"].startswith("> Bonjour, ma commande n'est jamais arrivée.\n> Je voudrais")
+    assert "&lt;vite&gt;" in blocks[1]["text"]["text"]  # user text cannot inject Slack links
+    context_text = " ".join(e["text"] for e in blocks[2]["elements"])
+    assert "shop.example.com" in context_text
+    assert "<https://shop.example.com/orders/1234|Mes commandes>" in context_text
+    assert "14/05/2024 14:03 (Europe/Paris)" in context_text  # 12:03 UTC shown in Paris time
+    assert "Marie Dupont" in context_text and "marie@example.com" in context_text
+    assert "Elle a été expédiée le 10 mai." in all_text(blocks)
+    buttons = blocks[-1]["elements"]
+    assert buttons[0]["url"] == "https://notifier.example.com/v1/events/evt-0001"
+    assert posted["text"].startswith("🔴 Demande de support · Priorité haute — shop.example.com: Bonjour")
+
+
+async def test_user_details_stay_out_without_consent(fake: FakeSlack) -> None:
+    channel = bot(fake)
+    ev = event(user={"name": "Marie Dupont", "email": "marie@example.com", "consent": False})
+    assert (await channel.send(outbound(ev))).ok
+    await channel.aclose()
+    text = all_text(fake.messages[0]["blocks"]) + fake.messages[0]["text"]
+    assert "Marie" not in text and "marie@example.com" not in text
+
+
+async def test_folded_repeats_are_counted(fake: FakeSlack) -> None:
+    channel = bot(fake)
+    assert (await channel.send(outbound(folded=3))).ok
+    await channel.aclose()
+    assert "*+3* similaires regroupés" in all_text(fake.messages[0]["blocks"])
+
+
+async def test_follow_up_goes_in_the_thread_of_the_first_message(fake: FakeSlack) -> None:
+    channel = bot(fake)
+    first = await channel.send(outbound())
+    follow_up = await channel.send(outbound(event(id="evt-0002"), thread_ref=first.thread_ref))
+    await channel.aclose()
+
+    assert first.ok and first.thread_ref == first.ref
+    assert fake.messages[0]["thread_ts"] is None
+    assert fake.messages[1]["thread_ts"] == first.ref
+    assert follow_up.ok and follow_up.ref == fake.messages[1]["ts"] and follow_up.thread_ref == first.ref
+
+
+async def test_long_message_and_transcript_are_cut_to_slack_limits(fake: FakeSlack) -> None:
+    channel = bot(fake)
+    turns = [{"role": "user" if i % 2 else "assistant", "text": f"tour {i} " + "x" * 4000} for i in range(80)]
+    ev = event(message="é" * 10_000, transcript=turns, page={"url": "https://shop.example.com/" + "p" * 200,
+                                                              "title": "T" * 4000})
+    result = await channel.send(outbound(ev))
+    await channel.aclose()
+
+    assert result.ok, result.reason  # the fake Slack checks every limit
+    blocks = fake.messages[0]["blocks"]
+    assert len(blocks) <= 50 and block_kit_errors(blocks) == []
+    assert blocks[1]["text"]["text"].endswith("…") and len(blocks[1]["text"]["text"]) == 3000
+    assert "tour 79" in all_text(blocks)  # the latest turns are the ones kept
+    assert blocks[-1]["type"] == "actions"  # the link survives the cut
+
+
+async def test_long_header_is_cut_not_rejected(fake: FakeSlack) -> None:
+    blocks, _ = slack.message_blocks(outbound(test=True), context(), "fr")
+    assert len(blocks[0]["text"]["text"]) <= 150
+    blocks, text = slack.report_blocks(Report(key="k", title="D" * 400, text="ligne\n" * 2000))
+    assert block_kit_errors(blocks) == [] and len(blocks[0]["text"]["text"]) == 150
+
+
+async def test_rate_limited_answer_is_retried_after_retry_after(fake: FakeSlack) -> None:
+    fake.script(Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
+    channel = bot(fake)
+    result = await channel.send(outbound())
+    await channel.aclose()
+    assert result.status == "retry" and result.retry_after == 7.0 and result.label == "rate_limited"
+
+
+async def test_bot_outside_the_channel_is_told_to_invite_it() -> None:
+    with FakeSlack(token="xoxb-111-secret", member_of=set()) as fake:
+        channel = bot(fake)
+        result = await channel.send(outbound())
+        await channel.aclose()
+    assert result.status == "permanent"
+    assert "the bot is not in #support: invite it with /invite" in result.reason
+
+
+async def test_unknown_channel_and_bad_token_are_permanent(fake: FakeSlack) -> None:
+    channel = slack.create("s", SlackChannel(type="slack", token=fake.token, channel="#nope",
+                                             base_url=fake.api_url), context())
+    missing = await channel.send(outbound())
+    await channel.aclose()
+    channel = slack.create("s", SlackChannel(type="slack", token="xoxb-wrong-token", channel="#support",
+                                             base_url=fake.api_url), context())
+    bad_token = await channel.send(outbound())
+    await channel.aclose()
+    assert missing.status == "permanent" and "no channel #nope" in missing.reason
+    assert bad_token.status == "permanent" and "invalid_auth" in bad_token.reason
+    assert "xoxb-wrong-token" not in bad_token.reason
+
+
+async def test_webhook_mode_posts_the_same_blocks(fake: FakeSlack) -> None:
+    channel = slack.create("hook", SlackChannel(type="slack", webhook_url=fake.hook_url), context())
+    ok = await channel.send(outbound(thread_ref="1700000000.000001"))
+    revoked = slack.create("hook", SlackChannel(type="slack", webhook_url=fake.hook_url + "x"), context())
+    refused = await revoked.send(outbound())
+    await channel.aclose()
+    await revoked.aclose()
+
+    assert ok.ok and fake.messages[0]["blocks"][0]["type"] == "header"
+    assert "thread_ts" not in fake.requests[0].json()  # webhooks cannot thread
+    assert refused.status == "permanent" and "no longer accepts this webhook URL" in refused.reason
+    assert "hooksecret" not in refused.reason
+
+
+async def test_digest_goes_as_its_blocks_or_its_text(fake: FakeSlack) -> None:
+    channel = bot(fake)
+    own = await channel.send_report(Report(key="d1", title="Résumé", text="t",
+                                           blocks=[{"type": "section", "text": {"type": "mrkdwn", "text": "*42*"}}]))
+    from_text = await channel.send_report(Report(key="d2", title="Résumé du jour", text="Total : 42\n▇▇▇ 9h"))
+    await channel.aclose()
+    assert own.ok and fake.messages[0]["blocks"][0]["text"]["text"] == "*42*"
+    assert from_text.ok and "▇▇▇ 9h" in all_text(fake.messages[1]["blocks"])
+
+
+async def test_pace_lets_the_first_message_through_and_spaces_the_next() -> None:
+    now = [100.0]
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    pace = slack.Pace(2.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(3):
+        await pace.wait()
+    assert waits == [0.5, 1.0]  # first at once, then one every half second
+    now[0] = 110.0
+    pace.hold(5)
+    await pace.wait()
+    assert waits[-1] == 5  # Slack's "slow down" holds the next slot
+
+
+def test_preview_shows_the_request_without_the_token(fake: FakeSlack) -> None:
+    text = slack.preview(bot(fake), outbound())
+    assert "chat.postMessage" in text and "Demande de support" in text and fake.token not in text
+
+
+def test_sample_blocks_are_current() -> None:
+    """``docs/samples/slack-blocks.json``: what Slack receives for the fixture event."""
+    config = SlackChannel(type="slack", token="xoxb-sample", channel="#support")
+    body = slack.create("support-slack", config, context()).body(outbound(folded=2, keywords=("humain",)))
+    rendered = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    path = SAMPLES / "slack-blocks.json"
+    if os.environ.get("NOTIFIER_WRITE_SAMPLES") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(rendered, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == rendered, "run with NOTIFIER_WRITE_SAMPLES=1 to update"
+    assert block_kit_errors(body["blocks"]) == []
