@@ -42,6 +42,13 @@ class Reply:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+def _event_id(body: bytes) -> str | None:
+    try:
+        return str(orjson.loads(body)["event"]["id"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -85,6 +92,15 @@ class Sink:
             body += msg.get("body", b"")
             if not msg.get("more_body"):
                 break
+        if scope["path"] == "/_stats":
+            with self._lock:
+                stats = [[r.headers.get("idempotency-key", ""), r.at, _event_id(r.body)] for r in self.received]
+            payload = orjson.dumps(stats)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(payload)).encode())]})
+            await send({"type": "http.response.body", "body": payload})
+            return
         req = Received(scope["method"], scope["path"],
                        {k.decode().lower(): v.decode() for k, v in scope["headers"]}, body, time.time())
         with self._lock:
@@ -94,7 +110,7 @@ class Sink:
             reply = self.responder(req) if self.responder else Reply()
         if self.latency:
             await asyncio.sleep(self.latency)
-        headers = [(b"content-type", b"application/json")]
+        headers = [(b"content-type", b"application/json"), (b"content-length", str(len(reply.body)).encode())]
         headers += [(k.encode(), v.encode()) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
         await send({"type": "http.response.body", "body": reply.body})
@@ -136,3 +152,11 @@ class Sink:
             if time.monotonic() > deadline:
                 raise AssertionError(f"sink got {len(self.received)} requests, expected {count}")
             await asyncio.sleep(0.01)
+
+
+if __name__ == "__main__":  # a sink in its own process: python -m tests.sink PORT
+    import sys
+
+    sink = Sink(int(sys.argv[1]))
+    uvicorn.run(sink, host="127.0.0.1", port=sink.port, log_level="error", access_log=False,
+                lifespan="off", http="httptools", loop="uvloop")

@@ -1,0 +1,245 @@
+"""Benchmark of the spine: accept rate, end-to-end delivery rate, accept-to-delivered latency.
+
+    python bench/spine.py            # prints a table; ~1 minute on 2 cores
+
+Everything runs on 127.0.0.1 in separate processes: the notifier API (``notifier serve``),
+the worker (``notifier worker``), a webhook sink, and this load generator (a minimal
+keep-alive HTTP/1.1 client, so that the client is not what is measured). The baseline is
+raw httpx posting the same payloads to the same sink with the same concurrency, in the
+same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.sink import free_port  # noqa: E402
+
+CONFIG = """
+version: 1
+defaults: {{timezone: UTC, dedup: {{window: 0s}}, retry: {{attempts: 5, backoff: 100ms}}}}
+channels:
+  hook: {{type: webhook, url: "http://127.0.0.1:{sink}/hook", concurrency: {conc}, timeout: 10s}}
+routes:
+  - name: all
+    match: {{kinds: [support_request]}}
+    to: [hook]
+"""
+
+
+def event(i: int, tag: str) -> dict[str, object]:
+    return {"kind": "support_request", "site": "bench.example.com", "conversation_id": f"{tag}-{i}",
+            "id": f"{tag}-{i}", "message": "Bonjour, je voudrais parler à un conseiller au sujet de ma commande",
+            "page": {"url": "https://bench.example.com/cart", "title": "Panier"},
+            "user": {"name": "Bench", "email": "bench@example.com", "consent": True}}
+
+
+class RawClient:
+    """Keep-alive HTTP/1.1 POSTs over a few connections; cheap enough not to be the bottleneck."""
+
+    def __init__(self, port: int, path: str) -> None:
+        self.port, self.path = port, path
+
+    def request(self, body: bytes) -> bytes:
+        return (f"POST {self.path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(body)}\r\n\r\n").encode() + body
+
+    async def run(self, bodies: list[bytes], connections: int) -> tuple[float, int]:
+        queue = list(reversed(bodies))
+        bad = 0
+
+        async def conn() -> None:
+            nonlocal bad
+            reader, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            while queue:
+                writer.write(self.request(queue.pop()))
+                head = await reader.readuntil(b"\r\n\r\n")
+                status = int(head.split(b" ", 2)[1])
+                length = 0
+                for line in head.split(b"\r\n"):
+                    if line.lower().startswith(b"content-length:"):
+                        length = int(line.split(b":")[1])
+                await reader.readexactly(length)
+                if status != 202:
+                    bad += 1
+            writer.close()
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(conn() for _ in range(connections)))
+        return time.perf_counter() - t0, bad
+
+
+def start(cmd: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(cmd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+
+
+def wait_http(url: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    raise RuntimeError(f"{url} did not come up")
+
+
+def sink_stats(port: int) -> list[list[object]]:
+    return httpx.get(f"http://127.0.0.1:{port}/_stats", timeout=30).json()  # type: ignore[no-any-return]
+
+
+def notifier(*args: str) -> list[str]:
+    return [sys.executable, "-m", "notifier.cli", *args]
+
+
+async def accept_rate(work: Path, single: int, batches: int) -> tuple[float, float]:
+    port = free_port()
+    db = f"sqlite:///{work}/accept.db"
+    api = start(notifier("serve", "--no-worker", "--config", str(work / "channels.yaml"), "--db", db,
+                         "--port", str(port)))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        client = RawClient(port, "/v1/events")
+        warm = [orjson.dumps(event(i, "warm")) for i in range(200)]
+        await client.run(warm, 8)
+        bodies = [orjson.dumps(event(i, "single")) for i in range(single)]
+        took, bad = await client.run(bodies, 16)
+        assert bad == 0, f"{bad} single posts failed"
+        single_rate = single / took
+        batch_bodies = [orjson.dumps([event(b * 100 + i, "batch") for i in range(100)]) for b in range(batches)]
+        took, bad = await client.run(batch_bodies, 4)
+        assert bad == 0, f"{bad} batch posts failed"
+        return single_rate, batches * 100 / took
+    finally:
+        api.terminate()
+        api.wait(10)
+
+
+async def baseline(sink_port: int, n: int, conc: int) -> float:
+    bodies = [orjson.dumps({"event": event(i, "raw"), "delivery_id": f"raw-{i}"}) for i in range(n)]
+    queue = list(bodies)
+    async with httpx.AsyncClient(limits=httpx.Limits(max_connections=conc)) as client:
+        async def one() -> None:
+            while queue:
+                body = queue.pop()
+                r = await client.post(f"http://127.0.0.1:{sink_port}/hook", content=body,
+                                      headers={"Content-Type": "application/json", "Idempotency-Key": "x"})
+                r.raise_for_status()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(conc)))
+        return n / (time.perf_counter() - t0)
+
+
+async def delivery_rate(work: Path, sink_port: int, n: int) -> float:
+    db = f"sqlite:///{work}/deliver.db"
+    from notifier.service import Service
+
+    service = Service(work / "channels.yaml", db)
+    await service.store.open()
+    from notifier.core.events import Event
+
+    for start_i in range(0, n, 500):
+        await service.accept([Event.model_validate(event(i, "e2e")) for i in range(start_i, min(n, start_i + 500))])
+    await service.store.close()
+    t0 = time.perf_counter()
+    proc = subprocess.run(notifier("worker", "--burst", "--no-digests", "--config", str(work / "channels.yaml"),
+                                   "--db", db, "--log-level", "warning"), capture_output=True, text=True)
+    took = time.perf_counter() - t0
+    if proc.returncode != 0 or f"sent {n}" not in proc.stdout:
+        raise RuntimeError(f"worker: {proc.stdout} {proc.stderr[-2000:]}")
+    return n / took
+
+
+async def latency(work: Path, sink_port: int, rate: float, seconds: float) -> tuple[float, float, int]:
+    port = free_port()
+    db = f"sqlite:///{work}/latency.db"
+    api = start(notifier("serve", "--config", str(work / "channels.yaml"), "--db", db, "--port", str(port),
+                         "--log-level", "warning"))
+    try:
+        wait_http(f"http://127.0.0.1:{port}/healthz")
+        before = len(sink_stats(sink_port))
+        posted: dict[str, float] = {}
+        n = int(rate * seconds)
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
+            t0 = time.perf_counter()
+            pending = []
+            for i in range(n):
+                target = t0 + i / rate
+                delay = target - time.perf_counter()
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                ev = event(i, "lat")
+                posted[str(ev["id"])] = time.time()
+                pending.append(asyncio.create_task(client.post("/v1/events", content=orjson.dumps(ev))))
+            await asyncio.gather(*pending)
+        deadline = time.monotonic() + 30
+        while True:
+            stats = sink_stats(sink_port)
+            if len(stats) - before >= n or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        lat = sorted((float(at) - posted[str(eid)]) * 1000 for _, at, eid in stats if str(eid) in posted)
+        p50 = statistics.median(lat)
+        p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+        return p50, p99, len(lat)
+    finally:
+        api.terminate()
+        api.wait(10)
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--single", type=int, default=6000, help="single-event POSTs")
+    parser.add_argument("--batches", type=int, default=100, help="batches of 100 events")
+    parser.add_argument("--deliveries", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=32, help="webhook concurrency (and baseline's)")
+    parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--seconds", type=float, default=10.0)
+    args = parser.parse_args()
+
+    sink_port = free_port()
+    sink = start([sys.executable, "-m", "tests.sink", str(sink_port)])
+    rows: list[tuple[str, str, str]] = []
+    try:
+        wait_http(f"http://127.0.0.1:{sink_port}/_stats")
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            (work / "channels.yaml").write_text(CONFIG.format(sink=sink_port, conc=args.concurrency))
+            single, batched = await accept_rate(work, args.single, args.batches)
+            rows.append(("accepted, single-event POSTs", f"{single:,.0f} events/s", ">= 1,500"))
+            rows.append(("accepted, batches of 100", f"{batched:,.0f} events/s", ">= 5,000"))
+            raw = await baseline(sink_port, args.deliveries, args.concurrency)
+            e2e = await delivery_rate(work, sink_port, args.deliveries)
+            rows.append(("baseline: raw httpx to the sink", f"{raw:,.0f} posts/s", ""))
+            rows.append(("delivered end to end (worker)", f"{e2e:,.0f} events/s",
+                         f"{e2e / raw:.0%} of baseline (>= 60%)"))
+            p50, p99, count = await latency(work, sink_port, args.rate, args.seconds)
+            rows.append((f"accept-to-delivered at {args.rate:.0f}/s, p50", f"{p50:.1f} ms", f"{count} events"))
+            rows.append((f"accept-to-delivered at {args.rate:.0f}/s, p99", f"{p99:.1f} ms", "<= 50 ms"))
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    print(f"\nnotifier spine benchmark — {platform.node()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+    width = max(len(r[0]) for r in rows)
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>18}  {note}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
