@@ -105,7 +105,7 @@ async def test_long_message_and_transcript_are_cut_to_slack_limits(fake: FakeSla
 async def test_long_header_is_cut_not_rejected(fake: FakeSlack) -> None:
     blocks, _ = slack.message_blocks(outbound(test=True), context(), "fr")
     assert len(blocks[0]["text"]["text"]) <= 150
-    blocks, text = slack.report_blocks(Report(key="k", title="D" * 400, text="ligne\n" * 2000))
+    blocks, _ = slack.report_blocks(Report(key="k", title="D" * 400, text="ligne\n" * 2000))
     assert block_kit_errors(blocks) == [] and len(blocks[0]["text"]["text"]) == 150
 
 

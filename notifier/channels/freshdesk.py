@@ -1,0 +1,161 @@
+"""``type: freshdesk``: one Freshdesk ticket per delivery (``POST /api/v2/tickets``).
+
+Authentication is the API key as HTTP basic user with password ``X``. Tickets are open
+(status 2), from chat (source 7), with priority 1-4 and an HTML description.
+
+Freshdesk takes no idempotency key, so each ticket carries a tag made of the delivery
+id (``notifier-<id>``); before creating again on a retry, the adapter searches for that
+tag and, if an earlier attempt's ticket exists (its reply was lost), reports it as sent
+instead of opening a second one. (Freshdesk's search index may lag a moment behind a
+creation; the retry backoff leaves it that moment.)
+
+Freshdesk requires a requester: the user's email when they consented, else the channel's
+``fallback_email``, else ``defaults.admin_email``.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import httpx
+
+from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, sent
+from notifier.channels.http import classify_exception, classify_response
+from notifier.config.models import FreshdeskChannel
+from notifier.core.events import Priority
+from notifier.render import view
+
+__all__ = ["Freshdesk", "create", "delivery_tag", "error_text", "preview"]
+
+PRIORITY = {Priority.low: 1, Priority.normal: 2, Priority.high: 3, Priority.urgent: 4}
+STATUS_OPEN = 2
+SOURCE_CHAT = 7
+#: Freshdesk refuses tags longer than this.
+MAX_TAG = 32
+
+
+def delivery_tag(delivery_id: str) -> str:
+    """The tag that finds this delivery's ticket again (kept within Freshdesk's tag length)."""
+    return f"notifier-{delivery_id}"[:MAX_TAG]
+
+
+def error_text(response: httpx.Response) -> str | None:
+    """Freshdesk's own explanation: ``description`` and each field's ``message``."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    parts = [str(data[k]) for k in ("description", "message") if data.get(k)]
+    for error in data.get("errors") or []:
+        if isinstance(error, dict):
+            parts.append(f"{error.get('field')}: {error.get('message')}" if error.get("field")
+                         else str(error.get("message")))
+    return " — ".join(parts) or None
+
+
+class Freshdesk:
+    """Creates Freshdesk tickets with ``httpx``."""
+
+    type = "freshdesk"
+
+    def __init__(self, name: str, config: FreshdeskChannel, ctx: ChannelContext) -> None:
+        self.name = name
+        self.config = config
+        self.ctx = ctx
+        self.locale = config.locale or ctx.defaults.locale
+        self.base = (config.base_url or f"https://{config.domain}.freshdesk.com").rstrip("/")
+        self._secrets = [config.api_key, base64.b64encode(f"{config.api_key}:X".encode()).decode()]
+        self._client = httpx.AsyncClient(
+            auth=httpx.BasicAuth(config.api_key, "X"),
+            timeout=config.timeout.total_seconds(),
+            headers={"User-Agent": "notifier"},
+            limits=httpx.Limits(max_connections=config.concurrency),
+        )
+
+    def ticket(self, message: Outbound) -> dict[str, Any] | None:
+        """The JSON document posted for ``message``; ``None`` when no requester email is known."""
+        ev = message.event
+        user = ev.consented_user
+        email = (user.email if user else None) or self.config.fallback_email or self.ctx.defaults.admin_email
+        if not email:
+            return None
+        context = view(message, self.ctx.defaults, self.locale, link=self.ctx.link(ev.id or ""))
+        render = self.ctx.renderer.render
+        tags = ["chatbot", ev.kind.value, *([ev.site] if ev.site else []), *self.config.tags,
+                *(["notifier-test"] if message.test else []), delivery_tag(message.delivery_id)]
+        body: dict[str, Any] = {
+            "subject": " ".join(render("freshdesk", "subject", self.locale, "txt", context).split())[:255],
+            "description": render("freshdesk", "description", self.locale, "html", context).strip(),
+            "email": email,
+            "priority": PRIORITY[message.priority],
+            "status": STATUS_OPEN,
+            "source": SOURCE_CHAT,
+            "tags": list(dict.fromkeys(t[:MAX_TAG] for t in tags if t)),
+        }
+        if user is not None and user.email and user.name:
+            body["name"] = user.name
+        return body
+
+    async def _existing(self, message: Outbound) -> SendResult | None:
+        """The ticket an earlier attempt created, if its reply was lost (``None``: create one)."""
+        query = f"\"tag:'{delivery_tag(message.delivery_id)}'\""
+        try:
+            response = await self._client.get(f"{self.base}/api/v2/search/tickets", params={"query": query})
+        except Exception as exc:
+            # Creating blindly could duplicate the ticket: try the whole send again later.
+            return classify_exception(exc, secrets=self._secrets)
+        if response.status_code == 429 or response.status_code >= 500:
+            return classify_response(response, secrets=self._secrets, detail=error_text(response))
+        if not response.is_success:
+            return None  # search unavailable on this account: creating is the lesser evil
+        try:
+            results = response.json().get("results") or []
+        except (ValueError, AttributeError):
+            return None
+        if results:
+            return sent(str(results[0].get("id")), reason="ticket created by an earlier attempt")
+        return None
+
+    async def send(self, message: Outbound) -> SendResult:
+        body = self.ticket(message)
+        if body is None:
+            return permanent("Freshdesk needs a requester email: the user gave none (or no consent) and "
+                             "neither the channel's fallback_email nor defaults.admin_email is set",
+                             label="invalid")
+        if message.attempt > 1:
+            found = await self._existing(message)
+            if found is not None:
+                return found
+        try:
+            response = await self._client.post(f"{self.base}/api/v2/tickets", json=body)
+        except Exception as exc:
+            return classify_exception(exc, secrets=self._secrets)
+        if response.is_success:
+            try:
+                return sent(str(response.json()["id"]))
+            except (ValueError, KeyError, TypeError):
+                return sent(reason="Freshdesk created the ticket but did not say its id")
+        return classify_response(response, secrets=self._secrets, detail=error_text(response))
+
+    async def send_report(self, report: Report) -> SendResult:
+        return permanent("helpdesks do not take digests", label="unsupported")
+
+    async def aclose(self) -> None:
+        await self._client.aclose()
+
+
+def create(name: str, config: FreshdeskChannel, ctx: ChannelContext) -> Freshdesk:
+    """The Freshdesk adapter for one configured channel."""
+    return Freshdesk(name, config, ctx)
+
+
+def preview(channel: Freshdesk, message: Outbound) -> str:
+    """The request the channel would send."""
+    body = channel.ticket(message)
+    if body is None:
+        return "(no ticket: Freshdesk needs a requester email; set fallback_email or defaults.admin_email)"
+    return f"POST {channel.base}/api/v2/tickets\n\n{json.dumps(body, indent=2, ensure_ascii=False)}"

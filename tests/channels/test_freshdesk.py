@@ -1,0 +1,124 @@
+"""Freshdesk: ticket fields, requester rules and no duplicate on retry, against a fake Freshdesk."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from notifier.channels import freshdesk
+from notifier.channels.base import Report
+from notifier.config.models import FreshdeskChannel
+from notifier.core.events import Priority
+from tests.channels.fakes import FakeFreshdesk, Reply
+from tests.channels.samples import context, event, outbound
+
+NO_CONSENT = {"name": "Marie Dupont", "email": "marie@example.com", "consent": False}
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeFreshdesk]:
+    with FakeFreshdesk() as server:
+        yield server  # type: ignore[misc]
+
+
+def desk(fake: FakeFreshdesk, *, admin_email: str | None = "admin@example.com", **options: Any) -> freshdesk.Freshdesk:
+    config = FreshdeskChannel(type="freshdesk", domain="acme", base_url=fake.url,
+                              api_key=options.pop("api_key", fake.api_key), **options)
+    return freshdesk.create("freshdesk", config, context(admin_email=admin_email))
+
+
+async def test_ticket_is_open_from_chat_with_priority_and_tags(fake: FakeFreshdesk) -> None:
+    channel = desk(fake, tags=["vip"])
+    result = await channel.send(outbound())
+    await channel.aclose()
+
+    assert result.ok and result.ref == "5001"
+    ticket = fake.tickets[0]
+    assert (ticket["status"], ticket["source"], ticket["priority"]) == (2, 7, 3)
+    assert ticket["email"] == "marie@example.com" and ticket["name"] == "Marie Dupont"
+    assert ticket["tags"] == ["chatbot", "support_request", "shop.example.com", "vip",
+                              "notifier-0f3c9a6e2b7d4c1a8e5f9b2"]
+    assert ticket["subject"].startswith("[HAUTE] Demande de support — shop.example.com: Bonjour")
+    html = ticket["description"]
+    assert "Je voudrais parler à un humain &lt;vite&gt;." in html  # escaped HTML
+    assert '<a href="https://shop.example.com/orders/1234">Mes commandes</a>' in html
+    assert "<b>Bot :</b> Elle a été expédiée le 10 mai." in html
+
+
+async def test_priorities_map_to_1_to_4(fake: FakeFreshdesk) -> None:
+    channel = desk(fake)
+    for priority in Priority:
+        assert (await channel.send(outbound(priority=priority, delivery_id=f"d-{priority}"))).ok
+    await channel.aclose()
+    assert [t["priority"] for t in fake.tickets] == [1, 2, 3, 4]
+
+
+async def test_requester_without_consent_is_the_fallback_address(fake: FakeFreshdesk) -> None:
+    channel = desk(fake, fallback_email="support@example.com")
+    admin = desk(fake)
+    assert (await channel.send(outbound(event(user=NO_CONSENT)))).ok
+    assert (await admin.send(outbound(event(user=NO_CONSENT), delivery_id="d2"))).ok
+    await channel.aclose()
+    await admin.aclose()
+    assert [t["email"] for t in fake.tickets] == ["support@example.com", "admin@example.com"]
+    assert all("name" not in t and "marie" not in t["description"] for t in fake.tickets)
+
+
+async def test_no_requester_at_all_is_permanent(fake: FakeFreshdesk) -> None:
+    channel = desk(fake, admin_email=None)
+    result = await channel.send(outbound(event(user=None)))
+    await channel.aclose()
+    assert result.status == "permanent" and "fallback_email" in result.reason and fake.requests == []
+
+
+async def test_retry_after_a_lost_reply_finds_the_ticket_instead_of_a_duplicate(fake: FakeFreshdesk) -> None:
+    fake.script(Reply.lose())
+    channel = desk(fake)
+    lost = await channel.send(outbound())
+    again = await channel.send(outbound(attempt=2))
+    await channel.aclose()
+
+    assert lost.status == "retry"
+    assert again.ok and again.ref == "5001" and len(fake.tickets) == 1
+    search = fake.requests[1]
+    assert search.path == "/api/v2/search/tickets"
+    assert search.query["query"] == "\"tag:'notifier-0f3c9a6e2b7d4c1a8e5f9b2'\""
+
+
+async def test_retry_when_nothing_was_created_creates_the_ticket(fake: FakeFreshdesk) -> None:
+    fake.script(503)
+    channel = desk(fake)
+    failed = await channel.send(outbound())
+    again = await channel.send(outbound(attempt=2))
+    await channel.aclose()
+    assert failed.status == "retry" and again.ok and len(fake.tickets) == 1
+
+
+async def test_search_outage_delays_rather_than_risking_a_duplicate(fake: FakeFreshdesk) -> None:
+    fake.script(Reply(503, {"message": "maintenance"}))
+    channel = desk(fake)
+    result = await channel.send(outbound(attempt=3))
+    await channel.aclose()
+    assert result.status == "retry" and fake.tickets == []
+
+
+async def test_bad_key_and_invalid_fields_are_permanent_with_freshdesk_words(fake: FakeFreshdesk) -> None:
+    channel = desk(fake, api_key="not-the-key")
+    bad_key = await channel.send(outbound())
+    await channel.aclose()
+    channel = desk(fake)
+    invalid = await channel.send(outbound(event(user={"email": "marie@nowhere", "consent": True})))
+    await channel.aclose()
+    assert bad_key.status == "permanent" and "You have to be logged in" in bad_key.reason
+    assert "not-the-key" not in bad_key.reason
+    assert invalid.status == "permanent"
+    assert "Validation failed — email: It should be in the 'valid email address' format" in invalid.reason
+
+
+async def test_helpdesk_takes_no_digest(fake: FakeFreshdesk) -> None:
+    channel = desk(fake)
+    result = await channel.send_report(Report(key="d", title="t", text="x"))
+    await channel.aclose()
+    assert result.status == "permanent" and result.reason == "helpdesks do not take digests"

@@ -1,0 +1,119 @@
+"""Teams: the Workflows envelope and the Adaptive Card, against a fake Workflows webhook."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notifier.channels import teams
+from notifier.channels.base import Report
+from notifier.config.models import TeamsChannel
+from tests.channels.fakes import FakeTeams, Reply, teams_envelope_errors
+from tests.channels.samples import context, event, outbound
+
+SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
+
+
+@pytest.fixture
+def fake() -> Iterator[FakeTeams]:
+    with FakeTeams() as server:
+        yield server  # type: ignore[misc]
+
+
+def channel_for(url: str, **ctx: Any) -> teams.Teams:
+    return teams.create("teams", TeamsChannel(type="teams", url=url), context(**ctx))
+
+
+def facts(card: dict[str, Any]) -> dict[str, str]:
+    return {f["title"]: f["value"] for item in card["body"] if item["type"] == "FactSet" for f in item["facts"]}
+
+
+async def test_card_in_the_workflows_envelope_is_accepted(fake: FakeTeams) -> None:
+    channel = channel_for(fake.workflow_url)
+    result = await channel.send(outbound(folded=2))
+    await channel.aclose()
+
+    assert result.ok, result.reason
+    body = fake.requests[0].json()
+    assert body["type"] == "message" and body["attachments"][0]["contentUrl"] is None
+    card = fake.cards[0]
+    assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
+    assert card["body"][0]["text"] == "Demande de support · Priorité haute"
+    assert facts(card) == {"Site": "shop.example.com",
+                           "Page": "[Mes commandes](https://shop.example.com/orders/1234)",
+                           "Heure": "14/05/2024 14:03 (Europe/Paris)",
+                           "Utilisateur": "Marie Dupont <marie@example.com>"}
+    texts = [item.get("text", "") for item in card["body"]]
+    assert any(t.startswith("Bonjour, ma commande") for t in texts)
+    assert "+2 similaires regroupés" in texts
+    assert any("Elle a été expédiée" in t for t in texts)
+    assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Ouvrir",
+                                "url": "https://notifier.example.com/v1/events/evt-0001"}]
+
+
+async def test_without_consent_or_event_link(fake: FakeTeams) -> None:
+    channel = channel_for(fake.workflow_url, event_url=None)
+    ev = event(user={"name": "Marie Dupont", "email": "marie@example.com", "consent": False})
+    assert (await channel.send(outbound(ev))).ok
+    await channel.aclose()
+    card = fake.cards[0]
+    assert "Utilisateur" not in facts(card) and "marie" not in json.dumps(card)
+    assert card["actions"][0]["url"] == "https://shop.example.com/orders/1234"  # the page instead
+
+
+async def test_refused_card_is_permanent_with_the_flow_error(fake: FakeTeams) -> None:
+    fake.script(Reply(400, {"error": {"code": "TriggerInputSchemaMismatch", "message": "bad card"}}))
+    channel = channel_for(fake.workflow_url)
+    result = await channel.send(outbound())
+    await channel.aclose()
+    assert result.status == "permanent"
+    assert "TriggerInputSchemaMismatch bad card" in result.reason and fake.sig not in result.reason
+
+
+async def test_wrong_signature_is_permanent_and_secret(fake: FakeTeams) -> None:
+    channel = channel_for(fake.workflow_url.replace(fake.sig, "wrong-signature-value"))
+    result = await channel.send(outbound())
+    await channel.aclose()
+    assert result.status == "permanent" and result.label == "auth"
+    assert "DirectApiAuthorizationRequired" in result.reason and "wrong-signature-value" not in result.reason
+
+
+async def test_long_message_stays_under_the_size_limit(fake: FakeTeams) -> None:
+    channel = channel_for(fake.workflow_url)
+    turns = [{"role": "user", "text": "y" * 3000} for _ in range(6)]
+    assert (await channel.send(outbound(event(message="x" * 30_000, transcript=turns)))).ok
+    await channel.aclose()
+
+
+async def test_digest_as_its_card_or_its_text(fake: FakeTeams) -> None:
+    channel = channel_for(fake.workflow_url)
+    own_card = {"$schema": teams.CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4",
+                "body": [{"type": "TextBlock", "text": "42 conversations"}]}
+    assert (await channel.send_report(Report(key="d1", title="Résumé", text="", card=own_card))).ok
+    assert (await channel.send_report(Report(key="d2", title="Résumé du jour", text="Total : 42"))).ok
+    await channel.aclose()
+    assert fake.cards[0] == own_card
+    assert fake.cards[1]["body"][1]["text"] == "Total : 42"
+
+
+def test_preview_hides_the_webhook_url(fake: FakeTeams) -> None:
+    text = teams.preview(channel_for(fake.workflow_url), outbound())
+    assert "AdaptiveCard" in text and fake.sig not in text
+
+
+def test_sample_card_is_current() -> None:
+    """``docs/samples/teams-card.json``: what Teams receives for the fixture event."""
+    channel = channel_for("https://prod.westeurope.logic.azure.com/workflows/x?sig=s")
+    body = channel.body(outbound(folded=2, keywords=("humain",)))
+    rendered = json.dumps(body, indent=2, ensure_ascii=False) + "\n"
+    path = SAMPLES / "teams-card.json"
+    if os.environ.get("NOTIFIER_WRITE_SAMPLES") == "1":
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(rendered, encoding="utf-8")
+    assert path.read_text(encoding="utf-8") == rendered, "run with NOTIFIER_WRITE_SAMPLES=1 to update"
+    assert teams_envelope_errors(body) == []
