@@ -147,13 +147,14 @@ class PgServer:
         self.root = None
 
     def restart(self) -> None:
-        """Stop the server abruptly (as a crash would) and start it again on the same port."""
-        self.kill()
+        """Stop the server, disconnecting every client, and start it again on the same port."""
+        self.halt()
         self._pg_ctl_start()
 
-    def kill(self) -> None:
-        """Stop the server abruptly, keeping its data (``start()`` brings it back)."""
-        self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+    def halt(self) -> None:
+        """Stop the server, disconnecting every client; its data stays (``start()`` brings it back)."""
+        # A fast shutdown: with synchronous_commit=off an immediate one could lose commits.
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
 
     # ----------------------------------------------------------------- databases
     @property

@@ -18,10 +18,10 @@ import pytest
 from notifier.store import Store, store_for
 
 try:
-    from pgserver import PgServer
-except ImportError:  # tests/ is not on sys.path when pytest's `pythonpath` is not set
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-    from pgserver import PgServer
+    from tests.pgserver import PgServer
+except ImportError:  # the checkout is not on sys.path when pytest's `pythonpath` is not set
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+    from tests.pgserver import PgServer
 
 BACKENDS = ["sqlite", "postgresql"]
 

@@ -1,0 +1,87 @@
+"""``notifier db upgrade|version``: look at and migrate the database schema.
+
+    $ notifier db version --db postgresql://notifier@db/notifier
+    schema version 0 (empty database); this notifier uses version 2: run `notifier db upgrade`
+    $ notifier db upgrade --db postgresql://notifier@db/notifier
+    applied schema versions 1, 2; the database is at version 2
+
+``version`` exits with 1 when the database is not at the version this notifier uses.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import sys
+
+from notifier.store import SchemaMismatch, Store, StoreUnavailable, store_for
+from notifier.store.base import migrations
+
+__all__ = ["add_arguments", "run"]
+
+DEFAULT_DB = "sqlite:///notifier.db"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``upgrade`` and ``version`` subcommands to ``parser`` (``notifier db``)."""
+    sub = parser.add_subparsers(dest="db_command", required=True, metavar="ACTION")
+    for name, help_text in (
+        ("upgrade", "apply the pending schema migrations"),
+        ("version", "print the schema version of the database"),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--db", default=None,
+                       help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``notifier db <action>``; the process exit code."""
+    url = getattr(args, "db", None) or os.environ.get("NOTIFIER_DB") or DEFAULT_DB
+    try:
+        store = store_for(url)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_run(store, args.db_command))
+    except (StoreUnavailable, SchemaMismatch) as exc:
+        print(f"error: {redact_url(url)}: {exc}", file=sys.stderr)
+        return 2
+
+
+async def _run(store: Store, action: str) -> int:
+    latest = migrations(_backend(store))[-1][0]
+    try:
+        if action == "upgrade":
+            applied = await store.upgrade()
+            now = await store.schema_version()
+            if applied:
+                versions = ", ".join(str(v) for v in applied)
+                print(f"applied schema version{'s' if len(applied) > 1 else ''} {versions};"
+                      f" the database is at version {now}")
+            else:
+                print(f"nothing to do: the database is at version {now}")
+            if now > latest:
+                print(f"note: this notifier uses version {latest}; the database was upgraded by a newer one")
+            return 0
+        version = await store.schema_version()
+        what = " (empty database)" if version == 0 else ""
+        if version == latest:
+            print(f"schema version {version}; up to date")
+            return 0
+        advice = "run `notifier db upgrade`" if version < latest else "upgrade notifier"
+        print(f"schema version {version}{what}; this notifier uses version {latest}: {advice}")
+        return 1
+    finally:
+        await store.close()
+
+
+def _backend(store: Store) -> str:
+    return str(getattr(store, "backend", "sqlite"))
+
+
+def redact_url(url: str) -> str:
+    """``url`` without its password: ``postgresql://user:***@host/db``."""
+    return re.sub(r"(://[^:/@]+:)[^@]*@", r"\1***@", url)
