@@ -56,3 +56,24 @@ async def test_sigkill_mid_delivery_loses_nothing(make_service: ServiceFactory, 
     assert planned <= sink.keys(), f"{len(planned - sink.keys())} events never reached the sink"
     statuses = await service.store.count_deliveries()
     assert statuses == {"sent": 1000}
+
+
+async def test_sigterm_finishes_or_releases_in_flight_sends(make_service: ServiceFactory, sink: Sink,
+                                                           tmp_path: Path) -> None:
+    sink.latency = 0.05
+    db = f"sqlite:///{tmp_path}/term.db"
+    service = await make_service(webhook_config(sink.url, dedup="{window: 0s}"), db=db)
+    events = [Event.model_validate({"kind": "support_request", "site": "s", "conversation_id": f"t{i}",
+                                    "id": f"term-{i}", "message": "help"}) for i in range(200)]
+    await service.accept(events)
+
+    worker = _worker(tmp_path / "channels.yaml", db)
+    await sink.wait_for(5, timeout=30)
+    worker.send_signal(signal.SIGTERM)
+    assert worker.wait(30) == 0
+
+    counts = await service.store.count_deliveries()
+    assert "claimed" not in counts, f"claims left behind after SIGTERM: {counts}"
+    marked_sent = {d.id for d in await service.store.list_deliveries(status="sent", limit=5000)}
+    assert marked_sent <= sink.keys()
+    assert counts.get("sent", 0) + counts.get("pending", 0) == 200

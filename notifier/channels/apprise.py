@@ -8,6 +8,7 @@ form of the URL, never its secrets).
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import apprise as apprise_lib
@@ -46,13 +47,19 @@ class AppriseTarget:
         if not app.add(url):
             return None, ""
         try:
-            shown = app[0].url(privacy=True)
+            shown = str(app[0].url(privacy=True)).split("?", 1)[0]
         except Exception:
-            shown = redact(url, [])
+            shown = redact(url.split("?", 1)[0], [])
         return app, shown
+
+    @staticmethod
+    def _secrets(url: str, shown: str) -> list[str]:
+        """Pieces of ``url`` that Apprise's privacy form hides: tokens, passwords, keys."""
+        return [part for part in re.split(r"[/:@?&=#]", url) if len(part) >= 6 and part not in shown]
 
     async def _notify(self, title: str, body: str, done: list[int]) -> SendResult:
         failures: list[str] = []
+        secrets: list[str] = []
         now_done = list(done)
         invalid = 0
         for index, url in enumerate(self.config.urls):
@@ -68,10 +75,11 @@ class AppriseTarget:
             if result:
                 now_done.append(index)
                 continue
+            secrets += self._secrets(url, shown)
             failures.append(f"{shown}: {self._why(result)}")
         if not failures:
             return sent(reason=f"{len(self.config.urls)} URL(s) notified")
-        reason = redact("; ".join(failures), self.config.urls)
+        reason = redact("; ".join(failures), secrets)
         if invalid == len(self.config.urls) - len(done):
             from notifier.channels.base import permanent
 
