@@ -22,7 +22,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 from notifier.core.dedup import DedupState
-from notifier.core.events import Event, Priority
+from notifier.core.events import Event
+from notifier.store import postgres_queries as q
 from notifier.store.base import (
     Attempt,
     Claimed,
@@ -43,88 +44,6 @@ CHANNEL = "notifier_work"
 #: Namespaces of the two-key advisory locks (``pg_advisory_xact_lock(ns, hash)``).
 _LOCK_MIGRATE = 0x6E6F7431
 _LOCK_DEDUP = 0x6E6F7432
-
-_DELIVERY_COLS = (
-    "id, event_id, route, channel, status, priority, attempts, created_at, updated_at, "
-    "next_attempt_at, first_attempt_at, sent_at, last_error, ref, folded, dedup_key, keywords, "
-    "thread_key, progress, claimed_by, lease_until"
-)
-_D_COLS = ", ".join("d." + c.strip() for c in _DELIVERY_COLS.split(","))
-
-_CLAIM = f"""
-WITH due AS (
-    SELECT id FROM deliveries
-     WHERE ((status = 'pending' AND next_attempt_at <= %(now)s)
-            OR (status = 'claimed' AND lease_until < %(now)s))
-       AND (%(channels)s::text[] IS NULL OR channel = ANY(%(channels)s::text[]))
-     ORDER BY CASE WHEN status = 'pending' THEN next_attempt_at ELSE lease_until END
-     LIMIT %(limit)s
-       FOR UPDATE SKIP LOCKED
-), d AS (
-    UPDATE deliveries AS x SET status = 'claimed', claimed_by = %(worker)s,
-           lease_until = %(lease_until)s, updated_at = %(now)s
-      FROM due WHERE x.id = due.id
-    RETURNING x.*
-)
-SELECT {_D_COLS}, e.body, t.ref
-  FROM d JOIN events e ON e.id = d.event_id
-  LEFT JOIN threads t ON t.channel = d.channel AND t.thread_key = d.thread_key
- ORDER BY d.next_attempt_at
-"""
-
-# The attempt row is written by the same statement that changes the delivery.
-_ATTEMPT = """
-, a AS (
-    INSERT INTO attempts (delivery_id, number, at, outcome, reason, duration_ms)
-    SELECT id, attempts, %(now)s, %(outcome)s, %(reason)s, %(duration_ms)s FROM d
-    ON CONFLICT DO NOTHING
-)
-"""
-
-_COMPLETE = """
-WITH d AS (
-    UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = %(now)s,
-           updated_at = %(now)s, ref = %(ref)s, first_attempt_at = coalesce(first_attempt_at, %(now)s),
-           claimed_by = NULL, lease_until = NULL, next_attempt_at = NULL
-     WHERE id = %(id)s AND status IN ('claimed', 'pending')
-    RETURNING id, attempts, channel, thread_key
-)""" + _ATTEMPT + """
-, t AS (
-    INSERT INTO threads (channel, thread_key, ref, created_at)
-    SELECT channel, thread_key, %(thread_ref)s::text, %(now)s FROM d
-     WHERE thread_key IS NOT NULL AND %(thread_ref)s::text IS NOT NULL
-    ON CONFLICT DO NOTHING
-)
-SELECT count(*) FROM d
-"""
-
-_FAIL = """
-WITH d AS (
-    UPDATE deliveries SET status = %(status)s, attempts = attempts + 1, updated_at = %(now)s,
-           next_attempt_at = %(at)s, last_error = %(reason)s,
-           first_attempt_at = coalesce(first_attempt_at, %(now)s),
-           progress = coalesce(%(progress)s, progress), claimed_by = NULL, lease_until = NULL
-     WHERE id = %(id)s AND status = 'claimed' AND claimed_by = %(worker)s
-    RETURNING id, attempts
-)""" + _ATTEMPT + """
-SELECT count(*) FROM d
-"""
-
-
-def _utc(value: datetime | None) -> datetime | None:
-    return value.astimezone(UTC) if value is not None else None
-
-
-def _delivery(r: TupleRow) -> Delivery:
-    return Delivery(
-        id=r[0], event_id=r[1], route=r[2], channel=r[3], status=r[4], priority=Priority(r[5]),
-        attempts=r[6], created_at=r[7].astimezone(UTC), updated_at=r[8].astimezone(UTC),
-        next_attempt_at=_utc(r[9]), first_attempt_at=_utc(r[10]), sent_at=_utc(r[11]),
-        last_error=r[12], ref=r[13], folded=r[14], dedup_key=r[15],
-        keywords=tuple(r[16] or ()), thread_key=r[17], progress=r[18] or {},
-        claimed_by=r[19], lease_until=_utc(r[20]),
-    )
-
 
 class _PgTx(Transaction):
     def __init__(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
@@ -165,7 +84,7 @@ class _PgTx(Transaction):
             return
         async with self._c.cursor() as cur:
             await cur.executemany(
-                f"INSERT INTO deliveries ({_DELIVERY_COLS}) VALUES (%s,%s,%s,%s,%s,%s,0,%s,%s,%s,"
+                f"INSERT INTO deliveries ({q.DELIVERY_COLS}) VALUES (%s,%s,%s,%s,%s,%s,0,%s,%s,%s,"
                 "NULL,NULL,NULL,NULL,%s,%s,%s,%s,NULL,NULL,NULL)",
                 [
                     (d.id, event_id, d.route, d.channel, d.status, d.priority.value, now, now,
@@ -328,16 +247,16 @@ class PostgresStore(Store):
             return []
         # Listen before looking, so work added after this claim's snapshot wakes us.
         await self._listen()
-        rows = await self._fetch(_CLAIM, {
+        rows = await self._fetch(q.CLAIM, {
             "now": now, "lease_until": now + lease, "worker": worker, "limit": limit,
             "channels": channels,
         })
-        return [Claimed(_delivery(r[:21]), Event.model_validate(r[21]), r[22]) for r in rows]
+        return [Claimed(q.delivery(r[:21]), Event.model_validate(r[21]), r[22]) for r in rows]
 
     async def complete(self, delivery_id: str, worker: str, now: datetime, *, ref: str | None,
                        thread_ref: str | None, duration_ms: float, reason: str = "") -> bool:
         # Recorded even if our lease ran out meanwhile: the channel did confirm this send.
-        rows = await self._fetch(_COMPLETE, {
+        rows = await self._fetch(q.COMPLETE, {
             "id": delivery_id, "now": now, "ref": ref, "thread_ref": thread_ref,
             "outcome": "sent", "reason": reason, "duration_ms": duration_ms,
         })
@@ -346,7 +265,7 @@ class PostgresStore(Store):
     async def _fail(self, delivery_id: str, worker: str, now: datetime, *, status: str,
                     at: datetime | None, outcome: str, reason: str, duration_ms: float,
                     progress: dict[str, Any] | None) -> bool:
-        rows = await self._fetch(_FAIL, {
+        rows = await self._fetch(q.FAIL, {
             "id": delivery_id, "worker": worker, "now": now, "status": status, "at": at,
             "outcome": outcome, "reason": reason, "duration_ms": duration_ms,
             "progress": Jsonb(progress) if progress else None,
@@ -390,7 +309,7 @@ class PostgresStore(Store):
         rows = await self._fetch(
             "SELECT least((SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'),"
             " (SELECT min(lease_until) FROM deliveries WHERE status = 'claimed'))")
-        return _utc(rows[0][0])
+        return q.utc(rows[0][0])
 
     # ----------------------------------------------------------------- reading
     async def get_event(self, event_id: str) -> tuple[Event, datetime] | None:
@@ -400,19 +319,19 @@ class PostgresStore(Store):
         return Event.model_validate(rows[0][0]), rows[0][1].astimezone(UTC)
 
     async def get_delivery(self, delivery_id: str) -> Delivery | None:
-        rows = await self._fetch(f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE id = %s", (delivery_id,))
-        return _delivery(rows[0]) if rows else None
+        rows = await self._fetch(f"SELECT {q.DELIVERY_COLS} FROM deliveries WHERE id = %s", (delivery_id,))
+        return q.delivery(rows[0]) if rows else None
 
     async def list_deliveries(self, *, status: DeliveryStatus | None = None, event_id: str | None = None,
                               channel: str | None = None, limit: int = 100) -> list[Delivery]:
         rows = await self._fetch(
-            f"SELECT {_DELIVERY_COLS} FROM deliveries"
+            f"SELECT {q.DELIVERY_COLS} FROM deliveries"
             " WHERE (%(status)s::text IS NULL OR status = %(status)s::text)"
             " AND (%(event_id)s::text IS NULL OR event_id = %(event_id)s::text)"
             " AND (%(channel)s::text IS NULL OR channel = %(channel)s::text)"
             " ORDER BY created_at DESC, id LIMIT %(limit)s",
             {"status": status, "event_id": event_id, "channel": channel, "limit": limit})
-        return [_delivery(r) for r in rows]
+        return [q.delivery(r) for r in rows]
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         rows = await self._fetch(
@@ -466,7 +385,7 @@ class PostgresStore(Store):
             return None
         r = rows[0]
         return DigestRun(r[0], r[1].astimezone(UTC), r[2].astimezone(UTC), r[3], r[4],
-                         r[5].astimezone(UTC), _utc(r[6]), r[7])
+                         r[5].astimezone(UTC), q.utc(r[6]), r[7])
 
 
 async def _version(conn: psycopg.AsyncConnection[TupleRow]) -> int:
