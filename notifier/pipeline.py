@@ -68,13 +68,17 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
     """Store ``events`` (ids and times filled in) with their deliveries, all or nothing."""
     results: list[Accepted] = []
     any_pending = False
+    plans = [plan(config, event, now) for event in events]
+    # Lock every dedup key of the batch up front, in one global order, so that two
+    # transactions sharing keys wait for each other instead of deadlocking.
+    keys = sorted({d.dedup_key for p in plans for d in p.deliveries if d.dedup_key is not None})
     async with store.transaction() as tx:
-        for event in events:
+        states = {key: await tx.lock_dedup(key) for key in keys}
+        for event, routed in zip(events, plans, strict=True):
             assert event.id is not None
             if not await tx.insert_event(event, now, _question_key(event)):
                 results.append(Accepted(event.id, True))
                 continue
-            routed = plan(config, event, now)
             decisions: dict[str, tuple[bool, int]] = {}
             new: list[NewDelivery] = []
             tkey = thread_key(event)
@@ -82,8 +86,8 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
                 send, folded = True, 0
                 if planned.dedup_key is not None:
                     if planned.dedup_key not in decisions:
-                        state = await tx.lock_dedup(planned.dedup_key)
-                        decision = decide(state, now, planned.dedup_window)
+                        decision = decide(states[planned.dedup_key], now, planned.dedup_window)
+                        states[planned.dedup_key] = decision.state
                         await tx.save_dedup(planned.dedup_key, decision.state)
                         decisions[planned.dedup_key] = (decision.send, decision.folded)
                     send, folded = decisions[planned.dedup_key]

@@ -17,14 +17,16 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import structlog
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from notifier import metrics
 from notifier.channels.base import Channel, Outbound, SendResult, permanent
 from notifier.config.models import Config
 from notifier.core.retry import next_attempt
-from notifier.store.base import Claimed, Store
+from notifier.store.base import Claimed, Store, StoreUnavailable
 
 __all__ = ["Worker", "WorkerStats", "utcnow"]
 
@@ -124,16 +126,34 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then shut down gracefully."""
-        await self.release_orphans()
+        try:
+            await self.release_orphans()
+        except StoreUnavailable:
+            pass  # the loop below waits for the database; leases cover the rest
         log.info("worker started", worker=self.id)
         stopper = asyncio.create_task(stop.wait())
+        outage = 0
         try:
             while not stop.is_set():
-                if await self._claim_and_start() > 0:
-                    continue
-                waiter = asyncio.create_task(self._idle_wait())
-                await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
-                waiter.cancel()
+                try:
+                    if await self._claim_and_start() > 0:
+                        outage = 0
+                        continue
+                    waiter = asyncio.create_task(self._idle_wait())
+                    await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                    waiter.cancel()
+                    if waiter.done() and not waiter.cancelled() and waiter.exception() is not None:
+                        raise waiter.exception()  # type: ignore[misc]
+                    outage = 0
+                except StoreUnavailable as exc:
+                    # The database is away: back off (up to 10 s) and resume by ourselves.
+                    outage += 1
+                    pause = min(10.0, 0.2 * 2 ** min(outage, 6))
+                    log.warning("store unavailable, will retry", error=str(exc), retry_in=pause)
+                    try:
+                        await asyncio.wait_for(stop.wait(), pause)
+                    except TimeoutError:
+                        pass
         finally:
             stopper.cancel()
             await self._shutdown()
@@ -150,6 +170,21 @@ class Worker:
         if timeout > 0:
             await self.store.wait_for_work(timeout)
 
+    async def _persist(self, call: Callable[[], Any]) -> Any:
+        """Run a store write, retrying through a database outage for up to the lease.
+
+        The send already happened: losing its outcome would mean sending it again.
+        """
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(StoreUnavailable),
+            wait=wait_exponential_jitter(multiplier=0.1, max=5),
+            stop=stop_after_delay(self.lease.total_seconds()),
+            reraise=True,
+        ):
+            with attempt:
+                return await call()
+        return None
+
     async def _shutdown(self) -> None:
         if self._in_flight:
             log.info("finishing in-flight sends", count=len(self._in_flight), grace=self.grace)
@@ -158,7 +193,11 @@ class Worker:
                 task.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
-        released = await self.store.release(self.id)
+        try:
+            released = await self.store.release(self.id)
+        except StoreUnavailable:
+            log.warning("could not release claims: they return to the queue when their lease ends")
+            return
         if released:
             log.info("released unfinished deliveries", count=released)
 
@@ -243,8 +282,9 @@ class Worker:
         d = claimed.delivery
         now = self.clock()
         if result.status == "sent":
-            ok = await self.store.complete(d.id, self.id, now, ref=result.ref, thread_ref=result.thread_ref,
-                                           duration_ms=duration_ms, reason=result.reason)
+            ok = await self._persist(lambda: self.store.complete(
+                d.id, self.id, now, ref=result.ref, thread_ref=result.thread_ref,
+                duration_ms=duration_ms, reason=result.reason))
             self.stats.sent += 1
             self.stats.by_channel[d.channel] = self.stats.by_channel.get(d.channel, 0) + 1
             outcome = "sent"
@@ -257,21 +297,25 @@ class Worker:
                 retry_after=result.retry_after,
             )
             if decision.retry_at is not None:
-                ok = await self.store.reschedule(d.id, self.id, now, decision.retry_at, reason=result.reason,
-                                                 duration_ms=duration_ms, progress=result.progress)
+                at = decision.retry_at
+                ok = await self._persist(lambda: self.store.reschedule(
+                    d.id, self.id, now, at, reason=result.reason, duration_ms=duration_ms,
+                    progress=result.progress))
                 self.stats.retried += 1
                 outcome = "retry"
                 log.info("delivery will be retried", delivery=d.id, channel=d.channel,
                          reason=result.reason, at=decision.retry_at.isoformat())
             else:
-                ok = await self.store.dead(d.id, self.id, now, reason=f"{result.reason} ({decision.reason})",
-                                           duration_ms=duration_ms, outcome="retry", progress=result.progress)
+                why = f"{result.reason} ({decision.reason})"
+                ok = await self._persist(lambda: self.store.dead(
+                    d.id, self.id, now, reason=why, duration_ms=duration_ms, outcome="retry",
+                    progress=result.progress))
                 self.stats.dead += 1
                 outcome = "dead"
                 log.warning("delivery dead-lettered", delivery=d.id, channel=d.channel, reason=result.reason)
         else:
-            ok = await self.store.dead(d.id, self.id, now, reason=result.reason, duration_ms=duration_ms,
-                                       progress=result.progress)
+            ok = await self._persist(lambda: self.store.dead(
+                d.id, self.id, now, reason=result.reason, duration_ms=duration_ms, progress=result.progress))
             self.stats.dead += 1
             outcome = "dead"
             log.warning("delivery dead-lettered", delivery=d.id, channel=d.channel, reason=result.reason)
