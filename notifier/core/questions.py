@@ -158,8 +158,8 @@ class QuestionGroup:
 def group_questions(counted: Iterable[tuple[str, int, str]]) -> list[QuestionGroup]:
     """Merge ``(key, count, example)`` rows whose keys differ by small typos.
 
-    Rows are taken most frequent first; each joins the first group whose leading key is
-    similar, so a group's example is the way most people wrote it. The groups come back
+    Rows are taken most frequent first; each joins the first group holding a similar key,
+    so a group's key and example are the way most people wrote it. The groups come back
     most frequent first (ties by key, so the order is stable).
     """
     groups: list[QuestionGroup] = []
@@ -169,7 +169,7 @@ def group_questions(counted: Iterable[tuple[str, int, str]]) -> list[QuestionGro
             continue
         size = len(key.split())
         for group in by_size.get(size, []):
-            if similar_keys(group.key, key):
+            if any(similar_keys(k, key) for k in group.keys):
                 group.count += count
                 group.keys.append(key)
                 break

@@ -24,6 +24,7 @@ from importlib import resources
 from typing import Any, Literal
 
 from notifier.core.dedup import DedupState
+from notifier.core.digest import DigestStats
 from notifier.core.events import Event, Priority
 
 __all__ = [
@@ -281,6 +282,16 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def last_digest(self, digest: str) -> DigestRun | None:
         """The latest claimed period of ``digest``."""
+
+    async def digest_stats(self, start: datetime, end: datetime, *, site: str | None, tz: str,
+                           top_n: int, previous_start: datetime | None = None) -> DigestStats:
+        """Counts of ``[start, end)`` for a digest, aggregated in the database.
+
+        Totals (and those of ``[previous_start, start)`` to compare), user activity per local
+        hour of ``tz``, the ``top_n`` most common questions (similar ones grouped), the first
+        20 support requests and the notifier's own delivery health.
+        """
+        raise NotImplementedError(f"{type(self).__name__} cannot compute digests")
 
     # ----------------------------------------------------------------- iteration helpers
     async def iter_deliveries(self, status: DeliveryStatus) -> AsyncIterator[Delivery]:

@@ -34,6 +34,7 @@ from notifier.store.base import (
     Transaction,
     migrations,
 )
+from notifier.store.sqlite_digest import SqliteDigestQueries
 
 __all__ = ["SqliteStore"]
 
@@ -111,7 +112,7 @@ class _SqliteTx(Transaction):
         )
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteDigestQueries, Store):
     """SQLite storage. ``url`` is ``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite://:memory:``."""
 
     backend = "sqlite"

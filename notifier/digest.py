@@ -1,0 +1,269 @@
+"""The digest: aggregate -> render -> send, once per digest and period.
+
+**When.** Each digest's ``schedule`` is a cron expression on the wall clock of the digest's
+time zone (its ``timezone``, else ``defaults.timezone``). A schedule that fires at most
+once a day reports whole local days: the daily digest firing at 08:00 on day D reports the
+local calendar day D-1, ``[D-1 00:00, D 00:00)`` (23 or 25 hours long on the days the
+clocks change). Other schedules report ``[previous fire, this fire)``. See
+:mod:`notifier.core.digest`.
+
+**Once.** :meth:`DigestScheduler.tick` works out the latest period that is due and claims
+``(digest, period start)`` in the store, whose primary key lets exactly one process win,
+however many run. A digest missed while the service was down goes out once when it is
+back: only the latest missed period, never a flood of old ones.
+
+**Sending.** The report is rendered once for every kind of channel (email text and HTML,
+Slack blocks, Teams card, JSON for webhooks) and handed to each channel of ``to``. A
+retryable failure is tried again a few times within the run; the outcome of every
+channel is recorded on the digest run. ``notifier digest --send --name N --date D``
+sends a period again on purpose.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import orjson
+import structlog
+
+from notifier.channels.base import Channel, Report, SendResult, permanent
+from notifier.config.models import Config, Digest
+from notifier.core.digest import DigestStats, Period, due_period, next_fire, period_for_date
+from notifier.digest_render import build_report
+from notifier.render import Renderer
+from notifier.store.base import Store
+
+__all__ = ["DigestResult", "DigestScheduler", "add_arguments", "build_report", "run"]
+
+log = structlog.get_logger("notifier.digest")
+
+
+@dataclass
+class DigestResult:
+    """What happened to one digest period."""
+
+    digest: str
+    period: Period
+    #: ``sent`` (every channel), ``partial``, ``failed``, ``skipped`` (empty) or ``already`` (claimed elsewhere).
+    status: str
+    channels: dict[str, SendResult] = field(default_factory=dict)
+
+    @property
+    def detail(self) -> str:
+        return "; ".join(f"{n}: {r.status}{' (' + r.reason + ')' if r.reason else ''}"
+                         for n, r in self.channels.items())
+
+
+def digest_zone(config: Config, digest: Digest) -> str:
+    """The time zone a digest is read in."""
+    return str(digest.timezone or config.defaults.timezone)
+
+
+def digest_locale(config: Config, digest: Digest) -> str:
+    """The language a digest is written in."""
+    return digest.locale or config.defaults.locale
+
+
+class DigestScheduler:
+    """Sends every configured digest once per period.
+
+    ``channels`` are the built channels by name; ``worker_id`` names this process in the
+    claims. ``retry_delays`` are the waits between tries of a channel that failed with a
+    retryable error (its ``Retry-After`` wins when longer, up to a minute).
+    """
+
+    def __init__(self, config: Config, store: Store, channels: dict[str, Channel], renderer: Renderer,
+                 worker_id: str, *, retry_delays: tuple[float, ...] = (5.0, 30.0)) -> None:
+        self.config = config
+        self.store = store
+        self.channels = channels
+        self.renderer = renderer
+        self.worker_id = worker_id
+        self.retry_delays = retry_delays
+
+    # ----------------------------------------------------------------- schedule
+    def due(self, digest: Digest, now: datetime) -> Period:
+        """The latest period of ``digest`` that is due at ``now``."""
+        return due_period(digest.schedule, ZoneInfo(digest_zone(self.config, digest)), now)
+
+    async def tick(self, now: datetime) -> list[DigestResult]:
+        """Send every digest whose latest due period nobody has claimed yet."""
+        results = []
+        for digest in self.config.digests:
+            period = self.due(digest, now)
+            if not await self.store.claim_digest(digest.name, period.start, period.end,
+                                                 self.worker_id, now):
+                continue
+            results.append(await self.send(digest, period, now))
+        return results
+
+    def next_wake(self, now: datetime) -> datetime | None:
+        """When the next digest is due."""
+        fires = [next_fire(d.schedule, ZoneInfo(digest_zone(self.config, d)), now)
+                 for d in self.config.digests]
+        return min(fires) if fires else None
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Tick at every fire time until ``stop`` is set."""
+        while not stop.is_set():
+            now = datetime.now(UTC)
+            try:
+                await self.tick(now)
+            except Exception:  # a broken digest must not stop the scheduler: log, try next time
+                log.exception("digest run failed")
+            wake = self.next_wake(datetime.now(UTC))
+            if wake is None:
+                return
+            # Capped so that a clock change or a suspended machine is noticed within the hour.
+            delay = min(max((wake - datetime.now(UTC)).total_seconds(), 0.0) + 0.5, 3600.0)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), delay)
+
+    # ----------------------------------------------------------------- one period
+    async def stats(self, digest: Digest, period: Period) -> DigestStats:
+        """The statistics of one period, counted by the store."""
+        return await self.store.digest_stats(
+            period.start, period.end, site=digest.site, tz=digest_zone(self.config, digest),
+            top_n=digest.top_n, previous_start=period.previous_start)
+
+    def report(self, digest: Digest, period: Period, stats: DigestStats) -> Report:
+        """The rendered digest."""
+        return build_report(self.renderer, self.config, digest, period, stats)
+
+    async def send(self, digest: Digest, period: Period, now: datetime) -> DigestResult:
+        """Compute, render and send a claimed period; record the outcome on the claim."""
+        try:
+            stats = await self.stats(digest, period)
+            if stats.empty and digest.skip_empty:
+                result = DigestResult(digest.name, period, "skipped")
+                await self.store.finish_digest(digest.name, period.start, now, ok=True,
+                                               detail="nothing to report: not sent (skip_empty)")
+                return result
+            report = self.report(digest, period, stats)
+        except Exception as exc:
+            log.exception("digest could not be prepared", digest=digest.name)
+            await self.store.finish_digest(digest.name, period.start, now, ok=False,
+                                           detail=f"could not be prepared: {exc}")
+            return DigestResult(digest.name, period, "failed")
+        outcomes = await asyncio.gather(*(self._send_one(name, report) for name in digest.to))
+        channels = dict(zip(digest.to, outcomes, strict=True))
+        ok = [r.ok for r in outcomes]
+        status = "sent" if all(ok) else "partial" if any(ok) else "failed"
+        result = DigestResult(digest.name, period, status, channels)
+        await self.store.finish_digest(digest.name, period.start, datetime.now(UTC), ok=all(ok),
+                                       detail=result.detail)
+        log.info("digest sent" if all(ok) else "digest not fully sent", digest=digest.name,
+                 start=period.start.isoformat(), status=status, detail=result.detail)
+        return result
+
+    async def _send_one(self, name: str, report: Report) -> SendResult:
+        channel = self.channels.get(name)
+        if channel is None:
+            return permanent(f"channel {name!r} is not available")
+        result = SendResult("retry", "not tried")
+        for delay in (*self.retry_delays, None):
+            try:
+                result = await channel.send_report(report)
+            except Exception as exc:  # the port says never raise; a bug must not lose the others
+                result = permanent(f"{type(exc).__name__}: {exc}")
+            if result.status != "retry" or delay is None:
+                return result
+            await asyncio.sleep(min(max(delay, result.retry_after or 0.0), 60.0))
+        return result
+
+
+# --------------------------------------------------------------------------- command line
+
+FORMATS = ("text", "email-html", "slack", "teams", "json")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """``notifier digest [--preview] [--send] [--name N] [--date D] [--format F]``."""
+    parser.add_argument("--preview", action="store_true", help="print the digest without sending it (default)")
+    parser.add_argument("--send", action="store_true",
+                        help="send it now (with --date: send that period again, even if it was sent)")
+    parser.add_argument("--name", help="the digest (default: every digest)")
+    parser.add_argument("--date", type=date.fromisoformat,
+                        help="the local day to report, YYYY-MM-DD (default: the latest due period)")
+    parser.add_argument("--format", choices=FORMATS, default="text",
+                        help="what to print: the email text, its HTML, Slack blocks, the Teams card, the stats")
+    parser.add_argument("--config", default=None, help="channels.yaml (default: $NOTIFIER_CONFIG or ./channels.yaml)")
+    parser.add_argument("--db", default=None, help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
+    parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
+
+
+def _form(report: Report, fmt: str) -> str:
+    if fmt == "email-html":
+        return report.html or ""
+    if fmt in ("slack", "teams", "json"):
+        data: Any = {"slack": report.blocks, "teams": report.card, "json": report.data}[fmt]
+        return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
+    return f"{report.title}\n\n{report.text}"
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``notifier digest``; the exit status."""
+    from notifier.config.errors import ConfigError
+    from notifier.service import Service
+
+    try:
+        service = Service(args.config, args.db)
+    except FileNotFoundError as exc:
+        print(f"{exc.filename}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
+        return 1
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        return 1
+    digests = [d for d in service.config.digests if args.name in (None, d.name)]
+    if not digests:
+        print(f"no digest named {args.name!r}" if args.name else "no digest is configured", file=sys.stderr)
+        return 1
+
+    async def go() -> int:
+        if args.send:
+            await service.open()
+        else:
+            await service.store.open()
+        try:
+            scheduler = DigestScheduler(service.config, service.store, service.channels,
+                                        service.renderer, "cli", retry_delays=(2.0,))
+            now = datetime.now(UTC)
+            code = 0
+            for digest in digests:
+                zone = ZoneInfo(digest_zone(service.config, digest))
+                period = (period_for_date(digest.schedule, zone, args.date) if args.date
+                          else scheduler.due(digest, now))
+                if args.send:
+                    code |= await _send(scheduler, digest, period, now, force=args.date is not None)
+                    continue
+                stats = await scheduler.stats(digest, period)
+                report = scheduler.report(digest, period, stats)
+                print(_form(report, "json" if args.json else args.format))
+            return code
+        finally:
+            if args.send:
+                await service.close()
+            else:
+                await service.store.close()
+
+    return asyncio.run(go())
+
+
+async def _send(scheduler: DigestScheduler, digest: Digest, period: Period, now: datetime, *,
+                force: bool) -> int:
+    if not await scheduler.store.claim_digest(digest.name, period.start, period.end, "cli", now, force=force):
+        print(f"{digest.name}: the period from {period.start.isoformat()} was already sent "
+              "(add --date to send it again)", file=sys.stderr)
+        return 1
+    result = await scheduler.send(digest, period, now)
+    print(f"{digest.name} {period.start.isoformat()} → {period.end.isoformat()}: {result.status}"
+          f"{'  ' + result.detail if result.detail else ''}")
+    return 0 if result.status in ("sent", "skipped") else 1
