@@ -161,7 +161,7 @@ class FakeServer:
     def start(self) -> FakeServer:
         self._httpd = _Server(("127.0.0.1", 0), _RequestHandler)
         self._httpd.fake = self
-        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
+        self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.01},
                                         daemon=True)
         self._thread.start()
         return self
@@ -193,6 +193,12 @@ class FakeServer:
         """Answer the next requests with these replies, in order (ints are bare statuses)."""
         with self._lock:
             self._script.extend(Reply(r) if isinstance(r, int) else r for r in replies)
+
+    def reset(self) -> None:
+        """Forget recorded requests and any script left (to reuse one server across tests)."""
+        with self._lock:
+            self.requests.clear()
+            self._script.clear()
 
     def handle(self, request: Request) -> Reply:
         """The normal answer; subclasses check the request like the real service."""
