@@ -35,6 +35,10 @@ LABELS: dict[str, dict[str, str]] = {
         "low": "basse", "normal": "normale", "high": "haute", "urgent": "urgente",
         "similar": "similaires regroupés",
         "test": "TEST",
+        "site": "Site", "page": "Page", "time": "Heure", "user": "Utilisateur",
+        "keywords": "Mots-clés", "transcript": "Derniers échanges", "open": "Ouvrir",
+        "open_page": "Voir la page", "priority_word": "Priorité", "no_message": "(pas de message)",
+        "role_user": "Utilisateur", "role_assistant": "Bot", "role_system": "Système",
     },
     "en": {
         "support_request": "Support request",
@@ -47,6 +51,10 @@ LABELS: dict[str, dict[str, str]] = {
         "low": "low", "normal": "normal", "high": "high", "urgent": "urgent",
         "similar": "similar folded in",
         "test": "TEST",
+        "site": "Site", "page": "Page", "time": "Time", "user": "User",
+        "keywords": "Keywords", "transcript": "Last turns", "open": "Open",
+        "open_page": "Open page", "priority_word": "Priority", "no_message": "(no message)",
+        "role_user": "User", "role_assistant": "Bot", "role_system": "System",
     },
 }
 
