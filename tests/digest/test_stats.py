@@ -52,7 +52,8 @@ async def test_support_requests_list_the_first_twenty_and_count_the_rest(store: 
     start = datetime(2026, 3, 11, 8, 0, tzinfo=PARIS)
     await add(store, config, [
         {"id": f"r{i}", "kind": "support_request", "site": "shop.example.com", "conversation_id": f"c{i}",
-         "message": f"Demande numéro {i} " + "très longue " * 30, "occurred_at": (start + timedelta(minutes=i)).isoformat()}
+         "message": f"Demande numéro {i} " + "très longue " * 30,
+         "occurred_at": (start + timedelta(minutes=i)).isoformat()}
         for i in range(25)])
     p = due_period("0 8 * * *", PARIS, datetime(2026, 3, 12, 8, 0, tzinfo=PARIS))
     stats = await store.digest_stats(p.start, p.end, site=None, tz="Europe/Paris", top_n=10)
