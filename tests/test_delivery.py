@@ -186,3 +186,21 @@ async def test_keyword_message_is_routed(make_service: ServiceFactory, sink: Sin
     assert service.worker is not None
     await service.worker.drain()
     assert sink.received[0].json()["keywords"] == ["remboursement"]
+
+
+async def test_route_dedup_override_takes_its_own_window(make_service: ServiceFactory, sink: Sink) -> None:
+    routes = """
+    - name: handoff
+      match: {kinds: [support_request]}
+      to: [hook]
+      dedup: {window: 30m}
+    """
+    service = await make_service(webhook_config(sink.url, routes=routes, dedup="{window: 1m}"))
+    [first] = await service.accept([support(id="o-1")])
+    [d] = await service.store.list_deliveries(event_id="o-1")
+    assert d.dedup_key == "handoff|shop.example.com:c1:support_request"
+    from datetime import timedelta
+
+    [later] = await service.accept([support(id="o-2")], now=service.clock() + timedelta(minutes=20))
+    assert later.deliveries[0].status == "suppressed", "the route's 30m window should still hold"
+    assert first.deliveries[0].status == "pending"

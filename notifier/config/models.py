@@ -52,7 +52,9 @@ Duration = Annotated[
     timedelta,
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
-    WithJsonSchema({"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$",
+    # A bare number is seconds, as parse_duration accepts it.
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
+                              {"type": "number", "minimum": 0}],
                     "examples": ["30s", "10m", "24h"]}),
 ]
 
@@ -82,7 +84,8 @@ class RetryOverride(_Model):
     give_up_after: Duration | None = None
 
     def over(self, base: Retry) -> Retry:
-        return base.model_copy(update=self.model_dump(exclude_none=True))
+        # Attributes, not model_dump(): a dump would turn durations back into strings.
+        return base.model_copy(update={k: v for k, v in self if v is not None})
 
 
 class Dedup(_Model):
@@ -116,7 +119,8 @@ class DedupOverride(_Model):
         return value
 
     def over(self, base: Dedup) -> Dedup:
-        return base.model_copy(update=self.model_dump(exclude_none=True))
+        # Attributes, not model_dump(): a dump would turn durations back into strings.
+        return base.model_copy(update={k: v for k, v in self if v is not None})
 
 
 _HOURS = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-4]):([0-5]\d)$")
@@ -144,7 +148,9 @@ class BusinessHours(_Model):
         return time(h1, m1), (time(23, 59, 59, 999999) if h2 == 24 else time(h2, m2))
 
 
-def _zone(value: str) -> str:
+def _zone(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a time zone name such as Europe/Paris, got {value!r}")
     try:
         ZoneInfo(value)
     except (ZoneInfoNotFoundError, ValueError):
@@ -168,8 +174,8 @@ class Defaults(_Model):
     event_url: str | None = Field(
         None, description="Link to an event, e.g. https://notifier.example.com/v1/events/{id}."
     )
-    retry: Retry = Field(default_factory=Retry)  # type: ignore[arg-type]
-    dedup: Dedup = Field(default_factory=Dedup)  # type: ignore[arg-type]
+    retry: Retry = Field(default_factory=Retry)
+    dedup: Dedup = Field(default_factory=Dedup)
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
 
 
@@ -194,6 +200,12 @@ class EmailChannel(_Channel):
     reply_to: str | None = None
     smtp: str | None = None
     subject: str | None = None
+    tls_verify: bool = Field(
+        True, description="Check the SMTP server's TLS certificate (turn off only for a test server)."
+    )
+    ca_file: str | None = Field(
+        None, description="A PEM file of certificate authorities to trust for the SMTP server."
+    )
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
@@ -254,6 +266,10 @@ class FreshdeskChannel(_Channel):
     api_key: str
     base_url: str | None = None
     tags: list[str] = Field(default_factory=list)
+    fallback_email: str | None = Field(
+        None, description="Requester of tickets whose user gave no consent (Freshdesk requires one). "
+        "Default: defaults.admin_email."
+    )
 
 
 class WebhookChannel(_Channel):
@@ -291,15 +307,22 @@ def _as_list(value: Any) -> Any:
     return [value] if isinstance(value, str) else value
 
 
+def _one_or_many(item: dict[str, Any]) -> WithJsonSchema:
+    # Editors must accept ``site: shop.example.com`` as well as a list, like the model does.
+    return WithJsonSchema({"anyOf": [item, {"type": "array", "items": item}]})
+
+
 class Match(_Model):
     """What an event must look like for a route to take it. All given conditions must hold."""
 
     kinds: list[Kind] | None = None
-    site: Annotated[list[str], BeforeValidator(_as_list)] | None = None
+    site: Annotated[list[str], BeforeValidator(_as_list), _one_or_many({"type": "string"})] | None = None
     keywords: list[str] | None = None
     regex: str | None = None
     role: Literal["user", "assistant"] | None = None
-    priority: Annotated[list[Priority], BeforeValidator(_as_list)] | None = None
+    priority: Annotated[
+        list[Priority], BeforeValidator(_as_list), _one_or_many({"enum": [p.value for p in Priority]})
+    ] | None = None
     labels: dict[str, str] | None = None
     when: Literal["business_hours", "after_hours"] | None = None
 
@@ -334,8 +357,8 @@ class Route(_Model):
 
 # --------------------------------------------------------------------------- digests
 
-SECTIONS = ("totals", "top_questions", "support_requests", "peak_hours", "delivery_health")
 Section = Literal["totals", "top_questions", "support_requests", "peak_hours", "delivery_health"]
+SECTIONS: tuple[Section, ...] = ("totals", "top_questions", "support_requests", "peak_hours", "delivery_health")
 
 
 class Digest(_Model):
@@ -344,10 +367,7 @@ class Digest(_Model):
     name: str
     schedule: str = "0 8 * * *"
     to: list[str] = Field(min_length=1)
-    sections: list[Section] = Field(
-        default_factory=lambda: ["totals", "top_questions", "support_requests", "peak_hours",
-                                 "delivery_health"]
-    )
+    sections: list[Section] = Field(default_factory=lambda: list(SECTIONS))
     locale: str | None = None
     timezone: TimeZone | None = None
     site: str | None = None
@@ -369,7 +389,7 @@ class Config(_Model):
     """The whole ``channels.yaml``."""
 
     version: Literal[1] = 1
-    defaults: Defaults = Field(default_factory=Defaults)  # type: ignore[arg-type]
+    defaults: Defaults = Field(default_factory=Defaults)
     templates: Path | None = Field(None, description="A directory whose files override the built-in templates.")
     channels: dict[str, ChannelConfig] = Field(default_factory=dict)
     routes: list[Route] = Field(default_factory=list)
@@ -380,33 +400,14 @@ class Config(_Model):
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
-        from notifier.config.errors import ReferenceProblem, ReferenceProblems, did_you_mean
+        from notifier.config.errors import ReferenceProblems, reference_problems
 
-        problems: list[ReferenceProblem] = []
-        known = list(self.channels)
-
-        def check(path: tuple[str | int, ...], name: str) -> None:
-            if name not in self.channels:
-                problems.append(
-                    ReferenceProblem(path, f"unknown channel {name!r}{did_you_mean(name, known)}")
-                )
-
-        seen_routes: set[str] = set()
-        for i, route in enumerate(self.routes):
-            if route.name in seen_routes:
-                problems.append(ReferenceProblem(("routes", i, "name"), f"duplicate route name {route.name!r}"))
-            seen_routes.add(route.name)
-            for j, name in enumerate(route.to):
-                check(("routes", i, "to", j), name)
-        for j, name in enumerate(self.fallback or []):
-            check(("fallback", j), name)
-        seen_digests: set[str] = set()
-        for i, digest in enumerate(self.digests):
-            if digest.name in seen_digests:
-                problems.append(ReferenceProblem(("digests", i, "name"), f"duplicate digest name {digest.name!r}"))
-            seen_digests.add(digest.name)
-            for j, name in enumerate(digest.to):
-                check(("digests", i, "to", j), name)
+        problems = reference_problems({
+            "channels": self.channels,
+            "routes": [{"name": r.name, "to": r.to} for r in self.routes],
+            "fallback": self.fallback,
+            "digests": [{"name": d.name, "to": d.to} for d in self.digests],
+        })
         if problems:
             raise ReferenceProblems(problems)
         return self
