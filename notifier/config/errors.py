@@ -8,10 +8,19 @@ Example of what an admin sees::
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-__all__ = ["ConfigError", "ConfigIssue", "ReferenceProblem", "ReferenceProblems", "did_you_mean", "format_path"]
+__all__ = [
+    "ConfigError",
+    "ConfigIssue",
+    "ReferenceProblem",
+    "ReferenceProblems",
+    "did_you_mean",
+    "format_path",
+    "reference_problems",
+]
 
 Path = tuple[str | int, ...]
 
@@ -47,7 +56,16 @@ class ConfigIssue:
         where = self.file
         if self.line is not None:
             where += f":{self.line}:{self.col or 1}"
+        # A problem of the file as a whole (a syntax error, an unknown top-level key) has no
+        # YAML path worth printing.
+        if not self.path:
+            return f"{where}  {self.message}"
         return f"{where}  {format_path(self.path)}: {self.message}"
+
+
+    def with_path(self, path: Path) -> ConfigIssue:
+        """The same problem, named under another YAML path (the position is kept)."""
+        return ConfigIssue(self.file, self.line, self.col, path, self.message)
 
 
 class ConfigError(Exception):
@@ -72,3 +90,38 @@ class ReferenceProblems(ValueError):
     def __init__(self, problems: list[ReferenceProblem]) -> None:
         self.problems = problems
         super().__init__("; ".join(f"{format_path(p.path)}: {p.message}" for p in problems))
+
+
+def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
+    """Every route, fallback or digest naming an unknown channel, and every duplicate name.
+
+    ``data`` is the configuration as plain data: either built from the validated models or
+    the file as parsed, in which case malformed entries are skipped (validation reports
+    those) so that reference problems are found together with every other problem.
+    """
+    problems: list[ReferenceProblem] = []
+    channels = data.get("channels")
+    known = [str(k) for k in channels] if isinstance(channels, Mapping) else []
+
+    def check_names(path: Path, value: Any) -> None:
+        for j, name in enumerate(value if isinstance(value, list) else []):
+            if isinstance(name, str) and name not in known:
+                problems.append(ReferenceProblem((*path, j), f"unknown channel {name!r}{did_you_mean(name, known)}"))
+
+    def check_section(section: str, what: str) -> None:
+        entries = data.get(section)
+        seen: set[str] = set()
+        for i, entry in enumerate(entries if isinstance(entries, list) else []):
+            if not isinstance(entry, Mapping):
+                continue
+            name = entry.get("name")
+            if isinstance(name, str):
+                if name in seen:
+                    problems.append(ReferenceProblem((section, i, "name"), f"duplicate {what} name {name!r}"))
+                seen.add(name)
+            check_names((section, i, "to"), entry.get("to"))
+
+    check_section("routes", "route")
+    check_names(("fallback",), data.get("fallback"))
+    check_section("digests", "digest")
+    return problems

@@ -1,0 +1,226 @@
+"""Loading ``channels.yaml``: YAML with source positions, ``${ENV}`` interpolation, validation.
+
+Every problem is reported at once, each with its ``file:line:col`` and YAML path::
+
+    channels.yaml:7:11  channels.ops.type: unknown channel type 'emial' (did you mean 'email'?); allowed: ...
+    channels.yaml:31:14  routes[2].to[0]: unknown channel 'shop-email' (did you mean 'support-email'?)
+
+The file is composed into YAML nodes (which keep their positions), turned into plain data
+while a table ``path -> position`` is recorded, interpolated, then validated by the pydantic
+models; each validation error's location is mapped back to the closest recorded path.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import ValidationError
+
+from notifier.config.errors import ConfigError, ConfigIssue, reference_problems
+from notifier.config.errors import Path as DataPath
+from notifier.config.issues import Mark, Positions, issue_at, issues_from_validation
+from notifier.config.models import Config
+
+__all__ = ["interpolate", "load_config", "parse_config"]
+
+
+# --------------------------------------------------------------------------- ${ENV}
+
+_REFERENCE = re.compile(r"\$(\$?)\{([^}]*)\}")
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def interpolate(text: str, env: Mapping[str, str]) -> tuple[str, list[str]]:
+    """Replace ``${NAME}`` and ``${NAME:-default}`` in ``text``; ``$${X}`` is a literal ``${X}``.
+
+    Like the shell, the default also applies when the variable is set but empty. Returns
+    the new text and a message for each reference that could not be resolved (those are
+    left as written).
+
+    >>> interpolate("smtp://${HOST:-localhost}:25", {})
+    ('smtp://localhost:25', [])
+    """
+    problems: list[str] = []
+
+    def replace(m: re.Match[str]) -> str:
+        escaped, body = m.group(1), m.group(2)
+        if escaped:
+            return "${" + body + "}"
+        name, sep, default = body.partition(":-")
+        if not _NAME.fullmatch(name):
+            problems.append(
+                f"invalid reference ${{{body}}}: write ${{NAME}} or ${{NAME:-default}} (and $${{ for a literal ${{)"
+            )
+            return m.group(0)
+        value = env.get(name)
+        if value:
+            return value
+        if sep:
+            return default
+        if value is None:
+            problems.append(f"environment variable {name} is not set (set it, or write ${{{name}:-default}})")
+            # Left as written: the file is rejected anyway, and a non-empty value keeps
+            # validators (e.g. "slack needs a token") from repeating the same problem.
+            return m.group(0)
+        return ""
+
+    return _REFERENCE.sub(replace, text), problems
+
+
+# --------------------------------------------------------------------------- YAML with positions
+
+_STR_TAG = "tag:yaml.org,2002:str"
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+class _Builder:
+    """Turns composed YAML nodes into plain data, recording positions and problems."""
+
+    def __init__(self, file: str, env: Mapping[str, str]) -> None:
+        self.file = file
+        self.env = env
+        self.positions = Positions()
+        self.issues: list[ConfigIssue] = []
+        self.loader = yaml.SafeLoader("")  # only its scalar constructors are used
+
+    def issue(self, mark: Mark, path: DataPath, message: str) -> None:
+        self.issues.append(ConfigIssue(self.file, mark[0], mark[1], path, message))
+
+    def build(self, node: yaml.Node, path: DataPath) -> Any:
+        mark = _mark(node)
+        self.positions.values[path] = mark
+        if isinstance(node, yaml.MappingNode):
+            self.positions.collections.add(path)
+            return self._mapping(node, path)
+        if isinstance(node, yaml.SequenceNode):
+            self.positions.collections.add(path)
+            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+        value = self.loader.construct_object(node, deep=True)
+        if node.tag == _STR_TAG and isinstance(value, str) and "${" in value:
+            value, problems = interpolate(value, self.env)
+            for message in problems:
+                self.issue(mark, path, message)
+        return value
+
+    def _mapping(self, node: yaml.MappingNode, path: DataPath) -> dict[Any, Any]:
+        out: dict[Any, Any] = {}
+        first_seen: dict[Any, int] = {}
+        for key_node, value_node in node.value:
+            if key_node.tag == _MERGE_TAG:
+                # ``<<: *shared`` merges an anchored mapping (or a list of them); own keys win.
+                for source in _merge_sources(value_node):
+                    merged = self.build(source, path)
+                    self.positions.values[path] = _mark(node)  # the merge target stays here
+                    if isinstance(merged, dict):
+                        for k, v in merged.items():
+                            out.setdefault(k, v)
+                continue
+            if not isinstance(key_node, yaml.ScalarNode):
+                self.issue(_mark(key_node), path, "a key must be a plain word, not a list or mapping")
+                continue
+            key = self.loader.construct_object(key_node)
+            key_mark = _mark(key_node)
+            try:
+                hash(key)
+            except TypeError:  # pragma: no cover - scalar keys are always hashable
+                key = str(key)
+            if key in first_seen:
+                self.issue(key_mark, path, f"duplicate key {key!r} (first set on line {first_seen[key]})")
+                continue
+            first_seen[key] = key_mark[0]
+            self.positions.keys[(*path, key)] = key_mark
+            out[key] = self.build(value_node, (*path, key))
+        return out
+
+
+def _mark(node: yaml.Node) -> Mark:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+def _merge_sources(node: yaml.Node) -> list[yaml.Node]:
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return [node]
+
+
+def _compose(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, Positions, list[ConfigIssue]]:
+    """The file as plain data with ``${ENV}`` interpolated, where each value is, and the
+    problems found so far (duplicate keys, unresolved variables)."""
+    builder = _Builder(file, env)
+    try:
+        root = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as exc:
+        raise ConfigError([_syntax_issue(file, exc)]) from None
+    if root is None:
+        return {}, builder.positions, []
+    return builder.build(root, ()), builder.positions, builder.issues
+
+
+def _syntax_issue(file: str, exc: yaml.MarkedYAMLError) -> ConfigIssue:
+    mark = exc.problem_mark or exc.context_mark
+    problem = exc.problem or "invalid YAML"
+    message = f"YAML syntax error: {problem}"
+    if exc.context and problem.startswith("but "):  # "expected a single document..., but found..."
+        message = f"YAML syntax error: {exc.context}, {problem}"
+    elif exc.context:
+        where = f" started on line {exc.context_mark.line + 1}" if exc.context_mark else ""
+        message += f" ({exc.context}{where})"
+    if mark is None:  # pragma: no cover
+        return ConfigIssue(file, None, None, (), message)
+    return ConfigIssue(file, mark.line + 1, mark.column + 1, (), message)
+
+
+# --------------------------------------------------------------------------- entry points
+
+
+def parse_config(text: str, file: str = "channels.yaml", env: Mapping[str, str] | None = None) -> Config:
+    """Parse and validate a configuration; raises :class:`ConfigError` with every problem.
+
+    ``env`` holds the variables ``${NAME}`` may use (default: the process environment).
+    """
+    data, positions, issues = _compose(text, file, os.environ if env is None else env)
+    try:
+        config = Config.model_validate(data)
+    except ValidationError as exc:
+        found, references_checked = issues_from_validation(exc, data, positions, file)
+        # A value whose variable is missing is not what the admin meant: its validation
+        # error would only repeat the real problem.
+        skip = {i.path for i in issues}
+        issues += [i for i in found if i.path not in skip]
+        if not references_checked and isinstance(data, dict):
+            # Validation stopped before the cross-reference check: run it on the raw data
+            # so that an unknown channel is reported together with everything else.
+            issues += [issue_at(file, positions, p.path, p.message) for p in reference_problems(data)]
+        raise ConfigError(_unique(issues)) from None
+    if issues:
+        raise ConfigError(_unique(issues))
+    return config
+
+
+def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+    """Load the configuration file at ``path`` (``FileNotFoundError`` when it is missing).
+
+    A relative ``templates:`` directory is taken relative to the file, not to the current
+    directory, so that the service finds it wherever it is started from.
+    """
+    p = Path(path)
+    config = parse_config(p.read_text(encoding="utf-8"), str(path), env)
+    if config.templates is not None and not config.templates.is_absolute():
+        config = config.model_copy(update={"templates": p.parent / config.templates})
+    return config
+
+
+def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
+    # In file order; a value reached twice through a YAML alias is reported once.
+    seen: set[tuple[int | None, int | None, str]] = set()
+    out = []
+    for issue in sorted(issues, key=lambda i: (i.line or 0, i.col or 0)):
+        if (issue.line, issue.col, issue.message) not in seen:
+            seen.add((issue.line, issue.col, issue.message))
+            out.append(issue)
+    return out
