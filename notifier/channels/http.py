@@ -65,8 +65,10 @@ def classify_response(response: httpx.Response, *, secrets: Iterable[str | None]
         body = response.text
     except Exception:  # a body that cannot be decoded still has a status worth reporting
         body = ""
-    reason = redact(f"HTTP {code} {response.reason_phrase}: {detail or excerpt(body)}".rstrip(": "),
-                    secrets)
+    secrets = list(secrets)
+    # Redact before cutting: an excerpt could end in the middle of a secret.
+    reason = redact(f"HTTP {code} {response.reason_phrase}: {detail or excerpt(redact(body, secrets))}"
+                    .rstrip(": "), secrets)
     label = _LABELS.get(code, "server_error" if code >= 500 else "client_error")
     if code in (408, 429) or code >= 500:
         return retryable(reason, retry_after=parse_retry_after(response.headers.get("retry-after")),

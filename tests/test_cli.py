@@ -1,0 +1,95 @@
+"""The command line as an admin uses it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from notifier.cli import main
+from tests.conftest import webhook_config
+from tests.sink import Reply, Sink
+
+EVENT = {"kind": "support_request", "site": "shop.example.com", "conversation_id": "c7",
+         "message": "Je veux parler à un humain", "id": "cli-1"}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
+    (tmp_path / "event.json").write_text(json.dumps(EVENT), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NOTIFIER_DB", f"sqlite:///{tmp_path}/cli.db")
+    return tmp_path
+
+
+def test_check_ok(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check"]) == 0
+    assert "OK — 1 channels, 2 routes" in capsys.readouterr().out
+
+
+def test_check_reports_every_problem_with_its_line(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "bad.yaml").write_text(
+        "version: 1\n"
+        "channels:\n"
+        "  hook: {type: webhook, url: 'http://x', timout: 2s}\n"
+        "routes:\n"
+        "  - name: r\n"
+        "    to: [hok]\n", encoding="utf-8")
+    assert main(["check", "bad.yaml"]) == 1
+    err = capsys.readouterr().err
+    assert "bad.yaml:3:" in err and "timout" in err
+    assert "bad.yaml:6:" in err and "unknown channel 'hok'" in err and "did you mean 'hook'" in err
+    assert "2 problem(s)" in err
+
+
+def test_explain_names_routes_reasons_and_dedup_key(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "event.json"]) == 0
+    out = capsys.readouterr().out
+    assert "✔ route handoff: kind support_request is listed" in out
+    assert "✘ route keywords" in out
+    assert "→ hook (route handoff" in out and "handoff|shop.example.com:c7:support_request" in out
+    assert main(["explain", "event.json", "--json", "--render"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["deliveries"][0]["channel"] == "hook"
+    assert "Je veux parler à un humain" in data["rendered"]["hook"]
+
+
+def test_send_deliver_list_replay(workdir: Path, sink: Sink, capsys: pytest.CaptureFixture[str]) -> None:
+    sink.reply(Reply(410, b"gone"))
+    assert main(["send", "event.json"]) == 0
+    assert "cli-1: accepted" in capsys.readouterr().out
+    assert main(["send", "event.json"]) == 0
+    assert "duplicate" in capsys.readouterr().out
+
+    assert main(["worker", "--burst", "--no-digests"]) == 0
+    assert "dead 1" in capsys.readouterr().out
+    assert main(["deliveries", "--status", "dead"]) == 0
+    out = capsys.readouterr().out
+    assert "HTTP 410" in out and "hook" in out
+
+    assert main(["replay", "--dead", "--json"]) == 0
+    replayed = json.loads(capsys.readouterr().out)["replayed"]
+    assert len(replayed) == 1
+    assert main(["worker", "--burst", "--no-digests"]) == 0
+    assert "sent 1" in capsys.readouterr().out
+    assert main(["deliveries", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert row["status"] == "sent" and row["id"] == replayed[0]
+    assert len(sink.received) == 2
+
+
+def test_test_command_sends_a_marked_message(workdir: Path, sink: Sink, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["test", "hook"]) == 0
+    assert "hook: sent" in capsys.readouterr().out
+    body = sink.received[0].json()
+    assert body["test"] is True and body["event"]["site"] == "test.notifier"
+    assert main(["test", "hoook"]) == 1
+    assert "did you mean 'hook'" in capsys.readouterr().err
+
+
+def test_schema_is_json_schema(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert "channels" in schema["properties"] and "routes" in schema["properties"]
