@@ -148,7 +148,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         if status is not None and status not in STATUSES:
             return _error(422, f"unknown status {status!r}", [{"path": "status",
                                                                 "message": f"allowed: {', '.join(STATUSES)}"}])
-        rows = await service.store.list_deliveries(status=status, channel=channel,  # type: ignore[arg-type]
+        rows = await service.store.list_deliveries(status=status, channel=channel,
                                                    event_id=event_id, limit=max(1, min(limit, 10_000)))
         return _JSON({"deliveries": [d.to_json() for d in rows]})
 

@@ -10,6 +10,8 @@ finish for a grace period, then releases what is left so nothing stays claimed.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import os
 import socket
 import time
@@ -126,10 +128,9 @@ class Worker:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then shut down gracefully."""
-        try:
+        # If the database is away, the loop below waits for it; leases cover the rest.
+        with contextlib.suppress(StoreUnavailable):
             await self.release_orphans()
-        except StoreUnavailable:
-            pass  # the loop below waits for the database; leases cover the rest
         log.info("worker started", worker=self.id)
         stopper = asyncio.create_task(stop.wait())
         outage = 0
@@ -150,10 +151,8 @@ class Worker:
                     outage += 1
                     pause = min(10.0, 0.2 * 2 ** min(outage, 6))
                     log.warning("store unavailable, will retry", error=str(exc), retry_in=pause)
-                    try:
+                    with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), pause)
-                    except TimeoutError:
-                        pass
         finally:
             stopper.cancel()
             await self._shutdown()
@@ -238,10 +237,10 @@ class Worker:
         for c in claimed:
             task = asyncio.create_task(self._deliver(c))
             self._in_flight[c.delivery.id] = task
-            task.add_done_callback(lambda _t, i=c.delivery.id: self._done(i))
+            task.add_done_callback(functools.partial(self._done, c.delivery.id))
         return len(claimed)
 
-    def _done(self, delivery_id: str) -> None:
+    def _done(self, delivery_id: str, _task: asyncio.Task[None] | None = None) -> None:
         self._in_flight.pop(delivery_id, None)
         self._slot_free.set()
 

@@ -47,7 +47,8 @@ class AppriseTarget:
         if not app.add(url):
             return None, ""
         try:
-            shown = str(app[0].url(privacy=True)).split("?", 1)[0]
+            plugin: Any = app[0]
+            shown = str(plugin.url(privacy=True)).split("?", 1)[0]
         except Exception:
             shown = redact(url.split("?", 1)[0], [])
         return app, shown
