@@ -42,7 +42,7 @@ def format_duration(value: timedelta) -> str:
     secs = value.total_seconds()
     if secs < 1 and secs > 0:
         return f"{round(secs * 1000)}ms"
-    secs_i = int(round(secs))
+    secs_i = round(secs)
     if secs_i == 0:
         return "0s"
     out = []

@@ -1,7 +1,8 @@
 """The retry policy: when to try a failed delivery again, and when to give up.
 
 Backoff is exponential with jitter (tenacity's ``wait_exponential_jitter``: ``backoff * 2**n``
-plus up to ``backoff`` of noise) and capped at ``max_backoff``; a channel's ``Retry-After`` wins when it asks for longer.
+plus up to ``backoff`` of noise) and capped at ``max_backoff``; a channel's ``Retry-After``
+wins when it asks for longer.
 The decision is pure: the attempt count and ``now`` are passed in, and the next attempt
 time is stored, so a long backoff holds no worker and survives a restart.
 """
@@ -16,6 +17,7 @@ from typing import Any, cast
 from tenacity import wait_exponential_jitter
 
 from notifier.config.models import Retry
+from notifier.core.durations import format_duration
 
 __all__ = ["RetryDecision", "next_attempt"]
 
@@ -28,9 +30,13 @@ class RetryDecision:
     reason: str = ""
 
 
+def _attempts(n: int) -> str:
+    return f"{n} attempt" if n == 1 else f"{n} attempts"
+
+
 def _backoff(policy: Retry, attempts: int) -> float:
     base = policy.backoff.total_seconds()
-    wait = wait_exponential_jitter(initial=base, max=policy.max_backoff.total_seconds(), jitter=base)
+    wait = wait_exponential_jitter(multiplier=base, max=policy.max_backoff.total_seconds(), jitter=base)
     # tenacity's wait strategies read only ``attempt_number`` from the retry state.
     return float(wait(cast(Any, SimpleNamespace(attempt_number=attempts))))
 
@@ -48,12 +54,13 @@ def next_attempt(
     ``retry_after`` is the channel's own request (seconds), honoured even past ``max_backoff``.
     """
     if attempts >= policy.attempts:
-        return RetryDecision(None, f"gave up after {attempts} attempts")
+        return RetryDecision(None, f"gave up after {_attempts(attempts)}")
     delay = _backoff(policy, attempts)
     if retry_after is not None:
         delay = max(delay, retry_after)
     at = now + timedelta(seconds=delay)
     deadline = first_attempt_at + policy.give_up_after
     if at > deadline:
-        return RetryDecision(None, f"gave up after {attempts} attempts over {now - first_attempt_at}")
+        spent = format_duration(now - first_attempt_at)
+        return RetryDecision(None, f"gave up after {_attempts(attempts)} over {spent}")
     return RetryDecision(at)

@@ -86,7 +86,8 @@ def match_route(route: Route, event: Event, config: Config, now: datetime) -> Ro
         note(event.role == m.role, f"role is {m.role}", f"role is {event.role or 'unset'}, not {m.role}")
     if m.priority is not None:
         p = event.effective_priority
-        note(p in m.priority, f"priority {p.value} is listed", f"priority {p.value} is not in {[x.value for x in m.priority]}")
+        note(p in m.priority, f"priority {p.value} is listed",
+             f"priority {p.value} is not in {[x.value for x in m.priority]}")
     if m.labels is not None:
         missing = {k: v for k, v in m.labels.items() if event.labels.get(k) != v}
         note(not missing, f"labels {m.labels} present", f"labels {missing} not present")

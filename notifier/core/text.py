@@ -6,7 +6,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["fold", "keyword_pattern", "find_keywords"]
+__all__ = ["find_keywords", "fold", "keyword_pattern"]
 
 
 def fold(text: str) -> str:
