@@ -87,9 +87,12 @@ class SqliteDigestQueries:
             " coalesce(sum(kind = 'contact_request'), 0)"
             f" FROM events WHERE {where}", params).fetchone()
         where, params = self._where(a, b, site, "e.")
+        # Driven by the small keyword index (CROSS JOIN keeps that order): deliveries are
+        # created when the event is accepted, after it occurred (a day of clock skew allowed).
         keywords = c.execute(
-            "SELECT count(DISTINCT d.event_id) FROM deliveries d JOIN events e ON e.id = d.event_id"
-            f" WHERE d.keywords IS NOT NULL AND {where}", params).fetchone()[0]
+            "SELECT count(DISTINCT d.event_id) FROM deliveries d CROSS JOIN events e ON e.id = d.event_id"
+            f" WHERE d.keywords IS NOT NULL AND d.created_at >= ? AND {where}",
+            [a - 86400, *params]).fetchone()[0]
         return Totals(row[0], row[1], row[2], row[3], keywords)
 
     def _hourly(self, c: sqlite3.Connection, start: datetime, end: datetime, site: str | None,
@@ -128,7 +131,7 @@ class SqliteDigestQueries:
         where, params = self._where(a, b, site)
         rows = c.execute(
             "SELECT id, kind, site, occurred_at, coalesce(json_extract(body, '$.message'),"
-            " json_extract(body, '$.tool.arguments.message'), '') FROM events"
+            " json_extract(body, '$.tool.arguments.message'), '') FROM events INDEXED BY events_digest"
             f" WHERE {where} AND kind IN ({','.join('?' * len(REQUEST_KINDS))})"
             " ORDER BY occurred_at, id LIMIT 20",
             [*params, *REQUEST_KINDS],

@@ -1,0 +1,64 @@
+"""``notifier digest``: preview without sending, send a past period on purpose."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import pytest
+
+from notifier import digest as digest_cli
+from notifier.store import store_for
+from tests.digest.conftest import CONFIG, add, make_config
+from tests.digest.fixture_day import day_events
+from tests.sink import Sink
+
+
+def cli(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    digest_cli.add_arguments(parser)
+    return parser.parse_args(list(argv))
+
+
+@pytest.fixture
+def setup(tmp_path: Path, sink: Sink) -> tuple[str, str]:
+    config_path = tmp_path / "channels.yaml"
+    config_path.write_text(CONFIG.replace("http://127.0.0.1:9/hook", sink.url), encoding="utf-8")
+    db = f"sqlite:///{tmp_path}/notifier.db"
+
+    async def fill() -> None:
+        store = store_for(db)
+        await store.open()
+        await add(store, make_config(), day_events(date(2026, 3, 11), "Europe/Paris"),
+                  now=datetime(2026, 3, 12, tzinfo=UTC))
+        await store.close()
+
+    asyncio.run(fill())
+    return str(config_path), db
+
+
+def test_preview_prints_without_sending(setup: tuple[str, str], sink: Sink,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    config, db = setup
+    assert digest_cli.run(cli("--preview", "--date", "2026-03-11", "--config", config, "--db", db)) == 0
+    out = capsys.readouterr().out
+    assert "Résumé AAIA : mercredi 11 mars 2026" in out and "QUESTIONS LES PLUS COURANTES" in out
+    assert digest_cli.run(cli("--date", "2026-03-11", "--format", "slack", "--config", config, "--db", db)) == 0
+    blocks = json.loads(capsys.readouterr().out)
+    assert blocks[0]["type"] == "header"
+    assert digest_cli.run(cli("--date", "2026-03-11", "--json", "--config", config, "--db", db)) == 0
+    assert json.loads(capsys.readouterr().out)["totals"]["conversations"] == 40
+    assert sink.received == []  # nothing was sent
+
+
+def test_send_a_past_day_again_on_purpose(setup: tuple[str, str], sink: Sink) -> None:
+    config, db = setup
+    args = ("--send", "--name", "daily", "--date", "2026-03-11", "--config", config, "--db", db)
+    assert digest_cli.run(cli(*args)) == 0
+    assert digest_cli.run(cli(*args)) == 0  # --date forces a new claim
+    asyncio.run(sink.wait_for(2))
+    assert len(sink.keys()) == 1  # the same report key: a receiver can tell it is a resend
+    assert sink.received[0].json()["title"] == "Résumé AAIA : mercredi 11 mars 2026"
