@@ -173,7 +173,7 @@ class EmailTarget:
     def _envelope(self, subject: str, message_id: str, headers: dict[str, str],
                   reply_to: str | None) -> EmailMessage:
         msg = EmailMessage()
-        msg["Subject"] = subject
+        msg["Subject"] = " ".join(subject.split())
         msg["From"] = self.config.from_
         msg["To"] = ", ".join(self.to)
         if self.config.cc:
@@ -187,7 +187,8 @@ class EmailTarget:
         # RFC 3834: out-of-office replies must not answer an automatic message.
         msg["Auto-Submitted"] = "auto-generated"
         for key, value in headers.items():
-            msg[key] = " ".join(value.split())
+            if value:
+                msg[key] = " ".join(value.split())
         return msg
 
     @staticmethod
@@ -205,8 +206,9 @@ class EmailTarget:
         """Send the email for ``message`` to the recipients that have not accepted it yet."""
         try:
             msg = self.compose(message)
-        except jinja2.TemplateError as exc:
-            return permanent(f"cannot render the email: {type(exc).__name__}: {exc}", label="template")
+        except Exception as exc:  # an admin's template or subject: another try renders the same
+            return permanent(self._redact(f"cannot render the email: {type(exc).__name__}: {exc}"),
+                             label="template")
         ref = str(msg["Message-ID"])
         result = await self._deliver(msg, message.progress)
         if result.ok:
@@ -215,7 +217,11 @@ class EmailTarget:
 
     async def send_report(self, report: Report) -> SendResult:
         """Send a digest as one email."""
-        msg = self.compose_report(report)
+        try:
+            msg = self.compose_report(report)
+        except Exception as exc:  # a header the mail library refuses: retrying cannot help
+            return permanent(self._redact(f"cannot build the email: {type(exc).__name__}: {exc}"),
+                             label="template")
         result = await self._deliver(msg, {})
         return sent(str(msg["Message-ID"]), reason=result.reason) if result.ok else result
 

@@ -396,6 +396,28 @@ async def test_connection_refused_is_retryable_without_password() -> None:
     assert_no_secret(result)
 
 
+async def test_a_silent_server_times_out_and_is_retried() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never greets: the client must give up on its own
+        writer.close()
+
+    server = await asyncio.start_server(silent, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        result = await channel(port, timeout="300ms").send(outbound(consenting()))
+    finally:
+        server.close()
+    assert result.status == "retry" and result.label == "timeout", result.reason
+
+
+async def test_a_broken_subject_template_is_permanent(smtp_server: Start, mailbox: Mailbox) -> None:
+    port = await smtp_server()
+    for subject in ("{{ site ", "{{ site | no_such_filter }}"):
+        result = await channel(port, subject=subject).send(outbound(consenting()))
+        assert result.status == "permanent" and "cannot render the email" in result.reason
+    assert not mailbox.received
+
+
 async def test_recipients_and_server_fallbacks(smtp_server: Start, mailbox: Mailbox) -> None:
     port = await smtp_server()
     assert (await channel(port, to=[]).send(outbound(consenting()))).ok
@@ -417,12 +439,12 @@ def test_smtp_urls() -> None:
 
 async def test_digest_report(smtp_server: Start, mailbox: Mailbox) -> None:
     port = await smtp_server()
-    report = Report(key="daily:2024-05-14", title="Résumé quotidien du 14/05/2024", text="12 conversations",
+    report = Report(key="daily:2024-05-14", title="Résumé quotidien\ndu 14/05/2024", text="12 conversations",
                     html="<p>12 conversations</p>")
     result = await channel(port).send_report(report)
     assert result.ok and result.ref == "<report.daily.2024-05-14@votresite.com>"
     mail = mailbox.received[0]
-    assert mail.message["Subject"] == "Résumé quotidien du 14/05/2024"
+    assert mail.message["Subject"] == "Résumé quotidien du 14/05/2024"  # one line, whatever the title
     assert mail.part("plain").strip() == "12 conversations" and "<p>12 conversations</p>" in mail.part("html")
     mailbox.data.append("554 5.3.4 Message too big")
     assert (await channel(port).send_report(report)).status == "permanent"
