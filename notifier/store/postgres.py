@@ -10,6 +10,7 @@ round trip and no explicit transaction. Connection problems surface as
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -106,6 +107,7 @@ class PostgresStore(Store):
         self._timeout = timeout
         self._pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] | None = None
         self._listener: psycopg.AsyncConnection[TupleRow] | None = None
+        self._renewing = asyncio.Lock()
 
     # ----------------------------------------------------------------- connections
     async def _connect(self) -> psycopg.AsyncConnection[TupleRow]:
@@ -121,12 +123,48 @@ class PostgresStore(Store):
         if self._pool is None:
             raise StoreUnavailable("the store is not open")
         try:
-            async with self._pool.connection() as conn:
-                yield conn
+            pool = self._pool
+            try:
+                conn = await pool.getconn()
+            except PoolTimeout:
+                pool = await self._renew_pool(pool)
+                conn = await pool.getconn()
+            try:
+                async with conn:  # as pool.connection(): rolls back on error, stays open
+                    yield conn
+            finally:
+                await pool.putconn(conn)
         except PoolTimeout as exc:
             raise StoreUnavailable(f"no connection to PostgreSQL: {exc}") from exc
         except psycopg.OperationalError as exc:
             raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+
+    def _new_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]:
+        return AsyncConnectionPool(
+            self.url, min_size=1, max_size=self._pool_size, open=False, timeout=self._timeout,
+            kwargs={"autocommit": True}, check=AsyncConnectionPool.check_connection,
+            name="notifier",
+        )
+
+    async def _renew_pool(
+        self, stale: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]],
+    ) -> AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]:
+        """A fresh pool once the server answers again (``StoreUnavailable`` while it does not).
+
+        After an outage the pool retries with a backoff that doubles up to minutes, so it
+        can lag far behind a server that is back: replacing it resumes work at once.
+        """
+        async with self._renewing:
+            if self._pool is not stale and self._pool is not None:
+                return self._pool  # another task renewed it meanwhile
+            probe = await self._connect()
+            await probe.close()
+            fresh = self._new_pool()
+            await fresh.open(wait=False)
+            self._pool = fresh
+        # Waiting clients of the old pool fail (and retry); connections in use close when returned.
+        await stale.close(timeout=0)
+        return fresh
 
     async def _fetch(self, sql: str, params: Any = None) -> list[TupleRow]:
         async with self._conn() as conn:
@@ -147,11 +185,7 @@ class PostgresStore(Store):
                 f"the database has schema version {version}, this notifier knows {latest}: "
                 "run `notifier db upgrade`"
             )
-        pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] = AsyncConnectionPool(
-            self.url, min_size=1, max_size=self._pool_size, open=False, timeout=self._timeout,
-            kwargs={"autocommit": True}, check=AsyncConnectionPool.check_connection,
-            name="notifier",
-        )
+        pool = self._new_pool()
         try:
             await pool.open(wait=True, timeout=self._timeout)
         except PoolTimeout as exc:
