@@ -10,15 +10,18 @@ from __future__ import annotations
 
 import asyncio
 import sqlite3
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from notifier.core.digest import DigestStats, Health, SupportItem, Totals, excerpt, hour_buckets
 from notifier.core.questions import group_questions
 
 __all__ = ["SqliteDigestQueries", "question_rows_limit"]
+
+_T = TypeVar("_T")
 
 #: Kinds listed in the "support requests" section (a person asked for a human).
 REQUEST_KINDS = ("support_request", "contact_request", "tool_call")
@@ -41,29 +44,43 @@ class SqliteDigestQueries:
     async def digest_stats(self, start: datetime, end: datetime, *, site: str | None, tz: str,
                            top_n: int, previous_start: datetime | None = None) -> DigestStats:
         """The statistics of ``[start, end)`` (and the totals of ``[previous_start, start)``)."""
+        a, b = start.timestamp(), end.timestamp()
         if self.path == ":memory:":
-            return self._stats(self.conn, start, end, site, tz, top_n, previous_start)
+            totals, previous = self._both_totals(self.conn, a, b, site, previous_start)
+            return self._assemble(self.conn, start, end, site, tz, top_n, totals, previous)
 
-        def on_own_connection() -> DigestStats:
-            # A reader of its own, in a thread: a second of counting blocks neither the
-            # event loop nor writers (WAL), and one read transaction gives every section
-            # the same snapshot.
+        def reading(work: Callable[[sqlite3.Connection], _T]) -> _T:
+            # Readers of their own, in threads: counting a busy day blocks neither the
+            # event loop nor writers (WAL), and the two halves use both cores (SQLite
+            # releases the GIL while it steps through the index).
             uri = Path(self.path).resolve().as_uri() + "?mode=ro"
-            conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None)
+            conn = sqlite3.connect(uri, uri=True, timeout=30.0, isolation_level=None,
+                                   check_same_thread=False)
             try:
+                conn.execute("PRAGMA temp_store=MEMORY")
                 conn.execute("BEGIN")
-                return self._stats(conn, start, end, site, tz, top_n, previous_start)
+                return work(conn)
             finally:
                 conn.close()
 
-        return await asyncio.to_thread(on_own_connection)
+        (totals, previous), stats = await asyncio.gather(
+            asyncio.to_thread(reading, lambda c: self._both_totals(c, a, b, site, previous_start)),
+            asyncio.to_thread(reading, lambda c: self._assemble(c, start, end, site, tz, top_n,
+                                                                 Totals(), None)),
+        )
+        stats.totals, stats.previous = totals, previous
+        stats.support_total = totals.support_requests + totals.contact_requests
+        return stats
 
-    def _stats(self, c: sqlite3.Connection, start: datetime, end: datetime, site: str | None,
-               tz: str, top_n: int, previous_start: datetime | None) -> DigestStats:
-        a, b = start.timestamp(), end.timestamp()
-        totals = self._totals(c, a, b, site)
+    def _both_totals(self, c: sqlite3.Connection, a: float, b: float, site: str | None,
+                     previous_start: datetime | None) -> tuple[Totals, Totals | None]:
         previous = (self._totals(c, previous_start.timestamp(), a, site)
                     if previous_start is not None else None)
+        return self._totals(c, a, b, site), previous
+
+    def _assemble(self, c: sqlite3.Connection, start: datetime, end: datetime, site: str | None,
+                  tz: str, top_n: int, totals: Totals, previous: Totals | None) -> DigestStats:
+        a, b = start.timestamp(), end.timestamp()
         return DigestStats(
             start, end, totals, previous, self._hourly(c, start, end, site, ZoneInfo(tz)),
             self._questions(c, a, b, site, top_n), self._support(c, a, b, site),
