@@ -86,21 +86,39 @@ class _Builder:
         self.env = env
         self.positions = Positions()
         self.issues: list[ConfigIssue] = []
+        #: Values already found wrong here (an unset variable, an unknown tag): validation
+        #: errors about them would only repeat the problem.
+        self.reported: set[DataPath] = set()
         self.loader = yaml.SafeLoader("")  # only its scalar constructors are used
+        self._open: set[int] = set()  # collections being built, to stop at a self-referring alias
 
-    def issue(self, mark: Mark, path: DataPath, message: str) -> None:
+    def issue(self, mark: Mark, path: DataPath, message: str, *, value: bool = True) -> None:
         self.issues.append(ConfigIssue(self.file, mark[0], mark[1], path, message))
+        if value:
+            self.reported.add(path)
 
     def build(self, node: yaml.Node, path: DataPath) -> Any:
         mark = _mark(node)
         self.positions.values[path] = mark
-        if isinstance(node, yaml.MappingNode):
+        if isinstance(node, yaml.MappingNode | yaml.SequenceNode):
+            if id(node) in self._open:
+                self.issue(mark, path, "an alias refers to the value that contains it")
+                return None
             self.positions.collections.add(path)
-            return self._mapping(node, path)
-        if isinstance(node, yaml.SequenceNode):
-            self.positions.collections.add(path)
-            return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
-        value = self.loader.construct_object(node, deep=True)
+            self._open.add(id(node))
+            try:
+                if isinstance(node, yaml.MappingNode):
+                    return self._mapping(node, path)
+                return [self.build(item, (*path, i)) for i, item in enumerate(node.value)]
+            finally:
+                self._open.discard(id(node))
+        try:
+            value = self.loader.construct_object(node, deep=True)
+        except (yaml.constructor.ConstructorError, ValueError) as exc:
+            # An unknown tag (``!secret x``) or an impossible date (``2026-13-45``).
+            problem = exc.problem if isinstance(exc, yaml.MarkedYAMLError) else str(exc)
+            self.issue(mark, path, f"invalid value: {problem}")
+            return None
         if node.tag == _STR_TAG and isinstance(value, str) and "${" in value:
             value, problems = interpolate(value, self.env)
             for message in problems:
@@ -121,16 +139,15 @@ class _Builder:
                             out.setdefault(k, v)
                 continue
             if not isinstance(key_node, yaml.ScalarNode):
-                self.issue(_mark(key_node), path, "a key must be a plain word, not a list or mapping")
+                self.issue(_mark(key_node), path, "a key must be a plain word, not a list or mapping", value=False)
                 continue
-            key = self.loader.construct_object(key_node)
             key_mark = _mark(key_node)
             try:
-                hash(key)
-            except TypeError:  # pragma: no cover - scalar keys are always hashable
-                key = str(key)
+                key = self.loader.construct_object(key_node)
+            except (yaml.constructor.ConstructorError, ValueError):
+                key = key_node.value  # validation names it if it is not a known key
             if key in first_seen:
-                self.issue(key_mark, path, f"duplicate key {key!r} (first set on line {first_seen[key]})")
+                self.issue(key_mark, path, f"duplicate key {key!r} (first set on line {first_seen[key]})", value=False)
                 continue
             first_seen[key] = key_mark[0]
             self.positions.keys[(*path, key)] = key_mark
@@ -148,17 +165,15 @@ def _merge_sources(node: yaml.Node) -> list[yaml.Node]:
     return [node]
 
 
-def _compose(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, Positions, list[ConfigIssue]]:
-    """The file as plain data with ``${ENV}`` interpolated, where each value is, and the
-    problems found so far (duplicate keys, unresolved variables)."""
+def _compose(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, _Builder]:
+    """The file as plain data with ``${ENV}`` interpolated, and the builder that recorded
+    where each value is and the problems found so far (duplicate keys, unset variables)."""
     builder = _Builder(file, env)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
         raise ConfigError([_syntax_issue(file, exc)]) from None
-    if root is None:
-        return {}, builder.positions, []
-    return builder.build(root, ()), builder.positions, builder.issues
+    return ({} if root is None else builder.build(root, ())), builder
 
 
 def _syntax_issue(file: str, exc: yaml.MarkedYAMLError) -> ConfigIssue:
@@ -183,15 +198,13 @@ def parse_config(text: str, file: str = "channels.yaml", env: Mapping[str, str] 
 
     ``env`` holds the variables ``${NAME}`` may use (default: the process environment).
     """
-    data, positions, issues = _compose(text, file, os.environ if env is None else env)
+    data, built = _compose(text, file, os.environ if env is None else env)
+    positions, issues = built.positions, list(built.issues)
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
         found, references_checked = issues_from_validation(exc, data, positions, file)
-        # A value whose variable is missing is not what the admin meant: its validation
-        # error would only repeat the real problem.
-        skip = {i.path for i in issues}
-        issues += [i for i in found if i.path not in skip]
+        issues += [i for i in found if i.path not in built.reported]
         if not references_checked and isinstance(data, dict):
             # Validation stopped before the cross-reference check: run it on the raw data
             # so that an unknown channel is reported together with everything else.

@@ -217,3 +217,20 @@ def test_the_first_of_several_documents_is_not_silently_used() -> None:
     assert [str(i) for i in caught.value.issues] == [
         "channels.yaml:2:1  YAML syntax error: expected a single document in the stream, but found another document",
     ]
+
+
+def test_a_value_yaml_cannot_read_is_reported_once() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("defaults:\n  locale: !secret fr\n  timezone: 2026-13-45\n")
+    assert [str(i) for i in caught.value.issues] == [
+        "channels.yaml:2:11  defaults.locale: invalid value: could not determine a constructor for the tag '!secret'",
+        "channels.yaml:3:13  defaults.timezone: invalid value: month must be in 1..12",
+    ]
+
+
+def test_an_alias_inside_its_own_anchor_is_an_error_not_a_crash() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config("channels: {email: {type: email}}\nfallback: &all [email, *all]\n")
+    assert [str(i) for i in caught.value.issues] == [
+        "channels.yaml:2:11  fallback[1]: an alias refers to the value that contains it",
+    ]
