@@ -20,7 +20,8 @@ import subprocess
 import sys
 import time
 import tracemalloc
-from datetime import UTC, date, datetime, time as dtime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as dtime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 

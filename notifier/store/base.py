@@ -283,6 +283,7 @@ class Store(abc.ABC):
     async def last_digest(self, digest: str) -> DigestRun | None:
         """The latest claimed period of ``digest``."""
 
+    @abc.abstractmethod
     async def digest_stats(self, start: datetime, end: datetime, *, site: str | None, tz: str,
                            top_n: int, previous_start: datetime | None = None) -> DigestStats:
         """Counts of ``[start, end)`` for a digest, aggregated in the database.
@@ -291,7 +292,6 @@ class Store(abc.ABC):
         hour of ``tz``, the ``top_n`` most common questions (similar ones grouped), the first
         20 support requests and the notifier's own delivery health.
         """
-        raise NotImplementedError(f"{type(self).__name__} cannot compute digests")
 
     # ----------------------------------------------------------------- iteration helpers
     async def iter_deliveries(self, status: DeliveryStatus) -> AsyncIterator[Delivery]:

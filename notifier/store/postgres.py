@@ -38,6 +38,7 @@ from notifier.store.base import (
     Transaction,
     migrations,
 )
+from notifier.store.postgres_digest import PostgresDigestQueries
 
 __all__ = ["PostgresStore"]
 
@@ -96,7 +97,7 @@ class _PgTx(Transaction):
             )
 
 
-class PostgresStore(Store):
+class PostgresStore(PostgresDigestQueries, Store):
     """PostgreSQL storage. ``url`` is a libpq URL, e.g. ``postgresql://user:pw@host:5432/notifier``."""
 
     backend = "postgresql"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -15,6 +15,7 @@ from notifier.config.models import Config
 from notifier.core.events import Event
 from notifier.pipeline import accept
 from notifier.store import Store, store_for
+from tests.pgserver import PgServer
 
 CONFIG = """
 version: 1
@@ -70,9 +71,27 @@ def failing(n: int) -> list[SendResult]:
     return [retryable("503 Service Unavailable") for _ in range(n)]
 
 
-@pytest.fixture
-async def store(tmp_path: Path) -> AsyncIterator[Store]:
-    s = store_for(f"sqlite:///{tmp_path}/notifier.db")
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A PostgreSQL server for the digest tests (skipped where PostgreSQL is not installed)."""
+    server = PgServer.find()
+    if server is None:
+        pytest.skip("PostgreSQL server binaries not found")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Store]:
+    """An open store on a fresh database, on each backend."""
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path}/notifier.db"
+    else:
+        url = request.getfixturevalue("pg_server").create_database()
+    s = store_for(url)
     await s.open()
     yield s
     await s.close()

@@ -27,6 +27,8 @@ DAY = date(2026, 3, 11)
 
 @pytest.mark.parametrize("locale", ["fr", "en"])
 async def test_samples_are_current(store: Store, locale: str) -> None:
+    if not store.url.startswith("sqlite"):
+        pytest.skip("the samples are written from the default store (examples may differ by backend)")
     config = make_config(f"  - {{name: sample, to: [hook], locale: {locale}}}\n")
     accepted_at = datetime(2026, 3, 12, 7, 0, tzinfo=UTC)
     for day in (date(2026, 3, 10), DAY):
