@@ -20,6 +20,8 @@ def configure_logging(level: str = "info") -> None:
     )
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    # The capture inbox's SMTP server logs every protocol line at INFO: keep its warnings only.
+    logging.getLogger("mail.log").setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

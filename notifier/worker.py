@@ -287,6 +287,8 @@ class Worker:
             self.stats.sent += 1
             self.stats.by_channel[d.channel] = self.stats.by_channel.get(d.channel, 0) + 1
             outcome = "sent"
+            log.info("delivered", delivery=d.id, event_id=d.event_id, channel=d.channel, route=d.route,
+                     ref=result.ref, attempt=d.attempts + 1, ms=round(duration_ms, 1))
         elif result.status == "retry":
             decision = next_attempt(
                 self.config.retry_for(d.channel),
