@@ -90,7 +90,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         return 1
 
     async def go() -> int:
-        service = Service(args.config, args.db, config=config)
+        from datetime import timedelta
+
+        service = Service(args.config, args.db, config=config,
+                          worker_options={"lease": timedelta(seconds=args.lease)})
         await service.open()
         assert service.worker is not None
         try:
@@ -390,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burst", action="store_true", help="deliver what is due, then exit")
     p.add_argument("--timeout", type=float, default=300.0, help="with --burst: give up after this many seconds")
     p.add_argument("--no-digests", action="store_true", help="do not run the digest scheduler")
+    p.add_argument("--lease", type=float, default=300.0,
+                   help="seconds a claimed delivery stays reserved; if this worker dies, others take it after")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=_cmd_worker)
 

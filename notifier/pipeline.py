@@ -74,9 +74,16 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
     keys = sorted({d.dedup_key for p in plans for d in p.deliveries if d.dedup_key is not None})
     async with store.transaction() as tx:
         states = {key: await tx.lock_dedup(key) for key in keys}
-        for event, routed in zip(events, plans, strict=True):
+        # Events are inserted in id order too: two batches sharing ids in different orders
+        # would otherwise each wait for a row the other inserted (a deadlock). Dedup
+        # decisions below still follow the batch's own order.
+        fresh = set()
+        for i in sorted(range(len(events)), key=lambda i: events[i].id or ""):
+            if await tx.insert_event(events[i], now, _question_key(events[i])):
+                fresh.add(i)
+        for i, (event, routed) in enumerate(zip(events, plans, strict=True)):
             assert event.id is not None
-            if not await tx.insert_event(event, now, _question_key(event)):
+            if i not in fresh:
                 results.append(Accepted(event.id, True))
                 continue
             decisions: dict[str, tuple[bool, int]] = {}
