@@ -10,12 +10,14 @@ import email.utils
 import re
 import time
 from collections.abc import Iterable
+from http import HTTPStatus
 
 import httpx
 
 from notifier.channels.base import SendResult, permanent, retryable, sent
 
-__all__ = ["classify_exception", "classify_response", "parse_retry_after", "redact"]
+__all__ = ["classify_exception", "classify_response", "classify_status", "parse_retry_after", "redact",
+           "status_reason"]
 
 _LABELS = {401: "auth", 403: "auth", 404: "not_found", 408: "timeout", 413: "too_large",
            422: "invalid", 429: "rate_limited"}
@@ -52,6 +54,36 @@ def excerpt(body: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def status_reason(code: int, body: str, *, secrets: Iterable[str | None] = (), phrase: str | None = None,
+                  detail: str | None = None) -> str:
+    """``HTTP 503 Service Unavailable: <detail, or an excerpt of body>``, secrets redacted.
+
+    ``phrase`` defaults to the standard reason phrase of ``code``.
+    """
+    if phrase is None:
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = ""
+    secrets = list(secrets)
+    # Redact before cutting: an excerpt could end in the middle of a secret.
+    return redact(f"HTTP {code} {phrase}: {detail or excerpt(redact(body, secrets))}".rstrip(": "), secrets)
+
+
+def classify_status(code: int, reason: str, retry_after: float | None = None, *,
+                    ref: str | None = None) -> SendResult:
+    """The policy for an HTTP status: 2xx sent, 408/429/5xx retried, other codes permanent.
+
+    ``reason`` is already in plain words with secrets redacted (see :func:`status_reason`).
+    """
+    if 200 <= code < 300:
+        return sent(ref)
+    label = _LABELS.get(code, "server_error" if code >= 500 else "client_error")
+    if code in (408, 429) or code >= 500:
+        return retryable(reason, retry_after=retry_after, label=label)
+    return permanent(reason, label=label)
+
+
 def classify_response(response: httpx.Response, *, secrets: Iterable[str | None] = (),
                       ref: str | None = None, detail: str | None = None) -> SendResult:
     """Turn an HTTP response into a :class:`SendResult`.
@@ -65,15 +97,8 @@ def classify_response(response: httpx.Response, *, secrets: Iterable[str | None]
         body = response.text
     except Exception:  # a body that cannot be decoded still has a status worth reporting
         body = ""
-    secrets = list(secrets)
-    # Redact before cutting: an excerpt could end in the middle of a secret.
-    reason = redact(f"HTTP {code} {response.reason_phrase}: {detail or excerpt(redact(body, secrets))}"
-                    .rstrip(": "), secrets)
-    label = _LABELS.get(code, "server_error" if code >= 500 else "client_error")
-    if code in (408, 429) or code >= 500:
-        return retryable(reason, retry_after=parse_retry_after(response.headers.get("retry-after")),
-                         label=label)
-    return permanent(reason, label=label)
+    reason = status_reason(code, body, secrets=secrets, phrase=response.reason_phrase, detail=detail)
+    return classify_status(code, reason, parse_retry_after(response.headers.get("retry-after")))
 
 
 def classify_exception(exc: Exception, *, secrets: Iterable[str | None] = ()) -> SendResult:

@@ -8,26 +8,46 @@ Slack's limits are respected by cutting, never by being rejected: at most 50 blo
 3,000 characters per section, 150 per header. Sends to one Slack channel are paced at
 ``rate`` messages per second (Slack allows about one), the first one at once.
 
-Errors, translated at the boundary::
+Requests go through slack-sdk (``AsyncWebClient``, ``AsyncWebhookClient``) over one pooled
+aiohttp session per channel, with the SDK's own retries turned off: the stored retry policy
+decides. Errors, translated at the boundary with the shared HTTP policy::
 
     HTTP 429 / ok:false ratelimited            -> retry, after Retry-After
-    HTTP 5xx, internal_error, fatal_error, ... -> retry
-    invalid_auth, not_in_channel, ...          -> permanent, with what to do in plain words
+    HTTP 408, 5xx, internal_error, ...         -> retry
+    connection refused or reset, timeout       -> retry
+    other 4xx, invalid_auth, not_in_channel... -> permanent, with what to do in plain words
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
-import httpx
+import aiohttp
+from slack_sdk.errors import SlackApiError
+from slack_sdk.models.blocks import (
+    ActionsBlock,
+    Block,
+    ButtonElement,
+    ContextBlock,
+    DividerBlock,
+    HeaderBlock,
+    MarkdownTextObject,
+    PlainTextObject,
+    SectionBlock,
+)
+from slack_sdk.web.async_client import AsyncWebClient
+from slack_sdk.webhook.async_client import AsyncWebhookClient
+from slack_sdk.webhook.webhook_response import WebhookResponse
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
-from notifier.channels.http import classify_exception, classify_response, parse_retry_after, redact
+from notifier.channels.http import classify_exception, classify_status, parse_retry_after, redact, status_reason
 from notifier.config.models import SlackChannel
 from notifier.render import view
 
@@ -47,6 +67,10 @@ _AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "tok
 _REFUSED_MESSAGE = {"msg_too_long", "no_text", "invalid_blocks", "invalid_blocks_format",
                     "too_many_attachments", "invalid_arguments", "invalid_post_type", "invalid_payload"}
 
+# The SDK logs webhook URLs and message bodies at debug level: keep those lines out of any log.
+_SDK_LOG = logging.getLogger("notifier.channels.slack.sdk")
+_SDK_LOG.setLevel(logging.WARNING)
+
 
 def cut(text: str, limit: int) -> str:
     """``text`` shortened to ``limit`` characters, ending in "…" when it was longer."""
@@ -62,12 +86,21 @@ def _quote(text: str) -> str:
     return "\n".join(f"> {line}" if line else ">" for line in text.splitlines())
 
 
-def _plain(text: str, limit: int) -> dict[str, Any]:
-    return {"type": "plain_text", "text": cut(text, limit) or " ", "emoji": True}
+def _plain(text: str, limit: int) -> PlainTextObject:
+    return PlainTextObject(text=cut(text, limit) or " ", emoji=True)
 
 
-def _mrkdwn(text: str, limit: int = MAX_SECTION) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": cut(text, limit) or " "}
+def _mrkdwn(text: str, limit: int = MAX_SECTION) -> MarkdownTextObject:
+    return MarkdownTextObject(text=cut(text, limit) or " ")
+
+
+def _section(text: str) -> SectionBlock:
+    return SectionBlock(text=_mrkdwn(text))
+
+
+def _dicts(blocks: list[Block]) -> list[dict[str, Any]]:
+    # Everything was cut to Slack's limits above, so the SDK's own checks never fire here.
+    return [block.to_dict() for block in blocks[:MAX_BLOCKS]]
 
 
 def _http_url(url: str | None) -> str | None:
@@ -83,10 +116,10 @@ def message_blocks(message: Outbound, ctx: ChannelContext, locale: str) -> tuple
         title = f"🔴 {title}"
     if v["test"]:
         title = f"[{labels['test']}] {title}"
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(title, MAX_HEADER)}]
+    blocks: list[Block] = [HeaderBlock(text=_plain(title, MAX_HEADER))]
 
     text: str = v["message"]
-    blocks.append({"type": "section", "text": _mrkdwn(_quote(escape(text)) if text else f"_{labels['no_message']}_")})
+    blocks.append(_section(_quote(escape(text)) if text else f"_{labels['no_message']}_"))
 
     context: list[str] = []
     if v["site"]:
@@ -109,49 +142,48 @@ def message_blocks(message: Outbound, ctx: ChannelContext, locale: str) -> tuple
     if v["folded"]:
         context.append(f"*+{v['folded']}* {labels['similar']}")
     if context:
-        blocks.append({"type": "context",
-                       "elements": [_mrkdwn(c) for c in context[:_MAX_CONTEXT_ELEMENTS]]})
+        blocks.append(ContextBlock(elements=[_mrkdwn(c) for c in context[:_MAX_CONTEXT_ELEMENTS]]))
 
     buttons = []
     if v["link"] and _http_url(v["link"]):
-        buttons.append({"type": "button", "text": _plain(labels["open"], _MAX_BUTTON), "url": v["link"],
-                        "action_id": "open_event"})
+        buttons.append(ButtonElement(text=_plain(labels["open"], _MAX_BUTTON), url=v["link"],
+                                     action_id="open_event"))
     if page_url:
-        buttons.append({"type": "button", "text": _plain(labels["open_page"], _MAX_BUTTON), "url": page_url,
-                        "action_id": "open_page"})
+        buttons.append(ButtonElement(text=_plain(labels["open_page"], _MAX_BUTTON), url=page_url,
+                                     action_id="open_page"))
 
     turns = v["transcript"]
     room = MAX_BLOCKS - len(blocks) - (1 if buttons else 0) - 2  # the divider and the turns' title
     if turns and room > 0:
         turns = turns[-room:]
-        blocks.append({"type": "divider"})
-        blocks.append({"type": "context", "elements": [_mrkdwn(f"*{labels['transcript']}*")]})
+        blocks.append(DividerBlock())
+        blocks.append(ContextBlock(elements=[_mrkdwn(f"*{labels['transcript']}*")]))
         for turn in turns:
             role = labels.get(f"role_{turn.role}", turn.role)
-            blocks.append({"type": "section", "text": _mrkdwn(f"*{role}:* {escape(turn.text)}")})
+            blocks.append(_section(f"*{role}:* {escape(turn.text)}"))
     if buttons:
-        blocks.append({"type": "actions", "elements": buttons})
+        blocks.append(ActionsBlock(elements=buttons))
 
     # ``text`` is mrkdwn too: the user's words are escaped there as well.
     where = escape(v["site"] or v["bot_name"])
     fallback = f"{title} — {where}: {escape(text)}" if text else f"{title} — {where}"
-    return blocks[:MAX_BLOCKS], cut(fallback, MAX_SECTION)
+    return _dicts(blocks), cut(fallback, MAX_SECTION)
 
 
 def report_blocks(report: Report) -> tuple[list[dict[str, Any]], str]:
     """Blocks for a digest: its own ``blocks`` when rendered, else its text in sections."""
     if report.blocks:
         return report.blocks[:MAX_BLOCKS], cut(report.title, MAX_SECTION)
-    blocks: list[dict[str, Any]] = [{"type": "header", "text": _plain(report.title, MAX_HEADER)}]
+    blocks: list[Block] = [HeaderBlock(text=_plain(report.title, MAX_HEADER))]
     chunk = ""
     for line in report.text.splitlines():
         if len(chunk) + len(line) + 1 > MAX_SECTION - 10 and chunk:
-            blocks.append({"type": "section", "text": _mrkdwn(escape(chunk))})
+            blocks.append(_section(escape(chunk)))
             chunk = ""
         chunk += line + "\n"
     if chunk.strip():
-        blocks.append({"type": "section", "text": _mrkdwn(escape(chunk.rstrip()))})
-    return blocks[:MAX_BLOCKS], cut(report.title, MAX_SECTION)
+        blocks.append(_section(escape(chunk.rstrip())))
+    return _dicts(blocks), cut(report.title, MAX_SECTION)
 
 
 class Pace:
@@ -216,11 +248,32 @@ class Slack:
         hook_path = urlsplit(config.webhook_url).path if config.webhook_url else None
         self._secrets = [config.token, config.webhook_url, hook_path]
         self._where = config.channel or "the webhook's channel"
-        self._client = httpx.AsyncClient(
-            timeout=config.timeout.total_seconds(),
-            headers={"User-Agent": "notifier"},
-            limits=httpx.Limits(max_connections=config.concurrency),
-        )
+        self._timeout = config.timeout.total_seconds()
+        # retry_handlers=[]: one attempt per send, the stored retry policy owns retries.
+        # timeout: only used by the SDK for a session of its own; ours carries the exact one.
+        options: dict[str, Any] = {"timeout": max(1, math.ceil(self._timeout)), "retry_handlers": [],
+                                   "logger": _SDK_LOG, "user_agent_prefix": "notifier"}
+        self._api: AsyncWebClient | None = None
+        self._hook: AsyncWebhookClient | None = None
+        if config.webhook_url:
+            self._hook = AsyncWebhookClient(config.webhook_url, **options)
+            self._hook.proxy = None  # proxies come from our session, which honours NO_PROXY
+        else:
+            self._api = AsyncWebClient(token=config.token, base_url=_without_userinfo(config.base_url), **options)
+            self._api.proxy = None
+        self._session: aiohttp.ClientSession | None = None
+
+    def _open(self) -> None:
+        """Give the SDK client a pooled session (opened inside the event loop, on first use)."""
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self._timeout),
+                connector=aiohttp.TCPConnector(limit=self.config.concurrency),
+                trust_env=True,  # HTTPS_PROXY / NO_PROXY from the environment
+            )
+        for client in (self._api, self._hook):
+            if client is not None:
+                client.session = self._session
 
     def body(self, message: Outbound) -> dict[str, Any]:
         """The JSON document posted for ``message``."""
@@ -248,43 +301,62 @@ class Slack:
 
     async def _post(self, body: dict[str, Any]) -> SendResult:
         await self.pace.wait()
+        self._open()
         try:
-            if self.config.webhook_url:
-                response = await self._client.post(self.config.webhook_url, json=body)
-            else:
-                response = await self._client.post(
-                    self.config.base_url.rstrip("/") + "/chat.postMessage", json=body,
-                    headers={"Authorization": f"Bearer {self.config.token}"})
+            if self._hook is not None:
+                return self._webhook_result(await self._hook.send_dict(body))
+            assert self._api is not None
+            response = await self._api.chat_postMessage(**body)
+        except SlackApiError as exc:
+            return self._api_error(exc.response)
         except Exception as exc:
-            return classify_exception(exc, secrets=self._secrets)
-        if response.status_code == 429:
-            self.pace.hold(parse_retry_after(response.headers.get("retry-after")) or 1.0)
-        if self.config.webhook_url:
-            return self._webhook_result(response)
-        if response.status_code != 200:
-            return classify_response(response, secrets=self._secrets)
-        try:
-            data = response.json()
-        except ValueError:
+            if _misread_text_answer(exc):
+                return retryable("Slack answered with a body that is not JSON", label="server_error")
+            return self._transport_error(exc)
+        ts = response.get("ts")
+        return sent(str(ts) if ts else None)
+
+    def _transport_error(self, exc: Exception) -> SendResult:
+        """aiohttp's and asyncio's errors, in the shared policy's terms."""
+        # TimeoutError first: it is an OSError too (aiohttp's timeouts derive from it).
+        if isinstance(exc, asyncio.TimeoutError):
+            return retryable(redact(f"timeout: {exc!r}", self._secrets), label="timeout")
+        if isinstance(exc, aiohttp.ClientError | OSError) and not isinstance(exc, aiohttp.InvalidURL):
+            return retryable(redact(f"connection error: {exc!r}", self._secrets), label="connection")
+        return classify_exception(exc, secrets=self._secrets)
+
+    def _api_error(self, response: Any) -> SendResult:
+        """A Web API answer the SDK refused: an HTTP error status, or ``ok: false``."""
+        # Usually the SDK's response; the bare aiohttp response when the body was not JSON.
+        status_code = getattr(response, "status_code", None)
+        status = int(status_code if status_code is not None else getattr(response, "status", 0))
+        headers = getattr(response, "headers", None) or {}
+        data = getattr(response, "data", None)
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        if status == 429:
+            self.pace.hold(retry_after or 1.0)
+        if status != 200:
+            return classify_status(status, status_reason(status, _body_text(data), secrets=self._secrets),
+                                   retry_after)
+        if not isinstance(data, dict) or not data:
             return retryable("Slack answered with a body that is not JSON", label="server_error")
-        if not isinstance(data, dict):
-            return retryable("Slack answered with an unexpected body", label="server_error")
-        if data.get("ok"):
-            return sent(str(data.get("ts")) if data.get("ts") else None)
         code = str(data.get("error") or "unknown_error")
         reason, label = _explain(code, self._where, data)
         reason = redact(reason, self._secrets)
         if code in _RETRYABLE:
-            retry_after = parse_retry_after(response.headers.get("retry-after"))
             if retry_after:
                 self.pace.hold(retry_after)
             return retryable(reason, retry_after=retry_after, label=label)
         return permanent(reason, label=label)
 
-    def _webhook_result(self, response: httpx.Response) -> SendResult:
-        if 200 <= response.status_code < 300:
+    def _webhook_result(self, response: WebhookResponse) -> SendResult:
+        status = response.status_code
+        retry_after = parse_retry_after((response.headers or {}).get("retry-after"))
+        if status == 429:
+            self.pace.hold(retry_after or 1.0)
+        if 200 <= status < 300:
             return sent()
-        code = response.text.strip()
+        code = (response.body or "").strip()
         detail = None
         if code and " " not in code and len(code) < 60:
             # Webhooks answer a bare error code in text: the same codes as the Web API.
@@ -293,10 +365,40 @@ class Slack:
             else:
                 detail = _explain("is_archived" if code == "channel_is_archived" else code,
                                   self._where, {})[0]
-        return classify_response(response, secrets=self._secrets, detail=detail)
+        reason = status_reason(status, response.body or "", secrets=self._secrets, detail=detail)
+        return classify_status(status, reason, retry_after)
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+
+def _misread_text_answer(exc: Exception) -> bool:
+    """The SDK's check of an HTTP 200 answer sent as ``text/plain`` (say, by a proxy) fails
+    with an AttributeError inside ``validate``: an answer that is not JSON, not a bug of ours."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_next is not None:
+        tb = tb.tb_next
+    return isinstance(exc, AttributeError) and tb is not None and tb.tb_frame.f_code.co_name == "validate"
+
+
+def _without_userinfo(url: str) -> str:
+    """``url`` without ``user:password@``: the Web API's credential is the bot token, and
+    aiohttp refuses URL credentials beside an ``Authorization`` header."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rpartition("@")[2]))
+
+
+def _body_text(data: Any) -> str:
+    """An error answer's body as text, for its excerpt."""
+    if isinstance(data, bytes):
+        return data.decode("utf-8", "replace")
+    if isinstance(data, str):
+        return data
+    return json.dumps(data, ensure_ascii=False) if data else ""
 
 
 def create(name: str, config: SlackChannel, ctx: ChannelContext) -> Slack:

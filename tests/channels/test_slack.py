@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 from collections.abc import Iterator
 from pathlib import Path
@@ -152,6 +153,44 @@ async def test_webhook_mode_posts_the_same_blocks(fake: FakeSlack) -> None:
     assert "thread_ts" not in fake.requests[0].json()  # webhooks cannot thread
     assert refused.status == "permanent" and "no longer accepts this webhook URL" in refused.reason
     assert "hooksecret" not in refused.reason
+
+
+@pytest.mark.parametrize("reply", [Reply(200, "<html>proxy</html>", {"Content-Type": "text/html"}),
+                                   Reply(200, b"{not json", {"Content-Type": "application/json"}),
+                                   Reply(200, "ok")], ids=["html", "broken-json", "text"])
+async def test_answer_that_is_not_json_is_retried(fake: FakeSlack, reply: Reply) -> None:
+    fake.script(reply)
+    channel = bot(fake)
+    result = await channel.send(outbound())
+    await channel.aclose()
+    assert result.status == "retry" and "not JSON" in result.reason
+
+
+async def test_credentials_in_the_base_url_do_not_replace_the_bot_token(fake: FakeSlack) -> None:
+    channel = slack.create("s", SlackChannel(type="slack", token=fake.token, channel="#support",
+                                             base_url=fake.api_url.replace("http://", "http://proxy:pw@")), context())
+    result = await channel.send(outbound())
+    await channel.aclose()
+    assert result.ok and fake.requests[0].headers["authorization"] == f"Bearer {fake.token}"
+
+
+async def test_debug_logging_never_shows_the_webhook_url_or_token(fake: FakeSlack,
+                                                                  caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    hook = slack.create("hook", SlackChannel(type="slack", webhook_url=fake.hook_url), context())
+    api = bot(fake)
+    assert (await hook.send(outbound())).ok and (await api.send(outbound())).ok
+    await hook.aclose()
+    await api.aclose()
+    assert "hooksecret" not in caplog.text and fake.token not in caplog.text
+
+
+async def test_channel_can_be_closed_before_and_after_sending(fake: FakeSlack) -> None:
+    channel = bot(fake)
+    await channel.aclose()  # never sent: nothing to close
+    assert (await channel.send(outbound())).ok
+    await channel.aclose()
+    await channel.aclose()
 
 
 async def test_digest_goes_as_its_blocks_or_its_text(fake: FakeSlack) -> None:
