@@ -124,15 +124,16 @@ async def _reload(service: Service) -> None:
 
 
 def _cmd_check(args: argparse.Namespace) -> int:
-    from notifier.render import Renderer
+    from notifier.service import checked_renderer
 
     config = _load(args.file)
     if config is None:
         return 1
-    problems = Renderer(config.templates).check()
-    for p in problems:
-        print(p, file=sys.stderr)
-    if problems:
+    try:
+        checked_renderer(config)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
         return 1
     path = args.file or default_config_path()
     print(f"{path}: OK — {len(config.channels)} channels, {len(config.routes)} routes, "

@@ -20,8 +20,10 @@ def configure_logging(level: str = "info") -> None:
     )
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
-    # The capture inbox's SMTP server logs every protocol line at INFO: keep its warnings only.
-    logging.getLogger("mail.log").setLevel(max(numeric, logging.WARNING))
+    # Libraries that log whole request URLs (webhook URLs carry tokens: Teams `sig=`, Slack
+    # webhook paths) or every SMTP line are kept to warnings, whatever the level asked for.
+    for name in ("httpx", "httpcore", "hpack", "aiohttp", "slack_sdk", "mail.log", "asyncio"):
+        logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,

@@ -43,6 +43,24 @@ def default_db_url() -> str:
     return os.environ.get("NOTIFIER_DB", DEFAULT_DB)
 
 
+def checked_renderer(config: Config) -> Renderer:
+    """The renderer of ``config``; a template that does not compile is a :class:`ConfigError`.
+
+    Checked when the configuration loads, so a typo in a template is reported with its
+    file and line at start-up, not as a failed send at night.
+    """
+    from notifier.config.errors import ConfigError, ConfigIssue
+
+    if config.templates is not None and not config.templates.is_dir():
+        raise ConfigError([ConfigIssue(str(config.templates), None, None, ("templates",),
+                                       "templates directory not found")])
+    renderer = Renderer(config.templates)
+    problems = renderer.check()
+    if problems:
+        raise ConfigError([ConfigIssue(p.file, p.line or 1, 1, ("templates",), p.message) for p in problems])
+    return renderer
+
+
 def needs_inbox(config: Config) -> bool:
     """Whether an email channel has no SMTP server and so delivers to the capture inbox."""
     return any(ch.type == "email" and not ch.smtp for ch in config.channels.values())
@@ -68,7 +86,7 @@ class Service:
         self.clock = clock
         self.inbox_dir = Path(inbox_dir or os.environ.get("NOTIFIER_INBOX", "notifier-inbox"))
         self.inbox: Any = None
-        self.renderer = Renderer(self.config.templates)
+        self.renderer = checked_renderer(self.config)
         self.channels: dict[str, Channel] = {}
         self.worker: Worker | None = None
         self._worker_options = worker_options or {}
@@ -140,10 +158,7 @@ class Service:
 
         try:
             config = load_config(self.config_path)
-            renderer = Renderer(config.templates)
-            problems = renderer.check()
-            if problems:
-                return [str(p) for p in problems]
+            renderer = checked_renderer(config)
         except ConfigError as exc:
             return [str(i) for i in exc.issues]
         old = self.channels

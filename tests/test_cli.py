@@ -93,3 +93,19 @@ def test_schema_is_json_schema(workdir: Path, capsys: pytest.CaptureFixture[str]
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)
     assert "channels" in schema["properties"] and "routes" in schema["properties"]
+
+
+def test_a_broken_template_is_a_config_error_at_load(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "tpl" / "apprise").mkdir(parents=True)
+    (workdir / "tpl" / "apprise" / "title.fr.txt").write_text("ok\n{% if %}\n", encoding="utf-8")
+    config = (workdir / "channels.yaml").read_text(encoding="utf-8")
+    config = config.replace("channels:", "templates: tpl\nchannels:", 1)
+    (workdir / "channels.yaml").write_text(config, encoding="utf-8")
+    assert main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert "tpl/apprise/title.fr.txt:2" in err
+    from notifier.config.errors import ConfigError
+    from notifier.service import Service
+
+    with pytest.raises(ConfigError, match=r"title\.fr\.txt:2"):
+        Service(workdir / "channels.yaml", f"sqlite:///{workdir}/x.db")
