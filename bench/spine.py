@@ -176,18 +176,30 @@ async def latency(work: Path, sink_port: int, rate: float, seconds: float) -> tu
         before = len(sink_stats(sink_port))
         posted: dict[str, float] = {}
         n = int(rate * seconds)
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            t0 = time.perf_counter()
-            pending = []
-            for i in range(n):
-                target = t0 + i / rate
-                delay = target - time.perf_counter()
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                ev = event(i, "lat")
-                posted[str(ev["id"])] = time.time()
-                pending.append(asyncio.create_task(client.post("/v1/events", content=orjson.dumps(ev))))
-            await asyncio.gather(*pending)
+        client = RawClient(port, "/v1/events")
+        idle: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+        for _ in range(8):
+            idle.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+
+        async def post(body: bytes) -> None:
+            reader, writer = await idle.get()
+            writer.write(client.request(body))
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next(int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                          if line.lower().startswith(b"content-length:"))
+            await reader.readexactly(length)
+            idle.put_nowait((reader, writer))
+
+        t0 = time.perf_counter()
+        pending = []
+        for i in range(n):
+            delay = t0 + i / rate - time.perf_counter()
+            if delay > 0:
+                await asyncio.sleep(delay)  # pacing the load at a steady rate
+            ev = event(i, "lat")
+            posted[str(ev["id"])] = time.time()
+            pending.append(asyncio.create_task(post(orjson.dumps(ev))))
+        await asyncio.gather(*pending)
         deadline = time.monotonic() + 30
         while True:
             stats = sink_stats(sink_port)

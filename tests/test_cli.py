@@ -109,3 +109,23 @@ def test_a_broken_template_is_a_config_error_at_load(workdir: Path, capsys: pyte
 
     with pytest.raises(ConfigError, match=r"title\.fr\.txt:2"):
         Service(workdir / "channels.yaml", f"sqlite:///{workdir}/x.db")
+
+
+def test_a_templates_directory_overrides_the_built_in_ones(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "mine" / "apprise").mkdir(parents=True)
+    (tmp_path / "mine" / "apprise" / "body.fr.txt").write_text("À traiter : {{ message }} ({{ site }})\n",
+                                                             encoding="utf-8")
+    (tmp_path / "channels.yaml").write_text(
+        "version: 1\n"
+        "templates: mine\n"
+        "channels:\n"
+        "  ping: {type: apprise, urls: ['json://127.0.0.1:9/x']}\n"
+        "routes:\n"
+        "  - {name: all, match: {kinds: [support_request]}, to: [ping]}\n", encoding="utf-8")
+    (tmp_path / "event.json").write_text(json.dumps(EVENT), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["explain", "event.json", "--render", "--json"]) == 0
+    rendered = json.loads(capsys.readouterr().out)["rendered"]["ping"]
+    assert "À traiter : Je veux parler à un humain (shop.example.com)" in rendered
+    assert rendered.startswith("Demande de support")  # the title still comes from the built-in template
