@@ -54,6 +54,11 @@ def migrations(backend: str) -> list[tuple[int, str]]:
     return sorted(out)
 
 
+#: A digest run still 'running' after this long was abandoned (its process died): another
+#: process may take it over.
+DIGEST_STALE = timedelta(minutes=30)
+
+
 class StoreUnavailable(Exception):
     """The database cannot be reached; the caller may try again later."""
 
@@ -272,7 +277,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def claim_digest(self, digest: str, start: datetime, end: datetime, worker: str,
                            now: datetime, *, force: bool = False) -> bool:
-        """Claim ``(digest, start)``; ``False`` if it was already claimed (``force`` re-claims)."""
+        """Claim ``(digest, start)``; ``False`` if it was already claimed (``force`` re-claims).
+
+        A claim still running after :data:`DIGEST_STALE` is taken over: its process died.
+        """
 
     @abc.abstractmethod
     async def finish_digest(self, digest: str, start: datetime, now: datetime, *, ok: bool,

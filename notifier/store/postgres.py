@@ -26,6 +26,7 @@ from notifier.core.dedup import DedupState
 from notifier.core.events import Event
 from notifier.store import postgres_queries as q
 from notifier.store.base import (
+    DIGEST_STALE,
     Attempt,
     Claimed,
     Delivery,
@@ -398,10 +399,13 @@ class PostgresStore(PostgresDigestQueries, Store):
             if force:
                 await conn.execute("DELETE FROM digest_runs WHERE digest = %s AND period_start = %s",
                                    (digest, start))
+            # A run left 'running' by a process that died mid-digest is taken over once stale.
             cur = await conn.execute(
                 "INSERT INTO digest_runs (digest, period_start, period_end, status, claimed_by, claimed_at)"
-                " VALUES (%s,%s,%s,'running',%s,%s) ON CONFLICT DO NOTHING",
-                (digest, start, end, worker, now))
+                " VALUES (%s,%s,%s,'running',%s,%s) ON CONFLICT (digest, period_start) DO UPDATE"
+                " SET claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at"
+                " WHERE digest_runs.status = 'running' AND digest_runs.claimed_at < %s",
+                (digest, start, end, worker, now, now - DIGEST_STALE))
             return cur.rowcount == 1
 
     async def finish_digest(self, digest: str, start: datetime, now: datetime, *, ok: bool,

@@ -22,6 +22,7 @@ import orjson
 from notifier.core.dedup import DedupState
 from notifier.core.events import Event, Priority
 from notifier.store.base import (
+    DIGEST_STALE,
     Attempt,
     Claimed,
     Delivery,
@@ -438,10 +439,14 @@ class SqliteStore(SqliteDigestQueries, Store):
             if force:
                 c.execute("DELETE FROM digest_runs WHERE digest = ? AND period_start = ?",
                           (digest, start.timestamp()))
+            # A run left 'running' by a process that died mid-digest is taken over once stale.
             cur = c.execute(
                 "INSERT INTO digest_runs (digest, period_start, period_end, status, claimed_by, claimed_at)"
-                " VALUES (?,?,?,'running',?,?) ON CONFLICT DO NOTHING",
-                (digest, start.timestamp(), end.timestamp(), worker, now.timestamp()),
+                " VALUES (?,?,?,'running',?,?) ON CONFLICT (digest, period_start) DO UPDATE"
+                " SET claimed_by = excluded.claimed_by, claimed_at = excluded.claimed_at"
+                " WHERE digest_runs.status = 'running' AND digest_runs.claimed_at < ?",
+                (digest, start.timestamp(), end.timestamp(), worker, now.timestamp(),
+                 (now - DIGEST_STALE).timestamp()),
             )
             return cur.rowcount == 1
 

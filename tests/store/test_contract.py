@@ -291,6 +291,26 @@ async def test_a_digest_period_is_claimed_once(open_store: OpenStore) -> None:
     assert await a.claim_digest("daily", end, end + timedelta(days=1), "w1", T0 + timedelta(days=1))
 
 
+async def test_an_abandoned_digest_run_is_taken_over_once_stale(open_store: OpenStore) -> None:
+    from notifier.store.base import DIGEST_STALE
+
+    a, b = await open_store(), await open_store()
+    start, end = T0 - timedelta(days=1), T0
+    assert await a.claim_digest("daily", start, end, "dead-process", T0)
+    # still fresh: nobody else may take it
+    assert not await b.claim_digest("daily", start, end, "w2", T0 + DIGEST_STALE - S)
+    # stale: exactly one of two contenders takes it over
+    later = T0 + DIGEST_STALE + S
+    results = await asyncio.gather(a.claim_digest("daily", start, end, "w3", later),
+                                   b.claim_digest("daily", start, end, "w4", later))
+    assert sorted(results) == [False, True]
+    run = await a.last_digest("daily")
+    assert run is not None and run.claimed_by in ("w3", "w4")
+    # a finished run is never taken over
+    await a.finish_digest("daily", start, later, ok=True)
+    assert not await b.claim_digest("daily", start, end, "w5", later + DIGEST_STALE * 2)
+
+
 async def test_finish_and_last_digest(store: Store) -> None:
     assert await store.last_digest("daily") is None
     day = timedelta(days=1)
