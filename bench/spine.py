@@ -220,7 +220,7 @@ async def main() -> None:
     parser.add_argument("--single", type=int, default=6000, help="single-event POSTs")
     parser.add_argument("--batches", type=int, default=100, help="batches of 100 events")
     parser.add_argument("--deliveries", type=int, default=5000)
-    parser.add_argument("--concurrency", type=int, default=32, help="webhook concurrency (and baseline's)")
+    parser.add_argument("--concurrency", type=int, default=8, help="webhook concurrency (and baseline's)")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
