@@ -28,7 +28,7 @@ from notifier import metrics
 from notifier.channels.base import Channel, Outbound, SendResult, permanent
 from notifier.config.models import Config
 from notifier.core.retry import next_attempt
-from notifier.store.base import Claimed, Store, StoreUnavailable
+from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
 
 __all__ = ["Worker", "WorkerStats", "utcnow"]
 
@@ -80,8 +80,8 @@ class Worker:
         *,
         worker_id: str | None = None,
         lease: timedelta = timedelta(minutes=5),
-        batch: int = 200,
-        max_in_flight: int = 256,
+        batch: int = 100,
+        max_in_flight: int = 128,
         max_idle_wait: float = 5.0,
         grace: float = 10.0,
         clock: Callable[[], datetime] = utcnow,
@@ -97,9 +97,14 @@ class Worker:
         self.grace = grace
         self.clock = clock
         self.stats = WorkerStats()
-        self._limits = {name: asyncio.Semaphore(self._concurrency(name)) for name in channels}
-        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        # One lane per channel: a queue and `concurrency` long-lived senders. Cheaper than a
+        # task per delivery waiting on a semaphore, and a slow channel only slows its lane.
+        self._lanes: dict[str, asyncio.Queue[Claimed]] = {}
+        self._senders: list[asyncio.Task[None]] = []
+        self._in_flight: set[str] = set()
         self._slot_free = asyncio.Event()
+        self._completions: list[Completion] = []
+        self._flusher: asyncio.Task[None] | None = None
 
     def _concurrency(self, name: str) -> int:
         ch = self.config.channels.get(name)
@@ -109,8 +114,44 @@ class Worker:
         """Use a newly loaded configuration for the next claims."""
         self.config = config
         self.channels = channels
-        for name in channels:
-            self._limits.setdefault(name, asyncio.Semaphore(self._concurrency(name)))
+
+    def _lane(self, channel: str) -> asyncio.Queue[Claimed]:
+        lane = self._lanes.get(channel)
+        if lane is None:
+            lane = self._lanes[channel] = asyncio.Queue()
+            self._senders += [asyncio.create_task(self._sender(lane)) for _ in range(self._concurrency(channel))]
+        return lane
+
+    async def _sender(self, lane: asyncio.Queue[Claimed]) -> None:
+        while True:
+            claimed = await lane.get()
+            try:
+                await self._deliver(claimed)
+            except Exception:  # _deliver records every outcome; this only guards the lane itself
+                log.exception("delivery failed unexpectedly", delivery=claimed.delivery.id)
+            finally:
+                self._in_flight.discard(claimed.delivery.id)
+                self._slot_free.set()
+
+    async def _stop_senders(self) -> None:
+        for task in self._senders:
+            task.cancel()
+        await asyncio.gather(*self._senders, return_exceptions=True)
+        self._senders.clear()
+        self._lanes.clear()
+
+    async def _until_idle(self, timeout: float | None = None) -> bool:
+        """Wait until nothing is in flight (``False`` if ``timeout`` passed first)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self._in_flight:
+            self._slot_free.clear()
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_free.wait(), remaining)
+        await self._flushed()
+        return True
 
     # ----------------------------------------------------------------- running
     async def release_orphans(self) -> int:
@@ -157,8 +198,13 @@ class Worker:
             stopper.cancel()
             await self._shutdown()
 
+    def _wants_more(self) -> bool:
+        # Refill in batches (when half the slots are free) rather than one claim per finished
+        # send: a claim is a write transaction, and one per delivery would double the cost.
+        return not self._in_flight or self.max_in_flight - len(self._in_flight) >= self.max_in_flight // 2
+
     async def _idle_wait(self) -> None:
-        if len(self._in_flight) >= self.max_in_flight:
+        if self._in_flight and not self._wants_more():
             self._slot_free.clear()
             await self._slot_free.wait()
             return
@@ -184,14 +230,38 @@ class Worker:
                 return await call()
         return None
 
+    def _complete(self, item: Completion) -> None:
+        """Queue a confirmed send for the next group commit (started now if none runs)."""
+        self._completions.append(item)
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.create_task(self._flush_completions())
+
+    async def _flush_completions(self) -> None:
+        await asyncio.sleep(0)  # let sends confirmed in this same loop turn join the batch
+        while self._completions:
+            batch, self._completions = self._completions, []
+            try:
+                results = await self._persist(functools.partial(self.store.complete_many, batch))
+            except Exception:  # the claims stay: after the lease these are sent again, not lost
+                log.exception("could not record sent deliveries", count=len(batch))
+                continue
+            self.stats.lost_claims += results.count(False)
+
+    async def _flushed(self) -> None:
+        """Wait until every confirmed send is written to the store."""
+        while self._flusher is not None and not self._flusher.done():
+            await asyncio.shield(self._flusher)
+
     async def _shutdown(self) -> None:
+        # Claimed but not started: never sent, so they go straight back to the queue.
+        for lane in self._lanes.values():
+            while not lane.empty():
+                self._in_flight.discard(lane.get_nowait().delivery.id)
         if self._in_flight:
             log.info("finishing in-flight sends", count=len(self._in_flight), grace=self.grace)
-            _, pending = await asyncio.wait(set(self._in_flight.values()), timeout=self.grace)
-            for task in pending:
-                task.cancel()
-            if pending:
-                await asyncio.gather(*pending, return_exceptions=True)
+            await self._until_idle(self.grace)
+        await self._stop_senders()
+        await self._flushed()
         try:
             released = await self.store.release(self.id)
         except StoreUnavailable:
@@ -214,8 +284,10 @@ class Worker:
             if started:
                 continue
             if self._in_flight:
-                await asyncio.wait(set(self._in_flight.values()), return_when=asyncio.FIRST_COMPLETED)
+                self._slot_free.clear()
+                await self._slot_free.wait()
                 continue
+            await self._flushed()  # a sent delivery still shows as claimed until written
             if not include_retries:
                 break
             due = await self.store.next_due()
@@ -224,25 +296,20 @@ class Worker:
             await self.store.wait_for_work(
                 min(max(0.0, (due - self.clock()).total_seconds()), max(0.0, deadline - time.monotonic()))
             )
-        if self._in_flight:
-            await asyncio.gather(*self._in_flight.values(), return_exceptions=True)
+        await self._until_idle()
+        await self._stop_senders()
         return WorkerStats(self.stats.sent - before.sent, self.stats.retried - before.retried,
                            self.stats.dead - before.dead, self.stats.lost_claims - before.lost_claims)
 
     async def _claim_and_start(self) -> int:
         room = min(self.batch, self.max_in_flight - len(self._in_flight))
-        if room <= 0:
+        if room <= 0 or not self._wants_more():
             return 0
         claimed = await self.store.claim(self.id, self.clock(), self.lease, room)
         for c in claimed:
-            task = asyncio.create_task(self._deliver(c))
-            self._in_flight[c.delivery.id] = task
-            task.add_done_callback(functools.partial(self._done, c.delivery.id))
+            self._in_flight.add(c.delivery.id)
+            self._lane(c.delivery.channel).put_nowait(c)
         return len(claimed)
-
-    def _done(self, delivery_id: str, _task: asyncio.Task[None] | None = None) -> None:
-        self._in_flight.pop(delivery_id, None)
-        self._slot_free.set()
 
     # ----------------------------------------------------------------- one delivery
     async def _deliver(self, claimed: Claimed) -> None:
@@ -264,16 +331,15 @@ class Worker:
             progress=d.progress,
             routes=(d.route,),
         )
-        async with self._limits.setdefault(d.channel, asyncio.Semaphore(self._concurrency(d.channel))):
-            started = time.perf_counter()
-            try:
-                result = await channel.send(message)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # an adapter bug must not lose the event: dead-letter it visibly
-                log.exception("channel raised", channel=d.channel, delivery=d.id)
-                result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {exc}")
-            elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            result = await channel.send(message)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an adapter bug must not lose the event: dead-letter it visibly
+            log.exception("channel raised", channel=d.channel, delivery=d.id)
+            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {exc}")
+        elapsed = time.perf_counter() - started
         metrics.delivery_seconds.labels(d.channel).observe(elapsed)
         await self._record(claimed, result, elapsed * 1000)
 
@@ -281,9 +347,12 @@ class Worker:
         d = claimed.delivery
         now = self.clock()
         if result.status == "sent":
-            ok = await self._persist(lambda: self.store.complete(
-                d.id, self.id, now, ref=result.ref, thread_ref=result.thread_ref,
-                duration_ms=duration_ms, reason=result.reason))
+            # Written by the next group commit; this sender moves on to its next delivery
+            # meanwhile. Until then the delivery stays claimed, so a crash re-sends it
+            # (at-least-once) but never marks unsent what was sent, nor the reverse.
+            self._complete(Completion(d.id, self.id, now, result.ref, result.thread_ref,
+                                      duration_ms, result.reason))
+            ok = True
             self.stats.sent += 1
             self.stats.by_channel[d.channel] = self.stats.by_channel.get(d.channel, 0) + 1
             outcome = "sent"

@@ -30,6 +30,7 @@ from notifier.core.events import Event, Priority
 __all__ = [
     "Attempt",
     "Claimed",
+    "Completion",
     "Delivery",
     "DeliveryStatus",
     "DigestRun",
@@ -133,6 +134,19 @@ class Claimed:
 
 
 @dataclass(frozen=True)
+class Completion:
+    """A send the channel confirmed, to record (see :meth:`Store.complete_many`)."""
+
+    delivery_id: str
+    worker: str
+    now: datetime
+    ref: str | None
+    thread_ref: str | None
+    duration_ms: float
+    reason: str = ""
+
+
+@dataclass(frozen=True)
 class Attempt:
     """One try of a delivery."""
 
@@ -222,6 +236,11 @@ class Store(abc.ABC):
     async def complete(self, delivery_id: str, worker: str, now: datetime, *, ref: str | None,
                        thread_ref: str | None, duration_ms: float, reason: str = "") -> bool:
         """Mark a claimed delivery sent, remember the thread; ``False`` if the claim was lost."""
+
+    async def complete_many(self, items: list[Completion]) -> list[bool]:
+        """Record several confirmed sends; adapters may do it in one transaction."""
+        return [await self.complete(i.delivery_id, i.worker, i.now, ref=i.ref, thread_ref=i.thread_ref,
+                                    duration_ms=i.duration_ms, reason=i.reason) for i in items]
 
     @abc.abstractmethod
     async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,

@@ -25,6 +25,7 @@ from notifier.store.base import (
     DIGEST_STALE,
     Attempt,
     Claimed,
+    Completion,
     Delivery,
     DeliveryStatus,
     DigestRun,
@@ -293,28 +294,36 @@ class SqliteStore(SqliteDigestQueries, Store):
             (delivery_id, number, now.timestamp(), outcome, reason, duration_ms),
         )
 
+    def _complete(self, c: sqlite3.Connection, item: Completion) -> bool:
+        t = item.now.timestamp()
+        # Recorded even if our lease ran out meanwhile: the channel did confirm this send.
+        row = c.execute(
+            "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?,"
+            " updated_at = ?, ref = ?, first_attempt_at = coalesce(first_attempt_at, ?),"
+            " claimed_by = NULL, lease_until = NULL, next_attempt_at = NULL"
+            " WHERE id = ? AND status IN ('claimed', 'pending') RETURNING attempts, channel, thread_key",
+            (t, t, item.ref, t, item.delivery_id),
+        ).fetchone()
+        if row is None:
+            return False
+        self._attempt(c, item.delivery_id, row[0], item.now, "sent", item.reason, item.duration_ms)
+        if item.thread_ref and row[2]:
+            c.execute(
+                "INSERT INTO threads (channel, thread_key, ref, created_at) VALUES (?,?,?,?)"
+                " ON CONFLICT DO NOTHING",
+                (row[1], row[2], item.thread_ref, t),
+            )
+        return True
+
     async def complete(self, delivery_id: str, worker: str, now: datetime, *, ref: str | None,
                        thread_ref: str | None, duration_ms: float, reason: str = "") -> bool:
-        t = now.timestamp()
+        return (await self.complete_many([Completion(delivery_id, worker, now, ref, thread_ref,
+                                                     duration_ms, reason)]))[0]
+
+    async def complete_many(self, items: list[Completion]) -> list[bool]:
+        # One transaction for many: a commit costs more than the rows it writes.
         async with self._write() as c:
-            # Recorded even if our lease ran out meanwhile: the channel did confirm this send.
-            row = c.execute(
-                "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = ?,"
-                " updated_at = ?, ref = ?, first_attempt_at = coalesce(first_attempt_at, ?),"
-                " claimed_by = NULL, lease_until = NULL, next_attempt_at = NULL"
-                " WHERE id = ? AND status IN ('claimed', 'pending') RETURNING attempts, channel, thread_key",
-                (t, t, ref, t, delivery_id),
-            ).fetchone()
-            if row is None:
-                return False
-            self._attempt(c, delivery_id, row[0], now, "sent", reason, duration_ms)
-            if thread_ref and row[2]:
-                c.execute(
-                    "INSERT INTO threads (channel, thread_key, ref, created_at) VALUES (?,?,?,?)"
-                    " ON CONFLICT DO NOTHING",
-                    (row[1], row[2], thread_ref, t),
-                )
-        return True
+            return [self._complete(c, item) for item in items]
 
     async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
                          reason: str, duration_ms: float,
