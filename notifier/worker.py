@@ -125,13 +125,17 @@ class Worker:
     async def _sender(self, lane: asyncio.Queue[Claimed]) -> None:
         while True:
             claimed = await lane.get()
+            written = True
             try:
-                await self._deliver(claimed)
+                written = await self._deliver(claimed)
             except Exception:  # _deliver records every outcome; this only guards the lane itself
                 log.exception("delivery failed unexpectedly", delivery=claimed.delivery.id)
             finally:
-                self._in_flight.discard(claimed.delivery.id)
-                self._slot_free.set()
+                # A sent delivery stays in flight until its group commit wrote it: the
+                # claims of a worker never run ahead of what it has recorded.
+                if written:
+                    self._in_flight.discard(claimed.delivery.id)
+                    self._slot_free.set()
 
     async def _stop_senders(self) -> None:
         for task in self._senders:
@@ -225,6 +229,9 @@ class Worker:
             wait=wait_exponential_jitter(multiplier=0.1, max=5),
             stop=stop_after_delay(self.lease.total_seconds()),
             reraise=True,
+            before_sleep=lambda state: log.warning(
+                "store unavailable, will retry", error=str(state.outcome.exception() if state.outcome else ""),
+                retry_in=round(state.upcoming_sleep, 2)),
         ):
             with attempt:
                 return await call()
@@ -242,10 +249,13 @@ class Worker:
             batch, self._completions = self._completions, []
             try:
                 results = await self._persist(functools.partial(self.store.complete_many, batch))
+                self.stats.lost_claims += results.count(False)
             except Exception:  # the claims stay: after the lease these are sent again, not lost
                 log.exception("could not record sent deliveries", count=len(batch))
-                continue
-            self.stats.lost_claims += results.count(False)
+            finally:
+                for item in batch:
+                    self._in_flight.discard(item.delivery_id)
+                self._slot_free.set()
 
     async def _flushed(self) -> None:
         """Wait until every confirmed send is written to the store."""
@@ -312,12 +322,12 @@ class Worker:
         return len(claimed)
 
     # ----------------------------------------------------------------- one delivery
-    async def _deliver(self, claimed: Claimed) -> None:
+    async def _deliver(self, claimed: Claimed) -> bool:
+        """Send one delivery and record it; ``False`` while its success awaits the group commit."""
         d = claimed.delivery
         channel = self.channels.get(d.channel)
         if channel is None:
-            await self._record(claimed, permanent(f"channel {d.channel!r} is no longer configured"), 0.0)
-            return
+            return await self._record(claimed, permanent(f"channel {d.channel!r} is no longer configured"), 0.0)
         message = Outbound(
             delivery_id=d.id,
             event=claimed.event,
@@ -341,9 +351,9 @@ class Worker:
             result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {exc}")
         elapsed = time.perf_counter() - started
         metrics.delivery_seconds.labels(d.channel).observe(elapsed)
-        await self._record(claimed, result, elapsed * 1000)
+        return await self._record(claimed, result, elapsed * 1000)
 
-    async def _record(self, claimed: Claimed, result: SendResult, duration_ms: float) -> None:
+    async def _record(self, claimed: Claimed, result: SendResult, duration_ms: float) -> bool:
         d = claimed.delivery
         now = self.clock()
         if result.status == "sent":
@@ -392,3 +402,4 @@ class Worker:
         if not ok:
             self.stats.lost_claims += 1
         metrics.attempts.labels(d.channel, outcome, result.label or outcome).inc()
+        return result.status != "sent"

@@ -29,6 +29,7 @@ from notifier.store.base import (
     DIGEST_STALE,
     Attempt,
     Claimed,
+    Completion,
     Delivery,
     DeliveryStatus,
     DigestRun,
@@ -297,6 +298,24 @@ class PostgresStore(PostgresDigestQueries, Store):
             "outcome": "sent", "reason": reason, "duration_ms": duration_ms,
         })
         return bool(rows[0][0])
+
+    async def complete_many(self, items: list[Completion]) -> list[bool]:
+        # One transaction, the statements pipelined: one round trip for the whole batch.
+        async with self._conn() as conn, conn.transaction():
+            cursors = []
+            async with conn.pipeline():
+                for i in items:
+                    cur = conn.cursor()
+                    await cur.execute(q.COMPLETE, {
+                        "id": i.delivery_id, "now": i.now, "ref": i.ref, "thread_ref": i.thread_ref,
+                        "outcome": "sent", "reason": i.reason, "duration_ms": i.duration_ms,
+                    })
+                    cursors.append(cur)
+            out = []
+            for cur in cursors:
+                row = await cur.fetchone()
+                out.append(bool(row and row[0]))
+            return out
 
     async def _fail(self, delivery_id: str, worker: str, now: datetime, *, status: str,
                     at: datetime | None, outcome: str, reason: str, duration_ms: float,

@@ -174,6 +174,24 @@ async def test_complete_marks_sent_and_records_the_attempt(store: Store) -> None
     assert await store.claim_owners() == []
 
 
+async def test_complete_many_records_a_batch_at_once(store: Store) -> None:
+    from notifier.store.base import Completion
+
+    await accept(store, event("e1"), planned("d1", "mail"), planned("d2", "slack"), planned("d3", "hook"))
+    claimed = await store.claim("w1", T0, LEASE, 10)
+    assert len(claimed) == 3
+    results = await store.complete_many([
+        Completion("d1", "w1", T0 + S, "<m1@x>", "<m1@x>", 3.0),
+        Completion("d2", "w1", T0 + S, "1700.1", None, 4.0),
+        Completion("nope", "w1", T0 + S, None, None, 1.0),
+    ])
+    assert results == [True, True, False]
+    assert {d.id: d.status for d in await store.list_deliveries()} == {"d1": "sent", "d2": "sent", "d3": "claimed"}
+    assert (await store.get_delivery("d2")).ref == "1700.1"  # type: ignore[union-attr]
+    [a] = await store.attempts("d1")
+    assert (a.outcome, a.duration_ms) == ("sent", 3.0)
+
+
 async def test_reschedule_makes_it_due_at_the_given_time(store: Store) -> None:
     await accept(store, event("e1"), planned("d1"))
     await claim_one(store)
