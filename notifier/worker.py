@@ -315,7 +315,14 @@ class Worker:
         room = min(self.batch, self.max_in_flight - len(self._in_flight))
         if room <= 0 or not self._wants_more():
             return 0
-        claimed = await self.store.claim(self.id, self.clock(), self.lease, room)
+        # A lane with a long queue (a slow or rate-limited channel) takes no more for now:
+        # its claims would wait in memory, their lease running, while other channels idle.
+        full = {name for name, lane in self._lanes.items()
+                if lane.qsize() >= 8 * self._concurrency(name)}
+        channels = [name for name in self.channels if name not in full] if full else None
+        if channels == []:
+            return 0
+        claimed = await self.store.claim(self.id, self.clock(), self.lease, room, channels)
         for c in claimed:
             self._in_flight.add(c.delivery.id)
             self._lane(c.delivery.channel).put_nowait(c)

@@ -23,7 +23,10 @@ def sink() -> Iterator[Sink]:
 
 def webhook_config(url: str, *, extra: str = "", retry: str = "{attempts: 5, backoff: 50ms, max_backoff: 1s}",
                    routes: str | None = None, dedup: str = "{window: 10m}") -> str:
-    """A channels.yaml with one webhook channel taking every handoff and keyword."""
+    """A channels.yaml with one webhook channel taking every handoff and keyword.
+
+    ``extra`` holds more channel entries, each line indented by two spaces.
+    """
     routes = routes or """
       - name: handoff
         match: {kinds: [support_request, contact_request, tool_call]}
@@ -41,7 +44,7 @@ def webhook_config(url: str, *, extra: str = "", retry: str = "{attempts: 5, bac
         f"  dedup: {dedup}\n"
         "channels:\n"
         f'  hook: {{type: webhook, url: "{url}", timeout: 2s}}\n'
-        f"{textwrap.dedent(extra)}"
+        f"{extra}"
         "routes:\n"
         f"{routes_block}\n"
     )

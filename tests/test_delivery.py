@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from notifier.core.events import Event
@@ -204,3 +205,28 @@ async def test_route_dedup_override_takes_its_own_window(make_service: ServiceFa
     [later] = await service.accept([support(id="o-2")], now=service.clock() + timedelta(minutes=20))
     assert later.deliveries[0].status == "suppressed", "the route's 30m window should still hold"
     assert first.deliveries[0].status == "pending"
+
+
+async def test_a_slow_channel_does_not_hold_back_the_others(make_service: ServiceFactory, sink: Sink) -> None:
+    from tests.sink import Sink as SlowSink
+
+    with SlowSink() as slow:
+        slow.latency = 0.05
+        extra = "  slow: {type: webhook, url: \"" + slow.url + "\", concurrency: 1}\n"
+        routes = """
+        - name: slow first
+          match: {kinds: [support_request]}
+          to: [slow]
+        - name: fast too
+          match: {kinds: [support_request]}
+          to: [hook]
+        """
+        service = await make_service(webhook_config(sink.url, extra=extra, routes=routes, dedup="{window: 0s}"))
+        await service.accept([support(id=f"s{i}", conversation_id=f"c{i}") for i in range(60)])
+        assert service.worker is not None
+        drain = asyncio.create_task(service.worker.drain(timeout=60))
+        # The fast channel gets all 60 while the slow one (one at a time, 50 ms each) is far behind.
+        await sink.wait_for(60, timeout=20)
+        assert len(slow.received) < 60
+        await drain
+        assert len(slow.received) == 60
