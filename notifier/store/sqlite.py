@@ -321,9 +321,25 @@ class SqliteStore(SqliteDigestQueries, Store):
                                                      duration_ms, reason)]))[0]
 
     async def complete_many(self, items: list[Completion]) -> list[bool]:
-        # One transaction for many: a commit costs more than the rows it writes.
-        async with self._write() as c:
-            return [self._complete(c, item) for item in items]
+        # One transaction for many: a commit costs more than the rows it writes. It runs in
+        # a thread, holding the write lock, so the event loop keeps sending meanwhile;
+        # SQLite serialises the connection's use across threads.
+        def write() -> list[bool]:
+            c = self.conn
+            c.execute("BEGIN IMMEDIATE")
+            try:
+                out = [self._complete(c, item) for item in items]
+            except BaseException:
+                c.execute("ROLLBACK")
+                raise
+            c.execute("COMMIT")
+            return out
+
+        async with self._lock:
+            try:
+                return await asyncio.to_thread(write)
+            except sqlite3.OperationalError as exc:
+                raise StoreUnavailable(f"database is busy: {exc}") from exc
 
     async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
                          reason: str, duration_ms: float,
