@@ -207,7 +207,7 @@ def write_doc(path: Path, rows: list[Row], info: dict[str, str], args: argparse.
         "",
         "- Delivery does not grow with workers here: a worker's cost is CPU in the HTTP client",
         "  (httpx/httpcore: a profile of one worker shows most of its time in the connection pool",
-        "  and in a failed `import sniffio` repeated for every request), and the two cores are",
+        "  which scans every pooled connection on each request), and the two cores are",
         "  already shared by the workers, the sink and PostgreSQL. On separate machines each",
         "  worker brings its own CPU; here more workers only share the same two cores.",
         "- Accepting scales with API processes for batches (one transaction per request, most of",
