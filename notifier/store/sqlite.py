@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import threading
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -132,7 +133,8 @@ class SqliteStore(SqliteDigestQueries, Store):
         self._poll = poll_interval
         #: ``PRAGMA data_version`` when work was last looked for (see :meth:`wait_for_work`).
         self._seen_version: int | None = None
-        self._checkpointer: asyncio.Task[None] | None = None
+        self._checkpointer: threading.Thread | None = None
+        self._checkpoint_stop = threading.Event()
 
     # ----------------------------------------------------------------- lifecycle
     @property
@@ -175,26 +177,25 @@ class SqliteStore(SqliteDigestQueries, Store):
             # Run by SQLite itself they land on whichever commit crosses the threshold (an
             # API request, a delivery); here they run beside, without blocking writers.
             self.conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpointer = asyncio.create_task(self._checkpoint_loop())
+            self._checkpoint_stop = threading.Event()
+            self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(self._checkpoint_stop,),
+                                                  name="sqlite-checkpoint", daemon=True)
+            self._checkpointer.start()
 
-    async def _checkpoint_loop(self, every: float = 1.0) -> None:
-        conn = await asyncio.to_thread(self._connect_for_checkpoints)
+    def _checkpoint_loop(self, stop: threading.Event, every: float = 1.0) -> None:
+        # A thread of its own with a connection of its own: nothing can close it mid-call.
+        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         try:
-            while True:
-                await asyncio.sleep(every)  # a timer, not a wait for work
+            while not stop.wait(every):
                 with contextlib.suppress(sqlite3.Error):
-                    await asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
         finally:
             conn.close()
 
-    def _connect_for_checkpoints(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.path, isolation_level=None, check_same_thread=False, timeout=30.0)
-
     async def close(self) -> None:
         if self._checkpointer is not None:
-            self._checkpointer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._checkpointer
+            self._checkpoint_stop.set()
+            await asyncio.to_thread(self._checkpointer.join)
             self._checkpointer = None
         if self._conn is not None:
             self._conn.close()
@@ -347,25 +348,9 @@ class SqliteStore(SqliteDigestQueries, Store):
                                                      duration_ms, reason)]))[0]
 
     async def complete_many(self, items: list[Completion]) -> list[bool]:
-        # One transaction for many: a commit costs more than the rows it writes. It runs in
-        # a thread, holding the write lock, so the event loop keeps sending meanwhile;
-        # SQLite serialises the connection's use across threads.
-        def write() -> list[bool]:
-            c = self.conn
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                out = [self._complete(c, item) for item in items]
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            c.execute("COMMIT")
-            return out
-
-        async with self._lock:
-            try:
-                return await asyncio.to_thread(write)
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(f"database is busy: {exc}") from exc
+        # One transaction for many: a commit costs more than the rows it writes.
+        async with self._write() as c:
+            return [self._complete(c, item) for item in items]
 
     async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
                          reason: str, duration_ms: float,
