@@ -129,7 +129,8 @@ class Worker:
             try:
                 written = await self._deliver(claimed)
             except Exception:  # _deliver records every outcome; this only guards the lane itself
-                log.exception("delivery failed unexpectedly", delivery=claimed.delivery.id)
+                with contextlib.suppress(Exception):  # not even a broken log may stop a lane
+                    log.exception("delivery failed unexpectedly", delivery=claimed.delivery.id)
             finally:
                 # A sent delivery stays in flight until its group commit wrote it: the
                 # claims of a worker never run ahead of what it has recorded.
