@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
@@ -10,9 +11,27 @@ from typing import Any
 import pytest
 
 from notifier.service import Service
+from tests.pgserver import PgServer
 from tests.sink import Sink
 
 ServiceFactory = Callable[..., Awaitable[Service]]
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[PgServer]:
+    """A running PostgreSQL server for the whole session."""
+    server = PgServer.find()
+    if server is None:
+        reason = ("PostgreSQL server binaries (initdb, pg_ctl) not found: install the "
+                  "postgresql package to run the PostgreSQL tests")
+        if os.environ.get("NOTIFIER_REQUIRE_POSTGRES") == "1":
+            pytest.fail(f"{reason} (NOTIFIER_REQUIRE_POSTGRES=1)")
+        pytest.skip(reason)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture

@@ -22,23 +22,6 @@ from tests.pgserver import PgServer
 from tests.sink import free_port
 
 
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """A running PostgreSQL server for the whole session."""
-    server = PgServer.find()
-    if server is None:
-        reason = ("PostgreSQL server binaries (initdb, pg_ctl) not found: install the "
-                  "postgresql package to run the scale-out tests")
-        if os.environ.get("NOTIFIER_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason} (NOTIFIER_REQUIRE_POSTGRES=1)")
-        pytest.skip(reason)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 @pytest.fixture
 def pg_url(pg_server: PgServer) -> Iterator[str]:
     """The URL of a fresh, empty database."""

@@ -7,7 +7,6 @@ makes that a failure.
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -26,23 +25,6 @@ except ImportError:  # the checkout is not on sys.path when pytest's `pythonpath
 BACKENDS = ["sqlite", "postgresql"]
 
 OpenStore = Callable[[], Awaitable[Store]]
-
-
-@pytest.fixture(scope="session")
-def pg_server() -> Iterator[PgServer]:
-    """A running PostgreSQL server for the whole session."""
-    server = PgServer.find()
-    if server is None:
-        reason = ("PostgreSQL server binaries (initdb, pg_ctl) not found: install the "
-                  "postgresql package to run the PostgreSQL tests")
-        if os.environ.get("NOTIFIER_REQUIRE_POSTGRES") == "1":
-            pytest.fail(f"{reason} (NOTIFIER_REQUIRE_POSTGRES=1)")
-        pytest.skip(reason)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture(params=BACKENDS)
