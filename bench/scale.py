@@ -237,7 +237,7 @@ async def main() -> None:
     parser.add_argument("--deliveries", type=int, default=5_000)
     parser.add_argument("--batches", type=int, default=100, help="batches of 100 events")
     parser.add_argument("--single", type=int, default=3_000, help="single-event POSTs")
-    parser.add_argument("--concurrency", type=int, default=32, help="webhook sends in flight per worker")
+    parser.add_argument("--concurrency", type=int, default=8, help="webhook sends in flight per worker")
     parser.add_argument("--doc", default=str(ROOT / "docs" / "benchmarks.md"), help="where to write the page")
     parser.add_argument("--no-doc", action="store_true", help="print only")
     args = parser.parse_args()
