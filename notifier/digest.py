@@ -205,7 +205,8 @@ def _form(report: Report, fmt: str) -> str:
     if fmt in ("slack", "teams", "json"):
         data: Any = {"slack": report.blocks, "teams": report.card, "json": report.data}[fmt]
         return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
-    return f"{report.title}\n\n{report.text}"
+    # The text form opens with the title already, as the email's text part does.
+    return report.text if report.text.startswith(report.title) else f"{report.title}\n\n{report.text}"
 
 
 def run(args: argparse.Namespace) -> int:
