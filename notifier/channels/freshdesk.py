@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, sent
-from notifier.channels.http import classify_exception, classify_response
+from notifier.channels.http import classify_exception, classify_response, http_client, json_object
 from notifier.config.models import FreshdeskChannel
 from notifier.core.events import Priority
 from notifier.render import view
@@ -43,11 +43,8 @@ def delivery_tag(delivery_id: str) -> str:
 
 def error_text(response: httpx.Response) -> str | None:
     """Freshdesk's own explanation: ``description`` and each field's ``message``."""
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = json_object(response)
+    if data is None:
         return None
     parts = [str(data[k]) for k in ("description", "message") if data.get(k)]
     for error in data.get("errors") or []:
@@ -69,12 +66,7 @@ class Freshdesk:
         self.locale = config.locale or ctx.defaults.locale
         self.base = (config.base_url or f"https://{config.domain}.freshdesk.com").rstrip("/")
         self._secrets = [config.api_key, base64.b64encode(f"{config.api_key}:X".encode()).decode()]
-        self._client = httpx.AsyncClient(
-            auth=httpx.BasicAuth(config.api_key, "X"),
-            timeout=config.timeout.total_seconds(),
-            headers={"User-Agent": "notifier"},
-            limits=httpx.Limits(max_connections=config.concurrency),
-        )
+        self._client = http_client(config, auth=httpx.BasicAuth(config.api_key, "X"))
 
     def ticket(self, message: Outbound) -> dict[str, Any] | None:
         """The JSON document posted for ``message``; ``None`` when no requester email is known."""

@@ -11,13 +11,35 @@ import re
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
+from typing import Any
 
 import httpx
 
 from notifier.channels.base import SendResult, permanent, retryable, sent
 
-__all__ = ["classify_exception", "classify_response", "classify_status", "parse_retry_after", "redact",
-           "status_reason"]
+__all__ = ["classify_exception", "classify_response", "classify_status", "http_client", "json_object",
+           "parse_retry_after", "redact", "status_reason"]
+
+
+def http_client(config: Any, *, headers: dict[str, str] | None = None,
+                auth: httpx.Auth | None = None) -> httpx.AsyncClient:
+    """The client of one HTTP channel: its timeout, at most ``concurrency`` connections."""
+    return httpx.AsyncClient(
+        auth=auth,
+        timeout=config.timeout.total_seconds(),
+        headers={"User-Agent": "notifier", **(headers or {})},
+        limits=httpx.Limits(max_connections=config.concurrency,
+                            max_keepalive_connections=config.concurrency),
+    )
+
+
+def json_object(response: httpx.Response) -> dict[str, Any] | None:
+    """The response body as a JSON object, or ``None`` when it is not one."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    return data if isinstance(data, dict) else None
 
 _LABELS = {401: "auth", 403: "auth", 404: "not_found", 408: "timeout", 413: "too_large",
            422: "invalid", 429: "rate_limited"}

@@ -16,7 +16,7 @@ from urllib.parse import parse_qsl, urlsplit
 import httpx
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
-from notifier.channels.http import classify_exception, classify_response
+from notifier.channels.http import classify_exception, classify_response, http_client, json_object
 from notifier.config.models import TeamsChannel
 from notifier.render import view
 
@@ -116,11 +116,7 @@ class Teams:
         self.ctx = ctx
         self.locale = config.locale or ctx.defaults.locale
         self._secrets = _secrets(config.url)
-        self._client = httpx.AsyncClient(
-            timeout=config.timeout.total_seconds(),
-            headers={"User-Agent": "notifier"},
-            limits=httpx.Limits(max_connections=config.concurrency),
-        )
+        self._client = http_client(config)
 
     def body(self, message: Outbound) -> dict[str, Any]:
         """The JSON document posted for ``message``."""
@@ -147,10 +143,8 @@ def _error_text(response: httpx.Response) -> str | None:
     """Power Automate's own error: ``{"error": {"code": …, "message": …}}``."""
     if response.is_success:
         return None
-    try:
-        error = response.json().get("error")
-    except (ValueError, AttributeError):
-        return None
+    data = json_object(response)
+    error = data.get("error") if data else None
     if isinstance(error, dict):
         return " ".join(str(x) for x in (error.get("code"), error.get("message")) if x) or None
     return None

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 import orjson
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
-from notifier.channels.http import classify_exception, classify_response
+from notifier.channels.http import classify_exception, classify_response, http_client
 from notifier.config.models import WebhookChannel
 
 __all__ = ["Webhook", "create", "preview"]
@@ -49,11 +48,7 @@ class Webhook:
         self.config = config
         self.ctx = ctx
         self._secrets = [v for v in config.headers.values()]
-        self._client = httpx.AsyncClient(
-            timeout=config.timeout.total_seconds(),
-            headers={"User-Agent": "notifier", "Content-Type": "application/json", **config.headers},
-            limits=httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency),
-        )
+        self._client = http_client(config, headers={"Content-Type": "application/json", **config.headers})
 
     async def _post(self, body: dict[str, Any], key: str) -> SendResult:
         try:

@@ -29,7 +29,7 @@ from notifier.channels.base import (
     retryable,
     sent,
 )
-from notifier.channels.http import classify_exception, classify_response, redact
+from notifier.channels.http import classify_exception, classify_response, http_client, json_object, redact
 from notifier.config.models import ZendeskChannel
 from notifier.render import view
 
@@ -45,11 +45,8 @@ def tag(value: str) -> str:
 
 def error_text(response: httpx.Response) -> str | None:
     """Zendesk's own explanation from an error body, in one line."""
-    try:
-        data = response.json()
-    except ValueError:
-        return None
-    if not isinstance(data, dict):
+    data = json_object(response)
+    if data is None:
         return None
     parts: list[str] = []
     error = data.get("error")
@@ -83,12 +80,7 @@ class Zendesk:
         login = f"{config.email}/token:{config.api_token}"
         # A server that echoes the Authorization header back must not leak it either.
         self._secrets = [config.api_token, base64.b64encode(login.encode()).decode()]
-        self._client = httpx.AsyncClient(
-            auth=httpx.BasicAuth(f"{config.email}/token", config.api_token),
-            timeout=config.timeout.total_seconds(),
-            headers={"User-Agent": "notifier"},
-            limits=httpx.Limits(max_connections=config.concurrency),
-        )
+        self._client = http_client(config, auth=httpx.BasicAuth(f"{config.email}/token", config.api_token))
 
     def ticket(self, message: Outbound) -> dict[str, Any]:
         """The JSON document posted for ``message``."""
