@@ -32,20 +32,9 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.spine import RawClient, event, notifier, wait_http  # noqa: E402
+from bench.spine import CONFIG, RawClient, event, notifier, wait_http  # noqa: E402
 from tests.pgserver import PgServer  # noqa: E402
 from tests.sink import free_port  # noqa: E402
-
-CONFIG = """
-version: 1
-defaults: {{timezone: UTC, dedup: {{window: 0s}}, retry: {{attempts: 5, backoff: 100ms}}}}
-channels:
-  hook: {{type: webhook, url: "http://127.0.0.1:{sink}/hook", concurrency: {conc}, timeout: 10s}}
-routes:
-  - name: all
-    match: {{kinds: [support_request]}}
-    to: [hook]
-"""
 
 
 @dataclass

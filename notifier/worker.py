@@ -17,7 +17,7 @@ import socket
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -48,7 +48,6 @@ class WorkerStats:
     retried: int = 0
     dead: int = 0
     lost_claims: int = 0
-    by_channel: dict[str, int] = field(default_factory=dict)
 
     @property
     def processed(self) -> int:
@@ -376,7 +375,6 @@ class Worker:
                                       duration_ms, result.reason))
             ok = True
             self.stats.sent += 1
-            self.stats.by_channel[d.channel] = self.stats.by_channel.get(d.channel, 0) + 1
             outcome = "sent"
             log.info("delivered", delivery=d.id, event_id=d.event_id, channel=d.channel, route=d.route,
                      ref=result.ref, attempt=d.attempts + 1, ms=round(duration_ms, 1))

@@ -8,7 +8,6 @@ translated into a :class:`SendResult` at the boundary, with secrets redacted.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from notifier.core.events import Event, Priority
@@ -134,10 +133,3 @@ class Channel(Protocol):
         """Release connections."""
         ...
 
-
-def now_local(defaults: Defaults, at: datetime | None) -> datetime:
-    """``at`` (or nothing) in the configured time zone."""
-    from zoneinfo import ZoneInfo
-
-    tz = ZoneInfo(defaults.timezone)
-    return (at or datetime.now(tz)).astimezone(tz)

@@ -120,7 +120,7 @@ def plan(config: Config, event: Event, now: datetime) -> Plan:
         if route.match.keywords:
             result.keywords += [k for k in find_keywords(event.message or "", route.match.keywords)
                                 if k not in result.keywords]
-        dedup = route.dedup.over(config.defaults.dedup) if route.dedup else config.defaults.dedup
+        dedup = effective_dedup(route, config)
         priority = route.priority or event.effective_priority
         key = render_key(dedup.key, event, route.name) if dedup.window > timedelta(0) else None
         for channel in route.to:
