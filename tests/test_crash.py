@@ -9,9 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 from notifier.core.events import Event
 from tests.conftest import ServiceFactory, webhook_config
 from tests.sink import Sink
+
+#: Each test runs a worker in a separate process and kills it.
+pytestmark = pytest.mark.slow
 
 
 def _worker(config: Path, db: str, *extra: str) -> subprocess.Popen[bytes]:
