@@ -6,9 +6,9 @@ objects that name the field: ``{"error": "…", "details": [{"path": "[3].kind",
 
 from __future__ import annotations
 
-import hmac
 import os
-from collections.abc import AsyncIterator
+import time
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -19,12 +19,13 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
 
 from notifier import metrics
+from notifier.auth import ENV_TOKEN, Authenticator, Principal, signature_problem
 from notifier.config.errors import format_path
 from notifier.core.events import Event
 from notifier.service import Service
 from notifier.store.base import STATUSES, StoreUnavailable
 
-__all__ = ["MAX_BATCH", "MAX_BODY", "create_app"]
+__all__ = ["MAX_BATCH", "MAX_BODY", "AccessGuard", "create_app"]
 
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 1000
@@ -86,7 +87,26 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     app = FastAPI(title="notifier", version="0.1.0", lifespan=lifespan,
                   default_response_class=_JSON)
-    token = os.environ.get("NOTIFIER_API_TOKEN") or None
+    env_token = os.environ.get(ENV_TOKEN) or None
+    cached: list[Any] = [None, None]
+
+    def authenticator() -> tuple[Authenticator, bool]:
+        # Built once per loaded configuration, so a reload's new tokens apply at once.
+        auth = service.config.auth
+        if cached[0] is not auth:
+            cached[0], cached[1] = auth, Authenticator(auth.tokens, env_token)
+        return cached[1], auth.metrics_public
+
+    async def site_of_event(event_id: str) -> str | None:
+        found = await service.store.get_event(event_id)
+        return None if found is None else found[0].site
+
+    async def may_see_delivery(request: Request, event_id: str) -> bool:
+        who = principal(request)
+        if who is None or who.sites is None:
+            return True
+        site = await site_of_event(event_id)
+        return site is not None and who.may_site(site)
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
@@ -101,6 +121,12 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         raw = await request.body()
         if len(raw) > MAX_BODY:
             return _error(413, f"body is larger than {MAX_BODY} bytes")
+        who = principal(request)
+        if who is not None and who.hmac_secret:
+            problem = signature_problem(who.hmac_secret, request.headers.get("x-notifier-timestamp"),
+                                        request.headers.get("x-notifier-signature"), raw, time.time())
+            if problem:
+                return _error(401, problem)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
@@ -115,6 +141,14 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         except ValidationError as exc:
             return _error(422, "invalid event" + (" in batch: nothing was stored" if batch else ""),
                           _details(exc, batch))
+        if who is not None and who.sites is not None:
+            refused = [{"path": f"[{i}].site" if batch else "site", "message":
+                        f"token {who.name!r} may not post for site {ev.site!r} (allowed: "
+                        f"{', '.join(sorted(who.sites))})", **({"index": i} if batch else {})}
+                       for i, ev in enumerate(events) if not who.may_site(ev.site)]
+            if refused:
+                return _error(403, "site not allowed for this token" + (": nothing was stored" if batch else ""),
+                              refused)
         now = service.clock()
         key = request.headers.get("idempotency-key")
         if key and not batch:
@@ -128,10 +162,12 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         return _JSON({"events": body} if batch else body[0], status_code=202)
 
     @app.get("/v1/events/{event_id}")
-    async def get_event(event_id: str) -> Response:
+    async def get_event(event_id: str, request: Request) -> Response:
         """The event and its deliveries."""
         found = await service.store.get_event(event_id)
-        if found is None:
+        who = principal(request)
+        # Another site's event is answered like a missing one: its existence is not for this token.
+        if found is None or (who is not None and not who.may_site(found[0].site)):
             return _error(404, f"no event {event_id!r}")
         event, received = found
         deliveries = await service.store.list_deliveries(event_id=event_id, limit=1000)
@@ -142,21 +178,34 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         })
 
     @app.get("/v1/deliveries")
-    async def list_deliveries(status: str | None = None, channel: str | None = None,
+    async def list_deliveries(request: Request, status: str | None = None, channel: str | None = None,
                               event_id: str | None = None, limit: int = 100) -> Response:
         """Deliveries, newest first, filtered by status, channel or event."""
         if status is not None and status not in STATUSES:
             return _error(422, f"unknown status {status!r}", [{"path": "status",
                                                                 "message": f"allowed: {', '.join(STATUSES)}"}])
-        rows = await service.store.list_deliveries(status=status, channel=channel,
-                                                   event_id=event_id, limit=max(1, min(limit, 10_000)))
+        limit = max(1, min(limit, 10_000))
+        who = principal(request)
+        bound = who is not None and who.sites is not None
+        # A site-bound token sees its sites' deliveries among the most recent ones.
+        rows = await service.store.list_deliveries(status=status, channel=channel, event_id=event_id,
+                                                   limit=min(limit * 10, 10_000) if bound else limit)
+        if bound:
+            allowed: dict[str, bool] = {}
+            kept = []
+            for d in rows:
+                if d.event_id not in allowed:
+                    allowed[d.event_id] = await may_see_delivery(request, d.event_id)
+                if allowed[d.event_id]:
+                    kept.append(d)
+            rows = kept[:limit]
         return _JSON({"deliveries": [d.to_json() for d in rows]})
 
     @app.get("/v1/deliveries/{delivery_id}")
-    async def get_delivery(delivery_id: str) -> Response:
+    async def get_delivery(delivery_id: str, request: Request) -> Response:
         """One delivery with its attempts."""
         d = await service.store.get_delivery(delivery_id)
-        if d is None:
+        if d is None or not await may_see_delivery(request, d.event_id):
             return _error(404, f"no delivery {delivery_id!r}")
         attempts = await service.store.attempts(delivery_id)
         return _JSON({**d.to_json(), "attempt_history": [
@@ -164,8 +213,11 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
              "duration_ms": round(a.duration_ms, 1)} for a in attempts]})
 
     @app.post("/v1/deliveries/{delivery_id}/replay", status_code=202)
-    async def replay(delivery_id: str) -> Response:
+    async def replay(delivery_id: str, request: Request) -> Response:
         """Send a dead (or sent) delivery again."""
+        found = await service.store.get_delivery(delivery_id)
+        if found is None or not await may_see_delivery(request, found.event_id):
+            return _error(404, f"no delivery {delivery_id!r}")
         ids = await service.store.replay(service.clock(), delivery_id)
         if not ids:
             d = await service.store.get_delivery(delivery_id)
@@ -193,29 +245,65 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             pass
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    if token:
-        return _BearerGuard(app, token)  # type: ignore[return-value]
-    return app
+    return AccessGuard(app, authenticator)  # type: ignore[return-value]
 
 
-class _BearerGuard:
-    """Pure ASGI middleware: ``/v1/`` needs ``Authorization: Bearer <NOTIFIER_API_TOKEN>``.
 
-    Written as plain ASGI rather than ``@app.middleware`` because the latter wraps every
-    request in extra tasks and streams, which costs a large share of a small request.
+
+_PRINCIPAL = "notifier.principal"
+
+
+def principal(request: Request) -> Principal | None:
+    """The caller of ``request``; ``None`` when no token exists (the API is open)."""
+    found: Principal | None = request.scope.get(_PRINCIPAL)
+    return found
+
+
+def required_scope(method: str, path: str) -> str | None:
+    """The scope a request needs; ``None``: any valid token (the docs, unknown paths)."""
+    if path.startswith("/v1/"):
+        if method in ("GET", "HEAD"):
+            return "read"
+        if method == "POST" and path == "/v1/events":
+            return "events:write"
+        return "admin"
+    if path == "/metrics":
+        return "read"
+    return None
+
+
+class AccessGuard:
+    """Pure ASGI middleware: every path but ``/healthz`` needs a token once any token exists.
+
+    The token's scope must fit the request (see :func:`required_scope`); the principal is
+    left in the ASGI scope for the endpoints, which check sites and signatures. Written as
+    plain ASGI rather than ``@app.middleware`` because the latter wraps every request in
+    extra tasks and streams, which costs a large share of a small request.
     """
 
-    def __init__(self, app: FastAPI, token: str) -> None:
+    def __init__(self, app: FastAPI, authenticator: Callable[[], tuple[Authenticator, bool]]) -> None:
         self.app = app
-        self.expected = f"Bearer {token}".encode()
+        self.authenticator = authenticator
         self.state = app.state
         self.router = app.router
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["path"].startswith("/v1/"):
-            given = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-            if not hmac.compare_digest(given, self.expected):
-                response = _error(401, "missing or wrong bearer token (Authorization: Bearer …)")
-                await response(scope, receive, send)
-                return
+        if scope["type"] == "http" and scope["method"] != "OPTIONS" and scope["path"] != "/healthz":
+            auth, metrics_public = self.authenticator()
+            path = scope["path"]
+            if auth.enabled and not (metrics_public and path == "/metrics"):
+                header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
+                who = auth.identify(header.decode("latin-1"))
+                need = required_scope(scope["method"], path)
+                response = None
+                if who is None:
+                    response = _error(401, "missing or wrong bearer token (Authorization: Bearer …)")
+                    response.headers["WWW-Authenticate"] = "Bearer"
+                elif need is not None and not who.allows(need):
+                    response = _error(403, f"token {who.name!r} lacks the {need!r} scope "
+                                           f"(it has: {', '.join(sorted(who.scopes))})")
+                if response is not None:
+                    await response(scope, receive, send)
+                    return
+                scope[_PRINCIPAL] = who
         await self.app(scope, receive, send)

@@ -25,6 +25,7 @@ from pydantic import (
     model_validator,
 )
 
+from notifier.config.auth import AuthConfig
 from notifier.core.durations import format_duration, parse_duration
 from notifier.core.events import Kind, Priority
 
@@ -397,6 +398,7 @@ class Config(_Model):
         None, description="Where support/contact requests that no route took go. Default: every email channel."
     )
     digests: list[Digest] = Field(default_factory=list)
+    auth: AuthConfig = Field(default_factory=AuthConfig, description="API tokens, their scopes and sites.")
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
