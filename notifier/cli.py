@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import importlib
 import json
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
@@ -61,6 +62,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from notifier.api import create_app
+    from notifier.auth import ENV_TOKEN
+    from notifier.auth_cli import exposure_refusal
     from notifier.logs import configure_logging
 
     configure_logging(args.log_level)
@@ -73,6 +76,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"{exc.filename}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
         return 1
+    refusal = exposure_refusal(args.host, service.config.auth, os.environ.get(ENV_TOKEN), args.insecure)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     app = create_app(service, run_worker=not args.no_worker)
     print(f"notifier listening on http://{args.host}:{args.port}  "
           f"(config {service.config_path}, store {service.db_url}"
@@ -386,6 +393,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8080)
     p.add_argument("--no-worker", action="store_true", help="API only (run workers with `notifier worker`)")
+    p.add_argument("--insecure", action="store_true",
+                   help="listen on a non-loopback --host even without any API token")
     p.add_argument("--log-level", default="info")
     p.set_defaults(func=_cmd_serve)
 
@@ -442,6 +451,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("digest", "notifier.digest", "preview or send a digest"),
         ("inbox", "notifier.inbox", "list and read the mails captured by the built-in inbox"),
         ("db", "notifier.store.cli", "database schema: upgrade, version"),
+        ("token", "notifier.auth_cli", "make API tokens for channels.yaml"),
     ):
         p = sub.add_parser(name, help=help_text)
         p.set_defaults(module=module)

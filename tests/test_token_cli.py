@@ -1,0 +1,76 @@
+"""``notifier token new`` and the refusal of ``serve`` to expose an API nobody guards."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+
+from notifier.api import create_app
+from notifier.auth_cli import exposure_refusal
+from notifier.cli import main
+from notifier.config.auth import AuthConfig
+from tests.conftest import ServiceFactory, webhook_config
+from tests.sink import Sink
+
+
+def test_serve_refuses_a_public_host_without_any_token(tmp_path: Path, sink: Sink,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
+    code = main(["serve", "--host", "0.0.0.0", "--port", "1", "--config", str(tmp_path / "channels.yaml"),
+                 "--db", f"sqlite:///{tmp_path}/n.db"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2
+    assert err[-1].startswith("refusing to listen on 0.0.0.0 without any API token")
+    assert "--insecure" in err[-1] and "NOTIFIER_API_TOKEN" in err[-1]
+
+
+@pytest.mark.parametrize(("host", "tokens", "env", "insecure", "refused"), [
+    ("127.0.0.1", False, None, False, False),
+    ("::1", False, None, False, False),
+    ("localhost", False, None, False, False),
+    ("0.0.0.0", False, None, False, True),
+    ("::", False, None, False, True),
+    ("notifier.internal", False, None, False, True),
+    ("0.0.0.0", False, None, True, False),
+    ("0.0.0.0", False, "env-token", False, False),
+    ("0.0.0.0", True, None, False, False),
+])
+def test_which_hosts_need_a_token(host: str, tokens: bool, env: str | None, insecure: bool, refused: bool) -> None:
+    auth = AuthConfig.model_validate({"tokens": [{"name": "t", "secret": "sha256:" + "0" * 64,
+                                                  "scopes": ["read"]}]} if tokens else {})
+    assert (exposure_refusal(host, auth, env, insecure) is not None) is refused
+
+
+async def test_token_new_prints_a_working_entry(make_service: ServiceFactory, sink: Sink,
+                                                monkeypatch: pytest.MonkeyPatch,
+                                                capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    assert main(["token", "new", "--name", "shop bot", "--scope", "events:write", "--scope", "read",
+                 "--site", "shop.example.com"]) == 0
+    out = capsys.readouterr().out
+    token = re.search(r"\n  (ntf_\S+)\n", out)
+    assert token is not None
+    snippet = out.split("add to channels.yaml:\n\n", 1)[1]
+    assert token.group(1) not in snippet, "only the hash goes into the file"
+    service = await make_service(webhook_config(sink.url) + snippet)
+    [entry] = service.config.auth.tokens
+    assert entry.name == "shop bot" and entry.scopes == ["events:write", "read"] and entry.sites == ["shop.example.com"]
+    app = create_app(service, manage=False)
+    headers = {"Authorization": f"Bearer {token.group(1)}"}
+    event = {"kind": "support_request", "site": "shop.example.com", "conversation_id": "c", "id": "t1"}
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        assert (await c.post("/v1/events", json=event, headers=headers)).status_code == 202
+        assert (await c.get("/v1/events/t1", headers=headers)).status_code == 200
+        other = {**event, "site": "blog.example.com", "id": "t2"}
+        assert (await c.post("/v1/events", json=other, headers=headers)).status_code == 403
+
+
+def test_token_new_with_hmac_points_at_an_env_secret(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["token", "new", "--name", "bot", "--hmac"]) == 0
+    out = capsys.readouterr().out
+    assert 'hmac_secret: "${NOTIFIER_HMAC_BOT}"' in out and "scopes: [events:write]" in out
