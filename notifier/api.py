@@ -10,6 +10,7 @@ import os
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from typing import Any
 
 import orjson
@@ -22,6 +23,7 @@ from notifier import metrics
 from notifier.auth import ENV_TOKEN, Authenticator, Principal, signature_problem
 from notifier.config.errors import format_path
 from notifier.core.events import Event
+from notifier.health import due_age, judge, stuck_after_from_env
 from notifier.service import Service
 from notifier.store.base import STATUSES, StoreUnavailable
 
@@ -65,8 +67,14 @@ def _details(exc: ValidationError, batch: bool) -> list[dict[str, Any]]:
     return out
 
 
-def create_app(service: Service, *, run_worker: bool = True, manage: bool = True) -> FastAPI:
-    """The ASGI app for ``service``. With ``manage`` it opens and closes the service itself."""
+def create_app(service: Service, *, run_worker: bool = True, manage: bool = True,
+               stuck_after: timedelta | None = None) -> FastAPI:
+    """The ASGI app for ``service``. With ``manage`` it opens and closes the service itself.
+
+    ``/healthz`` turns unhealthy when the oldest due delivery waited longer than
+    ``stuck_after`` (default ``NOTIFIER_STUCK_AFTER``, else 10 minutes).
+    """
+    stuck_after = stuck_after or stuck_after_from_env()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -228,12 +236,23 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     @app.get("/healthz")
     async def healthz() -> Response:
-        """Whether the store answers; counts of deliveries by status."""
+        """Whether delivery moves: the store answers, the worker loop lives, the queue is not stuck.
+
+        ``200 {"status": "ok", …}`` or ``503 {"status": "unhealthy", "error": why, …}``; both
+        carry the worker's heartbeat and the age of the oldest due delivery.
+        """
         try:
             counts = await service.store.count_deliveries()
+            next_due = await service.store.next_due()
         except Exception as exc:
             return _error(503, f"database unavailable: {exc}")
-        return _JSON({"status": "ok", "deliveries": counts})
+        verdict = judge(worker=service.worker_liveness(), oldest_due_age=due_age(next_due, service.clock()),
+                        stuck_after=stuck_after)
+        body: dict[str, Any] = {"status": "ok" if verdict.ok else "unhealthy", **verdict.details,
+                                "deliveries": counts}
+        if not verdict.ok:
+            body["error"] = "; ".join(verdict.problems)
+        return _JSON(body, status_code=200 if verdict.ok else 503)
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:

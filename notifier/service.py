@@ -20,6 +20,7 @@ from notifier.channels import Channel, ChannelContext, build_channel
 from notifier.config.loader import load_config
 from notifier.config.models import Config
 from notifier.core.events import Event
+from notifier.health import WorkerLiveness
 from notifier.pipeline import Accepted, accept
 from notifier.render import Renderer
 from notifier.store import Store, store_for
@@ -91,6 +92,7 @@ class Service:
         self.worker: Worker | None = None
         self._worker_options = worker_options or {}
         self._tasks: list[asyncio.Task[None]] = []
+        self._worker_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
     # ----------------------------------------------------------------- lifecycle
@@ -123,7 +125,8 @@ class Service:
     async def run(self, *, worker: bool = True, digests: bool = True) -> None:
         """Run the worker and the digest scheduler until :meth:`stop`."""
         if worker and self.worker is not None:
-            self._tasks.append(asyncio.create_task(self.worker.run(self._stop)))
+            self._worker_task = asyncio.create_task(self.worker.run(self._stop))
+            self._tasks.append(self._worker_task)
         if digests and self.config.digests:
             from notifier.digest import DigestScheduler
 
@@ -132,6 +135,12 @@ class Service:
             self._tasks.append(asyncio.create_task(scheduler.run(self._stop)))
         if self._tasks:
             await asyncio.gather(*self._tasks)
+
+    def worker_liveness(self) -> WorkerLiveness | None:
+        """The state of this process's worker loop; ``None`` when it runs none."""
+        if self._worker_task is None or self.worker is None:
+            return None
+        return WorkerLiveness.of(not self._worker_task.done(), self.worker.beat)
 
     def stop(self) -> None:
         """Ask the worker and scheduler to finish (graceful: in-flight sends complete)."""

@@ -5,6 +5,12 @@ SQLite, ``LISTEN/NOTIFY`` on PostgreSQL), sends with bounded concurrency per cha
 records a send only after the channel confirmed it. On stop it lets in-flight sends
 finish for a grace period, then releases what is left so nothing stays claimed.
 ``drain()`` (burst mode) processes everything due and returns: tests use it.
+
+No single delivery can stop it: an event that cannot be loaded, a channel that raises
+while rendering or sending, a store write that fails for one row — each dead-letters
+that delivery alone, with a plain reason. The loops log an unexpected error, back off
+and go on; their heartbeat (:attr:`Worker.beat`) lets ``/healthz`` see a loop that died
+or hangs anyway.
 """
 
 from __future__ import annotations
@@ -106,6 +112,8 @@ class Worker:
         self._slot_free = asyncio.Event()
         self._completions: list[Completion] = []
         self._flusher: asyncio.Task[None] | None = None
+        #: ``time.monotonic()`` of the main loop's last turn; ``None`` before :meth:`run`.
+        self.beat: float | None = None
 
     def _concurrency(self, name: str) -> int:
         ch = self.config.channels.get(name)
@@ -129,15 +137,27 @@ class Worker:
             written = True
             try:
                 written = await self._deliver(claimed)
-            except Exception:  # _deliver records every outcome; this only guards the lane itself
+            except Exception as exc:  # _deliver records every outcome; this only guards the lane itself
                 with contextlib.suppress(Exception):  # not even a broken log may stop a lane
                     log.exception("delivery failed unexpectedly", delivery=claimed.delivery.id)
+                await self._give_up(claimed, exc)
             finally:
                 # A sent delivery stays in flight until its group commit wrote it: the
                 # claims of a worker never run ahead of what it has recorded.
                 if written:
                     self._in_flight.discard(claimed.delivery.id)
                     self._slot_free.set()
+
+    async def _give_up(self, claimed: Claimed, exc: Exception) -> None:
+        """Dead-letter a delivery whose handling raised, so it is not claimed again forever."""
+        d = claimed.delivery
+        reason = f"internal error while delivering: {type(exc).__name__}: {_one_line(exc)}"
+        try:
+            if await self.store.dead(d.id, self.id, self.clock(), reason=reason, duration_ms=0.0):
+                self.stats.dead += 1
+        except Exception:  # the claim stays; its lease ends and another try follows
+            with contextlib.suppress(Exception):
+                log.exception("could not dead-letter a failing delivery", delivery=d.id)
 
     async def _stop_senders(self) -> None:
         for task in self._senders:
@@ -180,9 +200,10 @@ class Worker:
             await self.release_orphans()
         log.info("worker started", worker=self.id)
         stopper = asyncio.create_task(stop.wait())
-        outage = 0
+        outage = failures = 0
         try:
             while not stop.is_set():
+                self.beat = time.monotonic()
                 try:
                     if await self._claim_and_start() > 0:
                         outage = 0
@@ -200,6 +221,17 @@ class Worker:
                     log.warning("store unavailable, will retry", error=str(exc), retry_in=pause)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), pause)
+                except Exception:
+                    # A bug or an unforeseen database error: log it, back off (up to 30 s) and
+                    # go on. Stopping here would leave every later event pending, silently.
+                    failures += 1
+                    pause = min(30.0, 0.5 * 2 ** min(failures, 6))
+                    with contextlib.suppress(Exception):
+                        log.exception("worker loop failed, will go on", retry_in=pause)
+                    with contextlib.suppress(TimeoutError):
+                        await asyncio.wait_for(stop.wait(), pause)
+                else:
+                    failures = 0
         finally:
             stopper.cancel()
             await self._shutdown()
@@ -212,7 +244,9 @@ class Worker:
     async def _idle_wait(self) -> None:
         if self._in_flight and not self._wants_more():
             self._slot_free.clear()
-            await self._slot_free.wait()
+            # Bounded, so the loop's heartbeat keeps going while every slot is busy.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._slot_free.wait(), self.max_idle_wait)
             return
         timeout = self.max_idle_wait
         due = await self.store.next_due()
@@ -336,6 +370,10 @@ class Worker:
     async def _deliver(self, claimed: Claimed) -> bool:
         """Send one delivery and record it; ``False`` while its success awaits the group commit."""
         d = claimed.delivery
+        if claimed.event is None:
+            log.error("stored event cannot be read", delivery=d.id, event_id=d.event_id, reason=claimed.problem)
+            return await self._record(claimed, permanent(claimed.problem or "the stored event cannot be read",
+                                                         label="unreadable_event"), 0.0)
         channel = self.channels.get(d.channel)
         if channel is None:
             return await self._record(claimed, permanent(f"channel {d.channel!r} is no longer configured"), 0.0)
@@ -359,7 +397,8 @@ class Worker:
             raise
         except Exception as exc:  # an adapter bug must not lose the event: dead-letter it visibly
             log.exception("channel raised", channel=d.channel, delivery=d.id)
-            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {exc}")
+            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {_one_line(exc)}",
+                               label="internal")
         elapsed = time.perf_counter() - started
         metrics.delivery_seconds.labels(d.channel).observe(elapsed)
         return await self._record(claimed, result, elapsed * 1000)
@@ -413,3 +452,9 @@ class Worker:
             self.stats.lost_claims += 1
         metrics.attempts.labels(d.channel, outcome, result.label or outcome).inc()
         return result.status != "sent"
+
+
+def _one_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, cut to ``limit`` characters (for a dead letter's reason)."""
+    text = " ".join(str(exc).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"

@@ -39,6 +39,7 @@ __all__ = [
     "Store",
     "StoreUnavailable",
     "Transaction",
+    "claimed",
 ]
 
 DeliveryStatus = Literal["pending", "claimed", "sent", "dead", "suppressed"]
@@ -128,9 +129,28 @@ class Claimed:
     """A claimed delivery with what a channel needs to send it."""
 
     delivery: Delivery
-    event: Event
+    #: ``None`` when the stored event cannot be read back (see :attr:`problem`).
+    event: Event | None
     #: The conversation's thread on this channel, if one was started.
     thread_ref: str | None
+    #: Why the event could not be loaded: the worker dead-letters this delivery alone.
+    problem: str | None = None
+
+
+def claimed(delivery: Delivery, body: str | bytes | dict[str, Any], thread_ref: str | None) -> Claimed:
+    """A claim whose stored event is parsed here, so one unreadable event spoils only its own claim.
+
+    An event stored by an older version (before today's limits) or damaged in the database
+    must not make the whole claim raise: that would stop the worker on every restart.
+    """
+    try:
+        event = Event.model_validate(body) if isinstance(body, dict) else Event.model_validate_json(body)
+    except Exception as exc:  # any reason at all: the delivery is dead-lettered with it
+        first = str(exc).splitlines()
+        detail = " ".join(first[1:3]).strip() if len(first) > 1 else (first[0] if first else "")
+        return Claimed(delivery, None, thread_ref,
+                       problem=f"the stored event cannot be read: {type(exc).__name__}: {detail[:300]}")
+    return Claimed(delivery, event, thread_ref)
 
 
 @dataclass(frozen=True)

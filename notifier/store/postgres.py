@@ -38,6 +38,7 @@ from notifier.store.base import (
     Store,
     StoreUnavailable,
     Transaction,
+    claimed,
     migrations,
 )
 from notifier.store.postgres_digest import PostgresDigestQueries
@@ -288,7 +289,7 @@ class PostgresStore(PostgresDigestQueries, Store):
             "now": now, "lease_until": now + lease, "worker": worker, "limit": limit,
             "channels": channels,
         })
-        return [Claimed(q.delivery(r[:21]), Event.model_validate(r[21]), r[22]) for r in rows]
+        return [claimed(q.delivery(r[:21]), r[21], r[22]) for r in rows]
 
     async def complete(self, delivery_id: str, worker: str, now: datetime, *, ref: str | None,
                        thread_ref: str | None, duration_ms: float, reason: str = "") -> bool:

@@ -36,6 +36,7 @@ from notifier.store.base import (
     Store,
     StoreUnavailable,
     Transaction,
+    claimed,
     migrations,
 )
 from notifier.store.sqlite_digest import SqliteDigestQueries
@@ -311,7 +312,7 @@ class SqliteStore(SqliteDigestQueries, Store):
                 f" WHERE d.id IN ({','.join('?' * len(ids))}) ORDER BY d.next_attempt_at",
                 ids,
             ).fetchall()
-        return [Claimed(_delivery(r[:21]), Event.model_validate_json(r[21]), r[22]) for r in rows]
+        return [claimed(_delivery(r[:21]), r[21], r[22]) for r in rows]
 
     def _attempt(self, c: sqlite3.Connection, delivery_id: str, number: int, now: datetime,
                  outcome: str, reason: str, duration_ms: float) -> None:
