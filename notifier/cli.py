@@ -145,6 +145,10 @@ def _cmd_check(args: argparse.Namespace) -> int:
     path = args.file or default_config_path()
     print(f"{path}: OK — {len(config.channels)} channels, {len(config.routes)} routes, "
           f"{len(config.digests)} digests; fallback: {', '.join(config.fallback_channels) or 'none'}")
+    from notifier.config.loader import load_config_warnings
+
+    for warning in load_config_warnings(path):
+        print(f"warning: {warning}", file=sys.stderr)
     if not config.fallback_channels:
         print("warning: no fallback channel: a support request that no route takes is only stored",
               file=sys.stderr)

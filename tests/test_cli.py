@@ -49,7 +49,7 @@ def test_explain_names_routes_reasons_and_dedup_key(workdir: Path, capsys: pytes
     out = capsys.readouterr().out
     assert "✔ route handoff: kind support_request is listed" in out
     assert "✘ route keywords" in out
-    assert "→ hook (route handoff" in out and "handoff|shop.example.com:c7:support_request" in out
+    assert "→ hook (route handoff" in out and "handoff|shop.example.com:conversation:c7:support_request" in out
     assert main(["explain", "event.json", "--json", "--render"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["deliveries"][0]["channel"] == "hook"

@@ -199,7 +199,7 @@ async def test_route_dedup_override_takes_its_own_window(make_service: ServiceFa
     service = await make_service(webhook_config(sink.url, routes=routes, dedup="{window: 1m}"))
     [first] = await service.accept([support(id="o-1")])
     [d] = await service.store.list_deliveries(event_id="o-1")
-    assert d.dedup_key == "handoff|shop.example.com:c1:support_request"
+    assert d.dedup_key == "handoff|shop.example.com:conversation:c1:support_request"
     from datetime import timedelta
 
     [later] = await service.accept([support(id="o-2")], now=service.clock() + timedelta(minutes=20))

@@ -26,7 +26,7 @@ from notifier.config.errors import Path as DataPath
 from notifier.config.issues import Mark, Positions, issue_at, issues_from_validation
 from notifier.config.models import Config
 
-__all__ = ["interpolate", "load_config", "parse_config"]
+__all__ = ["interpolate", "load_config", "load_config_warnings", "parse_config"]
 
 
 # --------------------------------------------------------------------------- ${ENV}
@@ -226,6 +226,18 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Confi
     if config.templates is not None and not config.templates.is_absolute():
         config = config.model_copy(update={"templates": p.parent / config.templates})
     return config
+
+
+def load_config_warnings(path: str | Path, env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+    """Warnings about the (valid) configuration at ``path``, each at its line: settings that
+    load but likely misbehave, such as a dedup key that folds different people together."""
+    from notifier.config.lint import config_warnings
+
+    p = Path(path)
+    text = p.read_text(encoding="utf-8")
+    config = parse_config(text, str(path), env)
+    _, built = _compose(text, str(path), os.environ if env is None else env)
+    return config_warnings(config, built.positions, str(path))
 
 
 def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:

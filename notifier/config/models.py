@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from notifier.config.auth import AuthConfig
+from notifier.core.dedup import DEFAULT_KEY
 from notifier.core.durations import format_duration, parse_duration
 from notifier.core.events import Kind, Priority
 
@@ -90,10 +91,19 @@ class RetryOverride(_Model):
 
 
 class Dedup(_Model):
-    """Inside ``window`` a second event with the same rendered ``key`` is not sent again."""
+    """Inside ``window`` a second event with the same rendered ``key`` is not sent again.
+
+    The default key folds repeats of one person (``{person}``: the conversation, else the
+    user's email or phone, else the event id) on one site and kind, never two people.
+    """
 
     window: Duration = timedelta(minutes=10)
-    key: str = "{site}:{conversation_id}:{kind}"
+    key: str = Field(
+        DEFAULT_KEY,
+        description="Template of fields: {site} {person} {conversation_id} {kind} {route} {user_email} "
+        "{priority} {message} {id} {labels[name]}. Keep {person} (or {id}) so that different people "
+        "are never folded together.",
+    )
 
     @field_validator("key")
     @classmethod

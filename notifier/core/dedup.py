@@ -3,23 +3,54 @@
 A route's dedup has a key template and a window. The first event of a key opens a window
 and is sent; repeats inside it are suppressed and counted; the first event after the
 window is sent again and says how many were folded into the previous one.
+
+A key must never fold two different people together: the default key uses ``{person}``,
+who is asking — the conversation, else the user's email or phone (normalised), else the
+event itself — so that two visitors without a conversation id both reach the team.
 """
 
 from __future__ import annotations
 
+import re
 import string
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from notifier.core.events import Event
 
-__all__ = ["KEY_FIELDS", "DedupDecision", "DedupState", "check_key_template", "decide", "render_key"]
+__all__ = [
+    "DEFAULT_KEY",
+    "KEY_FIELDS",
+    "PERSON_FIELDS",
+    "DedupDecision",
+    "DedupState",
+    "check_key_template",
+    "decide",
+    "key_fields",
+    "person",
+    "render_key",
+]
 
 #: The fields a dedup key template may use.
 KEY_FIELDS = frozenset(
-    {"site", "conversation_id", "kind", "route", "user_email", "priority", "message", "id", "labels"}
+    {"site", "conversation_id", "kind", "route", "user_email", "priority", "message", "id", "labels",
+     "person"}
 )
+
+#: Fields that tell people apart in every event: a key without one of them can fold the
+#: requests of different people (without a conversation id, or without an email) into one.
+PERSON_FIELDS = frozenset({"person", "id"})
+
+#: The default key: one notification per person (conversation), site and kind per window.
+DEFAULT_KEY = "{site}:{person}:{kind}"
+
+
+def key_fields(template: str) -> set[str]:
+    """The fields ``template`` uses, e.g. ``{"site", "person", "kind"}`` (``labels[x]`` -> ``labels``)."""
+    return {field.split(".")[0].split("[")[0]
+            for _, field, _, _ in string.Formatter().parse(template) if field is not None}
 
 
 def check_key_template(template: str) -> None:
@@ -42,6 +73,45 @@ class _Labels(dict[str, str]):
         return ""
 
 
+_PHONE_NOISE = re.compile(r"[^0-9]")
+
+
+def _email(value: str) -> str:
+    return unicodedata.normalize("NFKC", value).strip().casefold()
+
+
+def _phone(value: str) -> str:
+    text = unicodedata.normalize("NFKC", value).strip()
+    digits = _PHONE_NOISE.sub("", text)
+    # "+33 6 12 34 56 78", "0033612345678" and "+33 (0)6…" are written differently by the
+    # same person from one message to the next; their digits with one international prefix
+    # are not.
+    if text.startswith("+"):
+        return "+" + digits
+    if digits.startswith("00"):
+        return "+" + digits[2:]
+    return digits
+
+
+def person(event: Event) -> str:
+    """Who is asking, as a dedup key part: the conversation, else the user's email, else
+    their phone (both normalised), else the event itself (so it folds with nothing).
+
+    >>> person(Event.model_validate({"kind": "contact_request", "user": {"email": " Marie@Example.com"}}))
+    'email:marie@example.com'
+    >>> person(Event.model_validate({"kind": "contact_request", "id": "e1"}))
+    'event:e1'
+    """
+    if event.conversation_id:
+        return f"conversation:{event.conversation_id}"
+    user = event.user
+    if user is not None and user.email and _email(user.email):
+        return f"email:{_email(user.email)}"
+    if user is not None and user.phone and _phone(user.phone):
+        return f"phone:{_phone(user.phone)}"
+    return f"event:{event.id or ''}"
+
+
 def render_key(template: str, event: Event, route: str) -> str:
     """The dedup key of ``event`` on ``route``, e.g. ``shop:c42:support_request``."""
     values: dict[str, Any] = {
@@ -54,6 +124,7 @@ def render_key(template: str, event: Event, route: str) -> str:
         "message": event.message or "",
         "id": event.id or "",
         "labels": _Labels(event.labels),
+        "person": person(event),
     }
     return f"{route}|{template.format_map(values)}"
 

@@ -68,3 +68,24 @@ def test_keys_may_use_labels_and_a_missing_label_is_empty() -> None:
 def test_a_key_template_with_an_unknown_field_is_refused(template: str) -> None:
     with pytest.raises(ValueError, match="key template"):
         check_key_template(template)
+
+
+def test_person_is_the_conversation_else_the_email_else_the_phone_else_the_event() -> None:
+    from notifier.core.dedup import person
+
+    assert person(_event(user={"email": "a@example.com"})) == "conversation:c42"
+    assert person(_event(conversation_id=None, user={"email": " A@Example.COM ", "phone": "1"})) == \
+        "email:a@example.com"
+    for written in ("+33 6 12 34 56 78", "0033 (6) 12-34-56-78", "+33.612.345.678"):
+        assert person(_event(conversation_id=None, user={"phone": written})) == "phone:+33612345678"
+    assert person(_event(conversation_id=None, id="e9", user={"name": "Marie"})) == "event:e9"
+
+
+def test_the_default_key_of_two_people_without_conversation_differs() -> None:
+    from notifier.config.models import Dedup
+
+    key = Dedup().key
+    a = _event(conversation_id=None, id="1", user={"email": "a@example.com"})
+    b = _event(conversation_id=None, id="2", user={"email": "b@example.com"})
+    assert render_key(key, a, "r") != render_key(key, b, "r")
+    assert render_key(key, a, "r") == render_key(key, a.model_copy(update={"id": "3"}), "r")

@@ -170,6 +170,6 @@ def test_deliveries_carry_the_routes_dedup() -> None:
     cfg = config("  - name: handoff\n    match: {kinds: [support_request]}\n    to: [email]\n    dedup: {window: 30m}\n"
                  "  - name: raw\n    match: {kinds: [support_request]}\n    to: [oncall]\n    dedup: {window: 0s}\n")
     first, second = plan(cfg, event(), NOW).deliveries
-    assert first.dedup_key == "handoff|shop.example.com:c1:support_request"
+    assert first.dedup_key == "handoff|shop.example.com:conversation:c1:support_request"
     assert first.dedup_window == timedelta(minutes=30)
     assert (second.dedup_key, second.dedup_window) == (None, timedelta(0))
