@@ -25,7 +25,7 @@ from notifier.config.errors import ConfigError
 from notifier.config.loader import load_config
 from notifier.config.models import Config
 from notifier.core.events import Event, Kind, User
-from notifier.service import Service, default_config_path
+from notifier.service import Service, default_config_path, needs_inbox
 
 __all__ = ["main"]
 
@@ -65,10 +65,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from notifier.auth import ENV_TOKEN
     from notifier.auth_cli import exposure_refusal
     from notifier.logs import configure_logging
+    from notifier.startup import PortUnavailable, bind, capture_allowed, capture_problems, summary
 
     configure_logging(args.log_level)
+    capture = capture_allowed(args.host, args.dev)
     try:
-        service = Service(args.config, args.db)
+        service = Service(args.config, args.db, capture=capture)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -80,11 +82,31 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
+    problems = [] if capture else capture_problems(service.config)
+    for problem in problems:
+        print(f"error: {problem} (or listen on 127.0.0.1)", file=sys.stderr)
+    if problems:
+        return 1
+    try:
+        sock = bind(args.host, args.port)
+    except PortUnavailable as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     app = create_app(service, run_worker=not args.no_worker)
-    print(f"notifier listening on http://{args.host}:{args.port}  "
-          f"(config {service.config_path}, store {service.db_url}"
-          f"{', API only' if args.no_worker else ''})", file=sys.stderr)
-    uvicorn.run(app, host=args.host, port=args.port, log_level="warning", access_log=False)
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[Any] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started:  # the port is ours and the service is open: say what runs
+                inbox = service.inbox.address if service.inbox is not None else None
+                print(summary(config=service.config, config_path=str(service.config_path),
+                              store=service.db_url, inbox=inbox, host=args.host, port=sock.getsockname()[1],
+                              token=bool(service.config.auth.tokens or os.environ.get(ENV_TOKEN)),
+                              worker=not args.no_worker),
+                      file=sys.stderr, flush=True)
+
+    server = Server(uvicorn.Config(app, log_level="warning", access_log=False))
+    server.run(sockets=[sock])
     return 0
 
 
@@ -95,11 +117,18 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     config = _load(args.config)
     if config is None:
         return 1
+    from notifier.startup import capture_problems
+
+    problems = [] if args.dev else capture_problems(config)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
 
     async def go() -> int:
         from datetime import timedelta
 
-        service = Service(args.config, args.db, config=config,
+        service = Service(args.config, args.db, config=config, capture=args.dev,
                           worker_options={"lease": timedelta(seconds=args.lease)})
         await service.open()
         assert service.worker is not None
@@ -143,8 +172,18 @@ def _cmd_check(args: argparse.Namespace) -> int:
             print(issue, file=sys.stderr)
         return 1
     path = args.file or default_config_path()
-    print(f"{path}: OK — {len(config.channels)} channels, {len(config.routes)} routes, "
-          f"{len(config.digests)} digests; fallback: {', '.join(config.fallback_channels) or 'none'}")
+    from notifier.startup import capture_problems
+
+    if not args.dev:
+        problems = capture_problems(config)
+        for problem in problems:
+            print(f"{path}: error: {problem}", file=sys.stderr)
+        if problems:
+            return 1
+    print(f"{path}: OK — {_count(len(config.channels), 'channel')}, {_count(len(config.routes), 'route')}, "
+          f"{_count(len(config.digests), 'digest')}; fallback: {', '.join(config.fallback_channels) or 'none'}")
+    if args.dev and needs_inbox(config):
+        print("note: email without SMTP goes to the capture inbox (--dev): nobody receives it", file=sys.stderr)
     from notifier.config.loader import load_config_warnings
 
     for warning in load_config_warnings(path):
@@ -153,6 +192,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
         print("warning: no fallback channel: a support request that no route takes is only stored",
               file=sys.stderr)
     return 0
+
+
+def _count(n: int, word: str) -> str:
+    """``1 channel``, ``2 channels``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
@@ -268,7 +312,8 @@ def _cmd_send(args: argparse.Namespace) -> int:
     if args.url:
         import httpx
 
-        headers = {"Authorization": f"Bearer {args.token}"} if args.token else {}
+        token = args.token or os.environ.get("NOTIFIER_API_TOKEN")
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
         body = [e.model_dump(mode="json", exclude_none=True) for e in events]
         r = httpx.post(args.url.rstrip("/") + "/v1/events", json=body if len(body) > 1 else body[0],
                        headers=headers, timeout=30)
@@ -379,6 +424,21 @@ def _cmd_test(args: argparse.Namespace) -> int:
 # --------------------------------------------------------------------------- parser
 
 
+ENVIRONMENT = """\
+environment:
+  NOTIFIER_CONFIG      channels.yaml to read (default ./channels.yaml)
+  NOTIFIER_DB          store URL (default sqlite:///notifier.db; postgresql://… for several processes)
+  NOTIFIER_API_TOKEN   bearer token the HTTP API requires (unset: no token asked)
+  NOTIFIER_INBOX       directory of the capture inbox (default ./notifier-inbox)
+  NOTIFIER_LOG_FORMAT  console or json (default: console on a terminal, json otherwise)
+  SMTP_URL             the SMTP server of the sample channels.yaml, e.g.
+                       smtp+starttls://user:password@mail.example.com:587
+  any ${NAME} that channels.yaml refers to (tokens, webhook URLs)
+"""
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
 def _common(p: argparse.ArgumentParser, *, db: bool = True, json_flag: bool = True) -> None:
     p.add_argument("--config", default=None, help="channels.yaml (default: $NOTIFIER_CONFIG or ./channels.yaml)")
     if db:
@@ -387,66 +447,88 @@ def _common(p: argparse.ArgumentParser, *, db: bool = True, json_flag: bool = Tr
         p.add_argument("--json", action="store_true", help="machine-readable output")
 
 
+def _running(p: argparse.ArgumentParser) -> None:
+    """Flags of the long-running commands."""
+    p.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS,
+                   help="least severe log records shown (default: info)")
+    p.add_argument("--dev", action="store_true",
+                   help="let email channels without SMTP deliver to the local capture inbox (trying notifier out)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of every command."""
-    parser = argparse.ArgumentParser(prog="notifier", description="Route chatbot support events to the team.")
+    from notifier import __version__
+
+    def command(name: str, help_text: str) -> argparse.ArgumentParser:
+        return sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".",
+                              epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+    parser = argparse.ArgumentParser(prog="notifier", description="Route chatbot support events to the team.",
+                                     epilog=ENVIRONMENT, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"notifier {__version__}",
+                        help="print the version and exit")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser("serve", help="run the HTTP API, the worker and the digest scheduler")
+    p = command("serve", "run the HTTP API, the worker and the digest scheduler")
     _common(p, json_flag=False)
-    p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--host", default="127.0.0.1",
+                   help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
+    p.add_argument("--port", type=int, default=8080, help="TCP port to listen on (default 8080)")
     p.add_argument("--no-worker", action="store_true", help="API only (run workers with `notifier worker`)")
     p.add_argument("--insecure", action="store_true",
                    help="listen on a non-loopback --host even without any API token")
-    p.add_argument("--log-level", default="info")
+    _running(p)
     p.set_defaults(func=_cmd_serve)
 
-    p = sub.add_parser("worker", help="run the worker and the digest scheduler (no API)")
+    p = command("worker", "run the worker and the digest scheduler (no API)")
     _common(p, json_flag=False)
     p.add_argument("--burst", action="store_true", help="deliver what is due, then exit")
     p.add_argument("--timeout", type=float, default=300.0, help="with --burst: give up after this many seconds")
     p.add_argument("--no-digests", action="store_true", help="do not run the digest scheduler")
     p.add_argument("--lease", type=float, default=300.0,
                    help="seconds a claimed delivery stays reserved; if this worker dies, others take it after")
-    p.add_argument("--log-level", default="info")
+    _running(p)
     p.set_defaults(func=_cmd_worker)
 
-    p = sub.add_parser("check", help="validate channels.yaml; every problem with its line")
-    p.add_argument("file", nargs="?", default=None)
+    p = command("check", "validate channels.yaml; every problem with its line")
+    p.add_argument("file", nargs="?", default=None,
+                   help="the file to check (default: $NOTIFIER_CONFIG or ./channels.yaml)")
+    p.add_argument("--dev", action="store_true",
+                   help="accept email channels without SMTP (they deliver to the local capture inbox)")
     p.set_defaults(func=_cmd_check)
 
-    p = sub.add_parser("schema", help="print the JSON Schema of channels.yaml")
+    p = command("schema", "print the JSON Schema of channels.yaml")
     p.set_defaults(func=_cmd_schema)
 
-    p = sub.add_parser("explain", help="show which routes match an event and which channels get it")
+    p = command("explain", "show which routes match an event and which channels get it")
     p.add_argument("event", help="EVENT.json, or - for standard input")
     p.add_argument("--render", action="store_true", help="also print what each channel would receive")
     _common(p, db=False)
     p.set_defaults(func=_cmd_explain)
 
-    p = sub.add_parser("send", help="accept events from a file (or -) into the store")
+    p = command("send", "accept events from a file (or -) into the store")
     p.add_argument("event", help="EVENT.json (one event or an array), or - for standard input")
     p.add_argument("--url", default=None, help="post to a running notifier instead (e.g. http://127.0.0.1:8080)")
-    p.add_argument("--token", default=None, help="with --url: the API token")
+    p.add_argument("--token", default=None, help="with --url: the API token (default: $NOTIFIER_API_TOKEN)")
     _common(p)
     p.set_defaults(func=_cmd_send)
 
-    p = sub.add_parser("test", help="send a clearly marked test support request through one channel")
-    p.add_argument("channel")
+    p = command("test", "send a clearly marked test support request through one channel")
+    p.add_argument("channel", help="the channel's name in channels.yaml")
     _common(p)
     p.set_defaults(func=_cmd_test)
 
-    p = sub.add_parser("deliveries", help="list deliveries (e.g. --status dead)")
-    p.add_argument("--status", choices=["pending", "claimed", "sent", "dead", "suppressed"])
-    p.add_argument("--channel")
-    p.add_argument("--event")
-    p.add_argument("--limit", type=int, default=50)
+    p = command("deliveries", "list deliveries (e.g. --status dead)")
+    p.add_argument("--status", choices=["pending", "claimed", "sent", "dead", "suppressed"],
+                   help="only deliveries in this state")
+    p.add_argument("--channel", help="only this channel's deliveries")
+    p.add_argument("--event", help="only the deliveries of this event id")
+    p.add_argument("--limit", type=int, default=50, help="at most this many, newest first (default 50)")
     _common(p)
     p.set_defaults(func=_cmd_deliveries)
 
-    p = sub.add_parser("replay", help="send a dead letter (or every one, --dead) again")
-    p.add_argument("id", nargs="?")
+    p = command("replay", "send a dead letter (or every one, --dead) again")
+    p.add_argument("id", nargs="?", help="the delivery to send again (see `notifier deliveries --status dead`)")
     p.add_argument("--dead", action="store_true", help="replay every dead letter")
     _common(p)
     p.set_defaults(func=_cmd_replay)
@@ -457,7 +539,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("db", "notifier.store.cli", "database schema: upgrade, version"),
         ("token", "notifier.auth_cli", "make API tokens for channels.yaml"),
     ):
-        p = sub.add_parser(name, help=help_text)
+        p = command(name, help_text)
         p.set_defaults(module=module)
         try:
             importlib.import_module(module).add_arguments(p)

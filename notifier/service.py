@@ -79,6 +79,7 @@ class Service:
         inbox_dir: str | Path | None = None,
         clock: Callable[[], datetime] = utcnow,
         worker_options: dict[str, Any] | None = None,
+        capture: bool = True,
     ) -> None:
         self.config_path = Path(config_path) if config_path else default_config_path()
         self.db_url = db_url or default_db_url()
@@ -87,6 +88,9 @@ class Service:
         self.clock = clock
         self.inbox_dir = Path(inbox_dir or os.environ.get("NOTIFIER_INBOX", "notifier-inbox"))
         self.inbox: Any = None
+        # Whether an email channel without SMTP may deliver to the capture inbox; the
+        # command line allows it on a loopback address or with --dev only.
+        self.capture = capture
         self.renderer = checked_renderer(self.config)
         self.channels: dict[str, Channel] = {}
         self.worker: Worker | None = None
@@ -99,7 +103,7 @@ class Service:
     async def open(self) -> None:
         """Open the store, start the capture inbox if needed, build the channels."""
         await self.store.open()
-        if needs_inbox(self.config):
+        if self.capture and needs_inbox(self.config):
             from notifier.inbox import Inbox
 
             self.inbox = Inbox(self.inbox_dir)

@@ -26,7 +26,7 @@ def workdir(tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Path
 
 def test_check_ok(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["check"]) == 0
-    assert "OK — 1 channels, 2 routes" in capsys.readouterr().out
+    assert "OK — 1 channel, 2 routes" in capsys.readouterr().out
 
 
 def test_check_reports_every_problem_with_its_line(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

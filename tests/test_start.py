@@ -1,0 +1,202 @@
+"""What an operator sees when starting notifier: help, version, refusals, the start summary."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from notifier import __version__
+from notifier.cli import build_parser, main
+
+ROOT = Path(__file__).resolve().parents[1]
+
+NO_SMTP = """
+version: 1
+channels:
+  support-email: {type: email, to: [support@example.com], smtp: "${SMTP_URL:-}"}
+routes:
+  - name: handoff
+    match: {kinds: [support_request]}
+    to: [support-email]
+digests:
+  - {name: daily, to: [support-email]}
+  - {name: weekly, schedule: "0 8 * * 1", to: [support-email]}
+"""
+
+REAL_SMTP = """
+version: 1
+channels:
+  support-email: {type: email, to: [support@example.com], smtp: "smtp+starttls://bot:s3cr3t-pw@smtp.example.com"}
+  hook: {type: webhook, url: "http://127.0.0.1:9/hook"}
+routes:
+  - name: handoff
+    match: {kinds: [support_request]}
+    to: [support-email, hook]
+"""
+
+
+def _notifier(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), "NOTIFIER_LOG_FORMAT": "json", **(env or {})}
+    return subprocess.Popen([sys.executable, "-m", "notifier.cli", *args], cwd=cwd, env=full_env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _lines_until(proc: subprocess.Popen[str], marker: str, deadline: float = 60.0) -> list[str]:
+    """stderr lines of ``proc`` up to the one holding ``marker`` (or the end of the process)."""
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:
+        assert proc.stderr is not None
+        for line in proc.stderr:
+            lines.put(line.rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    seen: list[str] = []
+    end = time.monotonic() + deadline
+    while time.monotonic() < end:
+        try:
+            line = lines.get(timeout=end - time.monotonic())
+        except queue.Empty:
+            break
+        if line is None:
+            return seen
+        seen.append(line)
+        if marker in line:
+            # The summary is printed in one write: collect what follows it too.
+            while True:
+                try:
+                    more = lines.get(timeout=0.5)
+                except queue.Empty:
+                    return seen
+                if more is None:
+                    return seen
+                seen.append(more)
+    return seen
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    monkeypatch.setenv("NOTIFIER_DB", f"sqlite:///{tmp_path}/start.db")
+    return tmp_path
+
+
+def test_version(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0
+    assert capsys.readouterr().out.strip() == f"notifier {__version__}"
+
+
+def test_a_bogus_log_level_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["serve", "--log-level", "bogus"])
+    assert exit_.value.code == 2
+    assert "--log-level: invalid choice: 'bogus'" in capsys.readouterr().err
+
+
+def _every_parser(parser: argparse.ArgumentParser, name: str = "notifier") -> list[tuple[str, argparse.ArgumentParser]]:
+    found = [(name, parser)]
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                found += _every_parser(sub, f"{name} {sub_name}")
+    return found
+
+
+def test_every_command_and_flag_has_a_help_text() -> None:
+    missing = []
+    for name, parser in _every_parser(build_parser()):
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                missing += [f"{name} {a.dest}" for a in action._choices_actions if not a.help]
+            elif not action.help or action.help == argparse.SUPPRESS:
+                missing.append(f"{name} {'/'.join(action.option_strings) or action.dest}")
+    assert missing == []
+
+
+def test_serve_help_lists_the_environment(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["serve", "--help"])
+    out = capsys.readouterr().out
+    for var in ("NOTIFIER_CONFIG", "NOTIFIER_DB", "NOTIFIER_API_TOKEN", "SMTP_URL"):
+        assert var in out
+
+
+def test_check_refuses_email_without_smtp_unless_dev(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "channels.yaml").write_text(NO_SMTP, encoding="utf-8")
+    assert main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert "'support-email': no SMTP server" in err and "--dev" in err
+    assert main(["check", "--dev"]) == 0
+    captured = capsys.readouterr()
+    # Counted in words a person writes: one channel, two digests.
+    assert "1 channel, 1 route, 2 digests" in captured.out
+    assert "capture inbox" in captured.err
+
+
+def test_serve_on_every_interface_refuses_the_capture_inbox(workdir: Path) -> None:
+    (workdir / "channels.yaml").write_text(NO_SMTP, encoding="utf-8")
+    proc = _notifier("serve", "--host", "0.0.0.0", "--port", "0", cwd=workdir,
+                     env={"NOTIFIER_API_TOKEN": "t0ken-for-the-test"})
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert "'support-email': no SMTP server" in err
+    assert "listening" not in err
+
+
+def test_a_busy_port_is_reported_before_anything_starts(workdir: Path) -> None:
+    (workdir / "channels.yaml").write_text(REAL_SMTP, encoding="utf-8")
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        port = busy.getsockname()[1]
+        proc = _notifier("serve", "--port", str(port), cwd=workdir)
+        _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 1
+    assert f"port {port} is already in use" in err
+    assert "listening" not in err and "worker started" not in err
+
+
+def test_serve_prints_where_each_channel_really_delivers(workdir: Path) -> None:
+    (workdir / "channels.yaml").write_text(REAL_SMTP, encoding="utf-8")
+    proc = _notifier("serve", "--port", "0", cwd=workdir, env={"NOTIFIER_API_TOKEN": "t0ken-for-the-test"})
+    try:
+        lines = _lines_until(proc, "notifier listening on")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    text = "\n".join(lines)
+    assert "notifier listening on http://127.0.0.1:" in text, text
+    summary = text[text.index("notifier listening on"):]
+    assert "config   channels.yaml" in summary
+    assert f"store    sqlite:///{workdir}/start.db" in summary
+    assert "token required" in summary
+    assert "support-email → SMTP smtp.example.com:587 (smtp+starttls)" in summary
+    assert "hook          → webhook 127.0.0.1:9" in summary
+    assert "s3cr3t-pw" not in text
+
+
+def test_serve_on_loopback_says_mail_goes_to_the_capture_inbox(workdir: Path) -> None:
+    (workdir / "channels.yaml").write_text(NO_SMTP.split("digests:")[0], encoding="utf-8")
+    proc = _notifier("serve", "--port", "0", cwd=workdir)
+    try:
+        lines = _lines_until(proc, "notifier listening on")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=60)
+    text = "\n".join(lines)
+    assert "support-email → capture inbox on 127.0.0.1:" in text, text
+    assert "nobody receives it" in text
+    assert "no token" in text
