@@ -120,6 +120,10 @@ def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
                     problems.append(ReferenceProblem((section, i, "name"), f"duplicate {what} name {name!r}"))
                 seen.add(name)
             check_names((section, i, "to"), entry.get("to"))
+            steps = entry.get("escalate")
+            for k, step in enumerate(steps if isinstance(steps, list) else []):
+                if isinstance(step, Mapping):
+                    check_names((section, i, "escalate", k, "to"), step.get("to"))
 
     check_section("routes", "route")
     check_names(("fallback",), data.get("fallback"))

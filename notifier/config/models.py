@@ -26,6 +26,7 @@ from pydantic import (
 )
 
 from notifier.config.auth import AuthConfig
+from notifier.config.cases import Clock, EscalationStep
 from notifier.core.dedup import DEFAULT_KEY
 from notifier.core.durations import format_duration, parse_duration
 from notifier.core.events import Kind, Priority
@@ -188,6 +189,10 @@ class Defaults(_Model):
     retry: Retry = Field(default_factory=Retry)
     dedup: Dedup = Field(default_factory=Dedup)
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
+    response_target: Duration | None = Field(
+        None, description="How soon a case should get an answer (e.g. 2h), counted in response_clock.")
+    response_clock: Clock = Field(
+        "business_hours", description="Count the response target in business hours or wall-clock time.")
 
 
 # --------------------------------------------------------------------------- channels
@@ -364,6 +369,10 @@ class Route(_Model):
     priority: Priority | None = None
     dedup: DedupOverride | None = None
     stop: bool = False
+    response_target: Duration | None = Field(
+        None, description="How soon cases opened by this route should get an answer; default: defaults.")
+    escalate: list[EscalationStep] = Field(
+        default_factory=list, description="Who is told, and after how long, while nobody claims the case.")
 
 
 # --------------------------------------------------------------------------- digests
@@ -416,7 +425,8 @@ class Config(_Model):
 
         problems = reference_problems({
             "channels": self.channels,
-            "routes": [{"name": r.name, "to": r.to} for r in self.routes],
+            "routes": [{"name": r.name, "to": r.to, "escalate": [{"to": s.to} for s in r.escalate]}
+                       for r in self.routes],
             "fallback": self.fallback,
             "digests": [{"name": d.name, "to": d.to} for d in self.digests],
         })

@@ -26,6 +26,7 @@ from typing import Any, Literal
 from notifier.core.dedup import DedupState
 from notifier.core.digest import DigestStats
 from notifier.core.events import Event, Priority
+from notifier.store.connector import Connector
 
 __all__ = [
     "Attempt",
@@ -211,6 +212,10 @@ class Transaction(abc.ABC):
     async def insert_deliveries(self, event_id: str, deliveries: list[NewDelivery], now: datetime) -> None:
         """Create the deliveries of one event, due ``now``."""
 
+    @abc.abstractmethod
+    def connector(self) -> Connector:
+        """The connector port bound to this transaction (tables such as cases commit with it)."""
+
 
 class Store(abc.ABC):
     """Where events, deliveries, dedup windows, threads and digest runs live."""
@@ -233,6 +238,10 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def schema_version(self) -> int:
         """The schema version of the database (0 when empty)."""
+
+    @abc.abstractmethod
+    def connector(self) -> Connector:
+        """The connector port on this store: the primitives tables such as cases are built on."""
 
     # ----------------------------------------------------------------- accept
     @abc.abstractmethod

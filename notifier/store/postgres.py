@@ -41,6 +41,8 @@ from notifier.store.base import (
     claimed,
     migrations,
 )
+from notifier.store.connector import Connector
+from notifier.store.postgres_connector import PostgresConnector
 from notifier.store.postgres_digest import PostgresDigestQueries
 
 __all__ = ["PostgresStore"]
@@ -53,6 +55,9 @@ _LOCK_DEDUP = 0x6E6F7432
 class _PgTx(Transaction):
     def __init__(self, conn: psycopg.AsyncConnection[TupleRow]) -> None:
         self._c = conn
+
+    def connector(self) -> Connector:
+        return PostgresConnector(conn=self._c)
 
     async def insert_event(self, event: Event, received_at: datetime, question_key: str | None) -> bool:
         assert event.id is not None and event.occurred_at is not None
@@ -231,6 +236,9 @@ class PostgresStore(PostgresDigestQueries, Store):
             except psycopg.OperationalError as exc:
                 raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
         return applied
+
+    def connector(self) -> Connector:
+        return PostgresConnector(pooled=self._conn)
 
     # ----------------------------------------------------------------- accept
     @asynccontextmanager

@@ -39,6 +39,8 @@ from notifier.store.base import (
     claimed,
     migrations,
 )
+from notifier.store.connector import Connector
+from notifier.store.sqlite_connector import SqliteConnector
 from notifier.store.sqlite_digest import SqliteDigestQueries
 
 __all__ = ["SqliteStore"]
@@ -74,6 +76,9 @@ def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
 class _SqliteTx(Transaction):
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._c = conn
+
+    def connector(self) -> Connector:
+        return SqliteConnector(conn=self._c)
 
     async def insert_event(self, event: Event, received_at: datetime, question_key: str | None) -> bool:
         assert event.id is not None and event.occurred_at is not None
@@ -232,6 +237,9 @@ class SqliteStore(SqliteDigestQueries, Store):
                 raise
             applied.append(version)
         return applied
+
+    def connector(self) -> Connector:
+        return SqliteConnector(write=self._write, read=lambda: self.conn)
 
     # ----------------------------------------------------------------- accept
     @asynccontextmanager

@@ -1,0 +1,268 @@
+"""Cases in the store: written once, above the connector port, for every backend.
+
+Who wins a race is decided by the database: claiming is one conditional ``UPDATE``
+(``… WHERE status IN ('open', 'reopened')``), so of two agents clicking at once exactly
+one changes the row and the other is told who holds the case. Opening is one upsert on
+the case's identity, so two requests of a conversation arriving together share a case.
+Escalation timers move from ``pending`` to ``fired`` in one statement that skips rows
+another process holds, so each fires once across processes and restarts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import orjson
+
+from notifier.core.cases import Action, CaseStatus
+from notifier.store.connector import Connector, Row, as_time, queries
+
+__all__ = ["ActionResult", "Case", "CaseNotFound", "CaseStore", "FiredTimer", "Opened", "TimerPlan"]
+
+Outcome = Literal["done", "unchanged", "refused"]
+
+
+class CaseNotFound(LookupError):
+    """No case has that id."""
+
+
+@dataclass(frozen=True)
+class Case:
+    """One case as stored."""
+
+    id: str
+    identity: str
+    site: str
+    conversation_id: str | None
+    kind: str
+    route: str | None
+    locale: str | None
+    status: CaseStatus
+    round: int
+    events: int
+    opened_at: datetime
+    round_opened_at: datetime
+    updated_at: datetime
+    expected_response_at: datetime | None
+    claimed_by: str | None
+    claimed_at: datetime | None
+    resolved_by: str | None
+    resolved_at: datetime | None
+    note: str | None
+
+    @classmethod
+    def from_row(cls, r: Row) -> Case:
+        return cls(
+            id=r["id"], identity=r["identity"], site=r["site"], conversation_id=r["conversation_id"],
+            kind=r["kind"], route=r["route"], locale=r["locale"], status=r["status"], round=r["round"],
+            events=r["events"], opened_at=_t(r["opened_at"]), round_opened_at=_t(r["round_opened_at"]),
+            updated_at=_t(r["updated_at"]), expected_response_at=as_time(r["expected_response_at"]),
+            claimed_by=r["claimed_by"], claimed_at=as_time(r["claimed_at"]), resolved_by=r["resolved_by"],
+            resolved_at=as_time(r["resolved_at"]), note=r["note"],
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-ready data for the API and ``--json`` output (the identity stays inside)."""
+        return {k: (v.isoformat() if isinstance(v, datetime) else v)
+                for k, v in self.__dict__.items() if k != "identity"}
+
+
+def _t(value: Any) -> datetime:
+    out = as_time(value)
+    assert out is not None
+    return out
+
+
+@dataclass(frozen=True)
+class Opened:
+    """The case an accepted event opened, joined or reopened."""
+
+    id: str
+    status: CaseStatus
+    round: int
+    #: This event started the case or a new round of it (its timers were armed).
+    new_round: bool
+    expected_response_at: datetime | None
+    route: str | None
+    locale: str | None
+
+
+@dataclass(frozen=True)
+class TimerPlan:
+    """An escalation step to arm: tell ``channels`` at ``due_at`` if the case is still unclaimed."""
+
+    step: int
+    route: str
+    due_at: datetime
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class FiredTimer:
+    """An escalation step this process fired (no other process fires it)."""
+
+    case_id: str
+    round: int
+    step: int
+    route: str
+    due_at: datetime
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ActionResult:
+    """What an action did: ``done``, ``unchanged`` (it was already so) or ``refused`` (see ``reason``)."""
+
+    case: Case
+    action: Action
+    outcome: Outcome
+    reason: str | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.outcome == "done"
+
+
+class CaseStore:
+    """Cases, their events, actions and escalation timers, on any :class:`Connector`."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.db = connector
+        self.q = queries(connector.dialect, "cases")
+
+    # ----------------------------------------------------------------- opening
+    async def open_or_join(self, *, case_id: str, identity: str, event_id: str, site: str,
+                           conversation_id: str | None, kind: str, route: str | None, locale: str | None,
+                           now: datetime, expected: datetime | None,
+                           timers: list[TimerPlan]) -> Opened:
+        """Open a case for ``identity``, join its open one, or reopen its resolved one."""
+        row = await self.db.fetch_one(self.q["open_or_join"], {
+            "id": case_id, "identity": identity, "site": site, "conversation_id": conversation_id,
+            "kind": kind, "route": route, "locale": locale, "now": now, "expected": expected,
+        })
+        assert row is not None
+        return await self._after_open(row, event_id, now, timers)
+
+    async def reopen_if_resolved(self, *, identity: str, event_id: str, now: datetime,
+                                 expected: datetime | None, timers: list[TimerPlan]) -> Opened | None:
+        """The user wrote again after their case was resolved: reopen it (``None`` if it was not)."""
+        row = await self.db.fetch_one(self.q["reopen_by_identity"],
+                                      {"identity": identity, "now": now, "expected": expected})
+        if row is None:
+            return None
+        return await self._after_open(row, event_id, now, timers)
+
+    async def _after_open(self, row: Row, event_id: str, now: datetime, timers: list[TimerPlan]) -> Opened:
+        opened = Opened(row["id"], row["status"], row["round"], row["round_events"] == 1,
+                        as_time(row["expected_response_at"]), row["route"], row["locale"])
+        await self.db.execute(self.q["link_event"], {"case_id": opened.id, "event_id": event_id,
+                                                      "round": opened.round, "now": now})
+        if opened.new_round:
+            await self._arm(opened.id, opened.round, timers)
+        return opened
+
+    async def _arm(self, case_id: str, round_: int, timers: list[TimerPlan]) -> None:
+        for t in timers:
+            await self.db.execute(self.q["arm_timer"], {
+                "case_id": case_id, "round": round_, "step": t.step, "route": t.route, "due_at": t.due_at,
+                "channels": orjson.dumps(list(t.channels)).decode()})
+
+    # ----------------------------------------------------------------- reading
+    async def get(self, case_id: str) -> Case | None:
+        """One case."""
+        row = await self.db.fetch_one(self.q["get"], {"id": case_id})
+        return Case.from_row(row) if row else None
+
+    async def find(self, *, status: CaseStatus | None = None, site: str | None = None,
+                   limit: int = 100) -> list[Case]:
+        """Cases, most recently active first."""
+        rows = await self.db.fetch_all(self.q["list"], {"status": status, "site": site, "limit": limit})
+        return [Case.from_row(r) for r in rows]
+
+    async def of_event(self, event_id: str) -> Opened | None:
+        """The case an event belongs to (for a repeated POST of the same event)."""
+        row = await self.db.fetch_one(self.q["case_of_event"], {"event_id": event_id})
+        if row is None:
+            return None
+        return Opened(row["id"], row["status"], row["round"], False, as_time(row["expected_response_at"]),
+                      None, row["locale"])
+
+    async def history(self, case_id: str) -> dict[str, list[dict[str, Any]]]:
+        """The case's events, deliveries, actions and escalation timers, oldest first."""
+        def iso(v: Any) -> str | None:
+            t = as_time(v)
+            return t.isoformat() if t else None
+
+        events = await self.db.fetch_all(self.q["events"], {"case_id": case_id})
+        deliveries = await self.db.fetch_all(self.q["deliveries"], {"case_id": case_id})
+        actions = await self.db.fetch_all(self.q["actions"], {"case_id": case_id})
+        timers = await self.db.fetch_all(self.q["timers"], {"case_id": case_id})
+        return {
+            "events": [{"id": e["event_id"], "round": e["round"], "at": iso(e["at"]), "kind": e["kind"],
+                        "event": e["body"] if isinstance(e["body"], dict) else orjson.loads(e["body"])}
+                       for e in events],
+            "deliveries": [{**d, "created_at": iso(d["created_at"]), "sent_at": iso(d["sent_at"])}
+                           for d in deliveries],
+            "actions": [{**a, "at": iso(a["at"])} for a in actions],
+            "escalations": [{**t, "due_at": iso(t["due_at"]), "fired_at": iso(t["fired_at"]),
+                             "channels": orjson.loads(t["channels"])} for t in timers],
+        }
+
+    # ----------------------------------------------------------------- actions
+    async def act(self, case_id: str, action: Action, *, actor: str, via: str, now: datetime,
+                  note: str | None = None, expected: datetime | None = None,
+                  timers: list[TimerPlan] | None = None) -> ActionResult:
+        """Claim, resolve or reopen a case, once, and record who asked, when and from where.
+
+        ``expected`` and ``timers`` apply to ``reopen`` (a new round). Raises
+        :class:`CaseNotFound` for an unknown id; a refused action is returned, not raised.
+        """
+        async with self.db.transaction() as db:
+            inner = CaseStore(db)
+            outcome, reason = await inner._change(case_id, action, actor, now, note, expected, timers or [])
+            await db.execute(self.q["record_action"], {
+                "case_id": case_id, "action": action, "actor": actor, "via": via, "now": now,
+                "note": note, "outcome": outcome})
+            case = await inner.get(case_id)
+            assert case is not None
+            return ActionResult(case, action, outcome, reason)
+
+    async def _change(self, case_id: str, action: Action, actor: str, now: datetime, note: str | None,
+                      expected: datetime | None, timers: list[TimerPlan]) -> tuple[Outcome, str | None]:
+        if action == "claim":
+            row = await self.db.fetch_one(self.q["claim"], {"id": case_id, "actor": actor, "now": now})
+        elif action == "resolve":
+            row = await self.db.fetch_one(self.q["resolve"], {"id": case_id, "actor": actor, "now": now,
+                                                              "note": note})
+        else:
+            row = await self.db.fetch_one(self.q["reopen"], {"id": case_id, "now": now, "expected": expected})
+        if row is not None:
+            if action == "reopen":
+                await self._arm(case_id, row["round"], timers)
+            else:
+                await self.db.execute(self.q["cancel_timers"], {"case_id": case_id})
+            return "done", None
+        case = await self.get(case_id)
+        if case is None:
+            raise CaseNotFound(case_id)
+        if action == "claim" and case.status == "claimed":
+            if case.claimed_by == actor:
+                return "unchanged", None
+            return "refused", f"already claimed by {case.claimed_by}"
+        if action == "claim":  # resolved
+            return "refused", f"resolved by {case.resolved_by}: reopen it first"
+        return "unchanged", None
+
+    # ----------------------------------------------------------------- escalation
+    async def take_due_timers(self, worker: str, now: datetime, limit: int = 100) -> list[FiredTimer]:
+        """Fire the due timers of unclaimed cases: each one is returned to exactly one caller."""
+        rows = await self.db.fetch_all(self.q["take_due_timers"], {"worker": worker, "now": now, "limit": limit})
+        return [FiredTimer(r["case_id"], r["round"], r["step"], r["route"], _t(r["due_at"]),
+                           tuple(orjson.loads(r["channels"]))) for r in rows]
+
+    async def next_timer(self) -> datetime | None:
+        """When the earliest pending escalation is due."""
+        row = await self.db.fetch_one(self.q["next_timer"])
+        return as_time(row["due_at"]) if row else None

@@ -1,0 +1,107 @@
+-- Named statements of the cases layer (notifier/store/cases.py), SQLite dialect.
+-- The PostgreSQL file holds the same names; keep them in step.
+
+-- name: open_or_join
+-- One statement, so two requests of one conversation at once still share one case.
+INSERT INTO cases (id, identity, site, conversation_id, kind, route, locale, status, round,
+                   round_events, events, opened_at, round_opened_at, updated_at, expected_response_at)
+VALUES (:id, :identity, :site, :conversation_id, :kind, :route, :locale, 'open', 1,
+        1, 1, :now, :now, :now, :expected)
+ON CONFLICT (identity) DO UPDATE SET
+    events = cases.events + 1,
+    updated_at = excluded.updated_at,
+    round_events = CASE WHEN cases.status = 'resolved' THEN 1 ELSE cases.round_events + 1 END,
+    round = CASE WHEN cases.status = 'resolved' THEN cases.round + 1 ELSE cases.round END,
+    round_opened_at = CASE WHEN cases.status = 'resolved' THEN excluded.round_opened_at
+                           ELSE cases.round_opened_at END,
+    expected_response_at = CASE WHEN cases.status = 'resolved' THEN excluded.expected_response_at
+                                ELSE cases.expected_response_at END,
+    route = CASE WHEN cases.status = 'resolved' THEN excluded.route ELSE cases.route END,
+    claimed_by = CASE WHEN cases.status = 'resolved' THEN NULL ELSE cases.claimed_by END,
+    claimed_at = CASE WHEN cases.status = 'resolved' THEN NULL ELSE cases.claimed_at END,
+    status = CASE WHEN cases.status = 'resolved' THEN 'reopened' ELSE cases.status END
+RETURNING id, status, round, round_events, expected_response_at, route, locale
+
+-- name: reopen_by_identity
+-- The user wrote again in a conversation whose case was resolved.
+UPDATE cases SET status = 'reopened', round = round + 1, round_events = 1, events = events + 1,
+    round_opened_at = :now, updated_at = :now, expected_response_at = :expected,
+    claimed_by = NULL, claimed_at = NULL
+WHERE identity = :identity AND status = 'resolved'
+RETURNING id, status, round, round_events, expected_response_at, route, locale
+
+-- name: link_event
+INSERT INTO case_events (case_id, event_id, round, at) VALUES (:case_id, :event_id, :round, :now)
+ON CONFLICT DO NOTHING
+
+-- name: case_of_event
+SELECT c.id, c.status, c.round, c.expected_response_at, c.locale
+FROM case_events ce JOIN cases c ON c.id = ce.case_id WHERE ce.event_id = :event_id
+
+-- name: get
+SELECT * FROM cases WHERE id = :id
+
+-- name: list
+SELECT * FROM cases
+WHERE (CAST(:status AS TEXT) IS NULL OR status = :status)
+  AND (CAST(:site AS TEXT) IS NULL OR site = :site)
+ORDER BY updated_at DESC, id LIMIT :limit
+
+-- name: claim
+UPDATE cases SET status = 'claimed', claimed_by = :actor, claimed_at = :now, updated_at = :now
+WHERE id = :id AND status IN ('open', 'reopened')
+RETURNING id
+
+-- name: resolve
+UPDATE cases SET status = 'resolved', resolved_by = :actor, resolved_at = :now, note = :note,
+    updated_at = :now
+WHERE id = :id AND status <> 'resolved'
+RETURNING id
+
+-- name: reopen
+UPDATE cases SET status = 'reopened', round = round + 1, round_events = 0, round_opened_at = :now,
+    updated_at = :now, expected_response_at = :expected, claimed_by = NULL, claimed_at = NULL
+WHERE id = :id AND status = 'resolved'
+RETURNING id, round, route
+
+-- name: record_action
+INSERT INTO case_actions (case_id, action, actor, via, at, note, outcome)
+VALUES (:case_id, :action, :actor, :via, :now, :note, :outcome)
+
+-- name: actions
+SELECT action, actor, via, at, note, outcome FROM case_actions WHERE case_id = :case_id ORDER BY id
+
+-- name: events
+SELECT ce.event_id, ce.round, ce.at, e.kind, e.body
+FROM case_events ce JOIN events e ON e.id = ce.event_id
+WHERE ce.case_id = :case_id ORDER BY ce.at, ce.event_id
+
+-- name: deliveries
+SELECT d.id, d.event_id, d.route, d.channel, d.status, d.attempts, d.created_at, d.sent_at, d.last_error
+FROM case_events ce JOIN deliveries d ON d.event_id = ce.event_id
+WHERE ce.case_id = :case_id ORDER BY d.created_at, d.id
+
+-- name: arm_timer
+INSERT INTO case_timers (case_id, round, step, route, due_at, channels, status)
+VALUES (:case_id, :round, :step, :route, :due_at, :channels, 'pending')
+ON CONFLICT DO NOTHING
+
+-- name: cancel_timers
+UPDATE case_timers SET status = 'cancelled' WHERE case_id = :case_id AND status = 'pending'
+
+-- name: timers
+SELECT round, step, route, due_at, channels, status, fired_at, fired_by FROM case_timers
+WHERE case_id = :case_id ORDER BY round, step
+
+-- name: take_due_timers
+-- The database is locked for writing (BEGIN IMMEDIATE): each timer moves to 'fired' once.
+UPDATE case_timers SET status = 'fired', fired_at = :now, fired_by = :worker
+WHERE rowid IN (
+    SELECT t.rowid FROM case_timers t JOIN cases c ON c.id = t.case_id
+    WHERE t.status = 'pending' AND t.due_at <= :now
+      AND c.status IN ('open', 'reopened') AND c.round = t.round
+    ORDER BY t.due_at LIMIT :limit)
+RETURNING case_id, round, step, route, due_at, channels
+
+-- name: next_timer
+SELECT min(due_at) AS due_at FROM case_timers WHERE status = 'pending'
