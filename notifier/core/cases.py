@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
+from notifier.core.dedup import person
 from notifier.core.events import Event, Kind
 
 __all__ = [
@@ -51,18 +52,11 @@ def opens_case(event: Event, keywords: list[str]) -> bool:
 def case_identity(event: Event) -> str:
     """Whose case an event belongs to: the conversation, else the person, else the event alone.
 
-    Two requests of one conversation share a case; without a conversation, the user's
-    email (or phone) ties them together; an anonymous request is a case of its own.
+    The same identity as dedup's ``{person}``, per site: two requests of one conversation
+    share a case; without a conversation the user's email (or phone) ties them together;
+    an anonymous request is a case of its own.
     """
-    if event.conversation_id:
-        return f"{event.site}|conversation|{event.conversation_id}"
-    user = event.user
-    if user is not None and user.email and user.email.strip():
-        return f"{event.site}|email|{user.email.strip().lower()}"
-    if user is not None and user.phone and user.phone.strip():
-        digits = "".join(c for c in user.phone if c.isdigit() or c == "+")
-        return f"{event.site}|phone|{digits}"
-    return f"{event.site}|event|{event.id}"
+    return f"{event.site}|{person(event)}"
 
 
 @dataclass(frozen=True)
