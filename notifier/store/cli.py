@@ -1,9 +1,11 @@
-"""``notifier db upgrade|version``: look at and migrate the database schema.
+"""``notifier db upgrade|version|backup``: look at, migrate and back up the database.
 
     $ notifier db version --db postgresql://notifier@db/notifier
     schema version 0 (empty database); this notifier uses version 2: run `notifier db upgrade`
     $ notifier db upgrade --db postgresql://notifier@db/notifier
     applied schema versions 1, 2; the database is at version 2
+    $ notifier db backup /var/backups/notifier/
+    backed up notifier.db to /var/backups/notifier/notifier.db: 1204 events, 1530 deliveries (2.1 MB)
 
 ``version`` exits with 1 when the database is not at the version this notifier uses.
 """
@@ -34,11 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--db", default=None,
                        help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
+    p = sub.add_parser("backup", help="copy the SQLite database safely, even while notifier runs")
+    p.add_argument("dest", help="the file to write, or a directory to write it in")
+    p.add_argument("--force", action="store_true", help="replace DEST if it exists")
+    p.add_argument("--db", default=None, help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``notifier db <action>``; the process exit code."""
     url = getattr(args, "db", None) or os.environ.get("NOTIFIER_DB") or DEFAULT_DB
+    if args.db_command == "backup":
+        return _backup(url, args.dest, args.force)
     try:
         store = store_for(url)
     except ValueError as exc:
@@ -76,6 +84,28 @@ async def _run(store: Store, action: str) -> int:
         return 1
     finally:
         await store.close()
+
+
+def _backup(url: str, dest: str, force: bool) -> int:
+    from notifier.store.backup import BackupError, backup_sqlite
+
+    if not url.startswith("sqlite:"):
+        print(f"error: {redact_url(url)}: `notifier db backup` copies SQLite files; for PostgreSQL "
+              "use pg_dump (see docs/deployment.md)", file=sys.stderr)
+        return 2
+    path = url.split("sqlite://", 1)[1]
+    path = path[1:] if path.startswith("/") else path
+    if not path or path == ":memory:":
+        print("error: an in-memory database has nothing to back up", file=sys.stderr)
+        return 2
+    try:
+        done = backup_sqlite(path, dest, overwrite=force)
+    except BackupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    print(f"backed up {path} to {done.path}: {done.events} events, {done.deliveries} deliveries "
+          f"({done.size / 1e6:.1f} MB)")
+    return 0
 
 
 def _backend(store: Store) -> str:
