@@ -200,9 +200,9 @@ def _count(n: int, word: str) -> str:
 
 
 def _cmd_schema(args: argparse.Namespace) -> int:
-    from notifier.config.schema import json_schema
+    from notifier.config.schema import event_json_schema, json_schema
 
-    print(json.dumps(json_schema(), indent=2, ensure_ascii=False))
+    print(json.dumps(event_json_schema() if args.event else json_schema(), indent=2, ensure_ascii=False))
     return 0
 
 
@@ -497,7 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="accept email channels without SMTP (they deliver to the local capture inbox)")
     p.set_defaults(func=_cmd_check)
 
-    p = command("schema", "print the JSON Schema of channels.yaml")
+    p = command("schema", "print the JSON Schema of channels.yaml (or, --event, of an event)")
+    p.add_argument("--event", action="store_true", help="the JSON Schema of an event posted to /v1/events")
     p.set_defaults(func=_cmd_schema)
 
     p = command("explain", "show which routes match an event and which channels get it")

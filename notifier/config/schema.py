@@ -17,7 +17,7 @@ from pydantic.json_schema import GenerateJsonSchema
 from notifier.config.models import Config
 from notifier.core.durations import format_duration
 
-__all__ = ["SCHEMA_DIALECT", "json_schema"]
+__all__ = ["SCHEMA_DIALECT", "event_json_schema", "json_schema"]
 
 SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
@@ -39,5 +39,24 @@ def json_schema() -> dict[str, Any]:
     return {
         "$schema": SCHEMA_DIALECT,
         "title": "notifier channels.yaml",
+        **{k: v for k, v in schema.items() if k != "title"},
+    }
+
+
+def event_json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of one event posted to ``POST /v1/events``.
+
+    A batch is a JSON array of such objects. ``notifier schema --event`` prints it, for a
+    chatbot's developer to validate what their code sends before it reaches the server.
+
+    >>> sorted(event_json_schema()["required"])
+    ['kind']
+    """
+    from notifier.core.events import Event
+
+    schema = Event.model_json_schema(mode="validation")
+    return {
+        "$schema": SCHEMA_DIALECT,
+        "title": "notifier event (POST /v1/events)",
         **{k: v for k, v in schema.items() if k != "title"},
     }

@@ -18,7 +18,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ModelWrapValidatorHandler,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import InitErrorDetails
+
+from notifier.core.tool_calls import read_tool_arguments
 
 __all__ = [
     "HANDOFF_KINDS",
@@ -95,7 +106,10 @@ class Turn(_Strict):
 
 
 class Tool(_Strict):
-    """A tool the bot called, e.g. ``send_support_email``."""
+    """A tool the bot called, e.g. ``send_support_email``. In a ``tool_call`` event, the
+    arguments ``name``, ``email``, ``phone``, ``consent``, ``message``, ``page_url`` and
+    ``page_title`` fill the event's ``user``, ``message`` and ``page`` where it has none;
+    the arguments themselves are kept as sent."""
 
     name: str
     arguments: dict[str, Any] = Field(default_factory=dict)
@@ -123,6 +137,19 @@ class Event(_Strict):
     locale: str | None = None
     priority: Priority | None = None
     labels: dict[str, str] = Field(default_factory=dict)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _tool_arguments(cls, data: Any, handler: ModelWrapValidatorHandler[Event]) -> Event:
+        # A tool call's arguments (send_support_email's name, email, message…) fill the
+        # event's own fields, so the team sees who asks; see notifier.core.tool_calls.
+        data, sources = read_tool_arguments(data)
+        if not sources:
+            return handler(data)
+        try:
+            return handler(data)
+        except ValidationError as exc:
+            raise _renamed(exc, sources) from None
 
     @field_validator("occurred_at")
     @classmethod
@@ -153,3 +180,19 @@ class Event(_Strict):
     def to_json(self) -> dict[str, Any]:
         """The event as JSON-ready data, without unset optional fields."""
         return self.model_dump(mode="json", exclude_none=True)
+
+
+def _renamed(exc: ValidationError, sources: dict[tuple[str | int, ...], tuple[str | int, ...]]) -> ValidationError:
+    """``exc`` with each error on a field filled from a tool argument named after that argument."""
+    errors: list[InitErrorDetails] = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        for field, source in sources.items():
+            if loc[:len(field)] == field:
+                loc = source + loc[len(field):]
+                break
+        detail: InitErrorDetails = {"type": err["type"], "loc": loc, "input": err["input"]}
+        if "ctx" in err:
+            detail["ctx"] = err["ctx"]
+        errors.append(detail)
+    return ValidationError.from_exception_data(exc.title, errors)
