@@ -8,7 +8,34 @@ import sys
 
 import structlog
 
+from notifier.core.masking import mask_urls_in
+
 __all__ = ["configure_logging"]
+
+# Libraries that log whole request URLs (webhook URLs carry tokens: Teams `sig=`, Slack
+# webhook paths, Apprise URLs) or every SMTP line are kept to warnings, whatever the level
+# asked for; what they still say passes through the URL mask below.
+_CHATTY = ("httpx", "httpcore", "hpack", "aiohttp", "slack_sdk", "mail.log", "asyncio", "apprise",
+           "urllib3", "requests")
+
+
+class MaskURLs(logging.Filter):
+    """Masks the path and query of every URL in a standard-library log record."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        masked = mask_urls_in(message)
+        if masked != message:
+            record.msg, record.args = masked, None
+        return True
+
+
+def _mask_event(logger: object, method: str, event: structlog.types.EventDict) -> structlog.types.EventDict:
+    # Our own log lines get the same treatment: a reason or a repr may carry a URL.
+    for key, value in event.items():
+        if isinstance(value, str) and "://" in value:
+            event[key] = mask_urls_in(value)
+    return event
 
 
 class _Stderr:
@@ -30,9 +57,10 @@ def configure_logging(level: str = "info") -> None:
     )
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
-    # Libraries that log whole request URLs (webhook URLs carry tokens: Teams `sig=`, Slack
-    # webhook paths) or every SMTP line are kept to warnings, whatever the level asked for.
-    for name in ("httpx", "httpcore", "hpack", "aiohttp", "slack_sdk", "mail.log", "asyncio"):
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, MaskURLs) for f in handler.filters):
+            handler.addFilter(MaskURLs())
+    for name in _CHATTY:
         logging.getLogger(name).setLevel(max(numeric, logging.WARNING))
     structlog.configure(
         processors=[
@@ -40,6 +68,7 @@ def configure_logging(level: str = "info") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.format_exc_info,
+            _mask_event,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),

@@ -25,12 +25,18 @@ SECRETS = {
     "HOOK_TOKEN": "hooksecret-42424242",
     "SMTP_PASSWORD": "smtp-pass-7c1d9",
     "TEAMS_SIG": "teams-sig-3f3f3f3f",
+    "HOOK_PATH": "hookpath-9a9a9a9a",
+    "HOOK_KEY": "hookkey-8b8b8b8b",
+    "APPRISE_TOKEN": "apprisetok-6d6d6d6d",
 }
+
+
+HOOK_PATH_SEEN = SECRETS["HOOK_PATH"]
 
 
 def echo(req: Received) -> Reply:
     # A misbehaving server that puts the whole request, credentials included, in its error.
-    dump = json.dumps({"headers": req.headers, "body": req.body.decode(errors="replace")})
+    dump = json.dumps({"url": req.path, "headers": req.headers, "body": req.body.decode(errors="replace")})
     return Reply(401, dump.encode())
 
 
@@ -46,7 +52,8 @@ def config(sink: Sink, smtp_port: int) -> str:
     return f"""
 version: 1
 channels:
-  hook: {{type: webhook, url: "{base}/hook", headers: {{X-Token: "${{HOOK_TOKEN}}"}}}}
+  hook: {{type: webhook, url: "{base}/hook/${{HOOK_PATH}}?key=${{HOOK_KEY}}", headers: {{X-Token: "${{HOOK_TOKEN}}"}}}}
+  notify: {{type: apprise, urls: ["json://127.0.0.1:{sink.port}/apprise/${{APPRISE_TOKEN}}"]}}
   slack: {{type: slack, token: "${{SLACK_TOKEN}}", channel: "#support", base_url: "{base}/api/"}}
   teams: {{type: teams, url: "{base}/workflows?sig=${{TEAMS_SIG}}"}}
   zendesk: {{type: zendesk, subdomain: acme, email: agent@acme.com, api_token: "${{ZENDESK_TOKEN}}",
@@ -56,7 +63,7 @@ channels:
 routes:
   - name: all
     match: {{kinds: [support_request]}}
-    to: [hook, slack, teams, zendesk, freshdesk, mail]
+    to: [hook, slack, teams, zendesk, freshdesk, mail, notify]
 """
 
 
@@ -77,7 +84,8 @@ def test_no_secret_in_errors_logs_deliveries_or_explain(env: dict[str, str], tmp
         capture_output=True, text=True, timeout=120, env={**os.environ, "NOTIFIER_LOG_FORMAT": "json"},
     )
     assert worker.returncode == 0, worker.stderr
-    assert len(sink.received) >= 5, "the channels did reach the echoing server"
+    assert len(sink.received) >= 6, "the channels did reach the echoing server"
+    assert any(HOOK_PATH_SEEN in r.path for r in sink.received), "the webhook's secret path was used"
     capsys.readouterr()
     assert main(["deliveries", "--json"]) == 0
     assert main(["deliveries"]) == 0
@@ -85,7 +93,7 @@ def test_no_secret_in_errors_logs_deliveries_or_explain(env: dict[str, str], tmp
     outputs = {"worker log": worker.stdout + worker.stderr, "cli": capsys.readouterr().out}
 
     rows = json.loads(outputs["cli"].split("\n]\n", 1)[0] + "\n]")
-    assert {r["channel"] for r in rows} == {"hook", "slack", "teams", "zendesk", "freshdesk", "mail"}
+    assert {r["channel"] for r in rows} == {"hook", "slack", "teams", "zendesk", "freshdesk", "mail", "notify"}
     assert all(r["last_error"] for r in rows), "every channel failed and says why"
     for where, text in outputs.items():
         for name, secret in env.items():

@@ -2,19 +2,18 @@
 
 Apprise's own retries are left off so that ours (stored, visible, surviving restarts)
 govern. Each URL is its own target: on a retry, URLs that already succeeded are not
-notified again, and the failure reason is recorded per URL (with Apprise's privacy
-form of the URL, never its secrets).
+notified again, and the failure reason is recorded per URL (its number and scheme,
+never its secrets: Apprise's own "privacy" form still shows paths that are tokens).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import apprise as apprise_lib
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, retryable, sent
-from notifier.channels.http import redact
+from notifier.channels.http import mask_url, redact, url_secrets
 from notifier.config.models import AppriseChannel
 from notifier.render import view
 
@@ -40,23 +39,12 @@ class AppriseTarget:
         body = self.ctx.renderer.render("apprise", "body", self.locale, "txt", context).strip()
         return title, body
 
-    def _instance(self, url: str) -> tuple[apprise_lib.Apprise | None, str]:
+    @staticmethod
+    def _instance(url: str) -> apprise_lib.Apprise | None:
         asset = apprise_lib.AppriseAsset()
         asset.default_service_retry = 0
         app = apprise_lib.Apprise(asset=asset)
-        if not app.add(url):
-            return None, ""
-        try:
-            plugin: Any = app[0]
-            shown = str(plugin.url(privacy=True)).split("?", 1)[0]
-        except Exception:
-            shown = redact(url.split("?", 1)[0], [])
-        return app, shown
-
-    @staticmethod
-    def _secrets(url: str, shown: str) -> list[str]:
-        """Pieces of ``url`` that Apprise's privacy form hides: tokens, passwords, keys."""
-        return [part for part in re.split(r"[/:@?&=#]", url) if len(part) >= 6 and part not in shown]
+        return app if app.add(url) else None
 
     async def _notify(self, title: str, body: str, done: list[int]) -> SendResult:
         failures: list[str] = []
@@ -66,7 +54,7 @@ class AppriseTarget:
         for index, url in enumerate(self.config.urls):
             if index in done:
                 continue
-            app, shown = self._instance(url)
+            app = self._instance(url)
             if app is None:
                 invalid += 1
                 failures.append(f"url #{index + 1}: Apprise does not recognise this URL")
@@ -76,8 +64,8 @@ class AppriseTarget:
             if result:
                 now_done.append(index)
                 continue
-            secrets += self._secrets(url, shown)
-            failures.append(f"{shown}: {self._why(result)}")
+            secrets += url_secrets(url)
+            failures.append(f"url #{index + 1} ({mask_url(url)}): {self._why(result)}")
         if not failures:
             return sent(reason=f"{len(self.config.urls)} URL(s) notified")
         reason = redact("; ".join(failures), secrets)

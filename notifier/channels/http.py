@@ -16,9 +16,10 @@ from typing import Any
 import httpx
 
 from notifier.channels.base import SendResult, permanent, retryable, sent
+from notifier.core.masking import mask_url, url_secrets
 
 __all__ = ["classify_exception", "classify_response", "classify_status", "http_client", "json_object",
-           "parse_retry_after", "redact", "status_reason"]
+           "mask_url", "parse_retry_after", "redact", "status_reason", "url_secrets"]
 
 
 def http_client(config: Any, *, headers: dict[str, str] | None = None,

@@ -47,7 +47,14 @@ from slack_sdk.webhook.async_client import AsyncWebhookClient
 from slack_sdk.webhook.webhook_response import WebhookResponse
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
-from notifier.channels.http import classify_exception, classify_status, parse_retry_after, redact, status_reason
+from notifier.channels.http import (
+    classify_exception,
+    classify_status,
+    parse_retry_after,
+    redact,
+    status_reason,
+    url_secrets,
+)
 from notifier.config.models import SlackChannel
 from notifier.render import view
 
@@ -245,8 +252,7 @@ class Slack:
         self.locale = config.locale or ctx.defaults.locale
         self.pace = Pace(config.rate)
         # A webhook URL's path is its password: never echo it, whole or in part.
-        hook_path = urlsplit(config.webhook_url).path if config.webhook_url else None
-        self._secrets = [config.token, config.webhook_url, hook_path]
+        self._secrets = [config.token, *url_secrets(config.webhook_url)]
         self._where = config.channel or "the webhook's channel"
         self._timeout = config.timeout.total_seconds()
         # retry_handlers=[]: one attempt per send, the stored retry policy owns retries.

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import json
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
-from notifier.channels.http import classify_exception, classify_response, http_client, json_object
+from notifier.channels.http import classify_exception, classify_response, http_client, json_object, url_secrets
 from notifier.config.models import TeamsChannel
 from notifier.render import view
 
@@ -100,9 +99,9 @@ def report_card(report: Report) -> dict[str, Any]:
                      {"type": "TextBlock", "text": _cut(report.text, 20000), "wrap": True, "fontType": "Monospace"}]}
 
 
-def _secrets(url: str) -> list[str | None]:
-    """The URL and each of its query values (``sig`` is the webhook's password)."""
-    return [url, *(value for _, value in parse_qsl(urlsplit(url).query) if len(value) >= 8)]
+def _secrets(url: str) -> list[str]:
+    """The URL, its path and each of its query values (``sig`` is the webhook's password)."""
+    return url_secrets(url)
 
 
 class Teams:

@@ -3,16 +3,27 @@
 Body: ``{"event": …, "delivery_id": …, "channel": …, "route": …, "routes": […],
 "priority": …, "folded": N, "keywords": […], "attempt": N}``; header ``Idempotency-Key``
 is the delivery id, so a retry after a lost reply can be recognised by the receiver.
+
+With ``signing_secret: whsec_…`` each request is signed per the Standard Webhooks spec
+(https://www.standardwebhooks.com/): ``webhook-id`` (the delivery id, the same on every
+retry), ``webhook-timestamp`` (Unix seconds of this attempt) and ``webhook-signature``
+(``v1,<base64 HMAC-SHA256 of "id.timestamp.body">``). A receiver verifies with the same
+package::
+
+    from standardwebhooks import Webhook
+    payload = Webhook(secret).verify(request_body, request_headers)  # raises if forged or stale
 """
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+from standardwebhooks.webhooks import Webhook as Signer
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
-from notifier.channels.http import classify_exception, classify_response, http_client
+from notifier.channels.http import classify_exception, classify_response, http_client, mask_url, url_secrets
 from notifier.config.models import WebhookChannel
 
 __all__ = ["Webhook", "create", "preview"]
@@ -47,15 +58,27 @@ class Webhook:
         self.name = name
         self.config = config
         self.ctx = ctx
-        self._secrets = [v for v in config.headers.values()]
+        self._signer = Signer(config.signing_secret) if config.signing_secret else None
+        self._secrets = [*config.headers.values(), config.signing_secret, *url_secrets(config.url)]
         self._client = http_client(config, headers={"Content-Type": "application/json", **config.headers})
 
+    def signed_headers(self, key: str, content: bytes, now: datetime | None = None) -> dict[str, str]:
+        """``Idempotency-Key``, and the Standard Webhooks headers when a secret is set."""
+        headers = {"Idempotency-Key": key}
+        if self._signer is not None:
+            now = now or datetime.now(UTC)
+            headers["webhook-id"] = key
+            headers["webhook-timestamp"] = str(int(now.timestamp()))
+            headers["webhook-signature"] = self._signer.sign(key, now, content.decode())
+        return headers
+
     async def _post(self, body: dict[str, Any], key: str) -> SendResult:
+        content = orjson.dumps(body)
         try:
-            response = await self._client.post(self.config.url, content=orjson.dumps(body),
-                                               headers={"Idempotency-Key": key})
+            response = await self._client.post(self.config.url, content=content,
+                                               headers=self.signed_headers(key, content))
         except Exception as exc:
-            return classify_exception(exc, secrets=[*self._secrets, self.config.url])
+            return classify_exception(exc, secrets=self._secrets)
         return classify_response(response, secrets=self._secrets)
 
     async def send(self, message: Outbound) -> SendResult:
@@ -77,4 +100,6 @@ def create(name: str, config: WebhookChannel, ctx: ChannelContext) -> Webhook:
 def preview(channel: Webhook, message: Outbound) -> str:
     """The request the channel would send."""
     body = orjson.dumps(payload(channel.name, message, channel.ctx), option=orjson.OPT_INDENT_2).decode()
-    return f"POST {channel.config.url}\nIdempotency-Key: {message.delivery_id}\n\n{body}"
+    signed = ("\nwebhook-id: " + message.delivery_id + "\nwebhook-timestamp: <when sent>"
+              "\nwebhook-signature: v1,<HMAC-SHA256 with signing_secret>") if channel.config.signing_secret else ""
+    return f"POST {mask_url(channel.config.url)}\nIdempotency-Key: {message.delivery_id}{signed}\n\n{body}"

@@ -36,6 +36,9 @@ TEAMS_SIG = "SECRETteamssignature0123"
 ZD_TOKEN = "SECRETzendesktoken"
 FD_KEY = "SECRETfreshdeskkey"
 HOOK_TOKEN = "SECRETwebhookheader"
+HOOK_URL_PATH = "SECRETwebhookpath42"
+HOOK_URL_KEY = "SECRETquerykey7"
+SIGNING = "whsec_" + base64.b64encode(b"SECRETsigning-key-0123456789abcd").decode()
 
 
 def b64(text: str) -> str:
@@ -61,8 +64,8 @@ TARGETS = [
                                                             timeout=SHORT, rate=1000)),
            ("SECREThookpath", HOOK_PATH)),
     Target("teams", lambda base: _build(TeamsChannel(type="teams", timeout=SHORT,
-                                                    url=f"{base}/workflows/w/invoke?api-version=1&sig={TEAMS_SIG}")),
-           (TEAMS_SIG,)),
+                                                    url=f"{base}/workflows/SECRETworkflow42/invoke?api-version=1&sig={TEAMS_SIG}")),
+           (TEAMS_SIG, "SECRETworkflow42")),
     Target("zendesk", lambda base: _build(ZendeskChannel(type="zendesk", subdomain="acme", email="a@acme.test",
                                                         api_token=ZD_TOKEN, base_url=base, timeout=SHORT)),
            (ZD_TOKEN, b64(f"a@acme.test/token:{ZD_TOKEN}"))),
@@ -72,6 +75,11 @@ TARGETS = [
     Target("webhook", lambda base: _build(WebhookChannel(type="webhook", url=base + "/hook", timeout=SHORT,
                                                         headers={"X-Token": HOOK_TOKEN})),
            (HOOK_TOKEN,)),
+    # A receiver whose path and query are its password, and a signed webhook.
+    Target("webhook-secret-url", lambda base: _build(WebhookChannel(
+        type="webhook", url=f"{base}/in/{HOOK_URL_PATH}?key={HOOK_URL_KEY}", timeout=SHORT,
+        signing_secret=SIGNING)),
+           (HOOK_URL_PATH, HOOK_URL_KEY, SIGNING)),
 ]
 
 
