@@ -59,12 +59,12 @@ def _read_events(source: str) -> list[Event]:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from notifier.api import create_app
     from notifier.auth import ENV_TOKEN
     from notifier.auth_cli import exposure_refusal
+    from notifier.http_guard import Limits
     from notifier.logs import configure_logging
+    from notifier.server import serve_http
     from notifier.startup import PortUnavailable, bind, capture_allowed, capture_problems, summary
 
     configure_logging(args.log_level)
@@ -94,19 +94,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 1
     app = create_app(service, run_worker=not args.no_worker)
 
-    class Server(uvicorn.Server):
-        async def startup(self, sockets: list[Any] | None = None) -> None:
-            await super().startup(sockets=sockets)
-            if self.started:  # the port is ours and the service is open: say what runs
-                inbox = service.inbox.address if service.inbox is not None else None
-                print(summary(config=service.config, config_path=str(service.config_path),
-                              store=service.db_url, inbox=inbox, host=args.host, port=sock.getsockname()[1],
-                              token=bool(service.config.auth.tokens or os.environ.get(ENV_TOKEN)),
-                              worker=not args.no_worker),
-                      file=sys.stderr, flush=True)
+    def started() -> None:  # the port is ours and the service is open: say what runs
+        inbox = service.inbox.address if service.inbox is not None else None
+        print(summary(config=service.config, config_path=str(service.config_path),
+                      store=service.db_url, inbox=inbox, host=args.host, port=sock.getsockname()[1],
+                      token=bool(service.config.auth.tokens or os.environ.get(ENV_TOKEN)),
+                      worker=not args.no_worker),
+              file=sys.stderr, flush=True)
 
-    server = Server(uvicorn.Config(app, log_level="warning", access_log=False))
-    server.run(sockets=[sock])
+    serve_http(app, service, sockets=[sock], on_started=started,
+               limits=Limits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                             max_connections=args.max_connections))
     return 0
 
 
@@ -128,6 +126,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     async def go() -> int:
         from datetime import timedelta
 
+        from notifier.server import handle_hangup
+
         service = Service(args.config, args.db, config=config, capture=args.dev,
                           worker_options={"lease": timedelta(seconds=args.lease)})
         await service.open()
@@ -140,7 +140,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, service.stop)
-            loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(_reload(service)))
+            handle_hangup(service)
             print(f"notifier worker {service.worker.id} started (store {service.db_url})", file=sys.stderr)
             await service.run(worker=True, digests=not args.no_digests)
             return 0
@@ -148,12 +148,6 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             await service.close()
 
     return asyncio.run(go())
-
-
-async def _reload(service: Service) -> None:
-    problems = await service.reload()
-    for p in problems:
-        print(f"reload refused: {p}", file=sys.stderr)
 
 
 # --------------------------------------------------------------------------- config tools
@@ -478,6 +472,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true",
                    help="listen on a non-loopback --host even without any API token")
     _running(p)
+    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="a client must send its request line and headers within this time (default 10)")
+    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+                   help="a client must send its whole body within this time after the headers (default 30)")
+    p.add_argument("--max-connections", type=int, default=None, metavar="N",
+                   help="open connections at most (default 1000, lowered to fit the open-file limit)")
     p.set_defaults(func=_cmd_serve)
 
     p = command("worker", "run the worker and the digest scheduler (no API)")

@@ -23,8 +23,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
@@ -34,6 +34,7 @@ import orjson
 import structlog
 
 from notifier.channels.base import Channel, Report, SendResult, permanent
+from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config, Digest
 from notifier.core.digest import DigestStats, Period, due_period, next_fire, period_for_date
 from notifier.digest_render import build_report
@@ -79,14 +80,24 @@ class DigestScheduler:
     retryable error (its ``Retry-After`` wins when longer, up to a minute).
     """
 
-    def __init__(self, config: Config, store: Store, channels: dict[str, Channel], renderer: Renderer,
+    def __init__(self, config: Config, store: Store, channels: Mapping[str, Channel], renderer: Renderer,
                  worker_id: str, *, retry_delays: tuple[float, ...] = (5.0, 30.0)) -> None:
         self.config = config
         self.store = store
-        self.channels = channels
+        self.channels = channels if isinstance(channels, ChannelSet) else ChannelSet(channels)
         self.renderer = renderer
         self.worker_id = worker_id
         self.retry_delays = retry_delays
+        self._changed = asyncio.Event()
+
+    def reconfigure(self, config: Config, channels: ChannelSet, renderer: Renderer) -> None:
+        """Use a newly loaded configuration: its digests, schedules, channels and templates.
+
+        A digest being sent finishes on the channels it started with; the scheduler wakes
+        up to work out the next fire time of the new schedules.
+        """
+        self.config, self.channels, self.renderer = config, channels, renderer
+        self._changed.set()
 
     # ----------------------------------------------------------------- schedule
     def due(self, digest: Digest, now: datetime) -> Period:
@@ -111,20 +122,25 @@ class DigestScheduler:
         return min(fires) if fires else None
 
     async def run(self, stop: asyncio.Event) -> None:
-        """Tick at every fire time until ``stop`` is set."""
+        """Tick at every fire time until ``stop`` is set (a reload wakes it up early)."""
         while not stop.is_set():
+            self._changed.clear()
             now = datetime.now(UTC)
             try:
                 await self.tick(now)
             except Exception:  # a broken digest must not stop the scheduler: log, try next time
                 log.exception("digest run failed")
             wake = self.next_wake(datetime.now(UTC))
-            if wake is None:
-                return
             # Capped so that a clock change or a suspended machine is noticed within the hour.
-            delay = min(max((wake - datetime.now(UTC)).total_seconds(), 0.0) + 0.5, 3600.0)
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+            delay = 3600.0 if wake is None else min(max((wake - datetime.now(UTC)).total_seconds(), 0.0) + 0.5,
+                                                    3600.0)
+            stopped = asyncio.ensure_future(stop.wait())
+            changed = asyncio.ensure_future(self._changed.wait())
+            try:
+                await asyncio.wait({stopped, changed}, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                stopped.cancel()
+                changed.cancel()
 
     # ----------------------------------------------------------------- one period
     async def stats(self, digest: Digest, period: Period) -> DigestStats:
@@ -152,7 +168,9 @@ class DigestScheduler:
             await self.store.finish_digest(digest.name, period.start, now, ok=False,
                                            detail=f"could not be prepared: {exc}")
             return DigestResult(digest.name, period, "failed")
-        outcomes = await asyncio.gather(*(self._send_one(name, report) for name in digest.to))
+        held = self.channels  # held whole: a reload meanwhile closes them only after this run
+        with held.in_use():
+            outcomes = await asyncio.gather(*(self._send_one(held, name, report) for name in digest.to))
         channels = dict(zip(digest.to, outcomes, strict=True))
         ok = [r.ok for r in outcomes]
         status = "sent" if all(ok) else "partial" if any(ok) else "failed"
@@ -163,8 +181,8 @@ class DigestScheduler:
                  start=period.start.isoformat(), status=status, detail=result.detail)
         return result
 
-    async def _send_one(self, name: str, report: Report) -> SendResult:
-        channel = self.channels.get(name)
+    async def _send_one(self, channels: ChannelSet, name: str, report: Report) -> SendResult:
+        channel = channels.get(name)
         if channel is None:
             return permanent(f"channel {name!r} is not available")
         result = SendResult("retry", "not tried")

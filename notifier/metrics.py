@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["REGISTRY", "accepted", "attempts", "deliveries_by_status", "delivery_seconds"]
+__all__ = ["REGISTRY", "accepted", "attempts", "config_reloads", "connections_dropped", "deliveries_by_status",
+           "delivery_seconds"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -18,3 +19,10 @@ delivery_seconds = Histogram("notifier_send_seconds", "Time a channel took to an
                              buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30))
 deliveries_by_status = Gauge("notifier_deliveries", "Deliveries in the store by status.", ["status"],
                              registry=REGISTRY)
+connections_dropped = Counter("notifier_http_connections_dropped_total",
+                              "HTTP connections the server closed: a request head or body too slow "
+                              "(header_timeout, body_timeout) or room made under the connection cap (cap).",
+                              ["reason"], registry=REGISTRY)
+config_reloads = Counter("notifier_config_reloads_total",
+                         "Configuration reloads (SIGHUP), by result (applied, refused).",
+                         ["result"], registry=REGISTRY)

@@ -1,8 +1,10 @@
 """Wiring: configuration + store + channels, and the long-running parts (worker, digests).
 
 A :class:`Service` is what ``notifier serve`` and ``notifier worker`` run, and what the
-HTTP API calls to accept events. ``reload()`` swaps in a new configuration only if it
-loads cleanly: a broken ``channels.yaml`` never replaces a running one.
+HTTP API calls to accept events. ``reload()`` (``SIGHUP``) swaps in a new configuration
+only if it loads cleanly: a broken ``channels.yaml`` never replaces a running one. A good
+one replaces config, routes, channels and digests at once, between two awaits, so no
+request sees half of each; the old channels close once the sends using them returned.
 """
 
 from __future__ import annotations
@@ -12,11 +14,14 @@ import os
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
-from notifier.channels import Channel, ChannelContext, build_channel
+from notifier import metrics
+from notifier.channels import ChannelContext, build_channel
+from notifier.channels.channel_set import ChannelSet
+from notifier.config.errors import ConfigError
 from notifier.config.loader import load_config
 from notifier.config.models import Config
 from notifier.core.events import Event
@@ -25,6 +30,9 @@ from notifier.pipeline import Accepted, accept
 from notifier.render import Renderer
 from notifier.store import Store, store_for
 from notifier.worker import Worker, utcnow
+
+if TYPE_CHECKING:
+    from notifier.digest import DigestScheduler
 
 __all__ = ["DEFAULT_CONFIG", "DEFAULT_DB", "Service"]
 
@@ -92,8 +100,10 @@ class Service:
         # command line allows it on a loopback address or with --dev only.
         self.capture = capture
         self.renderer = checked_renderer(self.config)
-        self.channels: dict[str, Channel] = {}
+        self.channels = ChannelSet()
         self.worker: Worker | None = None
+        self.scheduler: DigestScheduler | None = None
+        self._retiring: set[asyncio.Task[None]] = set()
         self._worker_options = worker_options or {}
         self._tasks: list[asyncio.Task[None]] = []
         self._worker_task: asyncio.Task[None] | None = None
@@ -122,21 +132,22 @@ class Service:
             event_url=config.defaults.event_url,
         )
 
-    def _build_channels(self, config: Config, renderer: Renderer) -> dict[str, Channel]:
+    def _build_channels(self, config: Config, renderer: Renderer) -> ChannelSet:
         ctx = self.context(config, renderer)
-        return {name: build_channel(name, cfg, ctx) for name, cfg in config.channels.items()}
+        return ChannelSet({name: build_channel(name, cfg, ctx) for name, cfg in config.channels.items()})
 
     async def run(self, *, worker: bool = True, digests: bool = True) -> None:
         """Run the worker and the digest scheduler until :meth:`stop`."""
         if worker and self.worker is not None:
             self._worker_task = asyncio.create_task(self.worker.run(self._stop))
             self._tasks.append(self._worker_task)
-        if digests and self.config.digests:
+        if digests:
             from notifier.digest import DigestScheduler
 
-            scheduler = DigestScheduler(self.config, self.store, self.channels, self.renderer,
-                                        self.worker.id if self.worker else "scheduler")
-            self._tasks.append(asyncio.create_task(scheduler.run(self._stop)))
+            # Started even without digests: a reload may add one.
+            self.scheduler = DigestScheduler(self.config, self.store, self.channels, self.renderer,
+                                             self.worker.id if self.worker else "scheduler")
+            self._tasks.append(asyncio.create_task(self.scheduler.run(self._stop)))
         if self._tasks:
             await asyncio.gather(*self._tasks)
 
@@ -156,32 +167,61 @@ class Service:
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
             self._tasks.clear()
-        for channel in self.channels.values():
-            try:
-                await channel.aclose()
-            except Exception:  # closing is best effort: nothing is pending any more
-                log.exception("closing channel failed", channel=channel.name)
+        await self.channels.aclose()
+        if self._retiring:
+            await asyncio.gather(*self._retiring, return_exceptions=True)
         if self.inbox is not None:
             await self.inbox.stop()
         await self.store.close()
 
     async def reload(self) -> list[str]:
-        """Load the configuration file again; keep the running one if the new one is broken."""
-        from notifier.config.errors import ConfigError
+        """Load the configuration file again; keep the running one if the new one is broken.
 
+        Returns the problems (``file:line:col  path: message``), empty when the new
+        configuration is in use. Sends under way finish on the old channels, which are
+        closed in the background once the last of them returned.
+        """
         try:
             config = load_config(self.config_path)
             renderer = checked_renderer(config)
-        except ConfigError as exc:
-            return [str(i) for i in exc.issues]
+        except (ConfigError, OSError) as exc:
+            problems = ([str(i) for i in exc.issues] if isinstance(exc, ConfigError)
+                        else [f"{self.config_path}: {exc.strerror or exc}"])
+            for problem in problems:
+                log.error("configuration problem", problem=problem)
+            log.error("configuration not reloaded: the running one stays", path=str(self.config_path),
+                      problems=len(problems))
+            metrics.config_reloads.labels("refused").inc()
+            return problems
+        if not self.capture:
+            from notifier.startup import capture_problems
+
+            if capture_problems(config):  # the same refusal as at start: mail would reach nobody
+                for problem in capture_problems(config):
+                    log.error("configuration problem", problem=problem)
+                log.error("configuration not reloaded: the running one stays", path=str(self.config_path))
+                metrics.config_reloads.labels("refused").inc()
+                return capture_problems(config)
+        elif needs_inbox(config) and self.inbox is None:
+            from notifier.inbox import Inbox
+
+            self.inbox = Inbox(self.inbox_dir)
+            await self.inbox.start()
+        channels = self._build_channels(config, renderer)
+        # From here to the end of the swap there is no await: every request and every send
+        # sees either the old configuration whole or the new one whole.
         old = self.channels
-        self.config, self.renderer = config, renderer
-        self.channels = self._build_channels(config, renderer)
+        self.config, self.renderer, self.channels = config, renderer, channels
         if self.worker is not None:
-            self.worker.reconfigure(config, self.channels)
-        for channel in old.values():
-            await channel.aclose()
-        log.info("configuration reloaded", path=str(self.config_path))
+            self.worker.reconfigure(config, channels)
+        if self.scheduler is not None:
+            self.scheduler.reconfigure(config, channels, renderer)
+        task = asyncio.create_task(old.retire())
+        self._retiring.add(task)
+        task.add_done_callback(self._retiring.discard)
+        metrics.config_reloads.labels("applied").inc()
+        log.info("configuration reloaded", path=str(self.config_path), channels=len(config.channels),
+                 routes=len(config.routes), digests=len(config.digests))
         return []
 
     # ----------------------------------------------------------------- use cases

@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -32,6 +32,7 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, w
 
 from notifier import metrics
 from notifier.channels.base import Channel, Outbound, SendResult, permanent
+from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
 from notifier.core.retry import next_attempt
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
@@ -81,7 +82,7 @@ class Worker:
         self,
         store: Store,
         config: Config,
-        channels: dict[str, Channel],
+        channels: Mapping[str, Channel],
         *,
         worker_id: str | None = None,
         lease: timedelta = timedelta(minutes=5),
@@ -94,7 +95,7 @@ class Worker:
     ) -> None:
         self.store = store
         self.config = config
-        self.channels = channels
+        self.channels = channels if isinstance(channels, ChannelSet) else ChannelSet(channels)
         self.id = worker_id or _worker_id()
         self.lease = lease
         self.batch = batch
@@ -119,10 +120,13 @@ class Worker:
         ch = self.config.channels.get(name)
         return ch.concurrency if ch is not None else 1
 
-    def reconfigure(self, config: Config, channels: dict[str, Channel]) -> None:
-        """Use a newly loaded configuration for the next claims."""
-        self.config = config
-        self.channels = channels
+    def reconfigure(self, config: Config, channels: ChannelSet) -> None:
+        """Use a newly loaded configuration for the next sends.
+
+        Sends already under way finish on the channels they started with (they hold the
+        old :class:`ChannelSet` until they return); lanes stay, keyed by channel name.
+        """
+        self.config, self.channels = config, channels
 
     def _lane(self, channel: str) -> asyncio.Queue[Claimed]:
         lane = self._lanes.get(channel)
@@ -374,9 +378,18 @@ class Worker:
             log.error("stored event cannot be read", delivery=d.id, event_id=d.event_id, reason=claimed.problem)
             return await self._record(claimed, permanent(claimed.problem or "the stored event cannot be read",
                                                          label="unreadable_event"), 0.0)
-        channel = self.channels.get(d.channel)
-        if channel is None:
+        # The set is read once: a reload meanwhile swaps in new channels for the next sends,
+        # and closes these only after this send let go of them.
+        channels = self.channels
+        if d.channel not in channels:
             return await self._record(claimed, permanent(f"channel {d.channel!r} is no longer configured"), 0.0)
+        with channels.in_use():
+            result, elapsed = await self._send(channels[d.channel], claimed)
+        metrics.delivery_seconds.labels(d.channel).observe(elapsed)
+        return await self._record(claimed, result, elapsed * 1000)
+
+    async def _send(self, channel: Channel, claimed: Claimed) -> tuple[SendResult, float]:
+        d = claimed.delivery
         message = Outbound(
             delivery_id=d.id,
             event=claimed.event,
@@ -399,9 +412,7 @@ class Worker:
             log.exception("channel raised", channel=d.channel, delivery=d.id)
             result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {_one_line(exc)}",
                                label="internal")
-        elapsed = time.perf_counter() - started
-        metrics.delivery_seconds.labels(d.channel).observe(elapsed)
-        return await self._record(claimed, result, elapsed * 1000)
+        return result, time.perf_counter() - started
 
     async def _record(self, claimed: Claimed, result: SendResult, duration_ms: float) -> bool:
         d = claimed.delivery

@@ -1,0 +1,72 @@
+"""Running the long-lived processes: ``notifier serve`` (HTTP) and the signals both obey.
+
+* ``SIGHUP`` reloads ``channels.yaml`` (:meth:`Service.reload`): a broken file is refused,
+  each problem logged with its ``file:line:col``, and the running configuration stays.
+* ``SIGTERM`` / ``SIGINT`` drain: no new claims, sends under way finish (or are released
+  to the queue after the worker's grace period), then the process exits 0.
+
+The HTTP server is uvicorn, with the read deadlines and the connection cap of
+:mod:`notifier.http_guard` so slow or idle clients cannot starve the API.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import socket
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from notifier.service import Service
+
+__all__ = ["handle_hangup", "serve_http"]
+
+log = structlog.get_logger("notifier.server")
+
+
+def handle_hangup(service: Service) -> None:
+    """Reload ``service``'s configuration on every ``SIGHUP`` (call inside the running loop)."""
+    loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[list[str]]] = set()
+
+    def reload() -> None:
+        log.info("SIGHUP: reloading the configuration", path=str(service.config_path))
+        task = loop.create_task(service.reload())
+        pending.add(task)  # keep a reference until done: the loop holds tasks weakly
+        task.add_done_callback(pending.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload)
+
+
+def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
+               on_started: Callable[[], None] | None = None, **options: Any) -> None:
+    """Run ``app`` on ``sockets`` until ``SIGTERM``/``SIGINT``; ``SIGHUP`` reloads ``service``.
+
+    ``on_started`` is called once the service is open and serving; ``options`` go to
+    :func:`notifier.http_guard.uvicorn_config` (``limits=`` among them).
+    """
+    import uvicorn
+
+    from notifier.http_guard import uvicorn_config
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets=sockets)
+            if self.started and on_started is not None:
+                on_started()
+
+    config = uvicorn_config(app, **options)
+    server = Server(config)
+
+    async def main() -> None:
+        handle_hangup(service)
+        await server.serve(sockets=sockets)
+
+    # uvicorn re-raises the stop signal once it has shut down, to exit "killed by SIGTERM";
+    # ignoring it then makes a drained stop exit 0, as supervisors expect of a clean stop.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, signal.SIG_IGN)
+    with asyncio.Runner(loop_factory=config.get_loop_factory()) as runner:
+        runner.run(main())

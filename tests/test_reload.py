@@ -1,0 +1,56 @@
+"""Reload in one process: a good file swaps everything at once, a broken one changes nothing."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from notifier.core.events import Event
+from tests.conftest import ServiceFactory, webhook_config
+from tests.sink import Sink
+
+
+def _event(eid: str) -> Event:
+    return Event.model_validate({"kind": "support_request", "site": "s", "conversation_id": eid, "id": eid,
+                                 "message": "help"})
+
+
+async def test_old_channels_close_only_after_the_send_under_way(make_service: ServiceFactory, sink: Sink,
+                                                                tmp_path: Path) -> None:
+    service = await make_service(webhook_config(sink.url))
+    assert service.worker is not None
+    sink.latency = 1.0
+    await service.accept([_event("slow")])
+    old = service.channels
+    drain = asyncio.create_task(service.worker.drain())
+    await sink.wait_for(1, timeout=30)
+
+    with Sink() as other:
+        (tmp_path / "channels.yaml").write_text(webhook_config(other.url), encoding="utf-8")
+        assert await service.reload() == []
+        assert service.channels is not old
+        assert not old.closed, "the old channels were closed under a send still using them"
+
+        stats = await drain
+        assert stats.sent == 1 and stats.retried == 0, stats
+        deadline = time.monotonic() + 10
+        while not old.closed:
+            assert time.monotonic() < deadline, "the old channels were never closed"
+            await asyncio.sleep(0.01)
+
+        await service.accept([_event("next")])
+        assert (await service.worker.drain()).sent == 1
+        assert [r.json()["event"]["id"] for r in other.received] == ["next"]
+
+
+async def test_broken_file_changes_nothing(make_service: ServiceFactory, sink: Sink, tmp_path: Path) -> None:
+    service = await make_service(webhook_config(sink.url))
+    config, channels = service.config, service.channels
+    (tmp_path / "channels.yaml").write_text("version: 1\nchannels:\n  hook: {type: webhook}\n", encoding="utf-8")
+    problems = await service.reload()
+    assert problems and "channels.yaml:3:" in problems[0], problems
+    assert service.config is config and service.channels is channels and not channels.closed
+    (tmp_path / "channels.yaml").unlink()
+    assert await service.reload(), "a missing file was taken as a configuration"
+    assert service.config is config
