@@ -34,6 +34,7 @@ from notifier import metrics
 from notifier.channels.base import Channel, Outbound, SendResult, permanent
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
+from notifier.core.events import Event
 from notifier.core.retry import next_attempt
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
 
@@ -384,15 +385,15 @@ class Worker:
         if d.channel not in channels:
             return await self._record(claimed, permanent(f"channel {d.channel!r} is no longer configured"), 0.0)
         with channels.in_use():
-            result, elapsed = await self._send(channels[d.channel], claimed)
+            result, elapsed = await self._send(channels[d.channel], claimed, claimed.event)
         metrics.delivery_seconds.labels(d.channel).observe(elapsed)
         return await self._record(claimed, result, elapsed * 1000)
 
-    async def _send(self, channel: Channel, claimed: Claimed) -> tuple[SendResult, float]:
+    async def _send(self, channel: Channel, claimed: Claimed, event: Event) -> tuple[SendResult, float]:
         d = claimed.delivery
         message = Outbound(
             delivery_id=d.id,
-            event=claimed.event,
+            event=event,
             channel=d.channel,
             route=d.route,
             priority=d.priority,
