@@ -8,6 +8,7 @@ The token itself is printed once, for the client; only its hash goes into the fi
 from __future__ import annotations
 
 import argparse
+import base64
 import ipaddress
 import secrets
 import sys
@@ -50,10 +51,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     p.add_argument("--site", action="append", default=None, help="only this site; repeat for several")
     p.add_argument("--hmac", action="store_true",
                    help="also make a secret the client must sign its event bodies with")
+    p = sub.add_parser("webhook-secret", help="make a signing_secret (whsec_…) for a webhook channel")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print a new token and its ``auth.tokens`` entry."""
+    """Print a new token and its ``auth.tokens`` entry, or a webhook signing secret."""
+    if args.token_command == "webhook-secret":
+        secret = "whsec_" + base64.b64encode(secrets.token_bytes(32)).decode()
+        sys.stdout.write(f"{secret}\n\nset it on the webhook channel (and give it to the receiver):\n"
+                         f"  signing_secret: \"${{HOOK_SIGNING_SECRET}}\"   # HOOK_SIGNING_SECRET={secret}\n")
+        return 0
     token = new_token()
     name = args.name or f"token-{secrets.token_hex(3)}"
     scopes = list(dict.fromkeys(args.scope or ["events:write"]))

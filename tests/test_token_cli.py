@@ -74,3 +74,13 @@ def test_token_new_with_hmac_points_at_an_env_secret(capsys: pytest.CaptureFixtu
     assert main(["token", "new", "--name", "bot", "--hmac"]) == 0
     out = capsys.readouterr().out
     assert 'hmac_secret: "${NOTIFIER_HMAC_BOT}"' in out and "scopes: [events:write]" in out
+
+
+def test_webhook_secret_is_accepted_by_the_config(capsys: pytest.CaptureFixture[str]) -> None:
+    from notifier.config import parse_config
+
+    assert main(["token", "webhook-secret"]) == 0
+    secret = capsys.readouterr().out.split("\n", 1)[0]
+    config = parse_config("channels: {hook: {type: webhook, url: 'https://x.example/h', "
+                          f"signing_secret: '{secret}'}}}}")
+    assert config.channels["hook"].signing_secret == secret  # type: ignore[union-attr]
