@@ -37,7 +37,7 @@ import jinja2
 
 from notifier.channels._smtp import SmtpServer, parse_smtp_url
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
-from notifier.channels.http import redact
+from notifier.channels.http import network_problem, redact
 from notifier.config.models import EmailChannel
 from notifier.render import view
 
@@ -288,21 +288,20 @@ class EmailTarget:
             if 400 <= code < 500:
                 return retryable(reason, label=label, progress=progress)
             return permanent(reason, label=label, progress=progress)
-        if isinstance(exc, TimeoutError):
-            return retryable(self._redact(f"{where}: timed out: {exc}"), label="timeout", progress=progress)
-        if _certificate_problem(exc):
-            return permanent(self._redact(
-                f"{where}: TLS certificate not trusted ({exc}); set `ca_file`, or `tls_verify: false` "
-                "for a test server"), label="tls", progress=progress)
-        if isinstance(exc, OSError):
-            return retryable(self._redact(f"{where}: cannot connect: {exc}"), label="connection",
-                             progress=progress)
+        if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPTimeoutError | OSError) or \
+                _certificate_problem(exc):
+            text, label = network_problem(exc, server.host, server.port)
+            if label == "tls" and "certificate" in text:
+                return permanent(self._redact(f"{text}, or `tls_verify: false` for a test server"),
+                                 label=label, progress=progress)
+            return retryable(self._redact(text), label=label, progress=progress)
         # Missing extensions (no STARTTLS, no AUTH) and the like: a retry will not fix them.
         return permanent(self._redact(f"{where}: {type(exc).__name__}: {exc}"), label="smtp",
                          progress=progress)
 
     def _redact(self, text: str) -> str:
-        secrets: list[str | None] = [self.config.smtp]
+        # The password only: the whole URL as a "secret" would hide the host and port too.
+        secrets: list[str | None] = []
         if self.config.smtp:
             with contextlib.suppress(ValueError):
                 secrets.append(parse_smtp_url(self.config.smtp).password)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import email.utils
 import re
+import socket
+import ssl
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
@@ -19,7 +21,7 @@ from notifier.channels.base import SendResult, permanent, retryable, sent
 from notifier.core.masking import mask_url, url_secrets
 
 __all__ = ["classify_exception", "classify_response", "classify_status", "http_client", "json_object",
-           "mask_url", "parse_retry_after", "redact", "status_reason", "url_secrets"]
+           "mask_url", "network_problem", "parse_retry_after", "redact", "status_reason", "url_secrets"]
 
 
 def http_client(config: Any, *, headers: dict[str, str] | None = None,
@@ -124,10 +126,67 @@ def classify_response(response: httpx.Response, *, secrets: Iterable[str | None]
     return classify_status(code, reason, parse_retry_after(response.headers.get("retry-after")))
 
 
+def _chain(exc: BaseException) -> list[BaseException]:
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def network_problem(exc: BaseException, host: str, port: int | None) -> tuple[str, str]:
+    """What went wrong reaching ``host:port``, in plain words, and a metric label.
+
+    Libraries wrap the socket error several times (``ConnectError(OSError(...))``); the
+    root cause decides the words: a name that does not resolve, a refused connection, no
+    answer in time, a TLS handshake or certificate problem, a connection cut short.
+    """
+    where = f"{host}:{port}" if port else host
+    chain = _chain(exc)
+    text = " ".join(str(e) for e in chain)
+    for e in chain:
+        if isinstance(e, socket.gaierror) or "Name or service not known" in text or \
+                "nodename nor servname" in text or "Temporary failure in name resolution" in text:
+            return (f"{where}: cannot resolve the host name {host!r} (DNS); is it spelled right, "
+                    "and does this machine reach its DNS server?", "dns")
+    for e in chain:
+        if isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
+            detail = getattr(e, "verify_message", None) or "not trusted"
+            return (f"{where}: TLS certificate {detail}; set `ca_file` for a private CA", "tls")
+        if isinstance(e, ssl.SSLError):
+            return f"{where}: TLS handshake failed ({getattr(e, 'reason', None) or e})", "tls"
+    for e in chain:
+        if isinstance(e, ConnectionRefusedError) or "Connection refused" in text or "Errno 111" in text:
+            return f"{where}: connection refused (nothing listens on that port, or a firewall rejects it)", \
+                "connection"
+    for e in chain:
+        if isinstance(e, TimeoutError | httpx.TimeoutException | socket.timeout):
+            phase = "connecting" if isinstance(e, httpx.ConnectTimeout) or "connect" in str(e).lower() \
+                else "waiting for an answer"
+            return f"{where}: timed out {phase}", "timeout"
+    for e in chain:
+        if isinstance(e, ConnectionResetError | BrokenPipeError | httpx.RemoteProtocolError) or \
+                "Server disconnected" in text:
+            return f"{where}: the server closed the connection unexpectedly", "connection"
+        if isinstance(e, OSError) and e.strerror:
+            return f"{where}: network error: {e.strerror.lower()}", "connection"
+    return f"{where}: cannot connect: {' '.join(str(exc).split()) or type(exc).__name__}", "connection"
+
+
+def _request_target(exc: Exception) -> tuple[str, int | None]:
+    try:
+        url = exc.request.url  # type: ignore[attr-defined]
+    except (AttributeError, RuntimeError):
+        return "the server", None
+    return url.host, url.port or (443 if url.scheme == "https" else 80)
+
+
 def classify_exception(exc: Exception, *, secrets: Iterable[str | None] = ()) -> SendResult:
-    """Transport errors (refused, reset, timeout) are retryable; others are permanent."""
-    if isinstance(exc, httpx.TimeoutException):
-        return retryable(redact(f"timeout: {exc!r}", secrets), label="timeout")
+    """Transport errors (refused, reset, timeout) are retryable, in plain words; others are permanent."""
     if isinstance(exc, httpx.TransportError | OSError):
-        return retryable(redact(f"connection error: {exc!r}", secrets), label="connection")
+        text, label = network_problem(exc, *_request_target(exc))
+        if label == "tls" and "certificate" in text:
+            return permanent(redact(text, secrets), label=label)
+        return retryable(redact(text, secrets), label=label)
     return permanent(redact(f"{type(exc).__name__}: {exc}", secrets), label="error")
