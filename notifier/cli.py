@@ -309,8 +309,17 @@ def _cmd_send(args: argparse.Namespace) -> int:
         token = args.token or os.environ.get("NOTIFIER_API_TOKEN")
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         body = [e.model_dump(mode="json", exclude_none=True) for e in events]
-        r = httpx.post(args.url.rstrip("/") + "/v1/events", json=body if len(body) > 1 else body[0],
-                       headers=headers, timeout=30)
+        content = orjson.dumps(body if len(body) > 1 else body[0])
+        headers["Content-Type"] = "application/json"
+        if args.hmac_secret:
+            import time
+
+            from notifier.auth import sign_body
+
+            now = int(time.time())
+            headers["X-Notifier-Timestamp"] = str(now)
+            headers["X-Notifier-Signature"] = sign_body(args.hmac_secret, now, content)
+        r = httpx.post(args.url.rstrip("/") + "/v1/events", content=content, headers=headers, timeout=30)
         print(r.text)
         return 0 if r.status_code == 202 else 1
 
@@ -511,6 +520,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("event", help="EVENT.json (one event or an array), or - for standard input")
     p.add_argument("--url", default=None, help="post to a running notifier instead (e.g. http://127.0.0.1:8080)")
     p.add_argument("--token", default=None, help="with --url: the API token (default: $NOTIFIER_API_TOKEN)")
+    p.add_argument("--hmac-secret", default=os.environ.get("NOTIFIER_HMAC_SECRET"),
+                   help="with --url: sign the body for a token with hmac_secret (default: $NOTIFIER_HMAC_SECRET)")
     _common(p)
     p.set_defaults(func=_cmd_send)
 
