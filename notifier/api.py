@@ -14,6 +14,7 @@ from datetime import timedelta
 from typing import Any
 
 import orjson
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -21,6 +22,8 @@ from pydantic import TypeAdapter, ValidationError
 
 from notifier import metrics
 from notifier.auth import ENV_TOKEN, Authenticator, Principal, signature_problem
+from notifier.browser import BrowserAccess, add_docs
+from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
 from notifier.core.events import Event
 from notifier.health import due_age, judge, stuck_after_from_env
@@ -31,6 +34,8 @@ __all__ = ["MAX_BATCH", "MAX_BODY", "AccessGuard", "create_app"]
 
 MAX_BODY = 1024 * 1024
 MAX_BATCH = 1000
+
+log = structlog.get_logger(__name__)
 
 _one = TypeAdapter(Event)
 _many = TypeAdapter(list[Event])
@@ -67,6 +72,25 @@ def _details(exc: ValidationError, batch: bool) -> list[dict[str, Any]]:
     return out
 
 
+_FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
+
+
+def _not_json(request: Request, exc: orjson.JSONDecodeError) -> _JSON:
+    """The answer to a body that is not JSON; a form (PHP's and HTML's default) gets a 415
+    that says what to send. Logged: the sender's developer may never read the answer."""
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in _FORMS:
+        log.warning("event refused: form-encoded body", path=request.url.path, content_type=content_type,
+                    client=request.client.host if request.client else None)
+        return _error(415, f"the body is form data ({content_type}): send JSON (Content-Type: "
+                           "application/json), e.g. in PHP: 'body' => wp_json_encode($event) "
+                           "or json_encode($event); see /docs")
+    log.warning("event refused: invalid JSON", path=request.url.path, content_type=content_type or None,
+                error=str(exc), client=request.client.host if request.client else None)
+    return _error(400, f"invalid JSON: {exc}; send one JSON event or an array "
+                       "(Content-Type: application/json)")
+
+
 def create_app(service: Service, *, run_worker: bool = True, manage: bool = True,
                stuck_after: timedelta | None = None) -> FastAPI:
     """The ASGI app for ``service``. With ``manage`` it opens and closes the service itself.
@@ -93,8 +117,11 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
                     await asyncio.gather(task, return_exceptions=True)
                 await service.close()
 
+    # The docs are served from local files (see notifier.browser): FastAPI's own pages load
+    # their scripts from a CDN and stay blank offline.
     app = FastAPI(title="notifier", version="0.1.0", lifespan=lifespan,
-                  default_response_class=_JSON)
+                  default_response_class=_JSON, docs_url=None, redoc_url=None)
+    add_docs(app)
     env_token = os.environ.get(ENV_TOKEN) or None
     cached: list[Any] = [None, None]
 
@@ -138,7 +165,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
-            return _error(400, f"invalid JSON: {exc}")
+            return _not_json(request, exc)
         batch = isinstance(data, list)
         if batch and len(data) > MAX_BATCH:
             return _error(413, f"a batch holds at most {MAX_BATCH} events, this one has {len(data)}")
@@ -264,7 +291,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             pass
         return Response(generate_latest(metrics.REGISTRY), media_type=CONTENT_TYPE_LATEST)
 
-    return AccessGuard(app, authenticator)  # type: ignore[return-value]
+    def browser_settings() -> tuple[CorsConfig, Authenticator]:
+        return service.config.cors, authenticator()[0]
+
+    return BrowserAccess(AccessGuard(app, authenticator), browser_settings)  # type: ignore[return-value]
 
 
 

@@ -27,6 +27,7 @@ from pydantic import (
 
 from notifier.config.auth import AuthConfig
 from notifier.config.cases import Clock, EscalationStep
+from notifier.config.cors import CorsConfig
 from notifier.core.dedup import DEFAULT_KEY
 from notifier.core.durations import format_duration, parse_duration
 from notifier.core.events import Kind, Priority
@@ -439,6 +440,8 @@ class Config(_Model):
     )
     digests: list[Digest] = Field(default_factory=list)
     auth: AuthConfig = Field(default_factory=AuthConfig, description="API tokens, their scopes and sites.")
+    cors: CorsConfig = Field(default_factory=CorsConfig,
+                             description="Web pages allowed to post events from the browser.")
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
