@@ -143,6 +143,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         site = await site_of_event(event_id)
         return site is not None and who.may_site(site)
 
+    from notifier.cases_api import case_router
+
+    app.include_router(case_router(lambda: service))
+
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         return _error(503, f"the database is unavailable, try again later: {exc}")

@@ -545,6 +545,10 @@ def build_parser() -> argparse.ArgumentParser:
     _common(p)
     p.set_defaults(func=_cmd_replay)
 
+    from notifier.cases_cli import add_commands
+
+    add_commands(command, _common)
+
     for name, module, help_text in (
         ("digest", "notifier.digest", "preview or send a digest"),
         ("inbox", "notifier.inbox", "list and read the mails captured by the built-in inbox"),

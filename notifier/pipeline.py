@@ -8,16 +8,18 @@ key's row locked, so two processes accepting repeats at once still send one noti
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from notifier.cases import case_view, open_cases
 from notifier.config.models import Config
 from notifier.core.dedup import decide
 from notifier.core.events import Event, Kind
 from notifier.core.questions import question_key
 from notifier.core.routing import plan
 from notifier.store.base import NewDelivery, Store
+from notifier.store.cases import CaseStore
 
 __all__ = ["Accepted", "PlannedView", "accept"]
 
@@ -47,10 +49,15 @@ class Accepted:
     id: str
     duplicate: bool
     deliveries: list[PlannedView] = field(default_factory=list)
+    #: The case the event opened or joined (see :func:`notifier.cases.case_view`).
+    case: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "duplicate": self.duplicate,
-                "deliveries": [d.to_json() for d in self.deliveries]}
+        out = {"id": self.id, "duplicate": self.duplicate,
+               "deliveries": [d.to_json() for d in self.deliveries]}
+        if self.case is not None:
+            out["case"] = self.case
+        return out
 
 
 def thread_key(event: Event) -> str | None:
@@ -115,6 +122,13 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
             results.append(Accepted(event.id, False, [
                 PlannedView(d.id, d.route, d.channel, d.status, d.folded) for d in new
             ]))
+        # Cases open in the same transaction: a 202 means the person's case exists.
+        cases = CaseStore(tx.connector())
+        opened = await open_cases(cases, config, [(events[i], plans[i]) for i in sorted(fresh)], now)
+        for i, res in enumerate(results):
+            found = opened.get(res.id) if i in fresh else await cases.of_event(res.id)
+            if found is not None:
+                results[i] = replace(res, case=case_view(found, config, events[i].locale, now))
     if any_pending:
         await store.notify_work()
     return results

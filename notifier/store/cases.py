@@ -154,6 +154,14 @@ class CaseStore:
             return None
         return await self._after_open(row, event_id, now, timers)
 
+    async def resolved_among(self, identities: list[str]) -> dict[str, str | None]:
+        """Those of ``identities`` whose case is resolved (a new message reopens it), with its route."""
+        if not identities:
+            return {}
+        rows = await self.db.fetch_all(self.q["resolved_among"],
+                                       {"identities": orjson.dumps(sorted(set(identities))).decode()})
+        return {r["identity"]: r["route"] for r in rows}
+
     async def _after_open(self, row: Row, event_id: str, now: datetime, timers: list[TimerPlan]) -> Opened:
         opened = Opened(row["id"], row["status"], row["round"], row["round_events"] == 1,
                         as_time(row["expected_response_at"]), row["route"], row["locale"])

@@ -107,3 +107,8 @@ RETURNING t.case_id, t.round, t.step, t.route, t.due_at, t.channels
 
 -- name: next_timer
 SELECT min(due_at) AS due_at FROM case_timers WHERE status = 'pending'
+
+-- name: resolved_among
+-- Which of these identities (a JSON array) have a resolved case: one query for a whole batch.
+SELECT identity, route FROM cases WHERE status = 'resolved'
+  AND identity IN (SELECT jsonb_array_elements_text(CAST(%(identities)s AS jsonb)))

@@ -105,3 +105,7 @@ RETURNING case_id, round, step, route, due_at, channels
 
 -- name: next_timer
 SELECT min(due_at) AS due_at FROM case_timers WHERE status = 'pending'
+
+-- name: resolved_among
+-- Which of these identities (a JSON array) have a resolved case: one query for a whole batch.
+SELECT identity, route FROM cases WHERE status = 'resolved' AND identity IN (SELECT value FROM json_each(:identities))

@@ -1,0 +1,130 @@
+"""Cases, the use cases: open one when a person asks for help, act on it, say when to expect an answer.
+
+``open_for_event`` runs inside the accept transaction (so a 202 means the case exists),
+``act`` is the one entry point every channel calls to claim, resolve or reopen a case:
+the CLI and the API today, Slack buttons and signed email links tomorrow. Both take the
+time as an argument.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+from notifier.config.models import Config, Route
+from notifier.core.cases import Action, case_identity, message_for_user, opens_case
+from notifier.core.events import Event, Kind
+from notifier.core.hours import add_business_time
+from notifier.core.routing import Plan
+from notifier.store.base import Store
+from notifier.store.cases import ActionResult, CaseStore, Opened, TimerPlan
+
+__all__ = ["act", "case_view", "open_cases", "response_due", "timer_plans"]
+
+
+def _route(config: Config, name: str | None) -> Route | None:
+    return next((r for r in config.routes if r.name == name), None) if name else None
+
+
+def case_route(config: Config, routed: Plan) -> str | None:
+    """The route whose case settings apply: the first that matched (``None``: the fallback)."""
+    return next((v.route for v in routed.verdicts if v.matched), None)
+
+
+def response_due(config: Config, route: Route | None, now: datetime) -> datetime | None:
+    """When an answer is expected for a case opened ``now`` (``None`` without a target)."""
+    d = config.defaults
+    target = (route.response_target if route is not None else None) or d.response_target
+    if target is None:
+        return None
+    if d.response_clock == "wall":
+        return now + target
+    return add_business_time(now, target, d.business_hours, d.timezone)
+
+
+def timer_plans(config: Config, route: Route | None, now: datetime) -> list[TimerPlan]:
+    """The escalation steps of ``route`` for a case (or a new round of it) starting ``now``."""
+    if route is None:
+        return []
+    d = config.defaults
+    out = []
+    for i, step in enumerate(route.escalate):
+        due = (add_business_time(now, step.after, d.business_hours, d.timezone)
+               if step.clock == "business_hours" else now + step.after)
+        out.append(TimerPlan(i, route.name, due, tuple(step.to)))
+    return out
+
+
+def wants_case(event: Event, routed: Plan) -> bool:
+    """Whether ``event`` opens or joins a case (a request for a human, a keyword alert)."""
+    return opens_case(event, routed.keywords)
+
+
+def may_reopen(event: Event) -> bool:
+    """Whether ``event`` is the user writing in a conversation (which reopens a resolved case)."""
+    return event.kind is Kind.message and event.role in (None, "user") and bool(event.conversation_id)
+
+
+async def open_cases(cases: CaseStore, config: Config, batch: list[tuple[Event, Plan]],
+                     now: datetime) -> dict[str, Opened]:
+    """Open, join or reopen the cases of a batch of fresh events; by event id.
+
+    A request for a human (or a keyword alert) opens or joins its case; any other message
+    the user writes in a conversation whose case was resolved reopens it. Identities are
+    visited in one global order, so two batches touching the same cases cannot deadlock.
+    """
+    out: dict[str, Opened] = {}
+    writers = [(e, p) for e, p in batch if not wants_case(e, p) and may_reopen(e)]
+    resolved = await cases.resolved_among([case_identity(e) for e, _ in writers])
+    todo = [(e, p) for e, p in batch if wants_case(e, p)] + [
+        (e, p) for e, p in writers if case_identity(e) in resolved]
+    for event, routed in sorted(todo, key=lambda ep: (case_identity(ep[0]), ep[0].id or "")):
+        assert event.id is not None
+        identity = case_identity(event)
+        if wants_case(event, routed):
+            name = case_route(config, routed)
+            route = _route(config, name)
+            opened: Opened | None = await cases.open_or_join(
+                case_id=uuid.uuid4().hex, identity=identity, event_id=event.id, site=event.site,
+                conversation_id=event.conversation_id, kind=event.kind.value, route=name,
+                locale=event.locale, now=now, expected=response_due(config, route, now),
+                timers=timer_plans(config, route, now))
+        else:
+            # The new round follows the case's own route: its target and escalation.
+            route = _route(config, resolved[identity])
+            opened = await cases.reopen_if_resolved(identity=identity, event_id=event.id, now=now,
+                                                    expected=response_due(config, route, now),
+                                                    timers=timer_plans(config, route, now))
+        if opened is not None:
+            out[event.id] = opened
+    return out
+
+
+def case_view(opened: Opened, config: Config, locale: str | None, now: datetime) -> dict[str, Any]:
+    """The ``case`` object of the ``POST /v1/events`` answer."""
+    expected = opened.expected_response_at
+    return {
+        "id": opened.id,
+        "status": opened.status,
+        "expected_response_at": expected.isoformat() if expected else None,
+        "message_for_user": message_for_user(opened.status, expected, now, config.defaults.timezone,
+                                             locale or opened.locale or config.defaults.locale),
+    }
+
+
+async def act(store: Store, config: Config, case_id: str, action: Action, *, by: str, via: str,
+              now: datetime, note: str | None = None) -> ActionResult:
+    """Claim, resolve or reopen ``case_id`` on behalf of ``by``, asked from ``via`` (cli, api, slack…).
+
+    Idempotent; recorded whatever the outcome. Raises
+    :class:`~notifier.store.cases.CaseNotFound` for an unknown case.
+    """
+    cases = CaseStore(store.connector())
+    expected, timers = None, []
+    if action == "reopen":
+        case = await cases.get(case_id)
+        route = _route(config, case.route if case else None)
+        expected, timers = response_due(config, route, now), timer_plans(config, route, now)
+    return await cases.act(case_id, action, actor=by, via=via, now=now, note=note,
+                           expected=expected, timers=timers)

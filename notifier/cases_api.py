@@ -1,0 +1,144 @@
+"""The cases endpoints of the HTTP API.
+
+``GET /v1/cases`` and ``GET /v1/cases/{id}`` read (scope ``read``);
+``POST /v1/cases/{id}/claim|resolve|reopen`` act (scope ``admin``), with an optional JSON
+body ``{"by": "marie", "note": "…"}``. ``by`` defaults to the token's name. An action is
+idempotent; claiming a case somebody else holds answers ``409`` naming the holder.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+
+from notifier.cases import act
+from notifier.config.models import Config
+from notifier.core.cases import ACTIONS, STATUSES, Action
+from notifier.core.hours import business_time_between
+from notifier.store.cases import Case, CaseNotFound, CaseStore
+
+__all__ = ["case_router", "timings"]
+
+#: A name as people type it: no control characters (it is shown in chat and email).
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,
+                                        pattern=r"^[^\x00-\x1f\x7f]+$")]
+
+
+class ActionBody(BaseModel):
+    """What an action may say: who acts (default: the token's name) and a note."""
+
+    model_config = ConfigDict(extra="forbid")
+    by: Name | None = None
+    note: Annotated[str, Field(max_length=2000)] | None = None
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str, **extra: Any) -> Response:
+    return _json({"error": message, **extra}, status)
+
+
+def timings(case: Case, config: Config, now: datetime) -> dict[str, Any]:
+    """How long the case waited: to be claimed, to be resolved, and whether it is late.
+
+    Seconds of wall-clock time, and of business hours (what a response target counts).
+    """
+    d = config.defaults
+
+    def span(start: datetime, end: datetime | None) -> dict[str, float]:
+        stop = end or now
+        return {"seconds": round((stop - start).total_seconds(), 3),
+                "business_seconds": round(business_time_between(start, stop, d.business_hours,
+                                                                d.timezone).total_seconds(), 3)}
+
+    start = case.round_opened_at
+    answered = case.claimed_at or (case.resolved_at if case.status == "resolved" else None)
+    return {
+        "to_claim": span(start, case.claimed_at) if case.claimed_at else None,
+        "to_resolve": span(start, case.resolved_at) if case.status == "resolved" and case.resolved_at else None,
+        "waiting": span(start, None) if answered is None else None,
+        "late": case.expected_response_at is not None
+        and (answered or now) > case.expected_response_at,
+    }
+
+
+def case_router(get_service: Any) -> APIRouter:
+    """The routes, bound to the running service (``get_service()`` returns it)."""
+    router = APIRouter()
+
+    def visible(request: Request, case: Case | None) -> bool:
+        from notifier.api import principal
+
+        who = principal(request)
+        return case is not None and (who is None or who.may_site(case.site))
+
+    @router.get("/v1/cases")
+    async def list_cases(request: Request, status: str | None = None, site: str | None = None,
+                         limit: int = 100) -> Response:
+        """Cases, most recently active first, filtered by status or site."""
+        from notifier.api import principal
+
+        if status is not None and status not in STATUSES:
+            return _error(422, f"unknown status {status!r}",
+                          details=[{"path": "status", "message": f"allowed: {', '.join(STATUSES)}"}])
+        service = get_service()
+        rows = await CaseStore(service.store.connector()).find(
+            status=status, site=site, limit=max(1, min(limit, 1000)))
+        who = principal(request)
+        rows = [c for c in rows if who is None or who.may_site(c.site)]
+        now = service.clock()
+        return _json({"cases": [{**c.to_json(), "timings": timings(c, service.config, now)} for c in rows]})
+
+    @router.get("/v1/cases/{case_id}")
+    async def get_case(request: Request, case_id: str) -> Response:
+        """One case with its events, deliveries, actions, escalations and timings."""
+        service = get_service()
+        cases = CaseStore(service.store.connector())
+        case = await cases.get(case_id)
+        if case is None or not visible(request, case):
+            return _error(404, f"no case {case_id!r}")
+        return _json({**case.to_json(), **await cases.history(case_id),
+                      "timings": timings(case, service.config, service.clock())})
+
+    @router.post("/v1/cases/{case_id}/{action}")
+    async def act_on_case(request: Request, case_id: str, action: str) -> Response:
+        """Claim, resolve or reopen a case (idempotent; 409 names who holds it)."""
+        from notifier.api import principal
+
+        if action not in ACTIONS:
+            return _error(404, f"unknown action {action!r}: use {', '.join(ACTIONS)}")
+        raw = await request.body()
+        try:
+            body = ActionBody.model_validate_json(raw) if raw.strip() else ActionBody()
+        except ValidationError as exc:
+            return _error(422, "invalid action", details=[
+                {"path": ".".join(str(x) for x in e["loc"]) or "body",
+                 "message": "unknown field" if e["type"] == "extra_forbidden" else e["msg"]}
+                for e in exc.errors(include_url=False)])
+        who = principal(request)
+        by = body.by or (who.name if who is not None else None)
+        if by is None:
+            return _error(422, "say who acts", details=[{"path": "by", "message": "required when no token is used"}])
+        service = get_service()
+        cases = CaseStore(service.store.connector())
+        if not visible(request, await cases.get(case_id)):
+            return _error(404, f"no case {case_id!r}")
+        verb: Action = action
+        try:
+            result = await act(service.store, service.config, case_id, verb, by=by, via="api",
+                               now=service.clock(), note=body.note)
+        except CaseNotFound:
+            return _error(404, f"no case {case_id!r}")
+        if result.outcome == "refused":
+            return _error(409, f"case {case_id} is {result.reason}", holder=result.case.claimed_by,
+                          case=result.case.to_json())
+        return _json({"outcome": result.outcome, "case": result.case.to_json()})
+
+    return router

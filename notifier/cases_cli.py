@@ -1,0 +1,95 @@
+"""The cases commands: ``notifier cases``, ``claim``, ``resolve``, ``reopen``.
+
+Each action goes through :func:`notifier.cases.act`, like the API's, recorded as coming
+from ``cli``. Exit status: 0 done or already so, 1 refused (someone else holds the case),
+2 unknown case.
+"""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+from collections.abc import Callable
+from typing import Any
+
+from notifier.core.cases import ACTIONS, STATUSES, Action
+
+__all__ = ["add_commands"]
+
+
+def _cmd_cases(args: argparse.Namespace) -> int:
+    from notifier.cases_api import timings
+    from notifier.cli import _fmt_time, _print_json, _with_service
+    from notifier.service import Service
+    from notifier.store.cases import CaseStore
+
+    async def go(service: Service) -> int:
+        rows = await CaseStore(service.store.connector()).find(status=args.status, site=args.site,
+                                                               limit=args.limit)
+        now = service.clock()
+        if args.json:
+            _print_json([{**c.to_json(), "timings": timings(c, service.config, now)} for c in rows])
+            return 0
+        if not rows:
+            print("no cases" + (f" with status {args.status}" if args.status else ""))
+            return 0
+        print(f"{'ID':<32}  {'STATUS':<9} {'SITE':<18} {'OPENED':<19}  {'EXPECTED':<19}  BY")
+        for c in rows:
+            late = c.expected_response_at is not None and (c.claimed_at or now) > c.expected_response_at
+            who = c.claimed_by or c.resolved_by or ""
+            print(f"{c.id:<32}  {c.status:<9} {c.site[:18]:<18} {_fmt_time(c.round_opened_at):<19}  "
+                  f"{_fmt_time(c.expected_response_at):<19}{'!' if late else ' '} {who}")
+        return 0
+
+    return _with_service(args, go)
+
+
+def _action(verb: Action) -> Callable[[argparse.Namespace], int]:
+    def run(args: argparse.Namespace) -> int:
+        from notifier.cases import act
+        from notifier.cli import _print_json, _with_service
+        from notifier.service import Service
+        from notifier.store.cases import CaseNotFound
+
+        async def go(service: Service) -> int:
+            try:
+                result = await act(service.store, service.config, args.case, verb, by=args.by, via="cli",
+                                   now=service.clock(), note=getattr(args, "note", None))
+            except CaseNotFound:
+                print(f"no case {args.case!r} (see `notifier cases`)")
+                return 2
+            if args.json:
+                _print_json({"outcome": result.outcome, "reason": result.reason, "case": result.case.to_json()})
+            elif result.outcome == "refused":
+                print(f"case {args.case} is {result.reason}")
+            elif result.outcome == "unchanged":
+                print(f"case {args.case} was already {result.case.status}"
+                      + (f" by {result.case.claimed_by}" if result.case.status == "claimed" else ""))
+            else:
+                print(f"case {args.case} {result.case.status} by {args.by}")
+            return 1 if result.outcome == "refused" else 0
+
+        return _with_service(args, go)
+
+    return run
+
+
+def add_commands(command: Callable[[str, str], argparse.ArgumentParser],
+                 common: Callable[..., Any]) -> None:
+    """Register the cases commands on the ``notifier`` parser."""
+    p = command("cases", "list cases (people waiting for an answer), most recently active first")
+    p.add_argument("--status", choices=STATUSES, help="only cases in this state")
+    p.add_argument("--site", help="only this site's cases")
+    p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    common(p)
+    p.set_defaults(func=_cmd_cases)
+    helps = {"claim": "take a case: the team sees who is on it, escalations stop",
+             "resolve": "mark a case answered", "reopen": "open a resolved case again"}
+    for verb in ACTIONS:
+        p = command(verb, helps[verb])
+        p.add_argument("case", help="the case id (see `notifier cases`)")
+        p.add_argument("--by", default=getpass.getuser(), help="who acts (default: your login name)")
+        if verb == "resolve":
+            p.add_argument("--note", help="what was done, kept with the case")
+        common(p)
+        p.set_defaults(func=_action(verb))

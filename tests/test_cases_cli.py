@@ -1,0 +1,81 @@
+"""Cases from the command line: list, claim, resolve, reopen; two agents racing for one case."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from notifier.cli import main
+from tests.conftest import webhook_config
+from tests.pgserver import PgServer
+from tests.sink import Sink
+
+EVENT = {"kind": "support_request", "site": "shop.example.com", "conversation_id": "c7",
+         "message": "Je veux parler à un humain", "id": "cli-1"}
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
+    (tmp_path / "event.json").write_text(json.dumps(EVENT), encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("NOTIFIER_DB", f"sqlite:///{tmp_path}/cli.db")
+    return tmp_path
+
+
+def case_id(capsys: pytest.CaptureFixture[str]) -> str:
+    assert main(["cases", "--json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert len(rows) == 1
+    return str(rows[0]["id"])
+
+
+def test_claim_resolve_reopen(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["send", "event.json"]) == 0
+    capsys.readouterr()
+    cid = case_id(capsys)
+    assert main(["cases", "--status", "open"]) == 0
+    assert cid in capsys.readouterr().out
+    assert main(["claim", cid, "--by", "marie"]) == 0
+    assert f"case {cid} claimed by marie" in capsys.readouterr().out
+    assert main(["claim", cid, "--by", "marie"]) == 0
+    assert "already claimed by marie" in capsys.readouterr().out
+    assert main(["claim", cid, "--by", "paul"]) == 1
+    assert "already claimed by marie" in capsys.readouterr().out
+    assert main(["resolve", cid, "--by", "marie", "--note", "rappelée"]) == 0
+    capsys.readouterr()
+    assert main(["cases", "--status", "open"]) == 0
+    assert "no cases with status open" in capsys.readouterr().out
+    assert main(["reopen", cid, "--by", "paul", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["case"]["status"] == "reopened"
+    assert main(["claim", "nope", "--by", "marie"]) == 2
+    assert "no case 'nope'" in capsys.readouterr().out
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_two_processes_claiming_at_once_one_wins(backend: str, workdir: Path, request: pytest.FixtureRequest,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    db = f"sqlite:///{workdir}/cli.db"
+    if backend == "postgresql":
+        server: PgServer = request.getfixturevalue("pg_server")
+        db = server.create_database()
+    assert main(["send", "event.json", "--db", db]) == 0
+    capsys.readouterr()
+    assert main(["cases", "--json", "--db", db]) == 0
+    cid = json.loads(capsys.readouterr().out)[0]["id"]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    procs = [subprocess.Popen([sys.executable, "-m", "notifier.cli", "claim", cid, "--by", name, "--db", db, "--json"],
+                              cwd=workdir, env=env, stdout=subprocess.PIPE, text=True)
+             for name in ("marie", "paul")]
+    results = [json.loads(p.communicate(timeout=120)[0]) | {"code": p.returncode} for p in procs]
+    assert sorted(r["outcome"] for r in results) == ["done", "refused"]
+    winner = next(r for r in results if r["outcome"] == "done")
+    loser = next(r for r in results if r["outcome"] == "refused")
+    assert loser["code"] == 1 and winner["code"] == 0
+    assert loser["reason"] == f"already claimed by {winner['case']['claimed_by']}"
