@@ -26,6 +26,7 @@ from notifier.config.loader import load_config
 from notifier.config.models import Config
 from notifier.core.events import Event, Kind, User
 from notifier.service import Service, default_config_path, needs_inbox
+from notifier.store import Store
 
 __all__ = ["main"]
 
@@ -34,11 +35,14 @@ def _print_json(data: Any) -> None:
     sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
 
 
-def _load(path: str | None) -> Config | None:
-    """The configuration, or ``None`` after printing every problem."""
+def _load(path: str | None, *, unset_ok: bool = False) -> Config | None:
+    """The configuration, or ``None`` after printing every problem.
+
+    ``unset_ok`` for commands that send nothing: a channel's unset ``${SECRET}`` is no problem.
+    """
     p = Path(path) if path else default_config_path()
     try:
-        return load_config(p)
+        return load_config(p, unset_ok=unset_ok)
     except FileNotFoundError:
         print(f"{p}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
     except ConfigError as exc:
@@ -94,7 +98,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         return 1
     app = create_app(service, run_worker=not args.no_worker)
 
+    from notifier.runfile import RunFile
+
+    runfile = RunFile(service.db_url, service.config_path, "serve")
+
     def started() -> None:  # the port is ours and the service is open: say what runs
+        runfile.write()
         inbox = service.inbox.address if service.inbox is not None else None
         print(summary(config=service.config, config_path=str(service.config_path),
                       store=service.db_url, inbox=inbox, host=args.host, port=sock.getsockname()[1],
@@ -102,9 +111,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                       worker=not args.no_worker),
               file=sys.stderr, flush=True)
 
-    serve_http(app, service, sockets=[sock], on_started=started,
-               limits=Limits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
-                             max_connections=args.max_connections))
+    try:
+        serve_http(app, service, sockets=[sock], on_started=started, on_reloaded=runfile.reloaded,
+                   limits=Limits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
+                                 max_connections=args.max_connections))
+    finally:
+        runfile.remove()
     return 0
 
 
@@ -140,9 +152,16 @@ def _cmd_worker(args: argparse.Namespace) -> int:
             loop = asyncio.get_running_loop()
             for sig in (signal.SIGTERM, signal.SIGINT):
                 loop.add_signal_handler(sig, service.stop)
-            handle_hangup(service)
+            from notifier.runfile import RunFile
+
+            runfile = RunFile(service.db_url, service.config_path, "worker")
+            handle_hangup(service, runfile.reloaded)
+            runfile.write()
             print(f"notifier worker {service.worker.id} started (store {service.db_url})", file=sys.stderr)
-            await service.run(worker=True, digests=not args.no_digests)
+            try:
+                await service.run(worker=True, digests=not args.no_digests)
+            finally:
+                runfile.remove()
             return 0
         finally:
             await service.close()
@@ -204,7 +223,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     from notifier.core.routing import plan
     from notifier.worker import utcnow
 
-    config = _load(args.config)
+    config = _load(args.config, unset_ok=not args.render)
     if config is None:
         return 1
     try:
@@ -276,7 +295,7 @@ async def _previews(config: Config, event: Event, routed: Any) -> dict[str, str]
 
 def _with_service(args: argparse.Namespace, fn: Callable[[Service], Awaitable[int]],
                   *, open_channels: bool = False) -> int:
-    config = _load(args.config)
+    config = _load(args.config, unset_ok=not open_channels)
     if config is None:
         return 1
 
@@ -293,6 +312,22 @@ def _with_service(args: argparse.Namespace, fn: Callable[[Service], Awaitable[in
                 await service.close()
             else:
                 await service.store.close()
+
+    return asyncio.run(go())
+
+
+def _with_store(args: argparse.Namespace, fn: Callable[[Store], Awaitable[int]]) -> int:
+    """Run ``fn`` on the store alone: no configuration, so no channel secret is needed."""
+    from notifier.service import default_db_url
+    from notifier.store import store_for
+
+    async def go() -> int:
+        store = store_for(args.db or default_db_url())
+        await store.open()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
 
     return asyncio.run(go())
 
@@ -349,8 +384,8 @@ def _fmt_time(value: Any) -> str:
 
 
 def _cmd_deliveries(args: argparse.Namespace) -> int:
-    async def go(service: Service) -> int:
-        rows = await service.store.list_deliveries(status=args.status, channel=args.channel,
+    async def go(store: Store) -> int:
+        rows = await store.list_deliveries(status=args.status, channel=args.channel,
                                                    event_id=args.event, limit=args.limit)
         if args.json:
             _print_json([d.to_json() for d in rows])
@@ -365,26 +400,46 @@ def _cmd_deliveries(args: argparse.Namespace) -> int:
                   f"{_fmt_time(d.updated_at):<19}  {detail[:120]}")
         return 0
 
-    return _with_service(args, go)
+    return _with_store(args, go)
 
 
 def _cmd_replay(args: argparse.Namespace) -> int:
+    from notifier.runfile import reload_running, running
+    from notifier.service import default_db_url
+    from notifier.worker import utcnow
+
     if not args.id and not args.dead:
         print("give a delivery ID or --dead", file=sys.stderr)
         return 2
+    # A dead letter is usually fixed by editing channels.yaml: the processes that will send
+    # it again must use the edited file, so they reload first (and a refused file stops here).
+    config_path = Path(args.config) if args.config else default_config_path()
+    db_url = args.db or default_db_url()
+    said, problems = reload_running(db_url, config_path, timeout=args.reload_timeout)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        print("nothing replayed: fix the problem above, then run this command again", file=sys.stderr)
+        return 1
+    if not said and not running(db_url, config_path):
+        said.append(f"no notifier serve or worker runs here with {config_path}: the deliveries wait for "
+                    "the next one started, which reads the current file")
 
-    async def go(service: Service) -> int:
-        ids = await service.store.replay(service.clock(), args.id, all_dead=args.dead)
+    async def go(store: Store) -> int:
+        ids = await store.replay(utcnow(), args.id, all_dead=args.dead)
         if args.json:
-            _print_json({"replayed": ids})
-        elif ids:
+            _print_json({"replayed": ids, "reload": said})
+            return 0 if ids or args.dead else 1
+        for sentence in said:
+            print(sentence)
+        if ids:
             print(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} queued again: {', '.join(ids[:20])}"
                   + (" …" if len(ids) > 20 else ""))
         else:
             print("nothing to replay" + (f": {args.id} is not a dead or sent delivery" if args.id else ""))
         return 0 if ids or args.dead else 1
 
-    return _with_service(args, go)
+    return _with_store(args, go)
 
 
 def _cmd_test(args: argparse.Namespace) -> int:
@@ -542,6 +597,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("replay", "send a dead letter (or every one, --dead) again")
     p.add_argument("id", nargs="?", help="the delivery to send again (see `notifier deliveries --status dead`)")
     p.add_argument("--dead", action="store_true", help="replay every dead letter")
+    p.add_argument("--reload-timeout", type=float, default=30.0,
+                   help="seconds to wait for running processes to reload an edited channels.yaml (default 30)")
     _common(p)
     p.set_defaults(func=_cmd_replay)
 

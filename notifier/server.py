@@ -26,8 +26,11 @@ __all__ = ["handle_hangup", "serve_http"]
 log = structlog.get_logger("notifier.server")
 
 
-def handle_hangup(service: Service) -> None:
-    """Reload ``service``'s configuration on every ``SIGHUP`` (call inside the running loop)."""
+def handle_hangup(service: Service, after: Callable[[list[str]], None] | None = None) -> None:
+    """Reload ``service``'s configuration on every ``SIGHUP`` (call inside the running loop).
+
+    ``after`` receives the problems of each reload (empty when the new file is in use).
+    """
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[list[str]]] = set()
 
@@ -36,15 +39,20 @@ def handle_hangup(service: Service) -> None:
         task = loop.create_task(service.reload())
         pending.add(task)  # keep a reference until done: the loop holds tasks weakly
         task.add_done_callback(pending.discard)
+        if after is not None:
+            task.add_done_callback(lambda t: after(t.result()) if not t.cancelled() and t.exception() is None
+                                   else None)
 
     loop.add_signal_handler(signal.SIGHUP, reload)
 
 
 def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
-               on_started: Callable[[], None] | None = None, **options: Any) -> None:
+               on_started: Callable[[], None] | None = None,
+               on_reloaded: Callable[[list[str]], None] | None = None, **options: Any) -> None:
     """Run ``app`` on ``sockets`` until ``SIGTERM``/``SIGINT``; ``SIGHUP`` reloads ``service``.
 
-    ``on_started`` is called once the service is open and serving; ``options`` go to
+    ``on_started`` is called once the service is open and serving, ``on_reloaded`` after
+    each ``SIGHUP`` reload with its problems; ``options`` go to
     :func:`notifier.http_guard.uvicorn_config` (``limits=`` among them).
     """
     import uvicorn
@@ -61,7 +69,7 @@ def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
     server = Server(config)
 
     async def main() -> None:
-        handle_hangup(service)
+        handle_hangup(service, on_reloaded)
         await server.serve(sockets=sockets)
 
     # uvicorn re-raises the stop signal once it has shut down, to exit "killed by SIGTERM";

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -78,12 +78,39 @@ _STR_TAG = "tag:yaml.org,2002:str"
 _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
+class _StandIns(Mapping[str, str]):
+    """The environment, where an unset variable stands in as a harmless value.
+
+    For commands that send nothing (``deliveries``, ``explain``, ``send`` into the store):
+    they need the routes, not the secret of a channel they never call.
+    """
+
+    def __init__(self, env: Mapping[str, str], key: str) -> None:
+        self.env, self.key = env, key
+
+    def __getitem__(self, name: str) -> str:
+        if name in self.env:
+            return self.env[name]
+        if self.key == "smtp":
+            return "smtp://unset.invalid"
+        if self.key in ("signing_secret", "hmac_secret"):
+            return ""
+        return f"unset-{name}"
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.env)
+
+    def __len__(self) -> int:
+        return len(self.env)
+
+
 class _Builder:
     """Turns composed YAML nodes into plain data, recording positions and problems."""
 
-    def __init__(self, file: str, env: Mapping[str, str]) -> None:
+    def __init__(self, file: str, env: Mapping[str, str], *, unset_ok: bool = False) -> None:
         self.file = file
         self.env = env
+        self.unset_ok = unset_ok
         self.positions = Positions()
         self.issues: list[ConfigIssue] = []
         #: Values already found wrong here (an unset variable, an unknown tag): validation
@@ -120,7 +147,9 @@ class _Builder:
             self.issue(mark, path, f"invalid value: {problem}")
             return None
         if node.tag == _STR_TAG and isinstance(value, str) and "${" in value:
-            value, problems = interpolate(value, self.env)
+            key = path[-1] if path else ""
+            env = _StandIns(self.env, str(key)) if self.unset_ok else self.env
+            value, problems = interpolate(value, env)
             for message in problems:
                 self.issue(mark, path, message)
         return value
@@ -165,10 +194,10 @@ def _merge_sources(node: yaml.Node) -> list[yaml.Node]:
     return [node]
 
 
-def _compose(text: str, file: str, env: Mapping[str, str]) -> tuple[Any, _Builder]:
+def _compose(text: str, file: str, env: Mapping[str, str], *, unset_ok: bool = False) -> tuple[Any, _Builder]:
     """The file as plain data with ``${ENV}`` interpolated, and the builder that recorded
     where each value is and the problems found so far (duplicate keys, unset variables)."""
-    builder = _Builder(file, env)
+    builder = _Builder(file, env, unset_ok=unset_ok)
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -193,12 +222,15 @@ def _syntax_issue(file: str, exc: yaml.MarkedYAMLError) -> ConfigIssue:
 # --------------------------------------------------------------------------- entry points
 
 
-def parse_config(text: str, file: str = "channels.yaml", env: Mapping[str, str] | None = None) -> Config:
+def parse_config(text: str, file: str = "channels.yaml", env: Mapping[str, str] | None = None, *,
+                 unset_ok: bool = False) -> Config:
     """Parse and validate a configuration; raises :class:`ConfigError` with every problem.
 
     ``env`` holds the variables ``${NAME}`` may use (default: the process environment).
+    With ``unset_ok``, an unset variable is no problem: it stands in as a placeholder, for
+    commands that read the routes but send nothing.
     """
-    data, built = _compose(text, file, os.environ if env is None else env)
+    data, built = _compose(text, file, os.environ if env is None else env, unset_ok=unset_ok)
     positions, issues = built.positions, list(built.issues)
     try:
         config = Config.model_validate(data)
@@ -215,14 +247,14 @@ def parse_config(text: str, file: str = "channels.yaml", env: Mapping[str, str] 
     return config
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None, *, unset_ok: bool = False) -> Config:
     """Load the configuration file at ``path`` (``FileNotFoundError`` when it is missing).
 
     A relative ``templates:`` directory is taken relative to the file, not to the current
     directory, so that the service finds it wherever it is started from.
     """
     p = Path(path)
-    config = parse_config(p.read_text(encoding="utf-8"), str(path), env)
+    config = parse_config(p.read_text(encoding="utf-8"), str(path), env, unset_ok=unset_ok)
     if config.templates is not None and not config.templates.is_absolute():
         config = config.model_copy(update={"templates": p.parent / config.templates})
     return config
