@@ -231,6 +231,13 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"{args.event}: {exc}", file=sys.stderr)
         return 1
+    from notifier.config.lint import dedup_key_warning
+    from notifier.core.routing import FALLBACK_ROUTE, effective_dedup
+
+    # Which key template each delivery's dedup key came from, to warn about one that can
+    # fold this person together with others.
+    templates = {route.name: effective_dedup(route, config).key for route in config.routes}
+    templates[FALLBACK_ROUTE] = config.defaults.dedup.key
     now = utcnow()
     out = []
     for event in events:
@@ -241,7 +248,9 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             "kind": event.kind.value,
             "routes": [{"route": v.route, "matched": v.matched, "reasons": v.reasons} for v in routed.verdicts],
             "deliveries": [{"route": d.route, "channel": d.channel, "priority": d.priority.value,
-                            "dedup_key": d.dedup_key, "dedup_window": str(d.dedup_window)}
+                            "dedup_key": d.dedup_key, "dedup_window": str(d.dedup_window),
+                            **({"dedup_warning": warning} if d.dedup_key and (
+                                warning := dedup_key_warning(templates.get(d.route, ""))) else {})}
                            for d in routed.deliveries],
             "fallback": routed.used_fallback,
         }
@@ -263,6 +272,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
         for d in item["deliveries"]:
             print(f"  → {d['channel']} (route {d['route']}, priority {d['priority']}, "
                   f"dedup key {d['dedup_key'] or 'none'} for {d['dedup_window']})")
+            if d.get("dedup_warning"):
+                print(f"    warning: {d['dedup_warning']}")
         for name, text in item.get("rendered", {}).items():
             print(f"\n===== {name} =====\n{text}")
     return 0

@@ -69,3 +69,20 @@ def test_check_prints_the_warning_and_still_passes(tmp_path: Path, monkeypatch: 
     assert main(["check", "channels.yaml"]) == 0
     err = capsys.readouterr().err
     assert "warning: channels.yaml:3:29  defaults.dedup.key: events without a conversation_id" in err
+
+
+def test_explain_warns_about_a_key_that_can_fold_this_person_with_others(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "channels.yaml").write_text(config(route_dedup='{window: 30m, key: "{site}:{conversation_id}"}'),
+                                            encoding="utf-8")
+    (tmp_path / "event.json").write_text('{"kind": "contact_request", "site": "shop", '
+                                         '"user": {"email": "marie@example.com"}}', encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    assert main(["explain", "event.json"]) == 0
+    out = capsys.readouterr().out
+    assert "dedup key handoff|shop: for" in out
+    assert "warning: events without a conversation_id from different people" in out
+    (tmp_path / "channels.yaml").write_text(config(), encoding="utf-8")
+    assert main(["explain", "event.json"]) == 0
+    out = capsys.readouterr().out
+    assert "dedup key handoff|shop:email:marie@example.com:contact_request" in out and "warning" not in out

@@ -40,9 +40,6 @@ UNSIGNED = "ntf_shop-unsigned-token-0123456789abcdef"
 PAGE = "ntf_shop-page-token-0123456789abcdef"
 SHOP = "https://shop.example.com"
 
-pytestmark = pytest.mark.slow
-
-
 @dataclass
 class Live:
     url: str
@@ -159,6 +156,7 @@ def test_the_guide_shows_each_example_exactly_as_tested(name: str) -> None:
 # --------------------------------------------------------------------------- each example, live
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("php") is None,
                     reason="php-cli is not installed (apt-get install php-cli): the WordPress example is not run")
 def test_wordpress_example(live: Live) -> None:
@@ -172,6 +170,7 @@ def test_wordpress_example(live: Live) -> None:
     assert live.delivered(event_id)["user"]["name"] == "Zoé <b>Martin</b>"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("php") is None, reason="php-cli is not installed (apt-get install php-cli)")
 def test_wordpress_with_an_array_body_is_told_to_send_json(live: Live, tmp_path: Path) -> None:
     # The mistake the example warns about: 'body' => $event (an array) is sent as a form.
@@ -189,6 +188,7 @@ echo wp_remote_retrieve_response_code($r) . ' ' . wp_remote_retrieve_body($r);
     assert "send JSON (Content-Type: application/json)" in json.loads(body)["error"]
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: the Node.js example is not run")
 def test_node_example(live: Live) -> None:
     event_id = answer_id(run(["node", "notify.mjs"], live.env))
@@ -197,6 +197,7 @@ def test_node_example(live: Live) -> None:
     assert live.delivered(event_id)["message"] == "Je voudrais parler à un conseiller"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed: the browser example is not run")
 def test_browser_example(live: Live) -> None:
     # Node stands in for the browser: it gets the page's location and title, and sends the
@@ -223,6 +224,7 @@ console.log(JSON.stringify(answer));
     assert done.returncode != 0 and "may not be used from a web page" in done.stderr
 
 
+@pytest.mark.slow
 def test_python_httpx_example(live: Live) -> None:
     event_id = answer_id(run([sys.executable, "notify.py"], live.env))
     stored = live.event(event_id)
@@ -231,6 +233,7 @@ def test_python_httpx_example(live: Live) -> None:
     assert live.delivered(event_id)["user"]["name"] == "Marie"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(shutil.which("curl") is None or shutil.which("openssl") is None,
                     reason="curl or openssl is not installed: the curl example is not run")
 def test_curl_example(live: Live) -> None:
@@ -240,6 +243,7 @@ def test_curl_example(live: Live) -> None:
     assert live.delivered(event_id)["message"] == "Rappelez-moi au sujet de ma commande"
 
 
+@pytest.mark.slow
 def test_llm_tool_example(live: Live) -> None:
     # The model's tool call, as the model writes it: arguments are JSON text.
     arguments = json.dumps({"name": "Léa Petit", "email": "lea@example.com", "phone": "06 11 22 33 44",
@@ -263,6 +267,7 @@ def test_llm_tool_example(live: Live) -> None:
     assert delivered["user"]["email"] == "lea@example.com"
 
 
+@pytest.mark.slow
 def test_an_unsigned_body_is_refused_by_a_signing_token(live: Live) -> None:
     # What the examples' signature protects: the same request without it is refused.
     env = {**live.env, "NOTIFIER_HMAC_SECRET": ""}
