@@ -97,7 +97,9 @@ def _assert_refused_with_position(log: Path, config: Path) -> None:
 
 def test_serve_reloads_on_sighup_and_refuses_a_broken_file(sink: Sink, second_sink: Sink, tmp_path: Path) -> None:
     config = tmp_path / "channels.yaml"
-    config.write_text(webhook_config(sink.url), encoding="utf-8")
+    # The first webhook answers in 2 s (a send under way during the reload): its timeout
+    # must be well above that, or a busy machine turns the slow answer into a retry.
+    config.write_text(webhook_config(sink.url).replace("timeout: 2s", "timeout: 20s"), encoding="utf-8")
     log, port = tmp_path / "serve.log", free_port()
     proc = _start("serve", "--config", str(config), "--db", f"sqlite:///{tmp_path}/n.db",
                   "--port", str(port), log=log)
