@@ -146,6 +146,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         assert service.worker is not None
         try:
             if args.burst:
+                from notifier.escalation import fire_due
+
+                await fire_due(service.store, service.config, service.worker.id, service.clock())
                 stats = await service.worker.drain(include_retries=False, timeout=args.timeout)
                 print(f"sent {stats.sent}, retried {stats.retried}, dead {stats.dead}")
                 return 0

@@ -171,6 +171,9 @@ def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None
         "link": link,
         "test": message.test,
         "route": message.route,
+        # Set on an escalation's deliveries (see notifier/escalation.py): which step, how long.
+        "escalation": ({"step": ev.labels.get("escalation"), "waited": ev.labels.get("waited"),
+                        "case": ev.labels.get("escalated_case")} if message.route == "escalation" else None),
         "labels": labels,
         "locale": locale,
     }

@@ -141,6 +141,10 @@ class Service:
         if worker and self.worker is not None:
             self._worker_task = asyncio.create_task(self.worker.run(self._stop))
             self._tasks.append(self._worker_task)
+            from notifier.escalation import Escalator
+
+            escalator = Escalator(self.store, lambda: self.config, self.worker.id, self.clock)
+            self._tasks.append(asyncio.create_task(escalator.run(self._stop)))
         if digests:
             from notifier.digest import DigestScheduler
 

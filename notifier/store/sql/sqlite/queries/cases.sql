@@ -109,3 +109,15 @@ SELECT min(due_at) AS due_at FROM case_timers WHERE status = 'pending'
 -- name: resolved_among
 -- Which of these identities (a JSON array) have a resolved case: one query for a whole batch.
 SELECT identity, route FROM cases WHERE status = 'resolved' AND identity IN (SELECT value FROM json_each(:identities))
+
+-- name: latest_event
+-- The case's most recent event of the round: what an escalation shows.
+SELECT e.body FROM case_events ce JOIN events e ON e.id = ce.event_id
+WHERE ce.case_id = :case_id ORDER BY ce.at DESC, ce.event_id DESC LIMIT 1
+
+-- name: insert_escalation_event
+-- The event an escalation's deliveries carry. Its kind column says 'escalation' so the
+-- digest does not count it as the user's activity; its body is the case's latest request.
+INSERT INTO events (id, kind, site, conversation_id, role, occurred_at, received_at, question_key, body)
+VALUES (:id, 'escalation', :site, NULL, NULL, :now, :now, NULL, :body)
+ON CONFLICT (id) DO NOTHING

@@ -1,0 +1,151 @@
+"""Escalation: a case nobody claims climbs, once per step, across restarts, on both backends.
+
+The clock is injected and the worker drained: nothing here sleeps.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notifier.cases import act
+from notifier.core.events import Event
+from notifier.escalation import fire_due
+from notifier.inbox import captured
+from notifier.service import Service
+from tests.conftest import ServiceFactory, webhook_config
+from tests.pgserver import PgServer
+from tests.sink import Sink
+
+WEDNESDAY = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)  # 10:00 in Paris
+FRIDAY_EVENING = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)  # 19:00 in Paris
+M = timedelta(minutes=1)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def config(url: str, escalate: str = "[{after: 15m, to: [oncall]}, {after: 1h, to: [oncall, mail]}]") -> str:
+    return webhook_config(url, extra=f'  oncall: {{type: webhook, url: "{url}", timeout: 2s}}\n'
+                                     '  mail: {type: email, to: [manager@example.com]}\n', routes=f"""
+      - name: handoff
+        match: {{kinds: [support_request]}}
+        to: [hook]
+        escalate: {escalate}
+    """)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path}/escalation.db"
+    server: PgServer = request.getfixturevalue("pg_server")
+    return server.create_database()
+
+
+def request_event(event_id: str = "e1") -> Event:
+    return Event.model_validate({"id": event_id, "kind": "support_request", "site": "shop",
+                                 "conversation_id": "c1", "message": "Un humain svp",
+                                 "user": {"name": "Ana", "email": "ana@example.com", "consent": True}})
+
+
+def posted(sink: Sink) -> list[dict[str, Any]]:
+    return [json.loads(r.body) for r in sink.received]
+
+
+Start = Callable[..., Any]
+
+
+async def test_fires_once_per_step_after_its_delay(make_service: ServiceFactory, sink: Sink, db: str,
+                                                  tmp_path: Path) -> None:
+    clock = Clock(WEDNESDAY)
+    service: Service = await make_service(config(sink.url), db=db, clock=clock)
+    assert service.worker is not None
+    [accepted] = await service.accept([request_event()])
+    assert accepted.case is not None
+    await service.worker.drain()
+    assert len(sink.received) == 1  # the request itself, to the team
+    assert await fire_due(service.store, service.config, "w1", WEDNESDAY + 14 * M) == []
+    fired = await fire_due(service.store, service.config, "w1", WEDNESDAY + 16 * M)
+    assert [(t.step, t.channels) for t in fired] == [(0, ("oncall",))]
+    # Another pass, by this process or another, finds nothing more to fire for that step.
+    assert await fire_due(service.store, service.config, "w2", WEDNESDAY + 17 * M) == []
+    clock.now = WEDNESDAY + 17 * M
+    await service.worker.drain()
+    [_request, escalation] = posted(sink)
+    labels = escalation["event"]["labels"] if "event" in escalation else escalation["labels"]
+    assert labels["escalation"] == "1" and labels["waited"] == "16m"
+    assert labels["escalated_case"] == accepted.case["id"]
+    # The second step goes to the webhook and the manager's email, which says what it escalates.
+    assert [t.step for t in await fire_due(service.store, service.config, "w1", WEDNESDAY + 61 * M)] == [1]
+    clock.now = WEDNESDAY + 61 * M
+    await service.worker.drain()
+    assert len(sink.received) == 3
+    [mail] = captured(tmp_path / "inbox")
+    assert "Escalade 2 : personne n'a pris en charge depuis 1h1m" in mail.subject
+    body = mail.message().get_body(("plain",))
+    assert body is not None and "attend depuis 1h1m" in body.get_content()
+
+
+async def test_nothing_fires_once_claimed(make_service: ServiceFactory, sink: Sink, db: str) -> None:
+    service = await make_service(config(sink.url), db=db, clock=Clock(WEDNESDAY))
+    [accepted] = await service.accept([request_event()], now=WEDNESDAY)
+    assert accepted.case is not None
+    result = await act(service.store, service.config, accepted.case["id"], "claim", by="marie", via="api",
+                       now=WEDNESDAY + 5 * M)
+    assert result.outcome == "done"
+    assert await fire_due(service.store, service.config, "w1", WEDNESDAY + 120 * M) == []
+
+
+async def test_a_restart_in_the_middle_neither_loses_nor_repeats(make_service: ServiceFactory, sink: Sink,
+                                                                 db: str) -> None:
+    first = await make_service(config(sink.url), db=db, clock=Clock(WEDNESDAY))
+    await first.accept([request_event()], now=WEDNESDAY)
+    await first.close()  # the process stops before anything is due
+    second = await make_service(config(sink.url), db=db, clock=Clock(WEDNESDAY + 16 * M))
+    assert len(await fire_due(second.store, second.config, "w2", WEDNESDAY + 16 * M)) == 1
+    await second.close()  # and this one stops after firing, before delivering
+    third = await make_service(config(sink.url), db=db, clock=Clock(WEDNESDAY + 20 * M))
+    assert await fire_due(third.store, third.config, "w3", WEDNESDAY + 20 * M) == []
+    assert third.worker is not None
+    await third.worker.drain()
+    labels = [p.get("event", p).get("labels", {}) for p in posted(sink)]
+    assert [lab.get("escalation") for lab in labels].count("1") == 1
+
+
+async def test_a_business_hours_clock_waits_for_the_office_to_open(make_service: ServiceFactory, sink: Sink) -> None:
+    service = await make_service(config(sink.url, "[{after: 15m, to: [oncall], clock: business_hours}]"),
+                                 clock=Clock(FRIDAY_EVENING))
+    await service.accept([request_event()], now=FRIDAY_EVENING)
+    saturday = FRIDAY_EVENING + 24 * 60 * M
+    assert await fire_due(service.store, service.config, "w1", saturday) == []
+    monday_0914 = datetime(2026, 3, 9, 8, 14, tzinfo=UTC)
+    assert await fire_due(service.store, service.config, "w1", monday_0914) == []
+    assert len(await fire_due(service.store, service.config, "w1", monday_0914 + M)) == 1
+
+
+async def test_the_running_service_fires_what_is_due(make_service: ServiceFactory, sink: Sink) -> None:
+    import asyncio
+    import time
+
+    clock = Clock(WEDNESDAY)
+    service = await make_service(config(sink.url), clock=clock)
+    await service.accept([request_event()], now=WEDNESDAY)
+    clock.now = WEDNESDAY + 16 * M
+    runner = asyncio.create_task(service.run(worker=True, digests=False))
+    deadline = time.monotonic() + 60
+    while len(sink.received) < 2 and time.monotonic() < deadline:
+        await asyncio.sleep(0.05)
+    service.stop()
+    await runner
+    assert sorted(p.get("event", p).get("labels", {}).get("escalation", "-") for p in posted(sink)) == ["-", "1"]
