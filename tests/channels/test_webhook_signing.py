@@ -9,7 +9,10 @@ real receiver accepted its signature.
 from __future__ import annotations
 
 import base64
+import re
 from collections.abc import Callable
+from pathlib import Path
+from typing import Any
 
 import pytest
 from standardwebhooks import Webhook
@@ -105,3 +108,24 @@ def test_a_bad_signing_secret_is_a_config_error_with_its_line(bad: str) -> None:
         parse_config(config("https://example.com/hook", bad))
     [issue] = info.value.issues
     assert issue.line == 3 and "channels.hook.signing_secret" in str(issue) and "whsec_" in str(issue)
+
+
+def documented_receiver(secret: str) -> Callable[[bytes, dict[str, str]], int]:
+    """The receiver snippet of docs/operations.md, run as written."""
+    doc = (Path(__file__).parents[2] / "docs" / "operations.md").read_text(encoding="utf-8")
+    [snippet] = [block for block in re.findall(r"```python\n(.*?)```", doc, re.S) if "standardwebhooks" in block]
+    namespace: dict[str, Any] = {"HOOK_SIGNING_SECRET": secret}
+    exec(snippet.replace("    ...", "    pass"), namespace)
+    receive: Callable[[bytes, dict[str, str]], int] = namespace["receive"]
+    return receive
+
+
+async def test_the_documented_receiver_snippet(make_service: ServiceFactory, sink: Sink) -> None:
+    service = await make_service(config(sink.url, SECRET))
+    await service.accept([event()])
+    assert service.worker is not None
+    await service.worker.drain()
+    [req] = sink.received
+    receive = documented_receiver(SECRET)
+    assert receive(req.body, req.headers) == 204
+    assert receive(req.body.replace(b"Un humain", b"Un robot!"), req.headers) == 401
