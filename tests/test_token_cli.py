@@ -84,3 +84,23 @@ def test_webhook_secret_is_accepted_by_the_config(capsys: pytest.CaptureFixture[
     config = parse_config("channels: {hook: {type: webhook, url: 'https://x.example/h', "
                           f"signing_secret: '{secret}'}}}}")
     assert config.channels["hook"].signing_secret == secret  # type: ignore[union-attr]
+
+
+def test_auth_mistakes_are_config_errors_with_their_lines() -> None:
+    from notifier.config import ConfigError, parse_config
+
+    text = ("auth:\n"
+            "  tokens:\n"
+            "    - name: bot\n"
+            "      secret: ntf_the-token-itself\n"
+            "      scopes: [events:write, write]\n"
+            "      colour: blue\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    shown = [str(i) for i in caught.value.issues]
+    assert any(s.startswith("channels.yaml:4:15  auth.tokens[0].secret: secret must be the token's hash")
+               for s in shown), shown
+    assert any(s.startswith("channels.yaml:5:30  auth.tokens[0].scopes[1]:") and "events:write, read, admin" in s
+               for s in shown), shown
+    assert any(s.startswith("channels.yaml:6:7  auth.tokens[0]: unknown key 'colour'") for s in shown), shown
+    assert "ntf_the-token-itself" not in "\n".join(shown), "a token pasted by mistake is not echoed"
