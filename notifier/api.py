@@ -298,7 +298,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     def browser_settings() -> tuple[CorsConfig, Authenticator]:
         return service.config.cors, authenticator()[0]
 
-    return BrowserAccess(AccessGuard(app, authenticator), browser_settings)  # type: ignore[return-value]
+    from notifier.access_log import AccessLog
+
+    return AccessLog(BrowserAccess(AccessGuard(app, authenticator), browser_settings))  # type: ignore[return-value]
 
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import queue
 import socket
 import subprocess
 import sys
@@ -50,38 +49,35 @@ def _notifier(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subpr
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+class Output:
+    """Every stderr line of a process, collected by a thread as they come."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self.lines: list[str] = []
+        self.done = threading.Event()
+
+        def pump() -> None:
+            assert proc.stderr is not None
+            for line in proc.stderr:
+                self.lines.append(line.rstrip("\n"))
+            self.done.set()
+
+        threading.Thread(target=pump, daemon=True).start()
+
+    def wait_for(self, marker: str, deadline: float = 60.0) -> list[str]:
+        """The lines so far, once one holds ``marker`` (or the process ended, or time ran out)."""
+        end = time.monotonic() + deadline
+        while not any(marker in line for line in self.lines) and not self.done.is_set() \
+                and time.monotonic() < end:
+            self.done.wait(0.05)
+        # The summary is printed in one write: let its last lines arrive too.
+        self.done.wait(0.5)
+        return list(self.lines)
+
+
 def _lines_until(proc: subprocess.Popen[str], marker: str, deadline: float = 60.0) -> list[str]:
     """stderr lines of ``proc`` up to the one holding ``marker`` (or the end of the process)."""
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:
-        assert proc.stderr is not None
-        for line in proc.stderr:
-            lines.put(line.rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    seen: list[str] = []
-    end = time.monotonic() + deadline
-    while time.monotonic() < end:
-        try:
-            line = lines.get(timeout=end - time.monotonic())
-        except queue.Empty:
-            break
-        if line is None:
-            return seen
-        seen.append(line)
-        if marker in line:
-            # The summary is printed in one write: collect what follows it too.
-            while True:
-                try:
-                    more = lines.get(timeout=0.5)
-                except queue.Empty:
-                    return seen
-                if more is None:
-                    return seen
-                seen.append(more)
-    return seen
+    return Output(proc).wait_for(marker, deadline)
 
 
 @pytest.fixture

@@ -1,0 +1,82 @@
+"""One log line for every refused or failed HTTP request: method, path, status, reason.
+
+A client that gets a 4xx usually cannot tell the operator, and a 5xx must never pass
+unseen: each one is logged (``warning`` for 4xx, ``error`` for 5xx) with the ``error``
+text of the JSON answer as the reason. Neither the request body nor the query string is
+logged: both can carry a visitor's details or a token. Successful requests are not
+logged (Prometheus counts them), so the log stays readable at any traffic.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+import structlog
+
+__all__ = ["AccessLog"]
+
+log = structlog.get_logger("notifier.access")
+
+#: Enough of an error answer to read its ``error`` text; larger bodies are not kept.
+_KEEP = 4096
+
+
+class AccessLog:
+    """Pure ASGI middleware around the whole API (so guards' refusals are logged too)."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    def __getattr__(self, name: str) -> Any:  # app.state, app.router… for whoever holds the app
+        return getattr(self.app, name)
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 0
+        body = bytearray()
+
+        async def watch(message: dict[str, Any]) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            elif message["type"] == "http.response.body" and status >= 400 and len(body) < _KEEP:
+                body.extend(message.get("body", b"")[: _KEEP - len(body)])
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        except Exception:
+            _record(scope, 500, "unhandled error (see the traceback above)")
+            raise
+        if status >= 400:
+            _record(scope, status, _reason(bytes(body)))
+
+
+def _reason(body: bytes) -> str:
+    try:
+        data = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return " ".join(body.decode(errors="replace").split())[:300]
+    if isinstance(data, dict):
+        text = str(data.get("error") or data.get("detail") or "")
+        details = data.get("details")
+        if isinstance(details, list) and details:
+            first = details[0]
+            if isinstance(first, dict) and first.get("path"):
+                text += f" ({first['path']}: {first.get('message', '')}"
+                text += f", +{len(details) - 1} more)" if len(details) > 1 else ")"
+        return text[:300]
+    return ""
+
+
+def _record(scope: dict[str, Any], status: int, reason: str) -> None:
+    client = scope.get("client")
+    fields = {"method": scope.get("method", ""), "path": scope.get("path", ""), "status": status,
+              "reason": reason, "client": client[0] if client else None}
+    if status >= 500:
+        log.error("request failed", **fields)
+    else:
+        log.warning("request refused", **fields)
