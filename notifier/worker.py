@@ -35,6 +35,7 @@ from notifier.channels.base import Channel, Outbound, SendResult, permanent
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
 from notifier.core.events import Event
+from notifier.core.masking import mask_urls_in
 from notifier.core.retry import next_attempt
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
 
@@ -467,6 +468,9 @@ class Worker:
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line, cut to ``limit`` characters (for a dead letter's reason)."""
-    text = " ".join(str(exc).split())
+    """An exception's message on one line, cut to ``limit`` characters (for a dead letter's reason).
+
+    URLs in it are masked: a library's error may quote a channel URL whose path is a secret.
+    """
+    text = mask_urls_in(" ".join(str(exc).split()))
     return text if len(text) <= limit else text[: limit - 1] + "…"
