@@ -18,7 +18,9 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from notifier.channels.base import Outbound
+from notifier.channels.inert import mailto, no_mentions, safe_url, slack_mrkdwn
 from notifier.config.models import Defaults
+from notifier.core.addresses import checked_email
 
 __all__ = ["LABELS", "Renderer", "TemplateProblem", "view"]
 
@@ -39,6 +41,8 @@ LABELS: dict[str, dict[str, str]] = {
         "keywords": "Mots-clés", "transcript": "Derniers échanges", "open": "Ouvrir",
         "open_page": "Voir la page", "priority_word": "Priorité", "no_message": "(pas de message)",
         "role_user": "Utilisateur", "role_assistant": "Bot", "role_system": "Système",
+        "invalid_email": "(adresse non valide)", "phone": "Téléphone",
+        "more_chars": "…({n} caractères de plus)", "read_all": "tout lire",
     },
     "en": {
         "support_request": "Support request",
@@ -55,6 +59,8 @@ LABELS: dict[str, dict[str, str]] = {
         "keywords": "Keywords", "transcript": "Last turns", "open": "Open",
         "open_page": "Open page", "priority_word": "Priority", "no_message": "(no message)",
         "role_user": "User", "role_assistant": "Bot", "role_system": "System",
+        "invalid_email": "(not a valid address)", "phone": "Phone",
+        "more_chars": "…({n} more characters)", "read_all": "read it all",
     },
 }
 
@@ -96,6 +102,9 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters["localtime"] = _localtime
+        # Escaping for the targets Jinja2's HTML autoescape does not know.
+        self.env.filters["slack_mrkdwn"] = slack_mrkdwn
+        self.env.filters["no_mentions"] = no_mentions
 
     def template_name(self, channel_type: str, name: str, locale: str, ext: str) -> str:
         """The first of ``<type>/<name>.<locale>.<ext>``, ``….en.…`` and ``….<ext>`` that exists."""
@@ -143,6 +152,9 @@ def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None
     """The context every template receives, privacy rules applied.
 
     The user's name, email, phone and IP address are included only with ``user.consent``.
+    Visitor text is given as typed: ``.html`` templates autoescape it; links use
+    ``page_href`` and ``email_href``, which are only set for a web URL and a valid address
+    (``email_valid`` is false when the visitor's address does not parse: show it as text).
     """
     ev = message.event
     labels = LABELS.get(locale, LABELS["en"])
@@ -162,6 +174,9 @@ def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None
         "time": _localtime(when, defaults.timezone),
         "timezone": defaults.timezone,
         "user": user,
+        "email_valid": bool(user and checked_email(user.email)),
+        "email_href": mailto(user.email) if user else None,
+        "page_href": safe_url(ev.page.url) if ev.page else None,
         "ip": user.ip if user else None,
         "transcript": ev.transcript[-turns:] if turns else [],
         "folded": message.folded,

@@ -14,6 +14,7 @@ import apprise as apprise_lib
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, retryable, sent
 from notifier.channels.http import mask_url, redact, url_secrets
+from notifier.channels.inert import no_mentions
 from notifier.config.models import AppriseChannel
 from notifier.render import view
 
@@ -37,7 +38,8 @@ class AppriseTarget:
                        link=self.ctx.link(message.event.id or ""))
         title = self.ctx.renderer.render("apprise", "title", self.locale, "txt", context).strip()
         body = self.ctx.renderer.render("apprise", "body", self.locale, "txt", context).strip()
-        return title, body
+        # No service may read a visitor's "@everyone" or "<@123>" as a ping (see inert.py).
+        return no_mentions(title), no_mentions(body)
 
     @staticmethod
     def _instance(url: str) -> apprise_lib.Apprise | None:
@@ -59,7 +61,10 @@ class AppriseTarget:
                 invalid += 1
                 failures.append(f"url #{index + 1}: Apprise does not recognise this URL")
                 continue
+            # ``text``: Apprise escapes it for each service's own format (Markdown, HTML);
+            # mentions, which it does not stop, were broken by render() / send_report().
             result: Any = await app.async_notify(body=body, title=title,
+                                                 body_format=apprise_lib.NotifyFormat.TEXT,
                                                  timeout=self.config.timeout.total_seconds())
             if result:
                 now_done.append(index)
@@ -94,7 +99,7 @@ class AppriseTarget:
         return await self._notify(title, body, done)
 
     async def send_report(self, report: Report) -> SendResult:
-        return await self._notify(report.title, report.text, [])
+        return await self._notify(no_mentions(report.title), no_mentions(report.text), [])
 
     async def aclose(self) -> None:
         return None

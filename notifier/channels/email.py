@@ -38,7 +38,9 @@ import jinja2
 from notifier.channels._smtp import SmtpServer, parse_smtp_url
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
 from notifier.channels.http import network_problem, redact
+from notifier.channels.inert import header_text
 from notifier.config.models import EmailChannel
+from notifier.core.addresses import checked_email
 from notifier.render import view
 
 __all__ = ["EmailTarget", "create", "preview"]
@@ -108,11 +110,8 @@ class EmailTarget:
         context = view(message, self.ctx.defaults, self.locale, link=self.ctx.link(ev.id or ""))
         when = ev.occurred_at or datetime.now(ZoneInfo(self.ctx.defaults.timezone))
         local = when.astimezone(ZoneInfo(self.ctx.defaults.timezone))
-        page_url = context["page_url"] or ""
         context.update(
             local_time=local.strftime(_TIME_FORMATS.get(self.locale, "%Y-%m-%d %H:%M")),
-            # Only web links become clickable: a page URL comes from the visitor's browser.
-            page_href=page_url if page_url.startswith(("https://", "http://")) else None,
             accent=_ACCENTS.get(message.priority.value, "#0052cc"),
         )
         return context
@@ -130,7 +129,7 @@ class EmailTarget:
         if message.priority.value in ("urgent", "high"):
             prefix.append(tags[message.priority.value])
         # Collapse whitespace: a subject is one line and templates span several.
-        return " ".join([*prefix, *words.split()])
+        return header_text(" ".join([*prefix, words]))
 
     def compose(self, message: Outbound) -> EmailMessage:
         """The complete email for ``message`` (raises if a template fails)."""
@@ -164,16 +163,19 @@ class EmailTarget:
         if self.config.reply_to:
             return self.config.reply_to
         user = message.event.consented_user
-        if user is None or not user.email or "@" not in user.email:
+        # Only one valid address: a typo, a comma-separated pair or a crafted string never
+        # becomes a Reply-To (the address stays visible, as text, in the body).
+        address = checked_email(user.email) if user is not None else None
+        if user is None or address is None:
             return None
         # Visitor-typed values: flatten them so they can never add a header line.
-        name = " ".join((user.name or "").split())
-        return formataddr((name, " ".join(user.email.split()))) if name else " ".join(user.email.split())
+        name = header_text(user.name or "")
+        return formataddr((name, address)) if name else address
 
     def _envelope(self, subject: str, message_id: str, headers: dict[str, str],
                   reply_to: str | None) -> EmailMessage:
         msg = EmailMessage()
-        msg["Subject"] = " ".join(subject.split())
+        msg["Subject"] = header_text(subject)
         msg["From"] = self.config.from_
         msg["To"] = ", ".join(self.to)
         if self.config.cc:
@@ -188,7 +190,7 @@ class EmailTarget:
         msg["Auto-Submitted"] = "auto-generated"
         for key, value in headers.items():
             if value:
-                msg[key] = " ".join(value.split())
+                msg[key] = header_text(value)
         return msg
 
     @staticmethod

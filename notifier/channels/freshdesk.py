@@ -16,6 +16,7 @@ Freshdesk requires a requester: the user's email when they consented, else the c
 from __future__ import annotations
 
 import base64
+import html
 import json
 from typing import Any
 
@@ -23,7 +24,9 @@ import httpx
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, sent
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object
+from notifier.channels.inert import header_text
 from notifier.config.models import FreshdeskChannel
+from notifier.core.addresses import checked_email
 from notifier.core.events import Priority
 from notifier.render import view
 
@@ -39,6 +42,12 @@ MAX_TAG = 32
 def delivery_tag(delivery_id: str) -> str:
     """The tag that finds this delivery's ticket again (kept within Freshdesk's tag length)."""
     return f"notifier-{delivery_id}"[:MAX_TAG]
+
+
+def _email_refused(response: httpx.Response) -> bool:
+    """A 400 "Validation failed" naming the ``email`` field."""
+    errors = (json_object(response) or {}).get("errors") or []
+    return any(isinstance(e, dict) and e.get("field") == "email" for e in errors)
 
 
 def error_text(response: httpx.Response) -> str | None:
@@ -72,7 +81,10 @@ class Freshdesk:
         """The JSON document posted for ``message``; ``None`` when no requester email is known."""
         ev = message.event
         user = ev.consented_user
-        email = (user.email if user else None) or self.config.fallback_email or self.ctx.defaults.admin_email
+        # Only a valid address can be the requester (Freshdesk answers 400 otherwise): an
+        # invalid one stays in the description, as text, and the fallback is the requester.
+        address = checked_email(user.email) if user else None
+        email = address or self.config.fallback_email or self.ctx.defaults.admin_email
         if not email:
             return None
         context = view(message, self.ctx.defaults, self.locale, link=self.ctx.link(ev.id or ""))
@@ -80,7 +92,7 @@ class Freshdesk:
         tags = ["chatbot", ev.kind.value, *([ev.site] if ev.site else []), *self.config.tags,
                 *(["notifier-test"] if message.test else []), delivery_tag(message.delivery_id)]
         body: dict[str, Any] = {
-            "subject": " ".join(render("freshdesk", "subject", self.locale, "txt", context).split())[:255],
+            "subject": header_text(render("freshdesk", "subject", self.locale, "txt", context))[:255],
             "description": render("freshdesk", "description", self.locale, "html", context).strip(),
             "email": email,
             "priority": PRIORITY[message.priority],
@@ -88,8 +100,8 @@ class Freshdesk:
             "source": SOURCE_CHAT,
             "tags": list(dict.fromkeys(t[:MAX_TAG] for t in tags if t)),
         }
-        if user is not None and user.email and user.name:
-            body["name"] = user.name
+        if user is not None and address and user.name:
+            body["name"] = header_text(user.name)[:255]
         return body
 
     async def _existing(self, message: Outbound) -> SendResult | None:
@@ -124,6 +136,15 @@ class Freshdesk:
                 return found
         try:
             response = await self._client.post(f"{self.base}/api/v2/tickets", json=body)
+            fallback = self.config.fallback_email or self.ctx.defaults.admin_email
+            if response.status_code == 400 and _email_refused(response) and fallback and body["email"] != fallback:
+                # Freshdesk refused the visitor's address: the ticket goes in from the fallback
+                # requester, the address kept as text in the description.
+                address = body.pop("email")
+                body.pop("name", None)
+                body["email"] = fallback
+                body["description"] += f"<p>{html.escape(address)} (refused by Freshdesk as requester)</p>"
+                response = await self._client.post(f"{self.base}/api/v2/tickets", json=body)
         except Exception as exc:
             return classify_exception(exc, secrets=self._secrets)
         if response.is_success:

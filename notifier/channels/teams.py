@@ -16,15 +16,21 @@ import httpx
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, url_secrets
+from notifier.channels.inert import safe_url
+from notifier.channels.limits import cut_to
 from notifier.config.models import TeamsChannel
 from notifier.render import view
 
-__all__ = ["Teams", "card", "create", "envelope", "preview"]
+__all__ = ["MAX_BODY_BYTES", "Teams", "card", "create", "envelope", "preview", "wire"]
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
-#: Teams refuses messages over ~28 KB: long texts are cut well below that.
-_MAX_MESSAGE = 8000
+#: The "Post card in a chat or channel" action fails with "Request Entity Too Large" above
+#: about 28 KB (https://learn.microsoft.com/connectors/teams/, known issues and limitations);
+#: and it fails inside the flow run, after the trigger already answered 202. We keep the
+#: whole UTF-8 body under 26 KB.
+MAX_BODY_BYTES = 26 * 1024
 _MAX_TURN = 1000
+_MAX_FACT = 500
 
 
 def _cut(text: str, limit: int) -> str:
@@ -32,7 +38,17 @@ def _cut(text: str, limit: int) -> str:
 
 
 def _http_url(url: str | None) -> str | None:
-    return url if url and url.startswith(("https://", "http://")) else None
+    return safe_url(url)
+
+
+def wire(body: dict[str, Any]) -> bytes:
+    """The body exactly as posted: compact UTF-8 JSON (its size is what Teams counts)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _json_size(text: str) -> int:
+    # What ``text`` weighs inside the JSON body: escapes (\n, \", \u0001) included.
+    return len(json.dumps(text, ensure_ascii=False).encode("utf-8")) - 2
 
 
 def envelope(content: dict[str, Any]) -> dict[str, Any]:
@@ -41,62 +57,145 @@ def envelope(content: dict[str, Any]) -> dict[str, Any]:
         {"contentType": "application/vnd.microsoft.card.adaptive", "contentUrl": None, "content": content}]}
 
 
+# Visitor text goes only in TextRun elements of a RichTextBlock: "Markdown is not supported"
+# there (https://learn.microsoft.com/adaptive-cards/schema-explorer/text-run), whereas
+# TextBlock and Fact values render Markdown links and emphasis.
+def _run(text: str, **style: Any) -> dict[str, Any]:
+    return {"type": "TextRun", "text": text, **style}
+
+
+def _rich(*inlines: dict[str, Any], **options: Any) -> dict[str, Any]:
+    return {"type": "RichTextBlock", "inlines": list(inlines), **options}
+
+
+def _fact(label: str, *values: dict[str, Any]) -> dict[str, Any]:
+    return _rich(_run(f"{label}: ", weight="Bolder"), *values, spacing="None")
+
+
 def card(message: Outbound, ctx: ChannelContext, locale: str) -> dict[str, Any]:
-    """The Adaptive Card for ``message``: title, facts, the message, last turns, a link."""
+    """The Adaptive Card for ``message``: title, facts, the message, last turns, a link.
+
+    The whole envelope stays under :data:`MAX_BODY_BYTES` (UTF-8): the message and the
+    transcript are cut to fit, with "…(n more characters)" and a link to the event.
+    """
     v = view(message, ctx.defaults, locale, link=ctx.link(message.event.id or ""))
     labels: dict[str, str] = v["labels"]
     title = f"{v['kind_label']} · {labels.get('priority_word', 'priority')} {v['priority_label']}"
     if v["test"]:
         title = f"[{labels['test']}] {title}"
-    facts = []
-    if v["site"]:
-        facts.append({"title": labels["site"], "value": v["site"]})
-    if v["page_url"] or v["page_title"]:
-        page = v["page_url"] or ""
-        if v["page_title"] and _http_url(page):
-            page = f"[{v['page_title']}]({page})"
-        facts.append({"title": labels["page"], "value": page or v["page_title"]})
-    if v["time"]:
-        facts.append({"title": labels["time"], "value": f"{v['time']} ({v['timezone']})"})
-    user = v["user"]
-    if user is not None and (user.name or user.email):
-        facts.append({"title": labels["user"],
-                      "value": " ".join(x for x in (user.name, f"<{user.email}>" if user.email else None) if x)})
-    if v["keywords"]:
-        facts.append({"title": labels["keywords"], "value": ", ".join(v["keywords"])})
-
-    body: list[dict[str, Any]] = [
+    link = _http_url(v["link"])
+    head: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": title, "size": "Large", "weight": "Bolder", "wrap": True,
          **({"color": "Attention"} if v["urgent"] else {})},
     ]
-    if facts:
-        body.append({"type": "FactSet", "facts": facts})
-    body.append({"type": "TextBlock", "text": _cut(v["message"], _MAX_MESSAGE) or labels["no_message"],
-                 "wrap": True, "separator": True})
+    if v["site"]:
+        head.append(_fact(labels["site"], _run(_cut(v["site"], _MAX_FACT))))
+    page_href = v["page_href"]
+    if v["page_url"] or v["page_title"]:
+        runs = [_run(_cut(v["page_title"], _MAX_FACT) + (" " if v["page_url"] else ""))] if v["page_title"] else []
+        if page_href:
+            # The run shows the address it opens: a title can never disguise the target.
+            runs.append(_run(_cut(page_href, _MAX_FACT), selectAction={"type": "Action.OpenUrl", "url": page_href}))
+        elif v["page_url"]:
+            runs.append(_run(_cut(v["page_url"], _MAX_FACT)))
+        head.append(_fact(labels["page"], *runs))
+    if v["time"]:
+        head.append(_fact(labels["time"], _run(f"{v['time']} ({v['timezone']})")))
+    user = v["user"]
+    if user is not None and (user.name or user.email or user.phone):
+        who = " ".join(x for x in (user.name and _cut(user.name, 200),
+                                   user.email and (f"<{_cut(user.email, 320)}>" if v["email_valid"] else
+                                                   f"{_cut(user.email, 320)} {labels['invalid_email']}"),
+                                   user.phone and _cut(user.phone, 60)) if x)
+        head.append(_fact(labels["user"], _run(who)))
+    if v["keywords"]:
+        head.append(_fact(labels["keywords"], _run(", ".join(v["keywords"]))))
+
+    tail: list[dict[str, Any]] = []
     if v["folded"]:
-        body.append({"type": "TextBlock", "text": f"+{v['folded']} {labels['similar']}", "isSubtle": True,
+        tail.append({"type": "TextBlock", "text": f"+{v['folded']} {labels['similar']}", "isSubtle": True,
                      "wrap": True})
-    if v["transcript"]:
-        body.append({"type": "TextBlock", "text": labels["transcript"], "weight": "Bolder", "separator": True})
-        for turn in v["transcript"]:
-            role = labels.get(f"role_{turn.role}", turn.role)
-            body.append({"type": "TextBlock", "text": f"**{role}:** {_cut(turn.text, _MAX_TURN)}", "wrap": True,
-                         "isSubtle": turn.role != "user"})
-    content: dict[str, Any] = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body,
+    content: dict[str, Any] = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": [],
                                "msteams": {"width": "Full"}}
-    url = _http_url(v["link"]) or _http_url(v["page_url"])
+    url = link or page_href
     if url:
         content["actions"] = [{"type": "Action.OpenUrl", "title": labels["open"], "url": url}]
+
+    def cut_runs(text: str, budget: int) -> list[dict[str, Any]]:
+        kept, left = cut_to(text, max(budget, 0), _json_size)
+        runs = [_run(kept)] if kept else []
+        if left:
+            runs.append(_run(" " + labels["more_chars"].format(n=f"{left:,}"), italic=True))
+            if link:
+                runs.append(_run(" " + labels["read_all"], selectAction={"type": "Action.OpenUrl", "url": link}))
+        return runs
+
+    def build(budget: int) -> list[dict[str, Any]]:
+        text: str = v["message"]
+        turns = v["transcript"]
+        share = budget * 3 // 4 if turns else budget
+        message_runs = cut_runs(text, share) if text else [_run(labels["no_message"], italic=True)]
+        budget -= sum(_json_size(r["text"]) for r in message_runs)
+        middle: list[dict[str, Any]] = [_rich(*message_runs, separator=True)]
+        turn_blocks: list[dict[str, Any]] = []
+        for turn in reversed(turns):
+            role = labels.get(f"role_{turn.role}", turn.role)
+            overhead = 120 + _json_size(role)
+            if budget - overhead < 50:
+                break
+            runs = cut_runs(turn.text, min(budget - overhead, _MAX_TURN * 4))
+            budget -= overhead + sum(_json_size(r["text"]) for r in runs)
+            turn_blocks.insert(0, _rich(_run(f"{role}: ", weight="Bolder"), *runs,
+                                        **({"isSubtle": True} if turn.role != "user" else {})))
+        if turn_blocks:
+            middle.append({"type": "TextBlock", "text": labels["transcript"], "weight": "Bolder",
+                           "separator": True})
+            middle += turn_blocks
+        return [*head, *middle, *tail]
+
+    content["body"] = [*head, *tail]
+    budget = MAX_BODY_BYTES - len(wire(envelope(content)))
+    # The containers' weight is only known once built: build, measure, give back the excess.
+    for _ in range(4):
+        content["body"] = build(budget)
+        over = len(wire(envelope(content))) - MAX_BODY_BYTES
+        if over <= 0:
+            break
+        budget -= over + 64
     return content
 
 
 def report_card(report: Report) -> dict[str, Any]:
-    """The digest's own card, or one made of its title and text."""
+    """The digest's own card, or one made of its title and text; within :data:`MAX_BODY_BYTES`."""
     if report.card:
-        return report.card
+        return _fit(dict(report.card))
+    room = MAX_BODY_BYTES - 1024 - _json_size(report.title)
+    kept, left = cut_to(report.text, room, _json_size)
+    runs = [_run(kept, fontType="Monospace")]
+    if left:
+        runs.append(_run(f" …({left:,} more characters)", italic=True))
+    # The digest's text quotes visitors' questions: a TextRun shows them without Markdown.
     return {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "msteams": {"width": "Full"},
             "body": [{"type": "TextBlock", "text": report.title, "size": "Large", "weight": "Bolder", "wrap": True},
-                     {"type": "TextBlock", "text": _cut(report.text, 20000), "wrap": True, "fontType": "Monospace"}]}
+                     _rich(*runs)]}
+
+
+def _fit(content: dict[str, Any]) -> dict[str, Any]:
+    """``content`` with its last body items dropped until the envelope fits, and a note saying so."""
+    body = list(content.get("body") or [])
+    dropped = 0
+    while len(body) > 1 and len(wire(envelope({**content, "body": body}))) > MAX_BODY_BYTES - 200:
+        dropped += 1
+        body.pop()
+    over = len(wire(envelope({**content, "body": body}))) - (MAX_BODY_BYTES - 200)
+    last = body[-1] if body else None
+    if over > 0 and last is not None and isinstance(last.get("text"), str):
+        text = last["text"]
+        kept, left = cut_to(text, max(_json_size(text) - over - 64, 0), _json_size)
+        body[-1] = {**last, "text": f"{kept} …({left:,} more characters)"}
+    if dropped:
+        body.append({"type": "TextBlock", "text": f"…({dropped} more sections)", "isSubtle": True, "wrap": True})
+    return {**content, "body": body}
 
 
 def _secrets(url: str) -> list[str]:
@@ -123,7 +222,8 @@ class Teams:
 
     async def _post(self, body: dict[str, Any]) -> SendResult:
         try:
-            response = await self._client.post(self.config.url, json=body)
+            response = await self._client.post(self.config.url, content=wire(body),
+                                               headers={"Content-Type": "application/json; charset=utf-8"})
         except Exception as exc:
             return classify_exception(exc, secrets=self._secrets)
         return classify_response(response, secrets=self._secrets, detail=_error_text(response))

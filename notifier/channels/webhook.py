@@ -12,6 +12,10 @@ package::
 
     from standardwebhooks import Webhook
     payload = Webhook(secret).verify(request_body, request_headers)  # raises if forged or stale
+
+Like every channel, the webhook forwards the user's name, email, phone and IP address only
+when they consented (``user.consent``); set ``include_personal_data: true`` on a webhook
+whose receiver you control to send them always.
 """
 
 from __future__ import annotations
@@ -29,10 +33,19 @@ from notifier.config.models import WebhookChannel
 __all__ = ["Webhook", "create", "preview"]
 
 
-def payload(channel: str, message: Outbound, ctx: ChannelContext | None = None) -> dict[str, Any]:
-    """The JSON document posted for ``message``."""
+def payload(channel: str, message: Outbound, ctx: ChannelContext | None = None, *,
+            personal_data: bool = False) -> dict[str, Any]:
+    """The JSON document posted for ``message``.
+
+    The user's details (name, email, phone, IP) are included only with ``user.consent``,
+    or when the channel sets ``include_personal_data: true`` (``personal_data``); otherwise
+    ``event.user`` holds only ``{"consent": false}``.
+    """
+    event = message.event.to_json()
+    if "user" in event and not (message.event.user and message.event.user.consent) and not personal_data:
+        event["user"] = {"consent": False}
     body: dict[str, Any] = {
-        "event": message.event.to_json(),
+        "event": event,
         "delivery_id": message.delivery_id,
         "channel": channel,
         "route": message.route,
@@ -82,7 +95,8 @@ class Webhook:
         return classify_response(response, secrets=self._secrets)
 
     async def send(self, message: Outbound) -> SendResult:
-        return await self._post(payload(self.name, message, self.ctx), message.delivery_id)
+        return await self._post(payload(self.name, message, self.ctx,
+                                        personal_data=self.config.include_personal_data), message.delivery_id)
 
     async def send_report(self, report: Report) -> SendResult:
         body = {"report": report.key, "title": report.title, "text": report.text, "data": report.data}
@@ -99,7 +113,9 @@ def create(name: str, config: WebhookChannel, ctx: ChannelContext) -> Webhook:
 
 def preview(channel: Webhook, message: Outbound) -> str:
     """The request the channel would send."""
-    body = orjson.dumps(payload(channel.name, message, channel.ctx), option=orjson.OPT_INDENT_2).decode()
+    body = orjson.dumps(payload(channel.name, message, channel.ctx,
+                                personal_data=channel.config.include_personal_data),
+                        option=orjson.OPT_INDENT_2).decode()
     signed = ("\nwebhook-id: " + message.delivery_id + "\nwebhook-timestamp: <when sent>"
               "\nwebhook-signature: v1,<HMAC-SHA256 with signing_secret>") if channel.config.signing_secret else ""
     return f"POST {mask_url(channel.config.url)}\nIdempotency-Key: {message.delivery_id}{signed}\n\n{body}"

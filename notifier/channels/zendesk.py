@@ -30,12 +30,23 @@ from notifier.channels.base import (
     sent,
 )
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, redact
+from notifier.channels.inert import header_text
 from notifier.config.models import ZendeskChannel
+from notifier.core.addresses import checked_email
 from notifier.render import view
 
 __all__ = ["Zendesk", "create", "error_text", "preview", "tag"]
 
 _MAX_BODY = 60_000  # Zendesk refuses comments over 64 KB
+_WORDS = {"fr": {"refused_requester": "Adresse refusée par Zendesk comme demandeur"},
+          "en": {"refused_requester": "Address Zendesk refused as requester"}}
+
+
+def _requester_refused(response: httpx.Response) -> bool:
+    """A 422 ``RecordInvalid`` whose details name the requester (its email)."""
+    data = json_object(response) or {}
+    details = data.get("details")
+    return isinstance(details, dict) and any(k in details for k in ("requester", "email"))
 
 
 def tag(value: str) -> str:
@@ -96,7 +107,7 @@ class Zendesk:
         if message.test:
             tags.append("notifier_test")
         ticket: dict[str, Any] = {
-            "subject": subject[:250],
+            "subject": header_text(subject)[:250],
             "comment": {"body": body if len(body) <= _MAX_BODY else body[: _MAX_BODY - 1] + "…",
                         "public": False},
             "priority": message.priority.value,  # Zendesk's names are ours: low/normal/high/urgent
@@ -105,14 +116,26 @@ class Zendesk:
         if ev.id:
             ticket["external_id"] = ev.id
         user = ev.consented_user
-        if user is not None and user.email:
-            ticket["requester"] = {"name": user.name or user.email, "email": user.email}
+        address = checked_email(user.email) if user is not None else None
+        if user is not None and address is not None:
+            # A visitor's invalid address is never the requester (Zendesk would refuse the
+            # ticket with 422): the API user is, and the comment shows the address as text.
+            ticket["requester"] = {"name": header_text(user.name or "")[:255] or address, "email": address}
         return {"ticket": ticket}
 
     async def send(self, message: Outbound) -> SendResult:
+        body = self.ticket(message)
         try:
-            response = await self._client.post(self.url, json=self.ticket(message),
+            response = await self._client.post(self.url, json=body,
                                                headers={"Idempotency-Key": message.delivery_id})
+            if response.status_code == 422 and "requester" in body["ticket"] and _requester_refused(response):
+                # Zendesk refused the visitor's address (a typo it knows better than our check):
+                # the ticket still goes in, from the API user, the address kept as text. A new
+                # key: this body differs from the first, which Zendesk would refuse under the old one.
+                address = body["ticket"].pop("requester")["email"]
+                body["ticket"]["comment"]["body"] += f"\n\n{self._words('refused_requester')}: {address}"
+                response = await self._client.post(self.url, json=body,
+                                                   headers={"Idempotency-Key": f"{message.delivery_id}.1"})
         except Exception as exc:
             return classify_exception(exc, secrets=self._secrets)
         if response.is_success:
@@ -127,6 +150,9 @@ class Zendesk:
             return retryable(redact(f"HTTP 409: {detail or 'request in progress'}", self._secrets),
                              label="conflict")
         return classify_response(response, secrets=self._secrets, detail=detail)
+
+    def _words(self, key: str) -> str:
+        return _WORDS.get(self.locale, _WORDS["en"])[key]
 
     async def send_report(self, report: Report) -> SendResult:
         return permanent("helpdesks do not take digests", label="unsupported")

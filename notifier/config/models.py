@@ -317,6 +317,11 @@ class WebhookChannel(_Channel):
             raise ValueError(problem)
         return value
 
+    #: The user's name, email, phone and IP address go out only when they consented, as on
+    #: every channel. ``true`` sends them regardless: only for a receiver you control (your
+    #: own CRM), where you answer for that data.
+    include_personal_data: bool = False
+
 
 class AppriseChannel(_Channel):
     """Any of Apprise's services, by URL."""

@@ -37,6 +37,7 @@ __all__ = [
     "FakeSlack",
     "FakeTeams",
     "FakeZendesk",
+    "FlowRun",
     "Reply",
     "Request",
     "closed_url",
@@ -244,6 +245,48 @@ def _is_json(request: Request) -> bool:
 
 #: Block Kit limits (https://api.slack.com/reference/block-kit/blocks).
 SLACK_MAX_BLOCKS = 50
+#: The total text of a message's blocks that ``chat.postMessage`` accepts: undocumented,
+#: "12,000 text characters with a buffer for block containers" (Slack's maintainer in
+#: https://github.com/slackapi/bolt-js/issues/2509; rejected at 11,341 counted characters in
+#: https://github.com/slackapi/bolt-js/issues/2867). The fake counts every ``text`` and
+#: ``url`` in UTF-16 code units and refuses above 12,000 with ``msg_blocks_too_long``.
+SLACK_MAX_TOTAL_TEXT = 12_000
+#: Rich text: https://docs.slack.dev/reference/block-kit/blocks/rich-text-block and
+#: https://docs.slack.dev/reference/block-kit/block-elements/rich-text-section-element
+_RICH_CONTAINERS = {"rich_text_section", "rich_text_quote", "rich_text_preformatted", "rich_text_list"}
+_RICH_ELEMENTS = {"text", "link", "emoji", "user", "usergroup", "channel", "broadcast", "date", "color"}
+
+
+def slack_text_size(value: Any) -> int:
+    """Every ``text`` and ``url`` string in ``value``, in UTF-16 code units (as JavaScript counts)."""
+    if isinstance(value, list):
+        return sum(slack_text_size(v) for v in value)
+    if isinstance(value, dict):
+        return sum(len(v.encode("utf-16-le")) // 2 if k in ("text", "url") and isinstance(v, str)
+                   else slack_text_size(v) for k, v in value.items())
+    return 0
+
+
+def rich_text_errors(block: dict[str, Any], at: str) -> list[str]:
+    """What Slack would refuse in a ``rich_text`` block."""
+    errors = []
+    containers = block.get("elements")
+    if not isinstance(containers, list) or not containers:
+        return [f"must provide elements [json-pointer:{at}/elements]"]
+    for i, container in enumerate(containers):
+        where = f"{at}/elements/{i}"
+        if not isinstance(container, dict) or container.get("type") not in _RICH_CONTAINERS:
+            errors.append(f"unsupported type [json-pointer:{where}/type]")
+            continue
+        for j, element in enumerate(container.get("elements") or []):
+            kind = element.get("type") if isinstance(element, dict) else None
+            if kind not in _RICH_ELEMENTS:
+                errors.append(f"unsupported type [json-pointer:{where}/elements/{j}/type]")
+            elif kind == "text" and not (isinstance(element.get("text"), str) and element["text"]):
+                errors.append(f"must be more than 0 characters [json-pointer:{where}/elements/{j}/text]")
+            elif kind == "link" and not re.match(r"^(https?|mailto):", str(element.get("url", ""))):
+                errors.append(f"invalid url [json-pointer:{where}/elements/{j}/url]")
+    return errors
 SLACK_MAX_SECTION = 3000
 SLACK_MAX_HEADER = 150
 _BLOCK_TYPES = {"header", "section", "context", "divider", "actions", "image", "rich_text"}
@@ -273,6 +316,8 @@ def block_kit_errors(blocks: Any) -> list[str]:
             continue
         if kind == "header":
             text_obj(block.get("text"), f"{at}/text", SLACK_MAX_HEADER, ("plain_text",))
+        elif kind == "rich_text":
+            errors += rich_text_errors(block, at)
         elif kind == "section":
             if "text" not in block and "fields" not in block:
                 errors.append(f"must provide text or fields [json-pointer:{at}]")
@@ -368,6 +413,8 @@ class FakeSlack(FakeServer):
             errors = block_kit_errors(body["blocks"])
             if errors:
                 return {"error": "invalid_blocks", "errors": errors}
+            if slack_text_size(body["blocks"]) > SLACK_MAX_TOTAL_TEXT:
+                return {"error": "msg_blocks_too_long"}
         return None
 
     def _webhook(self, request: Request) -> Reply:
@@ -390,8 +437,18 @@ class FakeSlack(FakeServer):
 # ====================================================================== Teams
 
 
-def teams_envelope_errors(body: Any) -> list[str]:
-    """What a Teams Workflows "post card" flow would reject in ``body``."""
+#: "When the action posts a message, the message size limit is approximately 28 KB … the
+#: action fails with a 'Request Entity Too Large' error" (Teams connector, known issues and
+#: limitations: https://learn.microsoft.com/connectors/teams/). Counted on the UTF-8 body.
+TEAMS_MAX_BYTES = 28 * 1024
+_TEAMS_ELEMENTS = {"TextBlock", "RichTextBlock", "FactSet", "ColumnSet", "Container", "Image", "ActionSet"}
+
+
+def teams_envelope_errors(body: Any, size: int | None = None) -> list[str]:
+    """What the flow's "Post card in a chat or channel" action would reject in ``body``.
+
+    ``size``: the bytes received (the limit is on the wire, not on characters).
+    """
     if not isinstance(body, dict) or body.get("type") != "message":
         return ["type must be 'message'"]
     attachments = body.get("attachments")
@@ -414,28 +471,59 @@ def teams_envelope_errors(body: Any) -> list[str]:
     if not isinstance(body_items, list) or not body_items:
         errors.append("content.body must be a non-empty array")
     for i, item in enumerate(body_items or []):
-        if item.get("type") == "TextBlock" and not isinstance(item.get("text"), str):
+        kind = item.get("type")
+        if kind not in _TEAMS_ELEMENTS:
+            errors.append(f"body[{i}]: unknown element type {kind!r}")
+        if kind == "TextBlock" and not isinstance(item.get("text"), str):
             errors.append(f"body[{i}]: TextBlock needs text")
-        if item.get("type") == "FactSet":
+        if kind == "RichTextBlock":
+            # https://learn.microsoft.com/adaptive-cards/schema-explorer/rich-text-block: inlines of
+            # TextRun (or plain strings); a TextRun's selectAction may not be Action.ShowCard.
+            for j, run in enumerate(item.get("inlines") or []):
+                if isinstance(run, str):
+                    continue
+                if run.get("type") != "TextRun" or not isinstance(run.get("text"), str):
+                    errors.append(f"body[{i}].inlines[{j}]: must be a TextRun with text")
+                action = run.get("selectAction")
+                if action and not str(action.get("url", "")).startswith(("http://", "https://")):
+                    errors.append(f"body[{i}].inlines[{j}]: selectAction needs an absolute url")
+        if kind == "FactSet":
             for fact in item.get("facts", []):
                 if set(fact) != {"title", "value"} or not all(isinstance(v, str) for v in fact.values()):
                     errors.append(f"body[{i}]: facts need a string title and value")
     for i, action in enumerate(card.get("actions") or []):
         if action.get("type") == "Action.OpenUrl" and not str(action.get("url", "")).startswith(("http://", "https://")):
             errors.append(f"actions[{i}]: Action.OpenUrl needs an absolute url")
-    if len(json.dumps(body)) > 28 * 1024:
-        errors.append("message larger than 28 KB")
+    if (size if size is not None else len(json.dumps(body).encode())) > TEAMS_MAX_BYTES:
+        errors.append("RequestEntityTooLarge: the message is larger than 28 KB")
     return errors
 
 
+@dataclass
+class FlowRun:
+    """One run of the workflow, as its run history shows it."""
+
+    status: Literal["Succeeded", "Failed"]
+    error: str = ""
+
+
 class FakeTeams(FakeServer):
-    """A Teams Workflows webhook: the ``sig`` query parameter is the secret; answers 202."""
+    """A Teams Workflows webhook ("When a Teams webhook request is received", then "Post card
+    in a chat or channel").
+
+    Like the real trigger, it only checks the request itself (``sig``, JSON) before answering
+    ``202 Accepted``: the card is posted later, by the flow run, which fails on a card Teams
+    refuses (too large, malformed) — where only the run history shows it (:attr:`runs`).
+    So a 202 means *queued*, never *delivered*.
+    """
 
     def __init__(self, sig: str = "teams-signature-secret") -> None:
         super().__init__()
         self.sig = sig
-        #: The Adaptive Cards accepted.
+        #: The Adaptive Cards the flow posted to the channel.
         self.cards: list[dict[str, Any]] = []
+        #: Every flow run, in order.
+        self.runs: list[FlowRun] = []
 
     @property
     def workflow_url(self) -> str:
@@ -453,10 +541,13 @@ class FakeTeams(FakeServer):
             body = request.json()
         except ValueError:
             return Reply(400, {"error": {"code": "InvalidRequestContent", "message": "Invalid JSON."}})
-        errors = teams_envelope_errors(body)
+        # Accepted first; the run validates and posts afterwards.
+        errors = teams_envelope_errors(body, len(request.body))
         if errors:
-            return Reply(400, {"error": {"code": "TriggerInputSchemaMismatch", "message": "; ".join(errors)}})
-        self.cards.append(body["attachments"][0]["content"])
+            self.runs.append(FlowRun("Failed", "; ".join(errors)))
+        else:
+            self.runs.append(FlowRun("Succeeded"))
+            self.cards.append(body["attachments"][0]["content"])
         return Reply(202, b"")
 
 
@@ -475,6 +566,8 @@ class FakeZendesk(FakeServer):
         self.tickets: list[dict[str, Any]] = []
         self._ids = itertools.count(101)
         self._idempotent: dict[str, tuple[Any, Reply]] = {}
+        #: Addresses Zendesk refuses as a requester although they parse (its own rules).
+        self.refused_emails: set[str] = set()
 
     def handle(self, request: Request) -> Reply:
         if _basic(request.headers.get("authorization")) != f"{self.email}/token:{self.api_token}":
@@ -510,7 +603,8 @@ class FakeZendesk(FakeServer):
             if not isinstance(tag, str) or " " in tag:
                 details["tags"] = [{"description": f"Tags: {tag!r} is invalid", "error": "InvalidValue"}]
         requester = ticket.get("requester")
-        if requester is not None and not re.match(r"^[^@\s]+@[^@\s]+$", str(requester.get("email", ""))):
+        email = str((requester or {}).get("email", ""))
+        if requester is not None and (not re.match(r"^[^@\s]+@[^@\s]+$", email) or email in self.refused_emails):
             details["requester"] = [{"description": "Requester: Email is not properly formatted",
                                      "error": "InvalidValue"}]
         if details:
@@ -535,6 +629,8 @@ class FakeFreshdesk(FakeServer):
         self.api_key = api_key
         self.tickets: list[dict[str, Any]] = []
         self._ids = itertools.count(5001)
+        #: Addresses Freshdesk refuses although they parse (its own rules).
+        self.refused_emails: set[str] = set()
 
     def handle(self, request: Request) -> Reply:
         if _basic(request.headers.get("authorization")) != f"{self.api_key}:X":
@@ -560,7 +656,8 @@ class FakeFreshdesk(FakeServer):
                                          "unique_external_id")):
             bad("requester_id", "Please fill at least 1 of requester_id, phone, email, twitter_id, "
                 "facebook_id, unique_external_id fields", "missing_field")
-        elif "email" in body and not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", str(body["email"])):
+        elif "email" in body and (not re.match(r"^[^@\s]+@[^@\s]+\.[^@\s]+$", str(body["email"]))
+                                  or body["email"] in self.refused_emails):
             bad("email", "It should be in the 'valid email address' format")
         for name in ("subject", "description"):
             if not body.get(name):

@@ -43,7 +43,8 @@ async def test_ticket_is_open_from_chat_with_priority_and_tags(fake: FakeFreshde
     assert ticket["subject"].startswith("[HAUTE] Demande de support — shop.example.com: Bonjour")
     html = ticket["description"]
     assert "Je voudrais parler à un humain &lt;vite&gt;." in html  # escaped HTML
-    assert '<a href="https://shop.example.com/orders/1234">Mes commandes</a>' in html
+    page = "https://shop.example.com/orders/1234"
+    assert f'Mes commandes <a href="{page}">{page}</a>' in html  # the link shows its target
     assert "<b>Bot :</b> Elle a été expédiée le 10 mai." in html
 
 
@@ -104,17 +105,25 @@ async def test_search_outage_delays_rather_than_risking_a_duplicate(fake: FakeFr
     assert result.status == "retry" and fake.tickets == []
 
 
-async def test_bad_key_and_invalid_fields_are_permanent_with_freshdesk_words(fake: FakeFreshdesk) -> None:
+async def test_bad_key_is_permanent_with_freshdesk_words(fake: FakeFreshdesk) -> None:
     channel = desk(fake, api_key="not-the-key")
     bad_key = await channel.send(outbound())
     await channel.aclose()
-    channel = desk(fake)
-    invalid = await channel.send(outbound(event(user={"email": "marie@nowhere", "consent": True})))
-    await channel.aclose()
     assert bad_key.status == "permanent" and "You have to be logged in" in bad_key.reason
     assert "not-the-key" not in bad_key.reason
-    assert invalid.status == "permanent"
-    assert "Validation failed — email: It should be in the 'valid email address' format" in invalid.reason
+
+
+async def test_invalid_or_refused_requester_gives_way_to_the_fallback(fake: FakeFreshdesk) -> None:
+    fake.refused_emails.add("marie@example.com")
+    channel = desk(fake)
+    invalid = await channel.send(outbound(event(user={"email": "marie@nowhere", "consent": True})))
+    refused = await channel.send(outbound())
+    await channel.aclose()
+    assert invalid.ok and fake.tickets[0]["email"] == "admin@example.com"  # never sent as requester
+    assert "&lt;marie@nowhere&gt; (adresse non valide)" in fake.tickets[0]["description"]
+    assert refused.ok and fake.tickets[1]["email"] == "admin@example.com"  # after Freshdesk's 400
+    assert "marie@example.com (refused by Freshdesk as requester)" in fake.tickets[1]["description"]
+    assert fake.requests[-2].json()["email"] == "marie@example.com"  # refused with 400, then the fallback
 
 
 async def test_helpdesk_takes_no_digest(fake: FakeFreshdesk) -> None:

@@ -14,7 +14,7 @@ import pytest
 from notifier.channels import slack
 from notifier.channels.base import Report
 from notifier.config.models import SlackChannel
-from tests.channels.fakes import FakeSlack, Reply, block_kit_errors
+from tests.channels.fakes import FakeSlack, Reply, block_kit_errors, slack_text_size
 from tests.channels.samples import context, event, outbound
 
 SAMPLES = Path(__file__).resolve().parents[2] / "docs" / "samples"
@@ -46,13 +46,18 @@ async def test_message_shows_kind_priority_quote_context_and_link(fake: FakeSlac
     blocks = posted["blocks"]
     assert blocks[0] == {"type": "header", "text": {"type": "plain_text", "emoji": True,
                                                     "text": "🔴 Demande de support · Priorité haute"}}
-    assert blocks[1]["text"]["text"].startswith("> Bonjour, ma commande n'est jamais arrivée.\n> Je voudrais")
-    assert "&lt;vite&gt;" in blocks[1]["text"]["text"]  # user text cannot inject Slack links
-    context_text = " ".join(e["text"] for e in blocks[2]["elements"])
-    assert "shop.example.com" in context_text
-    assert "<https://shop.example.com/orders/1234|Mes commandes>" in context_text
+    quote = blocks[1]["elements"][0]
+    assert quote["type"] == "rich_text_quote"  # rich text: shown as typed, never parsed by Slack
+    assert quote["elements"][0]["text"] == ("Bonjour, ma commande n'est jamais arrivée.\n"
+                                            "Je voudrais parler à un humain <vite>.")
+    facts = blocks[2]["elements"][0]["elements"]
+    assert {"type": "text", "text": "shop.example.com"} in facts
+    assert {"type": "link", "url": "https://shop.example.com/orders/1234"} in facts  # the link shows its target
+    assert {"type": "text", "text": "Mes commandes "} in facts
+    assert {"type": "link", "url": "mailto:marie@example.com", "text": "marie@example.com"} in facts
+    assert {"type": "text", "text": "Marie Dupont "} in facts
+    context_text = " ".join(e["text"] for e in blocks[3]["elements"])
     assert "14/05/2024 14:03 (Europe/Paris)" in context_text  # 12:03 UTC shown in Paris time
-    assert "Marie Dupont" in context_text and "marie@example.com" in context_text
     assert "Elle a été expédiée le 10 mai." in all_text(blocks)
     buttons = blocks[-1]["elements"]
     assert buttons[0]["url"] == "https://notifier.example.com/v1/events/evt-0001"
@@ -95,12 +100,43 @@ async def test_long_message_and_transcript_are_cut_to_slack_limits(fake: FakeSla
     result = await channel.send(outbound(ev))
     await channel.aclose()
 
-    assert result.ok, result.reason  # the fake Slack checks every limit
+    assert result.ok, result.reason  # the fake Slack checks every limit, the total text included
     blocks = fake.messages[0]["blocks"]
     assert len(blocks) <= 50 and block_kit_errors(blocks) == []
-    assert blocks[1]["text"]["text"].endswith("…") and len(blocks[1]["text"]["text"]) == 3000
+    assert slack_text_size(blocks) <= slack.MAX_TOTAL_TEXT
+    quoted = blocks[1]["elements"][0]["elements"]
+    assert quoted[1]["text"].startswith(" …(") and "more characters)" not in quoted[1]["text"]  # fr
+    left = int(quoted[1]["text"].split("(")[1].split()[0].replace(",", ""))
+    assert len(quoted[0]["text"]) + left == 10_000  # what was cut is counted exactly
+    assert quoted[-1] == {"type": "link", "url": "https://notifier.example.com/v1/events/evt-0001",
+                          "text": "tout lire"}
     assert "tour 79" in all_text(blocks)  # the latest turns are the ones kept
     assert blocks[-1]["type"] == "actions"  # the link survives the cut
+
+
+@pytest.mark.parametrize("unit", ["😀", "字", "e\u0301", "👩\u200d💻"])
+async def test_total_text_limit_counts_like_slack_and_never_splits_a_character(fake: FakeSlack,
+                                                                              unit: str) -> None:
+    """Emoji are two UTF-16 units, CJK one; a cut never separates an accent or a ZWJ sequence."""
+    channel = bot(fake)
+    turns = [{"role": "user", "text": unit * 2000} for _ in range(20)]
+    result = await channel.send(outbound(event(message=unit * 20_000, transcript=turns)))
+    await channel.aclose()
+    assert result.ok, result.reason
+    blocks = fake.messages[0]["blocks"]
+    assert slack_text_size(blocks) <= slack.MAX_TOTAL_TEXT
+    kept = blocks[1]["elements"][0]["elements"][0]["text"]
+    assert kept == unit * (len(kept) // len(unit))  # whole characters only
+    assert slack_text_size(blocks) > slack.MAX_TOTAL_TEXT - 2500  # and the room is used
+
+
+async def test_blocks_over_the_total_are_refused_by_the_fake_as_by_slack(fake: FakeSlack) -> None:
+    """The fake is not a mirror: too much text in many small blocks is refused."""
+    channel = bot(fake)
+    blocks = [{"type": "section", "text": {"type": "mrkdwn", "text": "x" * 2900}} for _ in range(5)]
+    result = await channel._post({"channel": "#support", "text": "t", "blocks": blocks})
+    await channel.aclose()
+    assert result.status == "permanent" and "msg_blocks_too_long" in result.reason
 
 
 async def test_long_header_is_cut_not_rejected(fake: FakeSlack) -> None:

@@ -30,7 +30,18 @@ def channel_for(url: str, **ctx: Any) -> teams.Teams:
 
 
 def facts(card: dict[str, Any]) -> dict[str, str]:
-    return {f["title"]: f["value"] for item in card["body"] if item["type"] == "FactSet" for f in item["facts"]}
+    """The "Label: value" lines of the card (RichTextBlocks whose first run is a bold label)."""
+    out = {}
+    for item in card["body"]:
+        runs = item.get("inlines") or []
+        if item["type"] == "RichTextBlock" and runs and runs[0].get("weight") == "Bolder" \
+                and runs[0]["text"].endswith(": ") and item.get("spacing") == "None":
+            out[runs[0]["text"][:-2]] = "".join(r["text"] for r in runs[1:])
+    return out
+
+
+def texts(card: dict[str, Any]) -> list[str]:
+    return [item.get("text") or "".join(r["text"] for r in item.get("inlines", [])) for item in card["body"]]
 
 
 async def test_card_in_the_workflows_envelope_is_accepted(fake: FakeTeams) -> None:
@@ -45,13 +56,14 @@ async def test_card_in_the_workflows_envelope_is_accepted(fake: FakeTeams) -> No
     assert card["type"] == "AdaptiveCard" and card["version"] == "1.4"
     assert card["body"][0]["text"] == "Demande de support · Priorité haute"
     assert facts(card) == {"Site": "shop.example.com",
-                           "Page": "[Mes commandes](https://shop.example.com/orders/1234)",
+                           "Page": "Mes commandes https://shop.example.com/orders/1234",
                            "Heure": "14/05/2024 14:03 (Europe/Paris)",
-                           "Utilisateur": "Marie Dupont <marie@example.com>"}
-    texts = [item.get("text", "") for item in card["body"]]
-    assert any(t.startswith("Bonjour, ma commande") for t in texts)
-    assert "+2 similaires regroupés" in texts
-    assert any("Elle a été expédiée" in t for t in texts)
+                           "Utilisateur": "Marie Dupont <marie@example.com> +33 6 12 34 56 78"}
+    shown = texts(card)
+    assert any(t.startswith("Bonjour, ma commande") for t in shown)
+    assert "+2 similaires regroupés" in shown
+    assert any("Elle a été expédiée" in t for t in shown)
+    assert fake.runs[-1].status == "Succeeded"
     assert card["actions"] == [{"type": "Action.OpenUrl", "title": "Ouvrir",
                                 "url": "https://notifier.example.com/v1/events/evt-0001"}]
 
@@ -83,11 +95,36 @@ async def test_wrong_signature_is_permanent_and_secret(fake: FakeTeams) -> None:
     assert "DirectApiAuthorizationRequired" in result.reason and "wrong-signature-value" not in result.reason
 
 
-async def test_long_message_stays_under_the_size_limit(fake: FakeTeams) -> None:
+@pytest.mark.parametrize("unit", ["x", "😀", "字", "e\u0301", "\"\\\u0001"])
+async def test_long_message_stays_under_the_size_limit_in_bytes(fake: FakeTeams, unit: str) -> None:
+    """Emoji and CJK weigh 3-4 bytes, JSON escapes up to 6: the card is measured on the wire."""
     channel = channel_for(fake.workflow_url)
-    turns = [{"role": "user", "text": "y" * 3000} for _ in range(6)]
-    assert (await channel.send(outbound(event(message="x" * 30_000, transcript=turns)))).ok
+    turns = [{"role": "user", "text": unit * 3000} for _ in range(6)]
+    assert (await channel.send(outbound(event(message=unit * 30_000, transcript=turns)))).ok
     await channel.aclose()
+    assert len(fake.requests[0].body) <= teams.MAX_BODY_BYTES
+    assert fake.runs[-1].status == "Succeeded", fake.runs[-1].error
+    runs = fake.cards[0]["body"][5]["inlines"]  # the message: cut, said so, linked to the event
+    kept = runs[0]["text"]
+    assert kept == (unit * 30_000)[: len(kept)]
+    if len(unit) == 1 or unit == "e\u0301":  # one grapheme: never split
+        assert kept == unit * (len(kept) // len(unit))
+    left = int(runs[1]["text"].split("(")[1].split()[0].replace(",", "").replace("\u202f", ""))
+    assert len(runs[0]["text"]) + left == 30_000 * len(unit)
+    assert runs[2]["selectAction"]["url"] == "https://notifier.example.com/v1/events/evt-0001"
+    assert len(fake.requests[0].body) > teams.MAX_BODY_BYTES - 2048  # and the room is used
+
+
+async def test_accepted_is_not_delivered_the_fake_fails_the_run_later(fake: FakeTeams) -> None:
+    """A card over 28 KB is still answered 202 by the trigger; only the run history fails."""
+    channel = channel_for(fake.workflow_url)
+    huge = {"$schema": teams.CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4",
+            "body": [{"type": "TextBlock", "text": "字" * 12_000}]}
+    result = await channel.send_report(Report(key="d", title="t", text="", card=huge))
+    raw = await channel._post(teams.envelope(huge))  # what an unchecked sender would get
+    await channel.aclose()
+    assert result.ok and fake.runs[0].status == "Succeeded"  # ours was cut to fit
+    assert raw.ok and fake.runs[1].status == "Failed" and "RequestEntityTooLarge" in fake.runs[1].error
 
 
 async def test_digest_as_its_card_or_its_text(fake: FakeTeams) -> None:
@@ -98,7 +135,7 @@ async def test_digest_as_its_card_or_its_text(fake: FakeTeams) -> None:
     assert (await channel.send_report(Report(key="d2", title="Résumé du jour", text="Total : 42"))).ok
     await channel.aclose()
     assert fake.cards[0] == own_card
-    assert fake.cards[1]["body"][1]["text"] == "Total : 42"
+    assert fake.cards[1]["body"][1]["inlines"][0]["text"] == "Total : 42"
 
 
 def test_preview_hides_the_webhook_url(fake: FakeTeams) -> None:

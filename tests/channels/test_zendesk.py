@@ -85,12 +85,33 @@ async def test_wrong_token_is_permanent_with_zendesk_words(fake: FakeZendesk) ->
     assert "Couldn't authenticate you" in result.reason and "not-the-token" not in result.reason
 
 
-async def test_invalid_record_names_the_field(fake: FakeZendesk) -> None:
+async def test_invalid_requester_email_is_never_sent_and_noted_as_text(fake: FakeZendesk) -> None:
     channel = desk(fake)
     result = await channel.send(outbound(event(user={"name": "M", "email": "marie@", "consent": True})))
     await channel.aclose()
+    assert result.ok and len(fake.requests) == 1
+    assert "requester" not in fake.tickets[0]  # the API user is the requester
+    assert "<marie@> (adresse non valide)" in fake.tickets[0]["comment"]["body"]
+
+
+async def test_requester_zendesk_refuses_is_dropped_and_the_ticket_created(fake: FakeZendesk) -> None:
+    fake.refused_emails.add("marie@example.com")
+    channel = desk(fake)
+    result = await channel.send(outbound())
+    await channel.aclose()
+    assert fake.requests[0].json()["ticket"]["requester"]["email"] == "marie@example.com"  # 422 first
+    assert result.ok and len(fake.tickets) == 1 and "requester" not in fake.tickets[0]
+    assert "refusée par Zendesk comme demandeur: marie@example.com" in fake.tickets[0]["comment"]["body"]
+
+
+async def test_invalid_record_names_the_field(fake: FakeZendesk) -> None:
+    fake.script(Reply(422, {"error": "RecordInvalid", "description": "Record validation errors",
+                            "details": {"priority": [{"description": "Priority: is not valid"}]}}))
+    channel = desk(fake)
+    result = await channel.send(outbound())
+    await channel.aclose()
     assert result.status == "permanent" and result.label == "invalid"
-    assert "RecordInvalid — Record validation errors — Requester: Email is not properly formatted" in result.reason
+    assert "RecordInvalid — Record validation errors — Priority: is not valid" in result.reason
 
 
 async def test_rate_limit_honours_retry_after(fake: FakeZendesk) -> None:
