@@ -19,6 +19,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
+from starlette.requests import ClientDisconnect
 
 from notifier import metrics
 from notifier.auth import ENV_TOKEN, Authenticator, Principal, signature_problem
@@ -150,6 +151,12 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         return _error(503, f"the database is unavailable, try again later: {exc}")
+
+    @app.exception_handler(ClientDisconnect)
+    async def gone(request: Request, exc: ClientDisconnect) -> Response:
+        # The client left, or was dropped for sending its body too slowly: nothing was stored,
+        # and this answer reaches nobody. Not an error of ours, so no traceback in the logs.
+        return _error(408, "the request body was not received in full")
 
     @app.post("/v1/events", status_code=202)
     async def post_events(request: Request) -> Response:

@@ -555,7 +555,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
                    help="a client must send its whole body within this time after the headers (default 30)")
     p.add_argument("--max-connections", type=int, default=None, metavar="N",
-                   help="open connections at most (default 1000, lowered to fit the open-file limit)")
+                   help="open connections at most (default: what the open-file limit allows, up to 10000)")
     p.set_defaults(func=_cmd_serve)
 
     p = command("worker", "run the worker and the digest scheduler (no API)")

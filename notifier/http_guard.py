@@ -51,17 +51,17 @@ class Limits:
 
     header_timeout: float = 10.0
     body_timeout: float = 30.0
-    #: ``None``: 1,000, lowered to fit the file-descriptor limit (see :func:`connection_cap`).
+    #: ``None``: as many as the file-descriptor limit allows, at most 10,000 (see :func:`connection_cap`).
     max_connections: int | None = None
 
 
 def connection_cap(requested: int | None = None) -> int:
-    """The connection cap: ``requested`` (default 1,000), kept under ``RLIMIT_NOFILE``.
+    """The connection cap: ``requested`` (default 10,000), kept under ``RLIMIT_NOFILE``.
 
     A quarter of the descriptors (at least 64) stays free for the database, the channels'
     connections, the capture inbox and the logs.
     """
-    wanted = requested or 1000
+    wanted = requested or 10_000
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY:
         return wanted
@@ -126,7 +126,7 @@ class _GuardedProtocol(HttpToolsProtocol):
             return
         metrics.connections_dropped.labels(reason).inc()
         log.debug("connection dropped", reason=reason, client=self.client)
-        if self.cycle is None or self.cycle.response_complete:
+        if reason != "cap" and (self.cycle is None or self.cycle.response_complete):
             # No handler is answering on this connection: say why before closing.
             self.transport.write(_TIMEOUT_RESPONSE)
         self.transport.close()
