@@ -16,7 +16,7 @@ import sys
 from notifier.auth import ENV_TOKEN, Authenticator, hash_token, new_token
 from notifier.config.auth import SCOPES, AuthConfig
 
-__all__ = ["add_arguments", "exposure_refusal", "run"]
+__all__ = ["add_arguments", "exposure_refusal", "exposure_warning", "run"]
 
 
 def exposure_refusal(host: str, auth: AuthConfig, env_token: str | None, insecure: bool) -> str | None:
@@ -25,11 +25,18 @@ def exposure_refusal(host: str, auth: AuthConfig, env_token: str | None, insecur
     Without any token the API hands out users' personal data and replays deliveries to
     whoever asks, so it only listens on loopback unless ``--insecure`` says otherwise.
     """
-    if insecure or Authenticator(auth.tokens, env_token).enabled or _loopback(host):
+    if insecure or exposure_warning(host, auth, env_token) is None:
         return None
     return (f"refusing to listen on {host} without any API token: anyone who reaches it could read users' "
             f"data and replay deliveries; add auth.tokens to channels.yaml (`notifier token new`) or set "
             f"{ENV_TOKEN}, or pass --insecure if a proxy in front already checks access")
+
+
+def exposure_warning(host: str, auth: AuthConfig, env_token: str | None) -> str | None:
+    """The warning ``serve --insecure`` prints when it does listen unguarded beyond loopback."""
+    if Authenticator(auth.tokens, env_token).enabled or _loopback(host):
+        return None
+    return f"warning: --insecure: the API on {host} answers anyone, without a token"
 
 
 def _loopback(host: str) -> bool:

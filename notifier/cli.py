@@ -65,7 +65,7 @@ def _read_events(source: str) -> list[Event]:
 def _cmd_serve(args: argparse.Namespace) -> int:
     from notifier.api import create_app
     from notifier.auth import ENV_TOKEN
-    from notifier.auth_cli import exposure_refusal
+    from notifier.auth_cli import exposure_refusal, exposure_warning
     from notifier.http_guard import Limits
     from notifier.logs import configure_logging
     from notifier.server import serve_http
@@ -86,6 +86,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if refusal:
         print(refusal, file=sys.stderr)
         return 2
+    if warning := exposure_warning(args.host, service.config.auth, os.environ.get(ENV_TOKEN)):
+        print(warning, file=sys.stderr)
     problems = [] if capture else capture_problems(service.config)
     for problem in problems:
         print(f"error: {problem} (or listen on 127.0.0.1)", file=sys.stderr)

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from notifier.api import create_app
-from notifier.auth_cli import exposure_refusal
+from notifier.auth_cli import exposure_refusal, exposure_warning
 from notifier.cli import main
 from notifier.config.auth import AuthConfig
 from tests.conftest import ServiceFactory, webhook_config
@@ -44,6 +44,9 @@ def test_which_hosts_need_a_token(host: str, tokens: bool, env: str | None, inse
     auth = AuthConfig.model_validate({"tokens": [{"name": "t", "secret": "sha256:" + "0" * 64,
                                                   "scopes": ["read"]}]} if tokens else {})
     assert (exposure_refusal(host, auth, env, insecure) is not None) is refused
+    # --insecure is the only way past a refusal, and it is said out loud
+    warned = exposure_warning(host, auth, env) is not None
+    assert warned is (insecure or refused)
 
 
 async def test_token_new_prints_a_working_entry(make_service: ServiceFactory, sink: Sink,
