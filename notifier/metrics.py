@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
-__all__ = ["REGISTRY", "accepted", "attempts", "config_reloads", "connections_dropped", "deliveries_by_status",
-           "delivery_seconds"]
+__all__ = ["REGISTRY", "accepted", "attempts", "channel_consecutive_failures", "channel_failing_seconds",
+           "config_reloads", "connections_dropped", "deliveries_by_status",
+           "delivery_seconds", "repeated_failures"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -26,3 +27,12 @@ connections_dropped = Counter("notifier_http_connections_dropped_total",
 config_reloads = Counter("notifier_config_reloads_total",
                          "Configuration reloads (SIGHUP), by result (applied, refused).",
                          ["result"], registry=REGISTRY)
+channel_consecutive_failures = Gauge("notifier_channel_consecutive_failures",
+                                     "Failed sends in a row per channel since its last success (0: healthy).",
+                                     ["channel"], registry=REGISTRY)
+channel_failing_seconds = Gauge("notifier_channel_failing_seconds",
+                                "Seconds since a channel's failing run began (0: its last send succeeded).",
+                                ["channel"], registry=REGISTRY)
+repeated_failures = Counter("notifier_failure_warnings_total",
+                            "Warnings about failures: a delivery failed several times in a row (repeated), "
+                            "a channel failing for 5 minutes (failing).", ["channel", "kind"], registry=REGISTRY)

@@ -35,6 +35,7 @@ from notifier.channels.base import Channel, Outbound, SendResult, permanent
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
 from notifier.core.events import Event
+from notifier.core.failing import FailureWatch
 from notifier.core.masking import mask_urls_in
 from notifier.core.retry import next_attempt
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
@@ -117,6 +118,8 @@ class Worker:
         self._flusher: asyncio.Task[None] | None = None
         #: ``time.monotonic()`` of the main loop's last turn; ``None`` before :meth:`run`.
         self.beat: float | None = None
+        #: Runs of failures per channel, to warn about patterns rather than single retries.
+        self.failures = FailureWatch()
 
     def _concurrency(self, name: str) -> int:
         ch = self.config.channels.get(name)
@@ -464,7 +467,23 @@ class Worker:
         if not ok:
             self.stats.lost_claims += 1
         metrics.attempts.labels(d.channel, outcome, result.label or outcome).inc()
+        self._watch(d.channel, result, d.attempts + 1, now)
         return result.status != "sent"
+
+
+    def _watch(self, channel: str, result: SendResult, attempt: int, now: datetime) -> None:
+        notices = self.failures.observe(channel, ok=result.status == "sent", attempt=attempt, now=now,
+                                        reason=result.reason)
+        state = self.failures.channels.get(channel)
+        metrics.channel_consecutive_failures.labels(channel).set(state.consecutive if state else 0)
+        metrics.channel_failing_seconds.labels(channel).set(self.failures.failing_seconds(channel, now))
+        for notice in notices:
+            if notice.kind == "recovered":
+                log.info("channel recovered", channel=channel, detail=notice.message)
+            else:
+                metrics.repeated_failures.labels(channel, notice.kind).inc()
+                log.warning("channel failing" if notice.kind == "failing" else "delivery keeps failing",
+                            channel=channel, detail=notice.message)
 
 
 def _one_line(exc: BaseException, limit: int = 300) -> str:

@@ -230,3 +230,28 @@ async def test_a_slow_channel_does_not_hold_back_the_others(make_service: Servic
         assert len(slow.received) < 60
         await drain
         assert len(slow.received) == 60
+
+
+async def test_repeated_failures_are_warned_about_and_counted(make_service: ServiceFactory, sink: Sink) -> None:
+    from structlog.testing import capture_logs
+
+    from notifier import metrics
+
+    def warnings_so_far() -> float:
+        return metrics.REGISTRY.get_sample_value("notifier_failure_warnings_total",
+                                                 {"channel": "hook", "kind": "repeated"}) or 0.0
+
+    before = warnings_so_far()
+    sink.reply(Reply(503, b"busy"), Reply(503, b"busy"), Reply(503, b"busy"), Reply(503, b"busy"))
+    service = await make_service(webhook_config(sink.url))
+    await service.accept([support(id="ev-503x4")])
+    assert service.worker is not None
+    with capture_logs() as logs:
+        stats = await service.worker.drain(include_retries=True, timeout=30)
+    assert stats.sent == 1
+    warned = [e for e in logs if e["event"] == "delivery keeps failing"]
+    assert len(warned) == 1 and warned[0]["log_level"] == "warning"
+    assert "failed 3 times in a row: HTTP 503" in warned[0]["detail"]
+    assert warnings_so_far() == before + 1
+    # Recovered: the gauge an alert would watch is back to 0.
+    assert metrics.REGISTRY.get_sample_value("notifier_channel_consecutive_failures", {"channel": "hook"}) == 0
