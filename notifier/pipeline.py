@@ -12,6 +12,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
+from notifier.acknowledge import queue_acknowledgement
 from notifier.cases import case_view, open_cases
 from notifier.config.models import Config
 from notifier.core.dedup import decide
@@ -125,6 +126,10 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
         # Cases open in the same transaction: a 202 means the person's case exists.
         cases = CaseStore(tx.connector())
         opened = await open_cases(cases, config, [(events[i], plans[i]) for i in sorted(fresh)], now)
+        for i in sorted(fresh):
+            found = opened.get(events[i].id or "")
+            if found is not None and await queue_acknowledgement(tx, cases, config, events[i], found, now):
+                any_pending = True
         for i, res in enumerate(results):
             found = opened.get(res.id) if i in fresh else await cases.of_event(res.id)
             if found is not None:

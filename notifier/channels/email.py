@@ -152,6 +152,22 @@ class EmailTarget:
         self._body(msg, text, html)
         return msg
 
+    def compose_acknowledgement(self, message: Outbound, address: str) -> EmailMessage:
+        """The email telling the user their request was received (``email/ack.*`` templates)."""
+        ev = message.event
+        locale = ev.locale or self.locale
+        context = {**self.context(message), "expected": ev.labels.get("expected", ""),
+                   "message_for_user": ev.labels.get("message_for_user", ""),
+                   "name": ev.user.name if ev.user else None}
+        subject = " ".join(self.ctx.renderer.render("email", "ack.subject", locale, "txt", context).split())
+        context["subject"] = subject
+        text = self.ctx.renderer.render("email", "ack.body", locale, "txt", context)
+        msg = self._envelope(subject, self.message_id(message.delivery_id), {"X-Notifier-Kind": "acknowledgement"},
+                             self.config.reply_to)
+        msg.replace_header("To", address)
+        self._body(msg, text, None)
+        return msg
+
     def compose_report(self, report: Report) -> EmailMessage:
         """The email for a digest."""
         msg = self._envelope(report.title, self.message_id(f"report.{report.key}"),
@@ -206,13 +222,15 @@ class EmailTarget:
     # ------------------------------------------------------------------ sending
     async def send(self, message: Outbound) -> SendResult:
         """Send the email for ``message`` to the recipients that have not accepted it yet."""
+        # An acknowledgement goes to the user alone (see notifier/acknowledge.py).
+        user = message.event.labels.get("ack_address") if message.route == "acknowledge" else None
         try:
-            msg = self.compose(message)
+            msg = self.compose_acknowledgement(message, user) if user else self.compose(message)
         except Exception as exc:  # an admin's template or subject: another try renders the same
             return permanent(self._redact(f"cannot render the email: {type(exc).__name__}: {exc}"),
                              label="template")
         ref = str(msg["Message-ID"])
-        result = await self._deliver(msg, message.progress)
+        result = await self._deliver(msg, message.progress, [user] if user else None)
         if result.ok:
             return sent(ref, thread_ref=ref, reason=result.reason)
         return result
@@ -231,8 +249,9 @@ class EmailTarget:
         """Nothing to release: each send opens and closes its own SMTP session."""
         return None
 
-    async def _deliver(self, msg: EmailMessage, progress: dict[str, Any]) -> SendResult:
-        recipients = self.recipients()
+    async def _deliver(self, msg: EmailMessage, progress: dict[str, Any],
+                       recipients: list[str] | None = None) -> SendResult:
+        recipients = recipients if recipients is not None else self.recipients()
         if not recipients:
             return permanent("no recipient: set `to` on the channel or `defaults.admin_email`",
                              label="config")

@@ -23,7 +23,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from notifier.core.durations import format_duration, parse_duration
 
-__all__ = ["Clock", "EscalationStep"]
+__all__ = ["Acknowledge", "Clock", "EscalationStep"]
 
 _Duration = Annotated[
     timedelta,
@@ -46,3 +46,17 @@ class EscalationStep(BaseModel):
     after: _Duration
     to: list[str] = Field(min_length=1)
     clock: Clock = "wall"
+
+
+class Acknowledge(BaseModel):
+    """Tell the user, by email, that their request was received and when to expect an answer.
+
+    Sent once per case, only when the user gave consent and a valid address, through the
+    SMTP server and sender of the email channel ``via``. Templates ``email/ack.subject.*``
+    and ``email/ack.body.*`` (fr, en), overridable in the ``templates:`` directory.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    via: str = Field(description="The email channel whose SMTP server and sender are used.")
+    enabled: bool = Field(True, description="false on a route turns off an acknowledgement set in defaults.")

@@ -108,6 +108,19 @@ def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
             if isinstance(name, str) and name not in known:
                 problems.append(ReferenceProblem((*path, j), f"unknown channel {name!r}{did_you_mean(name, known)}"))
 
+    def check_acknowledge(path: Path, value: Any) -> None:
+        via = value.get("via") if isinstance(value, Mapping) else None
+        if not isinstance(via, str):
+            return
+        if via not in known:
+            problems.append(ReferenceProblem((*path, "via"), f"unknown channel {via!r}{did_you_mean(via, known)}"))
+        elif isinstance(channels, Mapping):
+            entry = channels[via]
+            kind = entry.get("type") if isinstance(entry, Mapping) else getattr(entry, "type", None)
+            if kind is not None and kind != "email":
+                problems.append(ReferenceProblem((*path, "via"), f"channel {via!r} is a {kind} channel: "
+                                                 "acknowledgements are emails, name an email channel"))
+
     def check_section(section: str, what: str) -> None:
         entries = data.get(section)
         seen: set[str] = set()
@@ -124,7 +137,11 @@ def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
             for k, step in enumerate(steps if isinstance(steps, list) else []):
                 if isinstance(step, Mapping):
                     check_names((section, i, "escalate", k, "to"), step.get("to"))
+            check_acknowledge((section, i, "acknowledge"), entry.get("acknowledge"))
 
+    defaults = data.get("defaults")
+    if isinstance(defaults, Mapping):
+        check_acknowledge(("defaults", "acknowledge"), defaults.get("acknowledge"))
     check_section("routes", "route")
     check_names(("fallback",), data.get("fallback"))
     check_section("digests", "digest")

@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from notifier.config.auth import AuthConfig
-from notifier.config.cases import Clock, EscalationStep
+from notifier.config.cases import Acknowledge, Clock, EscalationStep
 from notifier.config.cors import CorsConfig
 from notifier.core.dedup import DEFAULT_KEY
 from notifier.core.durations import format_duration, parse_duration
@@ -194,6 +194,8 @@ class Defaults(_Model):
         None, description="How soon a case should get an answer (e.g. 2h), counted in response_clock.")
     response_clock: Clock = Field(
         "business_hours", description="Count the response target in business hours or wall-clock time.")
+    acknowledge: Acknowledge | None = Field(
+        None, description="Email the user that their request was received (with consent and a valid address).")
 
 
 # --------------------------------------------------------------------------- channels
@@ -400,6 +402,8 @@ class Route(_Model):
         None, description="How soon cases opened by this route should get an answer; default: defaults.")
     escalate: list[EscalationStep] = Field(
         default_factory=list, description="Who is told, and after how long, while nobody claims the case.")
+    acknowledge: Acknowledge | None = Field(
+        None, description="Email the user that their request was received; default: defaults.acknowledge.")
 
 
 # --------------------------------------------------------------------------- digests
@@ -454,8 +458,10 @@ class Config(_Model):
 
         problems = reference_problems({
             "channels": self.channels,
-            "routes": [{"name": r.name, "to": r.to, "escalate": [{"to": s.to} for s in r.escalate]}
+            "routes": [{"name": r.name, "to": r.to, "escalate": [{"to": s.to} for s in r.escalate],
+                        "acknowledge": {"via": r.acknowledge.via} if r.acknowledge else None}
                        for r in self.routes],
+            "defaults": {"acknowledge": {"via": self.defaults.acknowledge.via}} if self.defaults.acknowledge else {},
             "fallback": self.fallback,
             "digests": [{"name": d.name, "to": d.to} for d in self.digests],
         })

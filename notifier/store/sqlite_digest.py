@@ -119,7 +119,8 @@ class SqliteDigestQueries:
         out = [0] * 24
         for bucket, n in c.execute(
             "SELECT CAST((occurred_at - ?) / 3600 AS INTEGER) AS b, count(*) FROM events"
-            f" WHERE {where} AND (role IS NULL OR role != 'assistant') AND kind != 'escalation' GROUP BY b",
+            f" WHERE {where} AND (role IS NULL OR role != 'assistant')"
+            " AND kind NOT IN ('escalation', 'acknowledgement') GROUP BY b",
             [anchor, *params],
         ):
             if 0 <= bucket < len(hours):

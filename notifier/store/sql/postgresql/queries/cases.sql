@@ -124,3 +124,10 @@ WHERE ce.case_id = %(case_id)s ORDER BY ce.at DESC, ce.event_id DESC LIMIT 1
 INSERT INTO events (id, kind, site, conversation_id, role, occurred_at, received_at, question_key, body)
 VALUES (%(id)s, 'escalation', %(site)s, NULL, NULL, %(now)s, %(now)s, NULL, CAST(%(body)s AS jsonb))
 ON CONFLICT (id) DO NOTHING
+
+-- name: insert_internal_event
+-- An event notifier itself writes (an acknowledgement to the user); its kind column keeps
+-- it out of the digest's counts of what users did.
+INSERT INTO events (id, kind, site, conversation_id, role, occurred_at, received_at, question_key, body)
+VALUES (%(id)s, %(kind)s, %(site)s, NULL, NULL, %(now)s, %(now)s, NULL, CAST(%(body)s AS jsonb))
+ON CONFLICT (id) DO NOTHING

@@ -1,0 +1,72 @@
+"""Acknowledgement: the user gets an email saying their request was received, and when to expect an answer.
+
+Queued in the accept transaction when a case opens, once per case (a unique event id per
+case), only when the user gave consent and an address that is valid. The email goes
+through the email channel named in ``acknowledge.via`` (its SMTP server and sender) to
+the user alone, rendered from ``email/ack.subject.*`` and ``email/ack.body.*``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+
+import orjson
+from email_validator import EmailNotValidError, validate_email
+
+from notifier.config.cases import Acknowledge
+from notifier.config.models import Config, Route
+from notifier.core.cases import message_for_user, when_text
+from notifier.core.events import Event, Priority
+from notifier.store.base import NewDelivery, Transaction
+from notifier.store.cases import CaseStore, Opened
+
+__all__ = ["ACKNOWLEDGE_ROUTE", "acknowledgement_for", "queue_acknowledgement", "user_address"]
+
+#: The route name of every acknowledgement delivery.
+ACKNOWLEDGE_ROUTE = "acknowledge"
+
+
+def user_address(event: Event) -> str | None:
+    """The user's address when they consented and it is a valid one, normalised; else ``None``."""
+    user = event.consented_user
+    if user is None or not user.email:
+        return None
+    try:
+        return validate_email(user.email.strip(), check_deliverability=False).normalized
+    except EmailNotValidError:
+        return None
+
+
+def acknowledgement_for(config: Config, route: Route | None) -> Acknowledge | None:
+    """The acknowledgement settings in force for a case of ``route`` (``None``: none is sent)."""
+    ack = (route.acknowledge if route is not None else None) or config.defaults.acknowledge
+    return ack if ack is not None and ack.enabled else None
+
+
+async def queue_acknowledgement(tx: Transaction, cases: CaseStore, config: Config, event: Event,
+                                opened: Opened, now: datetime) -> bool:
+    """Queue the acknowledgement of a new case; ``False`` when none is due (or one was sent)."""
+    route = next((r for r in config.routes if r.name == opened.route), None)
+    ack = acknowledgement_for(config, route)
+    address = user_address(event)
+    if ack is None or address is None or opened.round != 1 or not opened.new_round:
+        return False
+    d = config.defaults
+    locale = event.locale or d.locale
+    expected = opened.expected_response_at
+    event_id = f"{opened.id}:acknowledge"
+    body = Event.model_validate({
+        **event.to_json(), "id": event_id,
+        "labels": {**event.labels, "acknowledges_case": opened.id, "ack_address": address,
+                   "expected": when_text(expected, now, d.timezone, locale) if expected else "",
+                   "message_for_user": message_for_user(opened.status, expected, now, d.timezone, locale)},
+    })
+    inserted = await cases.db.execute(cases.q["insert_internal_event"], {
+        "id": event_id, "kind": "acknowledgement", "site": event.site, "now": now,
+        "body": orjson.dumps(body.to_json()).decode()})
+    if not inserted:
+        return False
+    await tx.insert_deliveries(event_id, [NewDelivery(id=uuid.uuid4().hex, route=ACKNOWLEDGE_ROUTE,
+                                                      channel=ack.via, priority=Priority.normal)], now)
+    return True

@@ -1,0 +1,109 @@
+"""The user is told: one email per case, with consent and a valid address, in their language."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from notifier.config import ConfigError, parse_config
+from notifier.core.events import Event
+from notifier.inbox import captured
+from notifier.service import Service
+from tests.conftest import ServiceFactory
+
+FRIDAY_EVENING = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)  # 19:00 in Paris
+
+CONFIG = """version: 1
+defaults:
+  timezone: Europe/Paris
+  response_target: 2h
+  acknowledge: {via: mail}
+channels:
+  mail: {type: email, to: [support@example.com], from: "Support <support@example.com>"}
+routes:
+  - name: handoff
+    match: {kinds: [support_request]}
+    to: [mail]
+  - name: quiet
+    match: {kinds: [contact_request]}
+    to: [mail]
+    acknowledge: {via: mail, enabled: false}
+"""
+
+
+def request(event_id: str, **kw: Any) -> Event:
+    data: dict[str, Any] = {"id": event_id, "kind": "support_request", "site": "shop.example.com",
+                            "conversation_id": f"conv-{event_id}", "message": "Ma commande n'est pas arrivée",
+                            "user": {"name": "Ana", "email": "ana@example.com", "consent": True}}
+    data.update(kw)
+    return Event.model_validate(data)
+
+
+@pytest.fixture
+async def service(make_service: ServiceFactory) -> Service:
+    return await make_service(CONFIG, clock=lambda: FRIDAY_EVENING)
+
+
+def mails_to(inbox: Path, address: str) -> list[Any]:
+    return [m for m in captured(inbox) if m.to == address]
+
+
+async def test_the_user_is_told_once_when_to_expect_an_answer(service: Service, tmp_path: Path) -> None:
+    await service.accept([request("e1")])
+    await service.accept([request("e2", conversation_id="conv-e1")])  # the same case: no second email
+    assert service.worker is not None
+    await service.worker.drain()
+    [ack] = mails_to(tmp_path / "inbox", "ana@example.com")
+    assert ack.subject == "Nous avons bien reçu votre demande (shop.example.com)"
+    body = ack.message().get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "Bonjour Ana," in text and "d'ici lundi 11:00" in text and "Ma commande" in text
+    assert ack.message()["X-Notifier-Kind"] == "acknowledgement"
+    # The team got its notification as before (the second request was folded by dedup).
+    assert len(mails_to(tmp_path / "inbox", "support@example.com")) == 1
+
+
+async def test_in_english_for_an_english_speaker(service: Service, tmp_path: Path) -> None:
+    await service.accept([request("e1", locale="en")])
+    assert service.worker is not None
+    await service.worker.drain()
+    [ack] = mails_to(tmp_path / "inbox", "ana@example.com")
+    assert ack.subject == "We have received your request (shop.example.com)"
+    body = ack.message().get_body(("plain",))
+    assert body is not None and "answer by Monday 11:00" in body.get_content()
+
+
+@pytest.mark.parametrize("user", [
+    {"name": "Ana", "email": "ana@example.com", "consent": False},
+    {"name": "Ana", "email": "ana@", "consent": True},
+    {"name": "Ana", "email": "ana@example.com\nBcc: x@evil.example", "consent": True},
+    {"name": "Ana", "phone": "+33 6 12 34 56 78", "consent": True},
+])
+async def test_no_consent_or_no_valid_address_no_email(service: Service, tmp_path: Path,
+                                                       user: dict[str, Any]) -> None:
+    await service.accept([request("e1", user=user)])
+    assert service.worker is not None
+    await service.worker.drain()
+    assert [m.to for m in captured(tmp_path / "inbox")] == ["support@example.com"]
+
+
+async def test_a_route_can_turn_it_off(service: Service, tmp_path: Path) -> None:
+    await service.accept([request("e1", kind="contact_request")])
+    assert service.worker is not None
+    await service.worker.drain()
+    assert [m.to for m in captured(tmp_path / "inbox")] == ["support@example.com"]
+
+
+def test_acknowledge_must_name_an_email_channel() -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_config(CONFIG.replace("acknowledge: {via: mail}", "acknowledge: {via: mial}"))
+    assert "defaults.acknowledge.via: unknown channel 'mial' (did you mean 'mail'?)" in str(caught.value.issues[0])
+    text = CONFIG.replace("acknowledge: {via: mail}", "acknowledge: {via: hook}").replace(
+        "channels:\n", "channels:\n  hook: {type: webhook, url: 'https://example.com'}\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert "channel 'hook' is a webhook channel" in str(caught.value.issues[0])
