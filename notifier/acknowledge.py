@@ -12,10 +12,10 @@ import uuid
 from datetime import datetime
 
 import orjson
-from email_validator import EmailNotValidError, validate_email
 
 from notifier.config.cases import Acknowledge
 from notifier.config.models import Config, Route
+from notifier.core.addresses import checked_email
 from notifier.core.cases import message_for_user, when_text
 from notifier.core.events import Event, Priority
 from notifier.store.base import NewDelivery, Transaction
@@ -30,12 +30,7 @@ ACKNOWLEDGE_ROUTE = "acknowledge"
 def user_address(event: Event) -> str | None:
     """The user's address when they consented and it is a valid one, normalised; else ``None``."""
     user = event.consented_user
-    if user is None or not user.email:
-        return None
-    try:
-        return validate_email(user.email.strip(), check_deliverability=False).normalized
-    except EmailNotValidError:
-        return None
+    return checked_email(user.email.strip()) if user is not None and user.email else None
 
 
 def acknowledgement_for(config: Config, route: Route | None) -> Acknowledge | None:
