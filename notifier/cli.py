@@ -24,6 +24,7 @@ import orjson
 from notifier.config.errors import ConfigError
 from notifier.config.loader import load_config
 from notifier.config.models import Config
+from notifier.core.durations import format_duration
 from notifier.core.events import Event, Kind, User
 from notifier.service import Service, default_config_path, needs_inbox
 from notifier.store import Store
@@ -253,7 +254,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             "kind": event.kind.value,
             "routes": [{"route": v.route, "matched": v.matched, "reasons": v.reasons} for v in routed.verdicts],
             "deliveries": [{"route": d.route, "channel": d.channel, "priority": d.priority.value,
-                            "dedup_key": d.dedup_key, "dedup_window": str(d.dedup_window),
+                            "dedup_key": d.dedup_key, "dedup_window": format_duration(d.dedup_window),
                             **({"dedup_warning": warning} if d.dedup_key and (
                                 warning := dedup_key_warning(templates.get(d.route, ""))) else {})}
                            for d in routed.deliveries],

@@ -202,13 +202,23 @@ class DigestScheduler:
 FORMATS = ("text", "email-html", "slack", "teams", "json")
 
 
+def _day(text: str) -> date:
+    """``--date``: a calendar day, or a usage error that says what is wrong with it."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        why = str(exc).replace("Invalid isoformat string", "not a date").replace(": " + repr(text), "")
+        detail = "" if why == "not a date" else f" ({why})"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a day{detail}: write YYYY-MM-DD, e.g. 2026-11-26") from None
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``notifier digest [--preview] [--send] [--name N] [--date D] [--format F]``."""
     parser.add_argument("--preview", action="store_true", help="print the digest without sending it (default)")
     parser.add_argument("--send", action="store_true",
                         help="send it now (with --date: send that period again, even if it was sent)")
     parser.add_argument("--name", help="the digest (default: every digest)")
-    parser.add_argument("--date", type=date.fromisoformat,
+    parser.add_argument("--date", type=_day,
                         help="the local day to report, YYYY-MM-DD (default: the latest due period)")
     parser.add_argument("--format", choices=FORMATS, default="text",
                         help="what to print: the email text, its HTML, Slack blocks, the Teams card, the stats")

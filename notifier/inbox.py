@@ -20,8 +20,8 @@ import os
 import sys
 import tempfile
 import uuid
-from dataclasses import dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, tzinfo
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import parseaddr
@@ -160,7 +160,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", default=None,
                         help=f"inbox directory (default: $NOTIFIER_INBOX or ./{DEFAULT_DIR})")
     parser.add_argument("--html", action="store_true", help="with a number: print the HTML part")
+    parser.add_argument("--config", default=None,
+                        help="channels.yaml whose defaults.timezone the times are shown in, as in the mails "
+                             "(default: $NOTIFIER_CONFIG or ./channels.yaml; else this machine's zone)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def _zone(config: str | None) -> tzinfo | None:
+    """The configuration's time zone (the one the mails show), or ``None`` for this machine's."""
+    from zoneinfo import ZoneInfo
+
+    from notifier.config.errors import ConfigError
+    from notifier.config.loader import load_config
+
+    path = Path(config or os.environ.get("NOTIFIER_CONFIG", "channels.yaml"))
+    try:
+        return ZoneInfo(load_config(path, unset_ok=True).defaults.timezone)
+    except (OSError, ConfigError):
+        return None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -168,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
     directory = Path(args.dir or os.environ.get("NOTIFIER_INBOX", DEFAULT_DIR))
     items = captured(directory)
     if args.number is None:
+        zone = _zone(getattr(args, "config", None))
+        if zone is not None:
+            items = [replace(i, time=i.time.astimezone(zone)) for i in items]
         return _list(items, directory, args.json)
     item = next((i for i in items if i.number == args.number), None)
     if item is None:
@@ -207,9 +227,11 @@ def _list(items: list[Captured], directory: Path, as_json: bool) -> int:
     senders = {i.number: parseaddr(i.sender)[1] or i.sender for i in items}
     width_from = min(32, max(len("from"), *(len(s) for s in senders.values())))
     width_to = min(32, max(len("to"), *(len(i.to) for i in items)))
-    print(f"{'#':>3}  {'time':19}  {'from':{width_from}}  {'to':{width_to}}  subject")
+    # Each time names its zone: the mails show the configuration's zone, a server runs in UTC.
+    print(f"{'#':>3}  {'time':24}  {'from':{width_from}}  {'to':{width_to}}  subject")
     for i in items:
-        print(f"{i.number:>3}  {i.time:%Y-%m-%d %H:%M:%S}  {_cut(senders[i.number], width_from):{width_from}}  "
+        when = i.time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        print(f"{i.number:>3}  {when:24}  {_cut(senders[i.number], width_from):{width_from}}  "
               f"{_cut(i.to, width_to):{width_to}}  {i.subject}")
     return 0
 

@@ -129,3 +129,20 @@ def test_a_templates_directory_overrides_the_built_in_ones(tmp_path: Path, monke
     rendered = json.loads(capsys.readouterr().out)["rendered"]["ping"]
     assert "À traiter : Je veux parler à un humain (shop.example.com)" in rendered
     assert rendered.startswith("Demande de support")  # the title still comes from the built-in template
+
+
+def test_explain_writes_durations_as_in_channels_yaml(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["explain", "event.json"]) == 0
+    out = capsys.readouterr().out
+    assert "for 10m)" in out and "0:10:00" not in out
+    assert main(["explain", "event.json", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["deliveries"][0]["dedup_window"] == "10m"
+
+
+def test_a_bad_digest_date_names_the_argument(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["digest", "--date", "2026-13-01"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --date: '2026-13-01' is not a day (month must be in 1..12): write YYYY-MM-DD" in err
+    assert "fromisoformat" not in err

@@ -99,3 +99,20 @@ async def test_fixed_port_and_stop(tmp_path: Path) -> None:
     # Mails stay after the server stops; a send now fails in a way worth retrying.
     assert len(captured(tmp_path / "fixed")) == 1
     assert (await target(f"127.0.0.1:{port}").send(outbound(event()))).status == "retry"
+
+
+async def test_list_times_are_in_the_mails_zone_and_say_so(inbox: Inbox, tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from datetime import datetime
+    from email.utils import parsedate_to_datetime
+
+    config = tmp_path / "paris.yaml"
+    config.write_text("version: 1\ndefaults: {timezone: Europe/Paris}\n", encoding="utf-8")
+    await target(inbox.address).send(outbound(event(), delivery_id="d-tz", priority=Priority.normal))
+    assert cli.main(["inbox", "--dir", str(inbox.directory), "--config", str(config)]) == 0
+    row = capsys.readouterr().out.splitlines()[1].split()
+    listed = datetime.strptime(f"{row[1]} {row[2]}", "%Y-%m-%d %H:%M:%S")
+    assert row[3] in ("CET", "CEST")
+    sent = parsedate_to_datetime(str(captured(inbox.directory)[0].message()["Date"]))
+    # The mail's Date is Paris time: the list shows the same clock time, give or take the delivery.
+    assert abs((listed - sent.replace(tzinfo=None)).total_seconds()) < 60

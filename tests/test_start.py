@@ -196,3 +196,16 @@ def test_serve_on_loopback_says_mail_goes_to_the_capture_inbox(workdir: Path) ->
     assert "support-email → capture inbox on 127.0.0.1:" in text, text
     assert "nobody receives it" in text
     assert "no token" in text
+
+
+def test_the_sample_event_explains_with_the_sample_config(monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    assert main(["explain", str(ROOT / "event.json"), "--config", str(ROOT / "channels.yaml")]) == 0
+    out = capsys.readouterr().out
+    assert "✔ route human handoff" in out and "→ support-email" in out
+
+
+def test_the_capture_inbox_and_run_files_are_ignored_by_git() -> None:
+    ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
+    assert "notifier-inbox/" in ignored and "*.db.run/" in ignored
