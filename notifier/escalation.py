@@ -59,8 +59,8 @@ async def fire_due(store: Store, config: Config, worker: str, now: datetime, lim
                 "labels": {**body.get("labels", {}), "escalation": str(timer.step + 1),
                            "escalated_case": case.id, "waited": waited, "escalated_route": timer.route},
             })
-            await cases.db.execute(cases.q["insert_escalation_event"], {
-                "id": event_id, "site": case.site, "now": now,
+            await cases.db.execute(cases.q["insert_internal_event"], {
+                "id": event_id, "kind": "escalation", "site": case.site, "now": now,
                 "body": orjson.dumps(event.to_json()).decode()})
             known = [c for c in timer.channels if c in config.channels]
             if len(known) < len(timer.channels):
@@ -88,8 +88,13 @@ class Escalator:
         while not stop.is_set():
             try:
                 now = self.clock()
-                await fire_due(self.store, self.config(), self.worker, now)
-                nxt = await CaseStore(self.store.connector()).next_timer()
+                cases = CaseStore(self.store.connector())
+                nxt = await cases.next_timer()
+                # Look first (a read), write only when something is due: on SQLite a write
+                # takes the database's one write lock, which the API and workers need.
+                if nxt is not None and nxt <= now:
+                    await fire_due(self.store, self.config(), self.worker, now)
+                    nxt = await cases.next_timer()
                 pause = self.every if nxt is None else min(self.every, max(0.05, (nxt - now).total_seconds()))
             except StoreUnavailable as exc:
                 log.warning("store unavailable, escalations wait", error=str(exc))

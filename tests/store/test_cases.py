@@ -141,3 +141,23 @@ async def test_claiming_cancels_pending_escalations(store: Store) -> None:
     assert await cases.next_timer() is None
     history = await cases.history(opened.id)
     assert [t["status"] for t in history["escalations"]] == ["cancelled", "cancelled"]
+
+
+def test_both_dialects_name_the_same_statements() -> None:
+    from notifier.store.connector import queries
+
+    assert set(queries("sqlite", "cases")) == set(queries("postgresql", "cases"))
+
+
+async def test_events_notifier_writes_are_not_counted_as_user_activity(store: Store) -> None:
+    import orjson
+
+    await open_case(store, event("e1"))
+    cases = CaseStore(store.connector())
+    for kind in ("escalation", "acknowledgement"):
+        await cases.db.execute(cases.q["insert_internal_event"], {
+            "id": f"e1:{kind}", "kind": kind, "site": "shop.example.com", "now": T0 + M,
+            "body": orjson.dumps(event(f"e1:{kind}").to_json()).decode()})
+    stats = await store.digest_stats(T0 - 60 * M, T0 + 60 * M, site=None, tz="Europe/Paris", top_n=5)
+    assert stats.totals.support_requests == 1 and stats.support_total == 1
+    assert sum(stats.hourly) == 1

@@ -115,16 +115,11 @@ SELECT identity, route FROM cases WHERE status = 'resolved' AND identity IN (SEL
 SELECT e.body FROM case_events ce JOIN events e ON e.id = ce.event_id
 WHERE ce.case_id = :case_id ORDER BY ce.at DESC, ce.event_id DESC LIMIT 1
 
--- name: insert_escalation_event
--- The event an escalation's deliveries carry. Its kind column says 'escalation' so the
--- digest does not count it as the user's activity; its body is the case's latest request.
-INSERT INTO events (id, kind, site, conversation_id, role, occurred_at, received_at, question_key, body)
-VALUES (:id, 'escalation', :site, NULL, NULL, :now, :now, NULL, :body)
-ON CONFLICT (id) DO NOTHING
 
 -- name: insert_internal_event
--- An event notifier itself writes (an acknowledgement to the user); its kind column keeps
--- it out of the digest's counts of what users did.
+-- An event notifier itself writes (an escalation, an acknowledgement to the user): its kind
+-- column ('escalation', 'acknowledgement') keeps it out of the digest's counts of what users
+-- did; its body is the case's request, which the channels render.
 INSERT INTO events (id, kind, site, conversation_id, role, occurred_at, received_at, question_key, body)
 VALUES (:id, :kind, :site, NULL, NULL, :now, :now, NULL, :body)
 ON CONFLICT (id) DO NOTHING
