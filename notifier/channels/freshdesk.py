@@ -1,16 +1,19 @@
-"""``type: freshdesk``: one Freshdesk ticket per delivery (``POST /api/v2/tickets``).
+"""``type: freshdesk``: one Freshdesk ticket per conversation (``POST /api/v2/tickets``).
 
 Authentication is the API key as HTTP basic user with password ``X``. Tickets are open
-(status 2), from chat (source 7), with priority 1-4 and an HTML description.
+(status 2), from chat (source 7), with priority 1-4 and an HTML description. Follow-ups
+and escalations of the same conversation become private notes on its ticket
+(``POST /api/v2/tickets/{id}/notes``): the worker remembers the ticket as the
+conversation's thread on this channel.
 
-Freshdesk takes no idempotency key, so each ticket carries a tag made of the delivery
-id (``notifier-<id>``); before creating again on a retry, the adapter searches for that
-tag and, if an earlier attempt's ticket exists (its reply was lost), reports it as sent
-instead of opening a second one. (Freshdesk's search index may lag a moment behind a
-creation; the retry backoff leaves it that moment.)
+Freshdesk takes no idempotency key, so each ticket carries a tag made of the delivery id
+(``notifier-<id>``). Before creating again on a retry, the adapter looks for that tag with
+a consistent read — the tickets list filtered by requester and ``updated_since`` — not with
+the search API, whose index lags a few minutes behind a creation: a retry after a lost
+reply therefore finds the ticket instead of opening a second one.
 
-Freshdesk requires a requester: the user's email when they consented, else the channel's
-``fallback_email``, else ``defaults.admin_email``.
+Freshdesk requires a requester: the user's address when they consented and it is valid,
+else the channel's ``fallback_email``, else ``defaults.admin_email``.
 """
 
 from __future__ import annotations
@@ -18,11 +21,12 @@ from __future__ import annotations
 import base64
 import html
 import json
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 
-from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, sent
+from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object
 from notifier.channels.inert import header_text
 from notifier.config.models import FreshdeskChannel
@@ -104,25 +108,54 @@ class Freshdesk:
             body["name"] = header_text(user.name)[:255]
         return body
 
-    async def _existing(self, message: Outbound) -> SendResult | None:
-        """The ticket an earlier attempt created, if its reply was lost (``None``: create one)."""
-        query = f"\"tag:'{delivery_tag(message.delivery_id)}'\""
+    async def _existing(self, message: Outbound, requester: str) -> SendResult | None:
+        """The ticket an earlier attempt created, if its reply was lost (``None``: create one).
+
+        ``GET /api/v2/tickets?email=…&updated_since=…`` reads the tickets themselves (the
+        search index would miss a ticket created a minute ago).
+        """
+        since = (message.event.occurred_at or datetime.now(UTC)) - timedelta(minutes=5)
+        params = {"email": requester, "updated_since": since.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                  "order_by": "created_at", "order_type": "desc", "per_page": "100"}
         try:
-            response = await self._client.get(f"{self.base}/api/v2/search/tickets", params={"query": query})
+            response = await self._client.get(f"{self.base}/api/v2/tickets", params=params)
         except Exception as exc:
             # Creating blindly could duplicate the ticket: try the whole send again later.
             return classify_exception(exc, secrets=self._secrets)
-        if response.status_code == 429 or response.status_code >= 500:
-            return classify_response(response, secrets=self._secrets, detail=error_text(response))
         if not response.is_success:
-            return None  # search unavailable on this account: creating is the lesser evil
+            # Unsure whether the ticket exists: wait rather than risk a duplicate.
+            result = classify_response(response, secrets=self._secrets, detail=error_text(response))
+            return result if result.status == "retry" else retryable(result.reason, label=result.label)
         try:
-            results = response.json().get("results") or []
-        except (ValueError, AttributeError):
-            return None
-        if results:
-            return sent(str(results[0].get("id")), reason="ticket created by an earlier attempt")
+            tickets = response.json()
+        except ValueError:
+            return retryable("Freshdesk answered the tickets list with a body that is not JSON", label="server_error")
+        tag = delivery_tag(message.delivery_id)
+        for ticket in tickets if isinstance(tickets, list) else []:
+            if tag in (ticket.get("tags") or []):
+                ticket_id = str(ticket.get("id"))
+                return sent(ticket_id, thread_ref=ticket_id, reason="ticket created by an earlier attempt")
         return None
+
+    def note(self, message: Outbound) -> dict[str, Any]:
+        """The private note that adds ``message`` to its conversation's ticket."""
+        ev = message.event
+        context = view(message, self.ctx.defaults, self.locale, link=self.ctx.link(ev.id or ""))
+        return {"body": self.ctx.renderer.render("freshdesk", "description", self.locale, "html", context).strip(),
+                "private": True}
+
+    async def _add_note(self, message: Outbound, ticket_id: str) -> SendResult | None:
+        """``None`` when the ticket is gone (the conversation gets a new one)."""
+        try:
+            response = await self._client.post(f"{self.base}/api/v2/tickets/{ticket_id}/notes",
+                                                json=self.note(message))
+        except Exception as exc:
+            return classify_exception(exc, secrets=self._secrets)
+        if response.status_code == 404:
+            return None
+        if response.is_success:
+            return sent(ticket_id, thread_ref=ticket_id, reason=f"note added to ticket {ticket_id}")
+        return classify_response(response, secrets=self._secrets, detail=error_text(response))
 
     async def send(self, message: Outbound) -> SendResult:
         body = self.ticket(message)
@@ -130,10 +163,17 @@ class Freshdesk:
             return permanent("Freshdesk needs a requester email: the user gave none (or no consent) and "
                              "neither the channel's fallback_email nor defaults.admin_email is set",
                              label="invalid")
+        if message.thread_ref:
+            noted = await self._add_note(message, message.thread_ref)
+            if noted is not None:
+                return noted
         if message.attempt > 1:
-            found = await self._existing(message)
-            if found is not None:
-                return found
+            # The requester may have been the fallback, if Freshdesk refused the visitor's address.
+            fallback = self.config.fallback_email or self.ctx.defaults.admin_email
+            for requester in dict.fromkeys([body["email"], fallback]):
+                found = await self._existing(message, requester) if requester else None
+                if found is not None:
+                    return found
         try:
             response = await self._client.post(f"{self.base}/api/v2/tickets", json=body)
             fallback = self.config.fallback_email or self.ctx.defaults.admin_email
@@ -149,7 +189,8 @@ class Freshdesk:
             return classify_exception(exc, secrets=self._secrets)
         if response.is_success:
             try:
-                return sent(str(response.json()["id"]))
+                ticket_id = str(response.json()["id"])
+                return sent(ticket_id, thread_ref=ticket_id)
             except (ValueError, KeyError, TypeError):
                 return sent(reason="Freshdesk created the ticket but did not say its id")
         return classify_response(response, secrets=self._secrets, detail=error_text(response))
@@ -168,6 +209,9 @@ def create(name: str, config: FreshdeskChannel, ctx: ChannelContext) -> Freshdes
 
 def preview(channel: Freshdesk, message: Outbound) -> str:
     """The request the channel would send."""
+    if message.thread_ref:
+        note = json.dumps(channel.note(message), indent=2, ensure_ascii=False)
+        return f"POST {channel.base}/api/v2/tickets/{message.thread_ref}/notes\n\n{note}"
     body = channel.ticket(message)
     if body is None:
         return "(no ticket: Freshdesk needs a requester email; set fallback_email or defaults.admin_email)"

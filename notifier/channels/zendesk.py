@@ -1,9 +1,18 @@
-"""``type: zendesk``: one Zendesk ticket per delivery (``POST /api/v2/tickets.json``).
+"""``type: zendesk``: one Zendesk ticket per conversation.
 
-Authentication is an API token (``{email}/token:{api_token}``, HTTP basic). Each create
-carries ``Idempotency-Key: <delivery id>``: Zendesk answers a repeat with the ticket it
-already created, so a retry after a lost reply makes no second ticket. The comment is
-private (``public: false``): agents read it, the requester is not emailed.
+The first request of a conversation creates the ticket (``POST /api/v2/tickets.json``,
+``external_id`` = the conversation, ``Idempotency-Key`` = the delivery); follow-ups and
+escalations of the same conversation add a private comment to it
+(``PUT /api/v2/tickets/{id}.json``): the worker remembers the ticket as the conversation's
+thread on this channel.
+
+Authentication is an API token (``{email}/token:{api_token}``, HTTP basic). Zendesk keeps
+an idempotency key for about two hours and answers ``400 IdempotentRequestError`` when a
+key comes back with a different body: so a retry (after a lost reply, a long backoff or a
+replay) first looks the ticket up by ``external_id`` (a consistent list, not the search
+index) and its delivery tag, and never opens a second ticket nor dead-letters one that
+exists. Comments are private (``public: false``): agents read them, the requester is not
+emailed.
 
 The requester is the chatbot's user only when they consented to share their details;
 otherwise Zendesk makes the API user the requester. Failures keep Zendesk's own words
@@ -33,9 +42,10 @@ from notifier.channels.http import classify_exception, classify_response, http_c
 from notifier.channels.inert import header_text
 from notifier.config.models import ZendeskChannel
 from notifier.core.addresses import checked_email
+from notifier.core.events import Event
 from notifier.render import view
 
-__all__ = ["Zendesk", "create", "error_text", "preview", "tag"]
+__all__ = ["Zendesk", "create", "delivery_tag", "error_text", "external_id", "preview", "tag"]
 
 _MAX_BODY = 60_000  # Zendesk refuses comments over 64 KB
 _WORDS = {"fr": {"refused_requester": "Adresse refusée par Zendesk comme demandeur"},
@@ -47,6 +57,22 @@ def _requester_refused(response: httpx.Response) -> bool:
     data = json_object(response) or {}
     details = data.get("details")
     return isinstance(details, dict) and any(k in details for k in ("requester", "email"))
+
+
+def external_id(event: Event) -> str:
+    """The ticket's ``external_id``: the conversation (``site:conversation``), else the event."""
+    key = f"{event.site}:{event.conversation_id}" if event.conversation_id else (event.id or "")
+    return key[:255]
+
+
+def delivery_tag(delivery_id: str) -> str:
+    """The tag that marks the ticket a delivery created (found again after a lost reply)."""
+    return f"notifier_d_{delivery_id}".lower()
+
+
+def _error_code(response: httpx.Response) -> str | None:
+    error = (json_object(response) or {}).get("error")
+    return error if isinstance(error, str) else None
 
 
 def tag(value: str) -> str:
@@ -87,7 +113,8 @@ class Zendesk:
         self.ctx = ctx
         self.locale = config.locale or ctx.defaults.locale
         base = config.base_url or f"https://{config.subdomain}.zendesk.com"
-        self.url = base.rstrip("/") + "/api/v2/tickets.json"
+        self.base = base.rstrip("/")
+        self.url = self.base + "/api/v2/tickets.json"
         login = f"{config.email}/token:{config.api_token}"
         # A server that echoes the Authorization header back must not leak it either.
         self._secrets = [config.api_token, base64.b64encode(login.encode()).decode()]
@@ -106,6 +133,7 @@ class Zendesk:
         tags += [tag(t) for t in self.config.tags]
         if message.test:
             tags.append("notifier_test")
+        tags.append(delivery_tag(message.delivery_id))
         ticket: dict[str, Any] = {
             "subject": header_text(subject)[:250],
             "comment": {"body": body if len(body) <= _MAX_BODY else body[: _MAX_BODY - 1] + "…",
@@ -113,8 +141,7 @@ class Zendesk:
             "priority": message.priority.value,  # Zendesk's names are ours: low/normal/high/urgent
             "tags": list(dict.fromkeys(t for t in tags if t)),
         }
-        if ev.id:
-            ticket["external_id"] = ev.id
+        ticket["external_id"] = external_id(ev)
         user = ev.consented_user
         address = checked_email(user.email) if user is not None else None
         if user is not None and address is not None:
@@ -124,8 +151,16 @@ class Zendesk:
         return {"ticket": ticket}
 
     async def send(self, message: Outbound) -> SendResult:
-        body = self.ticket(message)
         try:
+            if message.thread_ref:
+                result = await self._comment(message, message.thread_ref)
+                if result is not None:
+                    return result
+            elif message.attempt > 1 or message.progress.get("lookup"):
+                found = await self._existing(message)
+                if isinstance(found, SendResult):
+                    return found
+            body = self.ticket(message)
             response = await self._client.post(self.url, json=body,
                                                headers={"Idempotency-Key": message.delivery_id})
             if response.status_code == 422 and "requester" in body["ticket"] and _requester_refused(response):
@@ -136,20 +171,61 @@ class Zendesk:
                 body["ticket"]["comment"]["body"] += f"\n\n{self._words('refused_requester')}: {address}"
                 response = await self._client.post(self.url, json=body,
                                                    headers={"Idempotency-Key": f"{message.delivery_id}.1"})
+            if response.status_code == 400 and _error_code(response) == "IdempotentRequestError":
+                # The key was used with another body (a re-render, a replay): the ticket exists.
+                found = await self._existing(message)
+                if isinstance(found, SendResult):
+                    return found
+                return retryable("Zendesk refused a reused Idempotency-Key and no ticket of this conversation "
+                                 "was found yet: looking again later", label="conflict", progress={"lookup": True})
         except Exception as exc:
             return classify_exception(exc, secrets=self._secrets)
         if response.is_success:
             try:
-                ticket_id = response.json()["ticket"]["id"]
+                ticket_id = str(response.json()["ticket"]["id"])
             except (ValueError, KeyError, TypeError):
                 return sent(reason="Zendesk created the ticket but did not say its id")
-            return sent(str(ticket_id))
+            return sent(ticket_id, thread_ref=ticket_id)
         detail = error_text(response)
         if response.status_code == 409:
             # The same Idempotency-Key is still being processed: ask again later.
             return retryable(redact(f"HTTP 409: {detail or 'request in progress'}", self._secrets),
                              label="conflict")
         return classify_response(response, secrets=self._secrets, detail=detail)
+
+    def comment(self, message: Outbound) -> dict[str, Any]:
+        """The update that adds ``message`` to its conversation's ticket."""
+        ticket = self.ticket(message)["ticket"]
+        update: dict[str, Any] = {"comment": ticket["comment"], "additional_tags": ticket["tags"]}
+        if message.priority.rank >= 2:  # an escalation raises the ticket, a routine follow-up does not lower it
+            update["priority"] = ticket["priority"]
+        return {"ticket": update}
+
+    async def _comment(self, message: Outbound, ticket_id: str) -> SendResult | None:
+        """Add ``message`` to the conversation's ticket; ``None`` when that ticket is gone."""
+        url = f"{self.base}/api/v2/tickets/{ticket_id}.json"
+        response = await self._client.put(url, json=self.comment(message))
+        if response.status_code == 404:
+            return None  # deleted since: a new ticket for the conversation
+        if response.is_success:
+            return sent(ticket_id, thread_ref=ticket_id, reason=f"comment added to ticket {ticket_id}")
+        return classify_response(response, secrets=self._secrets, detail=error_text(response))
+
+    async def _existing(self, message: Outbound) -> SendResult | None:
+        """The conversation's ticket if one exists (``GET /api/v2/tickets.json?external_id=``):
+        *sent* when it carries this delivery (an earlier attempt created it), else this
+        delivery added to it as a comment; ``None`` when there is none."""
+        response = await self._client.get(self.url, params={"external_id": external_id(message.event)})
+        if not response.is_success:
+            return classify_response(response, secrets=self._secrets, detail=error_text(response))
+        tickets = (json_object(response) or {}).get("tickets") or []
+        if not tickets:
+            return None
+        ticket = min(tickets, key=lambda t: int(t.get("id") or 0))
+        ticket_id = str(ticket.get("id"))
+        if delivery_tag(message.delivery_id) in (ticket.get("tags") or []):
+            return sent(ticket_id, thread_ref=ticket_id, reason="ticket created by an earlier attempt")
+        return await self._comment(message, ticket_id)
 
     def _words(self, key: str) -> str:
         return _WORDS.get(self.locale, _WORDS["en"])[key]
@@ -168,5 +244,8 @@ def create(name: str, config: ZendeskChannel, ctx: ChannelContext) -> Zendesk:
 
 def preview(channel: Zendesk, message: Outbound) -> str:
     """The request the channel would send."""
+    if message.thread_ref:
+        body = json.dumps(channel.comment(message), indent=2, ensure_ascii=False)
+        return f"PUT {channel.base}/api/v2/tickets/{message.thread_ref}.json\n\n{body}"
     body = json.dumps(channel.ticket(message), indent=2, ensure_ascii=False)
     return f"POST {channel.url}\nIdempotency-Key: {message.delivery_id}\n\n{body}"

@@ -557,7 +557,22 @@ _ZENDESK_PRIORITIES = {"low", "normal", "high", "urgent"}
 
 
 class FakeZendesk(FakeServer):
-    """Zendesk's ``POST /api/v2/tickets.json`` with API-token auth and ``Idempotency-Key``."""
+    """Zendesk's tickets API with API-token auth, following
+    https://developer.zendesk.com/api-reference/ticketing/tickets/tickets/ and
+    https://developer.zendesk.com/api-reference/ticketing/introduction/#idempotency:
+
+    - ``POST /api/v2/tickets.json`` with ``Idempotency-Key``: a repeat within the key's life
+      (two hours) answers the first result (``x-idempotency-lookup: hit``); the same key with
+      a different body answers ``400 IdempotentRequestError``; after two hours the key is
+      forgotten and a repeat creates a second ticket;
+    - ``GET /api/v2/tickets.json?external_id=`` lists the tickets with that external id;
+    - ``PUT /api/v2/tickets/{id}.json`` with a ``comment`` adds it to the ticket;
+    - 422 ``RecordInvalid`` with ``details`` for invalid fields, an invalid requester email included.
+
+    :attr:`now` is the fake's clock (seconds); tests move it to pass the two hours.
+    """
+
+    IDEMPOTENCY_TTL = 2 * 3600
 
     def __init__(self, email: str = "agent@acme.test", api_token: str = "zd-secret-token") -> None:
         super().__init__()
@@ -565,29 +580,52 @@ class FakeZendesk(FakeServer):
         self.api_token = api_token
         self.tickets: list[dict[str, Any]] = []
         self._ids = itertools.count(101)
-        self._idempotent: dict[str, tuple[Any, Reply]] = {}
+        self._idempotent: dict[str, tuple[Any, Reply, float]] = {}
         #: Addresses Zendesk refuses as a requester although they parse (its own rules).
         self.refused_emails: set[str] = set()
+        self.now = 0.0
 
     def handle(self, request: Request) -> Reply:
         if _basic(request.headers.get("authorization")) != f"{self.email}/token:{self.api_token}":
             return Reply(401, {"error": "Couldn't authenticate you"})
+        one = re.fullmatch(r"/api/v2/tickets/(\d+)\.json", request.path)
+        if one and request.method == "PUT":
+            return self._update(int(one.group(1)), request)
+        if request.path == "/api/v2/tickets.json" and request.method == "GET":
+            external = request.query.get("external_id")
+            found = [t for t in self.tickets if external is None or t.get("external_id") == external]
+            return Reply(200, {"tickets": found, "count": len(found), "next_page": None})
         if request.path != "/api/v2/tickets.json" or request.method != "POST":
             return Reply(404, {"error": "InvalidEndpoint", "description": "Not found"})
         if not _is_json(request):
             return Reply(415, {"error": "Unsupported Media Type"})
         body = request.json()
         key = request.headers.get("idempotency-key")
-        if key and key in self._idempotent:
-            seen, reply = self._idempotent[key]
+        if key and key in self._idempotent and self.now - self._idempotent[key][2] < self.IDEMPOTENCY_TTL:
+            seen, reply, _ = self._idempotent[key]
             if seen != body:
                 return Reply(400, {"error": "IdempotentRequestError",
                                    "description": "Idempotency key already used with a different payload"})
             return Reply(reply.status, reply.body, {**reply.headers, "x-idempotency-lookup": "hit"})
         reply = self._create(body)
         if key and reply.status == 201:
-            self._idempotent[key] = (body, reply)
+            self._idempotent[key] = (body, reply, self.now)
         return reply
+
+    def _update(self, ticket_id: int, request: Request) -> Reply:
+        ticket = next((t for t in self.tickets if t["id"] == ticket_id), None)
+        if ticket is None:
+            return Reply(404, {"error": "RecordNotFound", "description": "Not found"})
+        update = (request.json() or {}).get("ticket") or {}
+        comment = update.get("comment") or {}
+        if not (comment.get("body") or comment.get("html_body")):
+            return Reply(422, {"error": "RecordInvalid", "description": "Record validation errors",
+                               "details": {"base": [{"description": "Comment: cannot be blank"}]}})
+        ticket.setdefault("comments", []).append(comment)
+        ticket["tags"] = list(dict.fromkeys([*ticket.get("tags", []), *update.get("additional_tags", [])]))
+        if update.get("priority"):
+            ticket["priority"] = update["priority"]
+        return Reply(200, {"ticket": ticket})
 
     def _create(self, body: dict[str, Any]) -> Reply:
         ticket = body.get("ticket") if isinstance(body, dict) else None
@@ -622,15 +660,28 @@ _SEARCH_TAG = re.compile(r"^tag:'([^']+)'$")
 
 
 class FakeFreshdesk(FakeServer):
-    """Freshdesk's ``POST /api/v2/tickets`` and ``GET /api/v2/search/tickets`` (basic auth ``key:X``)."""
+    """Freshdesk's tickets API (basic auth ``key:X``), following https://developers.freshdesk.com/api/:
+
+    - ``POST /api/v2/tickets`` creates (400 "Validation failed" with per-field ``errors``);
+    - ``GET /api/v2/tickets`` ("List all tickets", filters ``email``, ``updated_since``) reads
+      the tickets themselves: consistent, a new ticket is there at once;
+    - ``GET /api/v2/search/tickets`` ("Filter tickets") reads the search index, which the docs
+      say lags behind: a ticket only appears there :attr:`search_lag` seconds (of :attr:`now`)
+      after its creation — a few minutes on the real service;
+    - ``POST /api/v2/tickets/{id}/notes`` adds a note (404 for an unknown ticket).
+    """
 
     def __init__(self, api_key: str = "fd-secret-key") -> None:
         super().__init__()
         self.api_key = api_key
         self.tickets: list[dict[str, Any]] = []
         self._ids = itertools.count(5001)
+        self._notes = itertools.count(90001)
         #: Addresses Freshdesk refuses although they parse (its own rules).
         self.refused_emails: set[str] = set()
+        self.now = 0.0
+        self.search_lag = 180.0
+        self._created_at: dict[int, float] = {}
 
     def handle(self, request: Request) -> Reply:
         if _basic(request.headers.get("authorization")) != f"{self.api_key}:X":
@@ -638,9 +689,35 @@ class FakeFreshdesk(FakeServer):
                                "message": "You have to be logged in to perform this action."})
         if request.path == "/api/v2/tickets" and request.method == "POST":
             return self._create(request)
+        if request.path == "/api/v2/tickets" and request.method == "GET":
+            return self._list(request.query)
+        notes = re.fullmatch(r"/api/v2/tickets/(\d+)/notes", request.path)
+        if notes and request.method == "POST":
+            return self._note(int(notes.group(1)), request)
         if request.path == "/api/v2/search/tickets" and request.method == "GET":
             return self._search(request.query.get("query", ""))
         return Reply(404, {"code": "not_found", "message": "Not found"})
+
+    def _list(self, query: dict[str, str]) -> Reply:
+        if "updated_since" in query and not re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", query["updated_since"]):
+            return Reply(400, {"description": "Validation failed", "errors": [
+                {"field": "updated_since", "message": "It should be in the 'yyyy-mm-ddThh:mm:ssZ' format",
+                 "code": "invalid_value"}]})
+        found = [t for t in self.tickets if "email" not in query or t.get("email") == query["email"]]
+        return Reply(200, list(reversed(found)))
+
+    def _note(self, ticket_id: int, request: Request) -> Reply:
+        ticket = next((t for t in self.tickets if t["id"] == ticket_id), None)
+        if ticket is None:
+            return Reply(404, {"code": "not_found", "message": "Not found"})
+        body = request.json()
+        if not body.get("body"):
+            return Reply(400, {"description": "Validation failed", "errors": [
+                {"field": "body", "message": "It should not be blank", "code": "missing_field"}]})
+        note = {"id": next(self._notes), "ticket_id": ticket_id, "private": body.get("private", True),
+                "body": body["body"]}
+        ticket.setdefault("notes", []).append(note)
+        return Reply(201, note)
 
     def _create(self, request: Request) -> Reply:
         if not _is_json(request):
@@ -675,6 +752,7 @@ class FakeFreshdesk(FakeServer):
             return Reply(400, {"description": "Validation failed", "errors": errors})
         ticket = {"id": next(self._ids), **body}
         self.tickets.append(ticket)
+        self._created_at[ticket["id"]] = self.now
         return Reply(201, ticket, {"Location": f"{self.url}/api/v2/tickets/{ticket['id']}"})
 
     def _search(self, query: str) -> Reply:
@@ -689,5 +767,6 @@ class FakeFreshdesk(FakeServer):
                 return Reply(400, {"description": "Validation failed", "errors": [
                     {"field": "query", "message": f"Unsupported condition {part!r}", "code": "invalid_value"}]})
             tags.append(m.group(1))
-        found = [t for t in self.tickets if all(tag in t.get("tags", []) for tag in tags)]
+        indexed = [t for t in self.tickets if self.now - self._created_at[t["id"]] >= self.search_lag]
+        found = [t for t in indexed if all(tag in t.get("tags", []) for tag in tags)]
         return Reply(200, {"results": found, "total": len(found)})

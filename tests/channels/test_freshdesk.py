@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from notifier.channels import freshdesk
@@ -75,17 +76,46 @@ async def test_no_requester_at_all_is_permanent(fake: FakeFreshdesk) -> None:
 
 
 async def test_retry_after_a_lost_reply_finds_the_ticket_instead_of_a_duplicate(fake: FakeFreshdesk) -> None:
+    """The retry comes a minute later: the search index has not seen the ticket yet, the list has."""
     fake.script(Reply.lose())
     channel = desk(fake)
     lost = await channel.send(outbound())
+    fake.now += 60
     again = await channel.send(outbound(attempt=2))
     await channel.aclose()
 
     assert lost.status == "retry"
-    assert again.ok and again.ref == "5001" and len(fake.tickets) == 1
-    search = fake.requests[1]
-    assert search.path == "/api/v2/search/tickets"
-    assert search.query["query"] == "\"tag:'notifier-0f3c9a6e2b7d4c1a8e5f9b2'\""
+    assert again.ok and again.ref == "5001" and again.thread_ref == "5001" and len(fake.tickets) == 1
+    listed = fake.requests[1]
+    assert listed.path == "/api/v2/tickets"  # the consistent list, not /search
+    assert listed.query["email"] == "marie@example.com" and listed.query["updated_since"] == "2024-05-14T11:58:00Z"
+
+
+async def test_the_fake_search_lags_like_freshdesk_s(fake: FakeFreshdesk) -> None:
+    """Why the search is not used: a ticket created a minute ago is not found there."""
+    channel = desk(fake)
+    assert (await channel.send(outbound())).ok
+    await channel.aclose()
+    query = {"query": "\"tag:'notifier-0f3c9a6e2b7d4c1a8e5f9b2'\""}
+    async with httpx.AsyncClient(auth=(fake.api_key, "X")) as client:
+        fake.now += 60
+        early = (await client.get(f"{fake.url}/api/v2/search/tickets", params=query)).json()
+        fake.now += 600
+        late = (await client.get(f"{fake.url}/api/v2/search/tickets", params=query)).json()
+    assert early["total"] == 0 and late["total"] == 1
+
+
+async def test_follow_up_of_the_conversation_is_a_note_on_its_ticket(fake: FakeFreshdesk) -> None:
+    channel = desk(fake)
+    first = await channel.send(outbound())
+    follow = await channel.send(outbound(event(message="Toujours rien ?"), delivery_id="d2",
+                                         thread_ref=first.thread_ref))
+    gone = await channel.send(outbound(delivery_id="d3", thread_ref="4242"))
+    await channel.aclose()
+    assert first.ok and follow.ok and follow.thread_ref == "5001"
+    note = fake.tickets[0]["notes"][0]
+    assert note["private"] is True and note["body"].startswith("<p>Toujours rien ?</p>")
+    assert gone.ok and gone.thread_ref == "5002" and len(fake.tickets) == 2  # a deleted ticket: a new one
 
 
 async def test_retry_when_nothing_was_created_creates_the_ticket(fake: FakeFreshdesk) -> None:
@@ -97,7 +127,7 @@ async def test_retry_when_nothing_was_created_creates_the_ticket(fake: FakeFresh
     assert failed.status == "retry" and again.ok and len(fake.tickets) == 1
 
 
-async def test_search_outage_delays_rather_than_risking_a_duplicate(fake: FakeFreshdesk) -> None:
+async def test_list_outage_delays_rather_than_risking_a_duplicate(fake: FakeFreshdesk) -> None:
     fake.script(Reply(503, {"message": "maintenance"}))
     channel = desk(fake)
     result = await channel.send(outbound(attempt=3))

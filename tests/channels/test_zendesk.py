@@ -33,13 +33,14 @@ async def test_ticket_carries_the_request_with_its_context(fake: FakeZendesk) ->
     result = await channel.send(outbound(priority=Priority.urgent))
     await channel.aclose()
 
-    assert result.ok and result.ref == "101"
+    assert result.ok and result.ref == "101" and result.thread_ref == "101"  # the conversation's ticket
     request = fake.requests[0]
     assert request.headers["idempotency-key"] == "0f3c9a6e2b7d4c1a8e5f9b2d6a4c8e1f"
     ticket = fake.tickets[0]
-    assert ticket["external_id"] == "evt-0001"
+    assert ticket["external_id"] == "shop.example.com:c-42"  # the conversation
     assert ticket["priority"] == "urgent"
-    assert ticket["tags"] == ["chatbot", "support_request", "shop.example.com", "from-bot"]
+    assert ticket["tags"] == ["chatbot", "support_request", "shop.example.com", "from-bot",
+                              "notifier_d_0f3c9a6e2b7d4c1a8e5f9b2d6a4c8e1f"]
     assert ticket["requester"] == {"name": "Marie Dupont", "email": "marie@example.com"}
     assert ticket["subject"].startswith("[URGENTE] Demande de support — shop.example.com: Bonjour")
     body = ticket["comment"]["body"]
@@ -75,6 +76,57 @@ async def test_retry_after_a_lost_reply_makes_no_second_ticket(fake: FakeZendesk
     await channel.aclose()
     assert lost.status == "retry"
     assert again.ok and again.ref == "101" and len(fake.tickets) == 1
+
+
+async def test_follow_up_of_the_conversation_is_a_comment_on_its_ticket(fake: FakeZendesk) -> None:
+    channel = desk(fake)
+    first = await channel.send(outbound())
+    follow = await channel.send(outbound(event(message="Toujours rien ?"), delivery_id="d2",
+                                         thread_ref=first.thread_ref, priority=Priority.urgent))
+    await channel.aclose()
+    assert first.ok and follow.ok and follow.thread_ref == first.thread_ref == "101"
+    assert len(fake.tickets) == 1  # one ticket per conversation
+    assert fake.requests[1].method == "PUT" and fake.requests[1].path == "/api/v2/tickets/101.json"
+    comment = fake.tickets[0]["comments"][0]
+    assert comment["public"] is False and comment["body"].startswith("Toujours rien ?")
+    assert fake.tickets[0]["priority"] == "urgent"  # an escalation raises the ticket
+
+
+async def test_deleted_ticket_gives_the_conversation_a_new_one(fake: FakeZendesk) -> None:
+    channel = desk(fake)
+    result = await channel.send(outbound(thread_ref="999"))
+    await channel.aclose()
+    assert result.ok and result.thread_ref == "101" and len(fake.tickets) == 1
+
+
+async def test_retry_after_the_two_hour_key_expired_makes_no_second_ticket(fake: FakeZendesk) -> None:
+    fake.script(Reply.lose())
+    channel = desk(fake)
+    lost = await channel.send(outbound())
+    fake.now += 3 * 3600  # Zendesk has forgotten the Idempotency-Key
+    again = await channel.send(outbound(attempt=5))
+    await channel.aclose()
+    assert lost.status == "retry" and again.ok and again.ref == "101"
+    assert len(fake.tickets) == 1 and "earlier attempt" in again.reason
+    assert [r.method for r in fake.requests] == ["POST", "GET"]  # looked up, not created again
+
+
+async def test_reused_key_with_another_body_finds_the_ticket_instead_of_dead_lettering(fake: FakeZendesk) -> None:
+    channel = desk(fake)
+    assert (await channel.send(outbound())).ok
+    # A replay re-renders the ticket (here: another priority) under the same delivery id.
+    replay = await channel.send(outbound(priority=Priority.low))
+    await channel.aclose()
+    assert fake.requests[1].method == "POST"  # answered 400 IdempotentRequestError by the fake
+    assert replay.ok and replay.ref == "101" and len(fake.tickets) == 1
+
+
+async def test_reused_key_before_the_ticket_is_listed_is_retried_not_dead(fake: FakeZendesk) -> None:
+    fake.script(Reply(400, {"error": "IdempotentRequestError", "description": "Idempotency key already used"}))
+    channel = desk(fake)
+    result = await channel.send(outbound())
+    await channel.aclose()
+    assert result.status == "retry" and result.progress == {"lookup": True}
 
 
 async def test_wrong_token_is_permanent_with_zendesk_words(fake: FakeZendesk) -> None:
