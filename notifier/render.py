@@ -147,6 +147,20 @@ def _localtime(value: datetime | None, tz: str, fmt: str = "%d/%m/%Y %H:%M") -> 
     return value.astimezone(ZoneInfo(tz)).strftime(fmt)
 
 
+_ESCALATION_TEXT = {"fr": "Escalade {step} : en attente depuis {waited}",
+                    "en": "Escalation {step}: waiting for {waited}"}
+
+
+def _escalation(message: Outbound, locale: str) -> dict[str, Any] | None:
+    """Which escalation step a delivery is and how long its case waited (``None``: not one)."""
+    if message.route != "escalation":
+        return None
+    labels = message.event.labels
+    step, waited = labels.get("escalation", "?"), labels.get("waited", "?")
+    text = _ESCALATION_TEXT.get(locale, _ESCALATION_TEXT["en"]).format(step=step, waited=waited)
+    return {"step": step, "waited": waited, "case": labels.get("escalated_case"), "text": text}
+
+
 def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None = None,
          turns: int = 6) -> dict[str, Any]:
     """The context every template receives, privacy rules applied.
@@ -187,8 +201,7 @@ def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None
         "test": message.test,
         "route": message.route,
         # Set on an escalation's deliveries (see notifier/escalation.py): which step, how long.
-        "escalation": ({"step": ev.labels.get("escalation"), "waited": ev.labels.get("waited"),
-                        "case": ev.labels.get("escalated_case")} if message.route == "escalation" else None),
+        "escalation": _escalation(message, locale),
         "labels": labels,
         "locale": locale,
     }

@@ -181,6 +181,8 @@ def message_blocks(message: Outbound, ctx: ChannelContext, locale: str) -> tuple
         title = f"🔴 {title}"
     if v["test"]:
         title = f"[{labels['test']}] {title}"
+    if v["escalation"]:
+        title = f"{v['escalation']['text']} · {title}"
     link = _http_url(v["link"])
     blocks: list[Block | dict[str, Any]] = [HeaderBlock(text=_plain(title, MAX_HEADER))]
 

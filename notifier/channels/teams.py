@@ -83,6 +83,8 @@ def card(message: Outbound, ctx: ChannelContext, locale: str) -> dict[str, Any]:
     title = f"{v['kind_label']} · {labels.get('priority_word', 'priority')} {v['priority_label']}"
     if v["test"]:
         title = f"[{labels['test']}] {title}"
+    if v["escalation"]:
+        title = f"{v['escalation']['text']} · {title}"
     link = _http_url(v["link"])
     head: list[dict[str, Any]] = [
         {"type": "TextBlock", "text": title, "size": "Large", "weight": "Bolder", "wrap": True,
