@@ -3,8 +3,9 @@
 The body is the envelope the "Post to a channel when a webhook request is received"
 flow expects: ``{"type": "message", "attachments": [{"contentType":
 "application/vnd.microsoft.card.adaptive", "contentUrl": null, "content": <card>}]}``.
-Workflows answer ``202 Accepted``. The webhook URL carries its secret (``sig=``), so it
-never appears in a failure reason.
+Workflows answer ``202 Accepted`` and post the card later, in the flow run: a Teams
+delivery is therefore recorded as sent with ref ``accepted`` (queued, not seen delivered).
+The webhook URL carries its secret (``sig=``), so it never appears in a failure reason.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from notifier.channels.limits import cut_to
 from notifier.config.models import TeamsChannel
 from notifier.render import view
 
-__all__ = ["MAX_BODY_BYTES", "Teams", "card", "create", "envelope", "preview", "wire"]
+__all__ = ["ACCEPTED", "MAX_BODY_BYTES", "Teams", "card", "create", "envelope", "preview", "wire"]
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 #: The "Post card in a chat or channel" action fails with "Request Entity Too Large" above
@@ -231,13 +232,28 @@ class Teams:
         return classify_response(response, secrets=self._secrets, detail=_error_text(response))
 
     async def send(self, message: Outbound) -> SendResult:
-        return await self._post(self.body(message))
+        return _accepted(await self._post(self.body(message)))
 
     async def send_report(self, report: Report) -> SendResult:
-        return await self._post(envelope(report_card(report)))
+        return _accepted(await self._post(envelope(report_card(report))))
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+#: What a Teams delivery's ref says: the workflow queued the card, it was not seen posted.
+ACCEPTED = "accepted"
+
+
+def _accepted(result: SendResult) -> SendResult:
+    """A 2xx from a workflow is *accepted*, not *delivered*: the flow run posts the card later
+    and its failures show only in the run history. Recorded as sent (nothing to retry: the
+    request was taken) with ref ``accepted`` and the metrics label ``accepted``."""
+    if not result.ok:
+        return result
+    return SendResult("sent", "accepted by the Teams workflow (202): queued; the flow posts the card "
+                      "afterwards, and a card it refuses shows only in the flow's run history",
+                      ref=ACCEPTED, label=ACCEPTED)
 
 
 def _error_text(response: httpx.Response) -> str | None:

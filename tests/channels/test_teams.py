@@ -50,6 +50,7 @@ async def test_card_in_the_workflows_envelope_is_accepted(fake: FakeTeams) -> No
     await channel.aclose()
 
     assert result.ok, result.reason
+    assert result.ref == result.label == "accepted"  # queued by the flow, not seen delivered
     body = fake.requests[0].json()
     assert body["type"] == "message" and body["attachments"][0]["contentUrl"] is None
     card = fake.cards[0]
