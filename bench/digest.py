@@ -16,6 +16,7 @@ import asyncio
 import json
 import random
 import resource
+import sqlite3
 import subprocess
 import sys
 import time
@@ -51,7 +52,8 @@ def fill(db: Path, n: int) -> None:
     rng = random.Random(1)
     start = datetime.combine(DAY, dtime(0), ZoneInfo(TZ)).timestamp()
     sites = ["shop.example.com", "blog.example.com", "help.example.com"]
-    conn = store.conn
+    asyncio.run(store.close())  # the schema is made; the bulk load uses a connection of its own
+    conn = sqlite3.connect(db, isolation_level=None)
     conn.execute("BEGIN")
     batch = []
     picks = rng.choices(questions, weights, k=n)
@@ -73,7 +75,7 @@ def fill(db: Path, n: int) -> None:
     conn.executemany("INSERT INTO events VALUES (?,?,?,?,?,?,?,?,?)", batch)
     conn.execute("COMMIT")
     conn.execute("ANALYZE")
-    asyncio.run(store.close())
+    conn.close()
 
 
 def measure(db: Path) -> dict[str, float]:

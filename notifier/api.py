@@ -6,6 +6,7 @@ objects that name the field: ``{"error": "…", "details": [{"path": "[3].kind",
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import AsyncIterator, Callable
@@ -150,7 +151,11 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
-        return _error(503, f"the database is unavailable, try again later: {exc}")
+        # Down, locked, disk full, read-only: nothing was stored, the client may post again
+        # (with the same ids: a retry is never processed twice).
+        response = _error(503, f"the database is unavailable, try again later: {exc}")
+        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        return response
 
     @app.exception_handler(ClientDisconnect)
     async def gone(request: Request, exc: ClientDisconnect) -> Response:

@@ -16,6 +16,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +124,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _lease(text: str) -> timedelta:
+    """``--lease``: a duration (``30s``, ``2m``; a bare number is seconds), at least a second."""
+    from notifier.core.durations import parse_duration
+
+    try:
+        lease = parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    if lease < timedelta(seconds=1):
+        raise argparse.ArgumentTypeError("a lease shorter than a second would be lost between heartbeats")
+    return lease
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     from notifier.logs import configure_logging
 
@@ -139,12 +153,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         return 1
 
     async def go() -> int:
-        from datetime import timedelta
-
         from notifier.server import handle_hangup
 
         service = Service(args.config, args.db, config=config, capture=args.dev,
-                          worker_options={"lease": timedelta(seconds=args.lease)})
+                          worker_options={"lease": args.lease})
         await service.open()
         assert service.worker is not None
         try:
@@ -566,8 +578,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--burst", action="store_true", help="deliver what is due, then exit")
     p.add_argument("--timeout", type=float, default=300.0, help="with --burst: give up after this many seconds")
     p.add_argument("--no-digests", action="store_true", help="do not run the digest scheduler")
-    p.add_argument("--lease", type=float, default=300.0,
-                   help="seconds a claimed delivery stays reserved; if this worker dies, others take it after")
+    p.add_argument("--lease", type=_lease, default="30s", metavar="DURATION",
+                   help="how long a claim outlives this worker's last heartbeat (renewed every third of it"
+                        " while alive): if it dies, others take its deliveries after that (default 30s)")
     _running(p)
     p.set_defaults(func=_cmd_worker)
 

@@ -81,14 +81,13 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
     # transactions sharing keys wait for each other instead of deadlocking.
     keys = sorted({d.dedup_key for p in plans for d in p.deliveries if d.dedup_key is not None})
     async with store.transaction() as tx:
-        states = {key: await tx.lock_dedup(key) for key in keys}
+        states = await tx.lock_dedups(keys) if keys else {}
         # Events are inserted in id order too: two batches sharing ids in different orders
         # would otherwise each wait for a row the other inserted (a deadlock). Dedup
         # decisions below still follow the batch's own order.
-        fresh = set()
-        for i in sorted(range(len(events)), key=lambda i: events[i].id or ""):
-            if await tx.insert_event(events[i], now, _question_key(events[i])):
-                fresh.add(i)
+        order = sorted(range(len(events)), key=lambda i: events[i].id or "")
+        inserted = await tx.insert_events([(events[i], now, _question_key(events[i])) for i in order])
+        fresh = {i for i, new in zip(order, inserted, strict=True) if new}
         for i, (event, routed) in enumerate(zip(events, plans, strict=True)):
             assert event.id is not None
             if i not in fresh:

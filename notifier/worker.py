@@ -22,7 +22,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,9 +40,14 @@ from notifier.core.masking import mask_urls_in
 from notifier.core.retry import next_attempt
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
 
-__all__ = ["Worker", "WorkerStats", "utcnow"]
+__all__ = ["DEFAULT_LEASE", "Worker", "WorkerStats", "utcnow"]
 
 log = structlog.get_logger("notifier.worker")
+
+#: How long a claim stays reserved without a heartbeat: a worker renews its claims every
+#: third of it while it lives, so a dead worker's claims return to the queue this long
+#: after its last heartbeat, on any backend and any machine.
+DEFAULT_LEASE = timedelta(seconds=30)
 
 
 def utcnow() -> datetime:
@@ -88,7 +93,7 @@ class Worker:
         channels: Mapping[str, Channel],
         *,
         worker_id: str | None = None,
-        lease: timedelta = timedelta(minutes=5),
+        lease: timedelta = DEFAULT_LEASE,
         batch: int = 100,
         max_in_flight: int = 128,
         max_idle_wait: float = 5.0,
@@ -202,8 +207,42 @@ class Worker:
             log.info("released claims of stopped workers", count=released)
         return released
 
+    async def _heartbeat(self) -> None:
+        """Renew the claims in flight every third of the lease, for as long as this worker lives.
+
+        A slow send (a long SMTP session, a rate-limited API) keeps its claim, and a dead
+        worker's claims return to the queue one lease after its last heartbeat.
+        """
+        every = self.lease.total_seconds() / 3
+        while True:
+            await asyncio.sleep(every)
+            held = list(self._in_flight)
+            if not held:
+                continue
+            try:
+                await self.store.renew(self.id, held, self.clock(), self.lease)
+            except StoreUnavailable as exc:
+                log.warning("could not renew claims, will retry", error=str(exc), count=len(held))
+            except Exception:  # a heartbeat that fails once must keep beating
+                with contextlib.suppress(Exception):
+                    log.exception("renewing claims failed", count=len(held))
+
+    @contextlib.asynccontextmanager
+    async def _beating(self) -> AsyncIterator[None]:
+        task = asyncio.create_task(self._heartbeat())
+        try:
+            yield
+        finally:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
     async def run(self, stop: asyncio.Event) -> None:
         """Deliver until ``stop`` is set, then shut down gracefully."""
+        async with self._beating():  # until the shutdown's last in-flight send is recorded
+            await self._run(stop)
+
+    async def _run(self, stop: asyncio.Event) -> None:
         # If the database is away, the loop below waits for it; leases cover the rest.
         with contextlib.suppress(StoreUnavailable):
             await self.release_orphans()
@@ -333,6 +372,10 @@ class Worker:
         With ``include_retries`` also wait for rescheduled deliveries to come due, until
         nothing is pending or ``timeout`` seconds passed.
         """
+        async with self._beating():
+            return await self._drain(include_retries, timeout)
+
+    async def _drain(self, include_retries: bool, timeout: float) -> WorkerStats:
         before = WorkerStats(self.stats.sent, self.stats.retried, self.stats.dead, self.stats.lost_claims)
         deadline = time.monotonic() + timeout
         await self.release_orphans()

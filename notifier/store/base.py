@@ -63,7 +63,15 @@ DIGEST_STALE = timedelta(minutes=30)
 
 
 class StoreUnavailable(Exception):
-    """The database cannot be reached; the caller may try again later."""
+    """The database cannot be reached or written (down, locked, disk full, read-only).
+
+    The caller may try again later: ``retry_after`` says when it is worth it, in seconds
+    (the API sends it as ``Retry-After``).
+    """
+
+    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class SchemaMismatch(Exception):
@@ -200,9 +208,20 @@ class Transaction(abc.ABC):
     async def insert_event(self, event: Event, received_at: datetime, question_key: str | None) -> bool:
         """Store ``event`` (whose ``id`` is set); ``False`` if that id is already stored."""
 
+    async def insert_events(self, items: list[tuple[Event, datetime, str | None]]) -> list[bool]:
+        """:meth:`insert_event` for each ``(event, received_at, question_key)``, in order.
+
+        Adapters may do it in one round trip.
+        """
+        return [await self.insert_event(*item) for item in items]
+
     @abc.abstractmethod
     async def lock_dedup(self, key: str) -> DedupState | None:
         """The stored state of ``key``, locked until the transaction ends."""
+
+    async def lock_dedups(self, keys: list[str]) -> dict[str, DedupState | None]:
+        """:meth:`lock_dedup` for each of ``keys``, in that order (adapters may do it in one round trip)."""
+        return {key: await self.lock_dedup(key) for key in keys}
 
     @abc.abstractmethod
     async def save_dedup(self, key: str, state: DedupState) -> None:
@@ -260,6 +279,14 @@ class Store(abc.ABC):
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int,
                     channels: list[str] | None = None) -> list[Claimed]:
         """Claim up to ``limit`` due deliveries (pending and due, or claimed with an expired lease)."""
+
+    @abc.abstractmethod
+    async def renew(self, worker: str, delivery_ids: list[str], now: datetime, lease: timedelta) -> list[str]:
+        """Extend ``worker``'s claims on ``delivery_ids`` to ``now + lease`` (its heartbeat).
+
+        Returns the ids renewed: a claim that expired and was taken by another worker, or
+        that is finished, is not.
+        """
 
     @abc.abstractmethod
     async def complete(self, delivery_id: str, worker: str, now: datetime, *, ref: str | None,

@@ -299,6 +299,12 @@ class PostgresStore(PostgresDigestQueries, Store):
         })
         return [claimed(q.delivery(r[:21]), r[21], r[22]) for r in rows]
 
+    async def renew(self, worker: str, delivery_ids: list[str], now: datetime, lease: timedelta) -> list[str]:
+        if not delivery_ids:
+            return []
+        rows = await self._fetch(q.RENEW, {"worker": worker, "ids": delivery_ids, "lease_until": now + lease})
+        return [r[0] for r in rows]
+
     async def complete(self, delivery_id: str, worker: str, now: datetime, *, ref: str | None,
                        thread_ref: str | None, duration_ms: float, reason: str = "") -> bool:
         # Recorded even if our lease ran out meanwhile: the channel did confirm this send.

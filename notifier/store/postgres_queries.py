@@ -13,7 +13,7 @@ from psycopg.rows import TupleRow
 from notifier.core.events import Priority
 from notifier.store.base import Delivery
 
-__all__ = ["CLAIM", "COMPLETE", "DELIVERY_COLS", "FAIL", "delivery", "utc"]
+__all__ = ["CLAIM", "COMPLETE", "DELIVERY_COLS", "FAIL", "RENEW", "delivery", "utc"]
 
 DELIVERY_COLS = (
     "id, event_id, route, channel, status, priority, attempts, created_at, updated_at, "
@@ -23,7 +23,9 @@ DELIVERY_COLS = (
 _D_COLS = ", ".join("d." + c.strip() for c in DELIVERY_COLS.split(","))
 
 # Two index scans that stop after ``limit`` rows (a backlog is never sorted whole): due
-# pending deliveries, and claims whose lease expired (a worker died), the oldest first.
+# pending deliveries, and claims whose lease expired (a worker died). Both are ranked by
+# when they were due: a dead worker's claims were due before anything pending now, so they
+# go first rather than behind a backlog.
 CLAIM = f"""
 WITH pending AS (
     SELECT id, next_attempt_at AS due FROM deliveries
@@ -32,7 +34,7 @@ WITH pending AS (
      ORDER BY next_attempt_at LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
 ), expired AS (
-    SELECT id, lease_until AS due FROM deliveries
+    SELECT id, coalesce(next_attempt_at, lease_until) AS due FROM deliveries
      WHERE status = 'claimed' AND lease_until < %(now)s
        AND (%(channels)s::text[] IS NULL OR channel = ANY(%(channels)s::text[]))
      ORDER BY lease_until LIMIT %(limit)s
@@ -50,6 +52,13 @@ SELECT {_D_COLS}, e.body, t.ref
   FROM d JOIN events e ON e.id = d.event_id
   LEFT JOIN threads t ON t.channel = d.channel AND t.thread_key = d.thread_key
  ORDER BY d.next_attempt_at
+"""
+
+# A live worker's heartbeat: its claims stay its own while it is sending them.
+RENEW = """
+UPDATE deliveries SET lease_until = %(lease_until)s
+ WHERE status = 'claimed' AND claimed_by = %(worker)s AND id = ANY(%(ids)s::text[])
+RETURNING id
 """
 
 # The attempt row is written by the same statement that changes the delivery.

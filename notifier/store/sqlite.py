@@ -1,27 +1,34 @@
 """The SQLite adapter: the embedded default (``sqlite:///notifier.db``), in WAL mode.
 
-Calls run on the event loop's thread: SQLite answers in microseconds for this schema,
-and one connection per store keeps every write serialised without threads. Several
-processes may share the file (WAL, ``busy_timeout``); an immediate transaction makes a
-claim atomic across them.
+No SQLite call runs on the event loop: a writer connection and a reader connection each
+live in a thread of their own (:mod:`notifier.store.sqlite_thread`), so a lock held by
+another process, a slow disk or a checkpoint delays the writes waiting for it, never the
+API's other requests (readers are not blocked by a writer in WAL mode). Several
+processes may share the file; an immediate transaction makes a claim atomic across them.
+
+The write lock is waited for with a short busy timeout, retried with backoff off the
+loop for at most ``busy_budget`` seconds; then the caller gets
+:class:`~notifier.store.base.StoreUnavailable` (the API answers 503 with
+``Retry-After``). Most writes are one call into the writer thread: the whole
+transaction runs there. An accept transaction, whose logic lives above the port, makes
+a call only where it needs an answer; writes whose result nobody reads are sent with
+the next call or the commit.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import random
 import sqlite3
-import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import orjson
 
-from notifier.core.dedup import DedupState
 from notifier.core.events import Event, Priority
 from notifier.store.base import (
     DIGEST_STALE,
@@ -31,7 +38,6 @@ from notifier.store.base import (
     Delivery,
     DeliveryStatus,
     DigestRun,
-    NewDelivery,
     SchemaMismatch,
     Store,
     StoreUnavailable,
@@ -42,8 +48,18 @@ from notifier.store.base import (
 from notifier.store.connector import Connector
 from notifier.store.sqlite_connector import SqliteConnector
 from notifier.store.sqlite_digest import SqliteDigestQueries
+from notifier.store.sqlite_thread import StoreBusy, ThreadConnection
+from notifier.store.sqlite_tx import DELIVERY_COLS as _DELIVERY_COLS
+from notifier.store.sqlite_tx import SqliteTransaction, Work, in_transaction
+from notifier.store.sqlite_wal import Checkpointer
 
 __all__ = ["SqliteStore"]
+
+_T = TypeVar("_T")
+
+#: Each wait for the write lock inside SQLite is this short (ms): the thread is then free
+#: to retry after a backoff, and a lock held for long becomes a 503, not a frozen API.
+BUSY_TIMEOUT_MS = 50
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -54,11 +70,6 @@ def _dt(value: float | None) -> datetime | None:
     return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
-_DELIVERY_COLS = (
-    "id, event_id, route, channel, status, priority, attempts, created_at, updated_at, "
-    "next_attempt_at, first_attempt_at, sent_at, last_error, ref, folded, dedup_key, keywords, "
-    "thread_key, progress, claimed_by, lease_until"
-)
 
 
 def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
@@ -73,101 +84,79 @@ def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
     )
 
 
-class _SqliteTx(Transaction):
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._c = conn
-
-    def connector(self) -> Connector:
-        return SqliteConnector(conn=self._c)
-
-    async def insert_event(self, event: Event, received_at: datetime, question_key: str | None) -> bool:
-        assert event.id is not None and event.occurred_at is not None
-        cur = self._c.execute(
-            "INSERT INTO events (id, kind, site, conversation_id, role, occurred_at, received_at,"
-            " question_key, body) VALUES (?,?,?,?,?,?,?,?,?) ON CONFLICT (id) DO NOTHING",
-            (event.id, event.kind.value, event.site, event.conversation_id, event.role,
-             event.occurred_at.timestamp(), received_at.timestamp(), question_key,
-             orjson.dumps(event.to_json()).decode()),
-        )
-        return cur.rowcount == 1
-
-    async def lock_dedup(self, key: str) -> DedupState | None:
-        # The transaction is BEGIN IMMEDIATE: the whole database is locked for writing already.
-        row = self._c.execute(
-            "SELECT window_until, suppressed, first_delivery_id FROM dedup WHERE key = ?", (key,)
-        ).fetchone()
-        if row is None:
-            return None
-        return DedupState(datetime.fromtimestamp(row[0], UTC), row[1], row[2])
-
-    async def save_dedup(self, key: str, state: DedupState) -> None:
-        self._c.execute(
-            "INSERT INTO dedup (key, window_until, suppressed, first_delivery_id) VALUES (?,?,?,?)"
-            " ON CONFLICT (key) DO UPDATE SET window_until = excluded.window_until,"
-            " suppressed = excluded.suppressed, first_delivery_id = excluded.first_delivery_id",
-            (key, state.window_until.timestamp(), state.suppressed, state.first_delivery_id),
-        )
-
-    async def insert_deliveries(self, event_id: str, deliveries: list[NewDelivery], now: datetime) -> None:
-        t = now.timestamp()
-        self._c.executemany(
-            f"INSERT INTO deliveries ({_DELIVERY_COLS}) VALUES "
-            "(?,?,?,?,?,?,0,?,?,?,NULL,NULL,NULL,NULL,?,?,?,?,NULL,NULL,NULL)",
-            [
-                (d.id, event_id, d.route, d.channel, d.status, d.priority.value, t, t,
-                 t if d.status == "pending" else None, d.folded, d.dedup_key,
-                 orjson.dumps(list(d.keywords)).decode() if d.keywords else None, d.thread_key)
-                for d in deliveries
-            ],
-        )
-
-
 class SqliteStore(SqliteDigestQueries, Store):
-    """SQLite storage. ``url`` is ``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite://:memory:``."""
+    """SQLite storage. ``url`` is ``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite://:memory:``.
+
+    ``busy_budget`` is how long a write waits for a lock held by another process before
+    :class:`~notifier.store.base.StoreUnavailable` is raised.
+    """
 
     backend = "sqlite"
 
-    def __init__(self, url: str, *, poll_interval: float = 0.02) -> None:
+    def __init__(self, url: str, *, poll_interval: float = 0.02, busy_budget: float = 2.0) -> None:
         self.url = url
         path = url.split("sqlite://", 1)[1]
         if path.startswith("/"):
             path = path[1:]
         self.path = path or ":memory:"
-        self._conn: sqlite3.Connection | None = None
+        self.busy_budget = busy_budget
+        #: The connection every write goes through, in its own thread.
+        self.writer = self._new_writer()
+        # An in-memory database exists once per connection: the writer reads it too.
+        self.reader = self.writer if self.path == ":memory:" else self._new_reader()
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._poll = poll_interval
         #: ``PRAGMA data_version`` when work was last looked for (see :meth:`wait_for_work`).
         self._seen_version: int | None = None
-        self._checkpointer: threading.Thread | None = None
-        self._checkpoint_stop = threading.Event()
+        self._checkpointer: Checkpointer | None = None
+        self._open = False
 
     # ----------------------------------------------------------------- lifecycle
-    @property
-    def conn(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise StoreUnavailable("the store is not open")
-        return self._conn
+    def _new_writer(self) -> ThreadConnection:
+        return ThreadConnection(self._connect_writer, "sqlite-writer")
+
+    def _new_reader(self) -> ThreadConnection:
+        return ThreadConnection(self._connect_reader, "sqlite-reader")
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=30.0)
-        except sqlite3.Error as exc:
-            raise StoreUnavailable(f"cannot open {self.path}: {exc}") from exc
-        conn.execute("PRAGMA journal_mode=WAL")
-        # NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
-        # the last transactions, which is the usual trade-off of embedded WAL databases.
-        conn.execute("PRAGMA synchronous=NORMAL")
-        conn.execute("PRAGMA busy_timeout=30000")
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=BUSY_TIMEOUT_MS / 1000)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys=ON")
         return conn
 
+    def _connect_writer(self) -> sqlite3.Connection:
+        conn = self._connect()
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            # NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
+            # the last transactions, which is the usual trade-off of embedded WAL databases.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            if self.path != ":memory:":
+                # Checkpoints run in a thread of their own (see sqlite_wal), not on a commit.
+                conn.execute("PRAGMA wal_autocheckpoint=0")
+                Checkpointer.limit_journal(conn)
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _connect_reader(self) -> sqlite3.Connection:
+        conn = self._connect()
+        # Readers never take the write lock in WAL mode; a longer wait only covers the
+        # moment another process recovers the WAL after a crash.
+        conn.execute("PRAGMA busy_timeout=2000")
+        return conn
+
     async def open(self) -> None:
-        if self._conn is None:
-            self._conn = self._connect()
+        if self._open:
+            return
+        if self.writer is None or self.writer.closed:
+            self.writer = self._new_writer()
+            self.reader = self.writer if self.path == ":memory:" else self._new_reader()
         version = await self.schema_version()
         latest = migrations("sqlite")[-1][0]
         if version == 0:
@@ -179,92 +168,97 @@ class SqliteStore(SqliteDigestQueries, Store):
                 "run `notifier db upgrade`"
             )
         if self.path != ":memory:" and self._checkpointer is None:
-            # Checkpoints move the WAL into the database file and fsync it: tens of ms.
-            # Run by SQLite itself they land on whichever commit crosses the threshold (an
-            # API request, a delivery); here they run beside, without blocking writers.
-            self.conn.execute("PRAGMA wal_autocheckpoint=0")
-            self._checkpoint_stop = threading.Event()
-            self._checkpointer = threading.Thread(target=self._checkpoint_loop, args=(self._checkpoint_stop,),
-                                                  name="sqlite-checkpoint", daemon=True)
+            self._checkpointer = Checkpointer(self.path)
             self._checkpointer.start()
-
-    def _checkpoint_loop(self, stop: threading.Event, every: float = 1.0) -> None:
-        # A thread of its own with a connection of its own: nothing can close it mid-call.
-        conn = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
-        try:
-            while not stop.wait(every):
-                with contextlib.suppress(sqlite3.Error):
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-        finally:
-            conn.close()
+        self._open = True
 
     async def close(self) -> None:
+        self._open = False
         if self._checkpointer is not None:
-            self._checkpoint_stop.set()
-            await asyncio.to_thread(self._checkpointer.join)
+            await asyncio.to_thread(self._checkpointer.stop)
             self._checkpointer = None
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        await self.writer.close()
+        await self.reader.close()
 
     async def schema_version(self) -> int:
-        if self._conn is None:
-            self._conn = self._connect()
-        c = self._conn
-        c.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
-                  " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
-        row = c.execute("SELECT max(version) FROM schema_migrations").fetchone()
-        return int(row[0] or 0)
+        def read(c: sqlite3.Connection) -> int:
+            c.execute("CREATE TABLE IF NOT EXISTS schema_migrations"
+                      " (version INTEGER PRIMARY KEY, applied_at REAL NOT NULL)")
+            return int(c.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0)
+
+        return await self.retry_busy(lambda: self.writer.run(read))
 
     async def upgrade(self) -> list[int]:
         await self.schema_version()  # connects and creates schema_migrations
-        applied = []
-        c = self.conn
-        for version, sql in migrations("sqlite"):
-            c.execute("BEGIN IMMEDIATE")
-            try:
-                # Read under the write lock: another process may have just applied it.
-                if version <= int(c.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0):
-                    c.execute("ROLLBACK")
+
+        def apply(c: sqlite3.Connection) -> list[int]:
+            # One transaction, read under the write lock: another process may have just
+            # applied some, and a process upgrading together waits and then has nothing to do.
+            current = int(c.execute("SELECT max(version) FROM schema_migrations").fetchone()[0] or 0)
+            applied = []
+            for version, sql in migrations("sqlite"):
+                if version <= current:
                     continue
                 for statement in sql.split(";\n"):
                     if statement.strip():
                         c.execute(statement)
                 c.execute("INSERT INTO schema_migrations VALUES (?, ?)", (version, time.time()))
-                c.execute("COMMIT")
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            applied.append(version)
-        return applied
+                applied.append(version)
+            return applied
+
+        return await self.write(apply)  # type: ignore[no-any-return]
+
+    # ----------------------------------------------------------------- the write lock
+    async def retry_busy(self, call: Callable[[], Awaitable[_T]]) -> _T:
+        """``call()``, again after a backoff while another process holds the write lock.
+
+        The waiting happens here, on the loop, between short tries in the writer thread:
+        after ``busy_budget`` seconds the caller gets ``StoreUnavailable``.
+        """
+        deadline = time.monotonic() + self.busy_budget
+        pause = 0.005
+        while True:
+            try:
+                return await call()
+            except StoreBusy as exc:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise StoreUnavailable(
+                        f"the database is locked by another process (waited {self.busy_budget:g} s)",
+                        retry_after=1.0) from exc
+                await asyncio.sleep(min(left, pause * (0.5 + random.random())))
+                pause = min(pause * 2, 0.2)
+
+    async def write(self, *work: Work) -> Any:
+        """Run ``work`` in one transaction in the writer thread; the result of the last item."""
+        async with self._lock:
+            return await self.retry_busy(lambda: self.writer.run(lambda c: in_transaction(c, work)))
+
+    async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work(connection)`` on the reading connection (WAL: never blocked by a writer)."""
+        return await self.retry_busy(lambda: self.reader.run(work))
 
     def connector(self) -> Connector:
-        return SqliteConnector(write=self._write, read=lambda: self.conn)
+        return SqliteConnector(self)
 
     # ----------------------------------------------------------------- accept
     @asynccontextmanager
-    async def _write(self) -> AsyncIterator[sqlite3.Connection]:
-        async with self._lock:
-            c = self.conn
-            try:
-                c.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                raise StoreUnavailable(f"database is busy: {exc}") from exc
-            try:
-                yield c
-            except BaseException:
-                c.execute("ROLLBACK")
-                raise
-            else:
-                c.execute("COMMIT")
-
-    @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
-        async with self._write() as c:
-            yield _SqliteTx(c)
+        async with self._lock:
+            tx = SqliteTransaction(self)
+            try:
+                yield tx
+            except BaseException:
+                # Shielded: a cancelled request still leaves the connection out of its transaction.
+                await asyncio.shield(tx.rollback())
+                raise
+            await asyncio.shield(tx.commit())
 
     async def notify_work(self) -> None:
         self._wake.set()
+
+    async def _data_version(self) -> int:
+        return await self.writer.run(lambda c: int(c.execute("PRAGMA data_version").fetchone()[0]))
 
     async def wait_for_work(self, timeout: float) -> None:
         # Another process's commit changes PRAGMA data_version; this process's own commits
@@ -274,7 +268,7 @@ class SqliteStore(SqliteDigestQueries, Store):
         deadline = time.monotonic() + timeout
         start_version = self._seen_version
         if start_version is None:
-            start_version = self.conn.execute("PRAGMA data_version").fetchone()[0]
+            start_version = await self._data_version()
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -285,7 +279,7 @@ class SqliteStore(SqliteDigestQueries, Store):
                 return
             except TimeoutError:
                 pass
-            if self.conn.execute("PRAGMA data_version").fetchone()[0] != start_version:
+            if await self._data_version() != start_version:
                 self._seen_version = None
                 return
 
@@ -299,30 +293,45 @@ class SqliteStore(SqliteDigestQueries, Store):
                 return []
             chan_sql = f" AND channel IN ({','.join('?' * len(channels))})"
             params = list(channels)
-        async with self._write() as c:
-            self._seen_version = c.execute("PRAGMA data_version").fetchone()[0]
+
+        def claim(c: sqlite3.Connection) -> tuple[int, list[Any]]:
+            version = c.execute("PRAGMA data_version").fetchone()[0]
             ids = [r[0] for r in c.execute(
                 "UPDATE deliveries SET status = 'claimed', claimed_by = ?, lease_until = ?, updated_at = ?"
                 " WHERE id IN ("
                 f"  SELECT id FROM (SELECT id, next_attempt_at AS due FROM deliveries WHERE status = 'pending'"
                 f"   AND next_attempt_at <= ?{chan_sql}"
-                f"   UNION ALL SELECT id, lease_until AS due FROM deliveries WHERE status = 'claimed'"
+                # A dead worker's claims rank by when they were due: before today's backlog.
+                f"   UNION ALL SELECT id, coalesce(next_attempt_at, lease_until) AS due FROM deliveries"
+                f"   WHERE status = 'claimed'"
                 f"   AND lease_until < ?{chan_sql}) ORDER BY due LIMIT ?)"
                 " RETURNING id",
                 (worker, t + lease.total_seconds(), t, t, *params, t, *params, limit),
             )]
             if not ids:
-                return []
-            rows = c.execute(
+                return version, []
+            return version, c.execute(
                 f"SELECT {', '.join('d.' + x.strip() for x in _DELIVERY_COLS.split(','))}, e.body, t.ref"
                 " FROM deliveries d JOIN events e ON e.id = d.event_id"
                 " LEFT JOIN threads t ON t.channel = d.channel AND t.thread_key = d.thread_key"
                 f" WHERE d.id IN ({','.join('?' * len(ids))}) ORDER BY d.next_attempt_at",
                 ids,
             ).fetchall()
+
+        self._seen_version, rows = await self.write(claim)
         return [claimed(_delivery(r[:21]), r[21], r[22]) for r in rows]
 
-    def _attempt(self, c: sqlite3.Connection, delivery_id: str, number: int, now: datetime,
+    async def renew(self, worker: str, delivery_ids: list[str], now: datetime, lease: timedelta) -> list[str]:
+        if not delivery_ids:
+            return []
+        rows = await self.write(lambda c: c.execute(
+            "UPDATE deliveries SET lease_until = ? WHERE status = 'claimed' AND claimed_by = ?"
+            f" AND id IN ({','.join('?' * len(delivery_ids))}) RETURNING id",
+            ((now + lease).timestamp(), worker, *delivery_ids)).fetchall())
+        return [r[0] for r in rows]
+
+    @staticmethod
+    def _attempt(c: sqlite3.Connection, delivery_id: str, number: int, now: datetime,
                  outcome: str, reason: str, duration_ms: float) -> None:
         c.execute(
             "INSERT INTO attempts (delivery_id, number, at, outcome, reason, duration_ms)"
@@ -330,7 +339,8 @@ class SqliteStore(SqliteDigestQueries, Store):
             (delivery_id, number, now.timestamp(), outcome, reason, duration_ms),
         )
 
-    def _complete(self, c: sqlite3.Connection, item: Completion) -> bool:
+    @classmethod
+    def _complete(cls, c: sqlite3.Connection, item: Completion) -> bool:
         t = item.now.timestamp()
         # Recorded even if our lease ran out meanwhile: the channel did confirm this send.
         row = c.execute(
@@ -342,7 +352,7 @@ class SqliteStore(SqliteDigestQueries, Store):
         ).fetchone()
         if row is None:
             return False
-        self._attempt(c, item.delivery_id, row[0], item.now, "sent", item.reason, item.duration_ms)
+        cls._attempt(c, item.delivery_id, row[0], item.now, "sent", item.reason, item.duration_ms)
         if item.thread_ref and row[2]:
             c.execute(
                 "INSERT INTO threads (channel, thread_key, ref, created_at) VALUES (?,?,?,?)"
@@ -358,80 +368,80 @@ class SqliteStore(SqliteDigestQueries, Store):
 
     async def complete_many(self, items: list[Completion]) -> list[bool]:
         # One transaction for many: a commit costs more than the rows it writes.
-        async with self._write() as c:
-            return [self._complete(c, item) for item in items]
+        return await self.write(lambda c: [self._complete(c, item) for item in items])  # type: ignore[no-any-return]
 
-    async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
-                         reason: str, duration_ms: float,
-                         progress: dict[str, Any] | None = None) -> bool:
+    async def _fail(self, delivery_id: str, worker: str, now: datetime, *, status: str,
+                    at: datetime | None, outcome: str, reason: str, duration_ms: float,
+                    progress: dict[str, Any] | None) -> bool:
         t = now.timestamp()
-        async with self._write() as c:
+
+        def fail(c: sqlite3.Connection) -> bool:
             row = c.execute(
-                "UPDATE deliveries SET status = 'pending', attempts = attempts + 1, updated_at = ?,"
+                "UPDATE deliveries SET status = ?, attempts = attempts + 1, updated_at = ?,"
                 " next_attempt_at = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?),"
                 " progress = coalesce(?, progress), claimed_by = NULL, lease_until = NULL"
                 " WHERE id = ? AND status = 'claimed' AND claimed_by = ? RETURNING attempts",
-                (t, at.timestamp(), reason, t, orjson.dumps(progress).decode() if progress else None,
+                (status, t, _ts(at), reason, t, orjson.dumps(progress).decode() if progress else None,
                  delivery_id, worker),
             ).fetchone()
             if row is None:
                 return False
-            self._attempt(c, delivery_id, row[0], now, "retry", reason, duration_ms)
-        await self.notify_work()
-        return True
+            self._attempt(c, delivery_id, row[0], now, outcome, reason, duration_ms)
+            return True
+
+        return await self.write(fail)  # type: ignore[no-any-return]
+
+    async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
+                         reason: str, duration_ms: float,
+                         progress: dict[str, Any] | None = None) -> bool:
+        ok = await self._fail(delivery_id, worker, now, status="pending", at=at, outcome="retry",
+                              reason=reason, duration_ms=duration_ms, progress=progress)
+        if ok:
+            await self.notify_work()
+        return ok
 
     async def dead(self, delivery_id: str, worker: str, now: datetime, *, reason: str,
                    duration_ms: float, outcome: Literal["retry", "permanent"] = "permanent",
                    progress: dict[str, Any] | None = None) -> bool:
-        t = now.timestamp()
-        async with self._write() as c:
-            row = c.execute(
-                "UPDATE deliveries SET status = 'dead', attempts = attempts + 1, updated_at = ?,"
-                " next_attempt_at = NULL, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?),"
-                " progress = coalesce(?, progress), claimed_by = NULL, lease_until = NULL"
-                " WHERE id = ? AND status = 'claimed' AND claimed_by = ? RETURNING attempts",
-                (t, reason, t, orjson.dumps(progress).decode() if progress else None, delivery_id, worker),
-            ).fetchone()
-            if row is None:
-                return False
-            self._attempt(c, delivery_id, row[0], now, outcome, reason, duration_ms)
-        return True
+        return await self._fail(delivery_id, worker, now, status="dead", at=None, outcome=outcome,
+                                reason=reason, duration_ms=duration_ms, progress=progress)
 
     async def release(self, worker: str, delivery_ids: list[str] | None = None) -> int:
-        async with self._write() as c:
-            sql = ("UPDATE deliveries SET status = 'pending', claimed_by = NULL, lease_until = NULL"
-                   " WHERE status = 'claimed' AND claimed_by = ?")
-            params: list[Any] = [worker]
-            if delivery_ids is not None:
-                if not delivery_ids:
-                    return 0
-                sql += f" AND id IN ({','.join('?' * len(delivery_ids))})"
-                params += delivery_ids
-            n = c.execute(sql, params).rowcount
+        sql = ("UPDATE deliveries SET status = 'pending', claimed_by = NULL, lease_until = NULL"
+               " WHERE status = 'claimed' AND claimed_by = ?")
+        params: list[Any] = [worker]
+        if delivery_ids is not None:
+            if not delivery_ids:
+                return 0
+            sql += f" AND id IN ({','.join('?' * len(delivery_ids))})"
+            params += delivery_ids
+        n: int = await self.write(lambda c: c.execute(sql, params).rowcount)
         if n:
             await self.notify_work()
         return n
 
     async def claim_owners(self) -> list[str]:
-        return [r[0] for r in self.conn.execute(
-            "SELECT DISTINCT claimed_by FROM deliveries WHERE status = 'claimed'")]
+        return await self.read(lambda c: [r[0] for r in c.execute(
+            "SELECT DISTINCT claimed_by FROM deliveries WHERE status = 'claimed'")])
 
     async def next_due(self) -> datetime | None:
-        row = self.conn.execute(
+        row = await self.read(lambda c: c.execute(
             "SELECT min(due) FROM (SELECT min(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'"
             " UNION ALL SELECT min(lease_until) FROM deliveries WHERE status = 'claimed')"
-        ).fetchone()
+        ).fetchone())
         return _dt(row[0])
 
     # ----------------------------------------------------------------- reading
     async def get_event(self, event_id: str) -> tuple[Event, datetime] | None:
-        row = self.conn.execute("SELECT body, received_at FROM events WHERE id = ?", (event_id,)).fetchone()
+        row = await self.read(lambda c: c.execute(
+            "SELECT body, received_at FROM events WHERE id = ?", (event_id,)).fetchone())
         if row is None:
             return None
         return Event.model_validate_json(row[0]), datetime.fromtimestamp(row[1], UTC)
 
     async def get_delivery(self, delivery_id: str) -> Delivery | None:
-        row = self.conn.execute(f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE id = ?", (delivery_id,)).fetchone()
+        row = await self.read(lambda c: c.execute(
+            f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE id = ?", (delivery_id,)).fetchone())
         return _delivery(row) if row else None
 
     async def list_deliveries(self, *, status: DeliveryStatus | None = None, event_id: str | None = None,
@@ -445,34 +455,33 @@ class SqliteStore(SqliteDigestQueries, Store):
         if where:
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id LIMIT ?"
-        return [_delivery(r) for r in self.conn.execute(sql, (*params, limit))]
+        rows = await self.read(lambda c: c.execute(sql, (*params, limit)).fetchall())
+        return [_delivery(r) for r in rows]
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
-        return [
-            Attempt(r[0], r[1], datetime.fromtimestamp(r[2], UTC), r[3], r[4], r[5])
-            for r in self.conn.execute(
-                "SELECT delivery_id, number, at, outcome, reason, duration_ms FROM attempts"
-                " WHERE delivery_id = ? ORDER BY number", (delivery_id,))
-        ]
+        rows = await self.read(lambda c: c.execute(
+            "SELECT delivery_id, number, at, outcome, reason, duration_ms FROM attempts"
+            " WHERE delivery_id = ? ORDER BY number", (delivery_id,)).fetchall())
+        return [Attempt(r[0], r[1], datetime.fromtimestamp(r[2], UTC), r[3], r[4], r[5]) for r in rows]
 
     async def count_deliveries(self) -> dict[str, int]:
-        return {r[0]: r[1] for r in self.conn.execute("SELECT status, count(*) FROM deliveries GROUP BY status")}
+        return await self.read(lambda c: {r[0]: r[1] for r in c.execute(
+            "SELECT status, count(*) FROM deliveries GROUP BY status")})
 
     async def replay(self, now: datetime, delivery_id: str | None = None, *, all_dead: bool = False) -> list[str]:
         t = now.timestamp()
-        async with self._write() as c:
-            if delivery_id is not None:
-                rows = c.execute(
-                    "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
-                    " next_attempt_at = ?, updated_at = ?, progress = NULL"
-                    " WHERE id = ? AND status IN ('dead', 'sent') RETURNING id", (t, t, delivery_id)).fetchall()
-            elif all_dead:
-                rows = c.execute(
-                    "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
-                    " next_attempt_at = ?, updated_at = ?, progress = NULL"
-                    " WHERE status = 'dead' RETURNING id", (t, t)).fetchall()
-            else:
-                rows = []
+        if delivery_id is not None:
+            rows = await self.write(lambda c: c.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
+                " next_attempt_at = ?, updated_at = ?, progress = NULL"
+                " WHERE id = ? AND status IN ('dead', 'sent') RETURNING id", (t, t, delivery_id)).fetchall())
+        elif all_dead:
+            rows = await self.write(lambda c: c.execute(
+                "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
+                " next_attempt_at = ?, updated_at = ?, progress = NULL"
+                " WHERE status = 'dead' RETURNING id", (t, t)).fetchall())
+        else:
+            rows = []
         if rows:
             await self.notify_work()
         return [r[0] for r in rows]
@@ -480,7 +489,7 @@ class SqliteStore(SqliteDigestQueries, Store):
     # ----------------------------------------------------------------- digests
     async def claim_digest(self, digest: str, start: datetime, end: datetime, worker: str,
                            now: datetime, *, force: bool = False) -> bool:
-        async with self._write() as c:
+        def claim(c: sqlite3.Connection) -> bool:
             if force:
                 c.execute("DELETE FROM digest_runs WHERE digest = ? AND period_start = ?",
                           (digest, start.timestamp()))
@@ -495,22 +504,20 @@ class SqliteStore(SqliteDigestQueries, Store):
             )
             return cur.rowcount == 1
 
+        return await self.write(claim)  # type: ignore[no-any-return]
+
     async def finish_digest(self, digest: str, start: datetime, now: datetime, *, ok: bool,
                             detail: str = "") -> None:
-        async with self._write() as c:
-            c.execute(
-                "UPDATE digest_runs SET status = ?, finished_at = ?, detail = ?"
-                " WHERE digest = ? AND period_start = ?",
-                ("sent" if ok else "failed", now.timestamp(), detail, digest, start.timestamp()),
-            )
+        await self.write(lambda c: c.execute(
+            "UPDATE digest_runs SET status = ?, finished_at = ?, detail = ?"
+            " WHERE digest = ? AND period_start = ?",
+            ("sent" if ok else "failed", now.timestamp(), detail, digest, start.timestamp())))
 
     async def last_digest(self, digest: str) -> DigestRun | None:
-        row = self.conn.execute(
+        row = await self.read(lambda c: c.execute(
             "SELECT digest, period_start, period_end, status, claimed_by, claimed_at, finished_at, detail"
-            " FROM digest_runs WHERE digest = ? ORDER BY period_start DESC LIMIT 1", (digest,)).fetchone()
+            " FROM digest_runs WHERE digest = ? ORDER BY period_start DESC LIMIT 1", (digest,)).fetchone())
         if row is None:
             return None
         return DigestRun(row[0], _dt(row[1]) or datetime.now(UTC), _dt(row[2]) or datetime.now(UTC),
                          row[3], row[4], _dt(row[5]) or datetime.now(UTC), _dt(row[6]), row[7])
-
-

@@ -1,19 +1,24 @@
-"""The connector port on SQLite: named statements on the adapter's own connection.
+"""The connector port on SQLite: named statements in the adapter's connection threads.
 
 Outside a transaction, a change runs in a write transaction of its own (``BEGIN
-IMMEDIATE`` under the adapter's lock, as every other write); a plain ``SELECT`` reads
-directly. Inside :meth:`transaction` (or the accept transaction) statements share it.
+IMMEDIATE`` in the writer thread, the lock waited for off the loop, as every other
+write); a plain ``SELECT`` runs on the reading connection. Inside :meth:`transaction`
+(or the accept transaction) statements share it.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from notifier.store.connector import Connector, Row
+
+if TYPE_CHECKING:
+    from notifier.store.sqlite import SqliteStore
+    from notifier.store.sqlite_tx import SqliteTransaction
 
 __all__ = ["SqliteConnector"]
 
@@ -31,41 +36,43 @@ def _rows(cur: sqlite3.Cursor) -> list[Row]:
 
 
 class SqliteConnector(Connector):
-    """Named statements on SQLite; ``conn`` set means inside a transaction already."""
+    """Named statements on ``store``; ``tx`` set means inside that transaction already."""
 
     dialect = "sqlite"
 
-    def __init__(self, *, conn: sqlite3.Connection | None = None,
-                 write: Callable[[], AbstractAsyncContextManager[sqlite3.Connection]] | None = None,
-                 read: Callable[[], sqlite3.Connection] | None = None) -> None:
-        self._conn = conn
-        self._write = write
-        self._read = read
+    def __init__(self, store: SqliteStore, tx: SqliteTransaction | None = None) -> None:
+        self._store = store
+        self._tx = tx
 
     async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
-        if self._conn is not None:
-            return self._conn.execute(sql, _params(params)).rowcount
-        assert self._write is not None
-        async with self._write() as c:
-            return c.execute(sql, _params(params)).rowcount
+        p = _params(params)
+
+        def run(c: sqlite3.Connection) -> int:
+            return c.execute(sql, p).rowcount
+
+        if self._tx is not None:
+            return cast(int, await self._tx.ask(run))
+        return cast(int, await self._store.write(run))
 
     async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
-        if self._conn is not None:
-            return _rows(self._conn.execute(sql, _params(params)))
-        if self._read is not None and sql.lstrip()[:6].upper() == "SELECT":
-            return _rows(self._read().execute(sql, _params(params)))
-        assert self._write is not None
-        async with self._write() as c:
-            return _rows(c.execute(sql, _params(params)))
+        p = _params(params)
+
+        def run(c: sqlite3.Connection) -> list[Row]:
+            return _rows(c.execute(sql, p))
+
+        if self._tx is not None:
+            return cast(list[Row], await self._tx.ask(run))
+        if sql.lstrip()[:6].upper() == "SELECT":
+            return await self._store.read(run)
+        return cast(list[Row], await self._store.write(run))
 
     def transaction(self) -> AbstractAsyncContextManager[Connector]:
         return self._transaction()
 
     @asynccontextmanager
     async def _transaction(self) -> AsyncIterator[Connector]:
-        if self._conn is not None:
+        if self._tx is not None:
             yield self
             return
-        assert self._write is not None
-        async with self._write() as c:
-            yield SqliteConnector(conn=c)
+        async with self._store.transaction() as tx:
+            yield SqliteConnector(self._store, cast("SqliteTransaction", tx))

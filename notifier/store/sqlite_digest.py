@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.core.digest import DigestStats, Health, SupportItem, Totals, excerpt, hour_buckets
 from notifier.core.questions import group_questions
+from notifier.store.sqlite_thread import ThreadConnection
 
 __all__ = ["SqliteDigestQueries", "question_rows_limit"]
 
@@ -33,12 +34,9 @@ def question_rows_limit(top_n: int) -> int:
 
 
 class SqliteDigestQueries:
-    """``digest_stats`` for SQLite; needs ``self.conn`` (a :class:`sqlite3.Connection`)."""
+    """``digest_stats`` for SQLite; needs ``self.reader`` (the store's reading connection)."""
 
-    @property
-    def conn(self) -> sqlite3.Connection:  # provided by the store
-        raise NotImplementedError
-
+    reader: ThreadConnection
     path: str
 
     async def digest_stats(self, start: datetime, end: datetime, *, site: str | None, tz: str,
@@ -46,8 +44,11 @@ class SqliteDigestQueries:
         """The statistics of ``[start, end)`` (and the totals of ``[previous_start, start)``)."""
         a, b = start.timestamp(), end.timestamp()
         if self.path == ":memory:":
-            totals, previous = self._both_totals(self.conn, a, b, site, previous_start)
-            return self._assemble(self.conn, start, end, site, tz, top_n, totals, previous)
+            def everything(c: sqlite3.Connection) -> DigestStats:
+                totals, previous = self._both_totals(c, a, b, site, previous_start)
+                return self._assemble(c, start, end, site, tz, top_n, totals, previous)
+
+            return await self.reader.run(everything)
 
         def reading(work: Callable[[sqlite3.Connection], _T]) -> _T:
             # Readers of their own, in threads: counting a busy day blocks neither the

@@ -67,6 +67,7 @@ async def test_the_api_answers_503_and_stores_nothing_during_an_outage(
         r = await client.post("/v1/events", json=batch("during", 50))
         assert r.status_code == 503
         assert r.json()["error"].startswith("the database is unavailable, try again later")
+        assert int(r.headers["retry-after"]) >= 1
         assert (await client.get("/healthz")).status_code == 503
     # Back up: the refused batch is absent, and posting it again stores all of it.
     assert (await client.get("/v1/events/during-0")).status_code == 404

@@ -144,6 +144,46 @@ async def test_an_expired_lease_is_claimed_again(store: Store) -> None:
     assert (await store.get_delivery("d1")).claimed_by == "w2"  # type: ignore[union-attr]
 
 
+async def test_a_renewed_lease_keeps_the_claim_until_it_runs_out_again(store: Store) -> None:
+    await accept(store, event("e1"), planned("d1"), planned("d2", "slack"))
+    assert len(await store.claim("w1", T0, LEASE, 1, channels=["support-email"])) == 1
+    assert len(await store.claim("w1", T0, LEASE, 1, channels=["slack"])) == 1
+    # A heartbeat just before the lease ends: d1 is still w1's after the first lease.
+    assert await store.renew("w1", ["d1"], T0 + LEASE - S, LEASE) == ["d1"]
+    assert (await store.get_delivery("d1")).lease_until == T0 + LEASE * 2 - S  # type: ignore[union-attr]
+    [taken] = await store.claim("w2", T0 + LEASE + S, LEASE, 10)
+    assert taken.delivery.id == "d2"  # the claim that was not renewed returned to the queue
+    assert await store.next_due() == T0 + LEASE * 2 - S  # the renewed lease is when d1 may return
+    # No heartbeat any more (the worker died): the claim returns once the renewed lease ran out.
+    assert await store.claim("w3", T0 + LEASE * 2 - S * 2, LEASE, 10) == []
+    [back] = await store.claim("w3", T0 + LEASE * 2, LEASE, 10)
+    assert (back.delivery.id, back.delivery.claimed_by) == ("d1", "w3")
+
+
+async def test_a_dead_workers_claims_go_before_newer_pending_work(store: Store) -> None:
+    await accept(store, event("e1"), planned("d1"))
+    await claim_one(store, "w1")  # w1 dies holding d1
+    for i in range(2, 5):
+        await accept(store, event(f"e{i}"), planned(f"d{i}"), now=T0 + S * i)
+    [first] = await store.claim("w2", T0 + LEASE + S, LEASE, 1)
+    assert first.delivery.id == "d1"  # due first: not sent behind the backlog that came after it
+
+
+async def test_only_the_holder_renews_and_only_what_it_still_holds(store: Store) -> None:
+    await accept(store, event("e1"), planned("d1"), planned("d2", "slack"), planned("d3", "teams"))
+    await store.claim("w1", T0, LEASE, 3)
+    assert await store.renew("w1", [], T0, LEASE) == []
+    assert await store.renew("w2", ["d1", "d2"], T0 + S, LEASE) == []  # not w2's claims
+    assert (await store.get_delivery("d1")).lease_until == T0 + LEASE  # type: ignore[union-attr]
+    assert await store.complete("d2", "w1", T0 + S, ref=None, thread_ref=None, duration_ms=1.0)
+    # d3's lease ran out and w2 took it: w1's heartbeat must not take it back.
+    [c] = await store.claim("w2", T0 + LEASE + S, LEASE, 10, channels=["teams"])
+    assert c.delivery.id == "d3"
+    assert await store.renew("w1", ["d1", "d2", "d3"], T0 + LEASE + S, LEASE) == ["d1"]
+    assert (await store.get_delivery("d3")).claimed_by == "w2"  # type: ignore[union-attr]
+    assert (await store.get_delivery("d2")).status == "sent"  # type: ignore[union-attr]
+
+
 async def test_concurrent_claimers_never_share_a_delivery(open_store: OpenStore) -> None:
     a, b = await open_store(), await open_store()
     for e in range(10):

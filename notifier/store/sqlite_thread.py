@@ -1,0 +1,108 @@
+"""A SQLite connection owned by one thread: the event loop awaits its work, never runs it.
+
+SQLite blocks its caller: while another process holds the write lock (the busy timeout),
+during a checkpoint's fsync, on a slow or full disk. Run on the event loop, any of these
+would freeze every request, ``/healthz`` included. Here each connection lives in an
+executor of one thread (so its calls run in the order they were made) and the loop only
+awaits the result.
+
+Errors of the disk and of locking are translated at this boundary into
+:class:`~notifier.store.base.StoreUnavailable` (a full disk, a read-only file, an I/O
+error) or :class:`StoreBusy` (another connection holds the lock: try again shortly).
+A connection that became unusable (read-only, I/O error, cannot open) is closed and
+opened again on the next call, so the store recovers by itself once the fault is fixed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from notifier.store.base import StoreUnavailable
+
+__all__ = ["StoreBusy", "ThreadConnection", "fault"]
+
+_T = TypeVar("_T")
+
+# Primary result codes (https://www.sqlite.org/rescode.html); extended codes keep them in the low byte.
+_PERM, _BUSY, _LOCKED, _READONLY, _IOERR, _FULL, _CANTOPEN, _PROTOCOL = 3, 5, 6, 8, 10, 13, 14, 15
+_REOPEN = {_READONLY, _IOERR, _CANTOPEN, _PERM}
+_WHY = {
+    _FULL: ("the disk is full", 30.0),
+    _READONLY: ("the database file is read-only", 30.0),
+    _IOERR: ("disk I/O error", 10.0),
+    _CANTOPEN: ("the database file cannot be opened", 10.0),
+    _PERM: ("access to the database file is denied", 30.0),
+}
+
+
+class StoreBusy(StoreUnavailable):
+    """Another connection holds the database's write lock; the same call may succeed shortly."""
+
+
+def fault(exc: sqlite3.Error) -> StoreUnavailable | None:
+    """What ``exc`` means for a caller, or ``None`` when it is not a fault of the disk or locks."""
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return None
+    primary = code & 0xFF
+    if primary in (_BUSY, _LOCKED, _PROTOCOL):
+        return StoreBusy(f"the database is locked by another process ({exc})", retry_after=1.0)
+    if primary in _WHY:
+        why, retry_after = _WHY[primary]
+        return StoreUnavailable(f"{why} ({exc})", retry_after=retry_after)
+    return None
+
+
+class ThreadConnection:
+    """One SQLite connection, opened by ``connect`` in its own thread on first use."""
+
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+        self._connect = connect
+        self._conn: sqlite3.Connection | None = None
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=name)
+        self._closed = False
+
+    def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        try:
+            if self._conn is None:
+                self._conn = self._connect()
+            return work(self._conn)
+        except sqlite3.Error as exc:
+            translated = fault(exc)
+            if translated is None:
+                raise
+            if (getattr(exc, "sqlite_errorcode", 0) & 0xFF) in _REOPEN:
+                self._drop()
+            raise translated from exc
+
+    def _drop(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+            self._conn = None
+
+    @property
+    def closed(self) -> bool:
+        """Whether :meth:`close` was called."""
+        return self._closed
+
+    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
+        """``work(connection)``, in the connection's thread."""
+        if self._closed:
+            raise StoreUnavailable("the store is closed")
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, self._call, work)
+
+    async def close(self) -> None:
+        """Close the connection once the calls already queued have run."""
+        if self._closed:
+            return
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._executor, self._drop)
+        self._executor.shutdown(wait=False)

@@ -1,0 +1,108 @@
+"""Keeping SQLite's write-ahead log small: checkpoints in a thread beside the writers.
+
+A commit appends to the WAL (``notifier.db-wal``); a checkpoint copies the log back into
+the database file, and the log starts again from its beginning only once a checkpoint
+has copied *everything* and no reader still needs its older frames. Under a sustained
+burst a ``PASSIVE`` checkpoint never catches up (new frames arrive while it copies), so
+left to itself the log grows for as long as the burst lasts, gigabytes, and keeps its
+size afterwards. The strategy here:
+
+- every ``every`` seconds, a ``PASSIVE`` checkpoint: copies what it can, blocks nobody;
+- above ``restart_above`` bytes, a ``RESTART`` checkpoint: writers wait (in their own
+  thread, retried with backoff) while it finishes, then the next writer starts the log
+  again from the beginning and truncates the file to ``journal_size_limit``;
+- once no commit was seen for ``idle_after`` seconds, a ``TRUNCATE`` checkpoint empties
+  the file, so an idle notifier keeps no log at all.
+
+``bench/wal.py`` measures the peak and idle sizes under a burst.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+import threading
+import time
+
+__all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "Checkpointer"]
+
+#: The log is truncated to this size whenever it starts again from the beginning.
+JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
+#: Above this size, the next checkpoint makes writers wait until the log can start again.
+RESTART_ABOVE = 32 * 1024 * 1024
+
+
+class Checkpointer:
+    """A thread with a connection of its own that checkpoints ``path``'s WAL."""
+
+    def __init__(self, path: str, *, every: float = 0.5, restart_above: int = RESTART_ABOVE,
+                 idle_after: float = 1.0) -> None:
+        self.path = path
+        self.every = every
+        self.restart_above = restart_above
+        self.idle_after = idle_after
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @staticmethod
+    def limit_journal(conn: sqlite3.Connection) -> None:
+        """Make ``conn`` truncate the log to :data:`JOURNAL_SIZE_LIMIT` when it starts it again."""
+        conn.execute(f"PRAGMA journal_size_limit={JOURNAL_SIZE_LIMIT}")
+
+    def start(self) -> None:
+        """Start checkpointing (a daemon thread: it never holds the process up)."""
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop and wait for the thread (blocking: call it from a thread, not the loop)."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def wal_size(self) -> int:
+        """The size of the log file in bytes (0 when there is none)."""
+        try:
+            return os.stat(self.path + "-wal").st_size
+        except OSError:
+            return 0
+
+    def _run(self) -> None:
+        conn: sqlite3.Connection | None = None
+        last_version: int | None = None
+        last_change = time.monotonic()
+        try:
+            while not self._stop.wait(self.every):
+                try:
+                    if conn is None:
+                        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                        self.limit_journal(conn)
+                    # Commits of every other connection, this process's writer included.
+                    version = conn.execute("PRAGMA data_version").fetchone()[0]
+                    if version != last_version:
+                        last_version, last_change = version, time.monotonic()
+                    size = self.wal_size()
+                    if size == 0:
+                        continue
+                    if time.monotonic() - last_change >= self.idle_after:
+                        mode, wait_ms = "TRUNCATE", 200
+                    elif size > self.restart_above:
+                        mode, wait_ms = "RESTART", 500
+                    else:
+                        mode, wait_ms = "PASSIVE", 0
+                    # How long to wait for readers and writers to step aside; a checkpoint
+                    # that cannot complete now is simply tried again on the next tick.
+                    conn.execute(f"PRAGMA busy_timeout={wait_ms}")
+                    conn.execute(f"PRAGMA wal_checkpoint({mode})").fetchone()
+                except sqlite3.Error:
+                    # A full disk, a read-only file: the writers report it; try again later.
+                    if conn is not None:
+                        with contextlib.suppress(sqlite3.Error):
+                            conn.close()
+                    conn = None
+        finally:
+            if conn is not None:
+                conn.close()
