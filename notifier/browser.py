@@ -31,8 +31,6 @@ DOCS_ASSETS = {
     "favicon-32x32.png": "image/png",
 }
 
-_JSON = JSONResponse
-
 #: Headers a page may send with an event.
 _HEADERS = ["Authorization", "Content-Type", "Idempotency-Key", "X-Notifier-Timestamp", "X-Notifier-Signature"]
 
@@ -100,10 +98,10 @@ class BrowserAccess:
         if origin in cors.origins and scope["method"] != "OPTIONS" and auth.enabled:
             who = auth.identify(headers.get(b"authorization", b"").decode("latin-1"))
             if who is not None and not browser_safe(who):
-                response = _JSON(
-                    {"error": f"token {who.name!r} may not be used from a web page ({origin}): anyone can read it "
+                response = JSONResponse({"error": (
+                    f"token {who.name!r} may not be used from a web page ({origin}): anyone can read it "
                     "there. Post from your server, or give the page a token with sites and only the "
-                    "events:write scope"}, status_code=403)
+                    "events:write scope")}, status_code=403)
                 response.headers["Access-Control-Allow-Origin"] = origin
                 response.headers["Vary"] = "Origin"
                 await response(scope, receive, send)

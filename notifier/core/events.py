@@ -143,6 +143,8 @@ class Event(_Strict):
     def _tool_arguments(cls, data: Any, handler: ModelWrapValidatorHandler[Event]) -> Event:
         # A tool call's arguments (send_support_email's name, email, message…) fill the
         # event's own fields, so the team sees who asks; see notifier.core.tool_calls.
+        if not isinstance(data, dict) or data.get("kind") != "tool_call":
+            return handler(data)  # the common case, kept cheap: every event passes here
         data, sources = read_tool_arguments(data)
         if not sources:
             return handler(data)
