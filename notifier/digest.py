@@ -89,6 +89,9 @@ class DigestScheduler:
         self.worker_id = worker_id
         self.retry_delays = retry_delays
         self._changed = asyncio.Event()
+        #: Periods that ended before this are not sent: on a brand-new install, the latest
+        #: due period is a day before notifier existed and has nothing true to report.
+        self.not_before: datetime | None = None
 
     def reconfigure(self, config: Config, channels: ChannelSet, renderer: Renderer) -> None:
         """Use a newly loaded configuration: its digests, schedules, channels and templates.
@@ -109,6 +112,8 @@ class DigestScheduler:
         results = []
         for digest in self.config.digests:
             period = self.due(digest, now)
+            if self.not_before is not None and period.end <= self.not_before:
+                continue
             if not await self.store.claim_digest(digest.name, period.start, period.end,
                                                  self.worker_id, now):
                 continue
@@ -123,6 +128,11 @@ class DigestScheduler:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Tick at every fire time until ``stop`` is set (a reload wakes it up early)."""
+        if self.not_before is None:
+            try:
+                self.not_before = await self.store.installed_at()
+            except Exception:  # an older database without the column: send as before
+                log.warning("cannot tell when the database was created", exc_info=True)
         while not stop.is_set():
             self._changed.clear()
             now = datetime.now(UTC)

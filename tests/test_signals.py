@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -57,6 +58,17 @@ def _start(*args: str, log: Path) -> subprocess.Popen[bytes]:
                                 env=env, stdout=out, stderr=subprocess.STDOUT)
 
 
+def _installed_hours_ago(db: Path) -> None:
+    """Make ``db`` a database created two hours ago: its latest hourly digest is then due
+    (a brand-new install sends none for a period that ended before it existed)."""
+    from notifier.cli import main
+
+    if not db.exists():
+        assert main(["db", "upgrade", "--db", f"sqlite:///{db}"]) == 0
+    with sqlite3.connect(db) as conn:
+        conn.execute("UPDATE schema_migrations SET applied_at = applied_at - 7200")
+
+
 def _wait(condition: Callable[[], bool], what: str, proc: subprocess.Popen[bytes], log: Path,
           timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
@@ -101,6 +113,7 @@ def test_serve_reloads_on_sighup_and_refuses_a_broken_file(sink: Sink, second_si
     # must be well above that, or a busy machine turns the slow answer into a retry.
     config.write_text(webhook_config(sink.url).replace("timeout: 2s", "timeout: 20s"), encoding="utf-8")
     log, port = tmp_path / "serve.log", free_port()
+    _installed_hours_ago(tmp_path / "n.db")
     proc = _start("serve", "--config", str(config), "--db", f"sqlite:///{tmp_path}/n.db",
                   "--port", str(port), log=log)
     base = f"http://127.0.0.1:{port}"
@@ -149,6 +162,7 @@ async def test_worker_reloads_channels_and_digests_on_sighup(make_service: Servi
                                                              second_sink: Sink, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path}/w.db"
     service = await make_service(webhook_config(sink.url), db=db)  # writes tmp_path/channels.yaml
+    _installed_hours_ago(tmp_path / "w.db")
     config = tmp_path / "channels.yaml"
     log = tmp_path / "worker.log"
     proc = _start("worker", "--config", str(config), "--db", db, log=log)

@@ -26,7 +26,7 @@ from typing import Any, Literal
 from notifier.core.dedup import DedupState
 from notifier.core.digest import DigestStats
 from notifier.core.events import Event, Priority
-from notifier.store.connector import Connector
+from notifier.store.connector import Connector, as_time
 
 __all__ = [
     "Attempt",
@@ -261,6 +261,11 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def connector(self) -> Connector:
         """The connector port on this store: the primitives tables such as cases are built on."""
+
+    async def installed_at(self) -> datetime | None:
+        """When this database was created (its first schema migration), ``None`` if unknown."""
+        row = await self.connector().fetch_one("SELECT min(applied_at) AS at FROM schema_migrations")
+        return as_time(row["at"]) if row is not None else None
 
     # ----------------------------------------------------------------- accept
     @abc.abstractmethod

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from email.message import Message
 from pathlib import Path
 from typing import Any
@@ -90,13 +90,31 @@ async def test_retryable_failure_is_tried_again_and_recorded(store: Store) -> No
 async def test_scheduler_runs_until_stopped(store: Store) -> None:
     channel = Recorder()
     stop = asyncio.Event()
-    task = asyncio.create_task(scheduler(make_config(), store, channel).run(stop))
+    s = scheduler(make_config(), store, channel)
+    s.not_before = datetime(2020, 1, 1, tzinfo=UTC)  # an install older than the due period
+    task = asyncio.create_task(s.run(stop))
     deadline = asyncio.get_running_loop().time() + 5
     while not channel.reports and asyncio.get_running_loop().time() < deadline:
         await asyncio.sleep(0.01)
     assert len(channel.reports) == 1  # today's due period, sent at start
     stop.set()
     await asyncio.wait_for(task, 2)
+
+
+async def test_a_scheduler_on_a_fresh_database_waits_for_a_period_it_saw(store: Store) -> None:
+    channel = Recorder()
+    stop = asyncio.Event()
+    s = scheduler(make_config(), store, channel)
+    task = asyncio.create_task(s.run(stop))
+    deadline = asyncio.get_running_loop().time() + 30
+    while s.not_before is None and asyncio.get_running_loop().time() < deadline:
+        await asyncio.sleep(0.01)
+    assert s.not_before == await store.installed_at()
+    # The period due now ended before the database existed: nothing is sent for it.
+    assert await s.tick(datetime.now(UTC)) == []
+    stop.set()
+    await asyncio.wait_for(task, 10)
+    assert channel.reports == [] and await store.last_digest("daily") is None
 
 
 class Mailbox:
@@ -159,3 +177,19 @@ async def test_slack_blocks_and_teams_card_within_limits(store: Store) -> None:
     assert "&lt;&amp;&gt;" in str(english.blocks)
     assert english.card is not None and english.card["type"] == "AdaptiveCard"
     assert any(b.get("fontType") == "Monospace" for b in english.card["body"])
+
+
+async def test_a_brand_new_install_sends_no_digest_for_a_day_before_it_existed(store: Store) -> None:
+    installed = await store.installed_at()
+    assert installed is not None
+    assert abs((installed - datetime.now(UTC)).total_seconds()) < 600, "a fresh database was made just now"
+    config = make_config()
+    channel = Recorder()
+    s = scheduler(config, store, channel)
+    s.not_before = MORNING.astimezone(UTC) - timedelta(hours=1)  # installed at 07:00 the morning of MORNING
+    # The daily digest at 08:00 reports the day before: notifier did not exist then.
+    assert await s.tick(MORNING) == []
+    assert channel.reports == [] and await store.last_digest("daily") is None
+    # The next morning reports the first day it ran, even if nothing happened.
+    [result] = await s.tick(MORNING + timedelta(days=1))
+    assert result.status == "sent" and len(channel.reports) == 1
