@@ -46,6 +46,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from slack_sdk.webhook.webhook_response import WebhookResponse
 
+from notifier.channels import slack_posted
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
 from notifier.channels.http import (
     classify_exception,
@@ -77,6 +78,8 @@ _MAX_BUTTON = 75
 #: ``ok: false`` codes worth another try; every other code is permanent.
 _RETRYABLE = {"ratelimited", "rate_limited", "internal_error", "fatal_error", "service_unavailable",
               "request_timeout", "team_added_to_org"}
+#: Failures after which the message may nonetheless be in the channel.
+_MAYBE_POSTED = {"fatal_error", "timeout", "answer_lost"}
 _AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "token_expired",
          "no_permission", "org_login_required", "ekm_access_denied"}
 _REFUSED_MESSAGE = {"msg_too_long", "msg_blocks_too_long", "no_text", "invalid_blocks", "invalid_blocks_format",
@@ -340,6 +343,8 @@ def _explain(code: str, where: str, data: dict[str, Any]) -> tuple[str, str]:
     if code in _REFUSED_MESSAGE:
         details = "; ".join(str(e) for e in (data.get("errors") or [])[:3])
         return f"Slack refused the message ({code}){': ' + details if details else ''}", "invalid"
+    if code == "fatal_error":
+        return f"Slack failed while handling the message; it may have been posted ({code})", "fatal_error"
     if code in _RETRYABLE:
         return f"Slack is unavailable or busy ({code})", "rate_limited" if "rate" in code else "server_error"
     return f"Slack answered {code}", "slack_error"
@@ -373,6 +378,7 @@ class Slack:
             self._api = AsyncWebClient(token=config.token, base_url=_without_userinfo(config.base_url), **options)
             self._api.proxy = None
         self._session: aiohttp.ClientSession | None = None
+        self._channel_ids: dict[str, str] = {}
 
     def _open(self) -> None:
         """Give the SDK client a pooled session (opened inside the event loop, on first use)."""
@@ -391,17 +397,41 @@ class Slack:
         blocks, text = message_blocks(message, self.ctx, self.locale)
         body: dict[str, Any] = {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
         if not self.config.webhook_url:
-            body = {"channel": self.config.channel, **body}
+            body = {"channel": self.config.channel, **body, "metadata": slack_posted.metadata(message.delivery_id)}
             if message.thread_ref:
                 body["thread_ts"] = message.thread_ref
         return body
 
     async def send(self, message: Outbound) -> SendResult:
+        if self._api is not None and message.progress.get("maybe_posted"):
+            ts = await self._posted_before(message)
+            if ts:
+                return sent(ts, thread_ref=message.thread_ref or ts,
+                            reason="posted by an earlier attempt (found in the channel's history)")
+        oldest = f"{time.time() - 60:.6f}"
         result = await self._post(self.body(message))
         if result.ok and result.ref and not self.config.webhook_url:
             # Follow-ups stay under the conversation's first message.
             return sent(result.ref, thread_ref=message.thread_ref or result.ref)
+        if result.status == "retry" and result.label in _MAYBE_POSTED and self._api is not None:
+            # The message may be in the channel: the next attempt looks before posting again.
+            progress = {"maybe_posted": True, "oldest": message.progress.get("oldest") or oldest}
+            return retryable(result.reason, retry_after=result.retry_after, label=result.label, progress=progress)
         return result
+
+    async def _posted_before(self, message: Outbound) -> str | None:
+        """The ts of this delivery's message if an earlier, unclear attempt did post it."""
+        assert self._api is not None
+        self._open()
+        try:
+            channel = await slack_posted.channel_id(self._api, self.config.channel or "", self._channel_ids)
+            if channel is None:
+                return None
+            return await slack_posted.find_posted(self._api, channel, message.delivery_id,
+                                                  oldest=str(message.progress.get("oldest") or "0"),
+                                                  thread_ts=message.thread_ref)
+        except Exception:  # history unreadable (scope, outage): post again rather than lose it
+            return None
 
     async def send_report(self, report: Report) -> SendResult:
         blocks, text = report_blocks(report)
@@ -425,6 +455,8 @@ class Slack:
                 return retryable("Slack answered with a body that is not JSON", label="server_error")
             return self._transport_error(exc)
         ts = response.get("ts")
+        if response.get("channel") and self.config.channel:
+            self._channel_ids[self.config.channel] = str(response["channel"])
         return sent(str(ts) if ts else None)
 
     def _transport_error(self, exc: Exception) -> SendResult:
@@ -432,6 +464,10 @@ class Slack:
         # TimeoutError first: it is an OSError too (aiohttp's timeouts derive from it).
         if isinstance(exc, asyncio.TimeoutError):
             return retryable(redact(f"timeout: {exc!r}", self._secrets), label="timeout")
+        if isinstance(exc, aiohttp.ServerDisconnectedError | aiohttp.ClientPayloadError):
+            # The request went out; the answer was lost: Slack may have posted it.
+            return retryable(redact(f"connection lost before Slack answered: {exc!r}", self._secrets),
+                             label="answer_lost")
         if isinstance(exc, aiohttp.ClientError | OSError) and not isinstance(exc, aiohttp.InvalidURL):
             return retryable(redact(f"connection error: {exc!r}", self._secrets), label="connection")
         return classify_exception(exc, secrets=self._secrets)

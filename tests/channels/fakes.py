@@ -25,6 +25,7 @@ import json
 import re
 import socket
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -360,9 +361,12 @@ class FakeSlack(FakeServer):
         self.channels = channels if channels is not None else {"#support": "C0SUPPORT"}
         self.member_of = member_of if member_of is not None else set(self.channels)
         self.hook_path = hook_path
-        #: Messages Slack accepted: ``{"channel", "ts", "thread_ts", "text", "blocks"}``.
+        #: Messages Slack accepted: ``{"channel", "ts", "thread_ts", "text", "blocks", "metadata"}``.
         self.messages: list[dict[str, Any]] = []
         self._ts = itertools.count(1)
+        #: An error code the next ``chat.postMessage`` answers *after* posting the message, as
+        #: Slack's ``fatal_error`` may ("It's possible some aspect of the operation succeeded").
+        self.fail_after_posting: str | None = None
 
     @property
     def api_url(self) -> str:
@@ -377,7 +381,35 @@ class FakeSlack(FakeServer):
             return self._webhook(request)
         if request.path == "/api/chat.postMessage":
             return self._post_message(request)
+        if request.path in ("/api/conversations.history", "/api/conversations.replies", "/api/conversations.list"):
+            return self._read(request)
         return Reply(404, {"ok": False, "error": "unknown_method"})
+
+    def _read(self, request: Request) -> Reply:
+        """``conversations.list``, ``.history`` and ``.replies`` (https://docs.slack.dev/reference/methods/
+        conversations.history): ids only, newest first, ``oldest`` exclusive, message ``metadata``
+        only with ``include_all_metadata``; replies hold the parent and its thread."""
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        args = dict(parse_qsl(request.text)) if request.body else dict(request.query)
+        if request.path.endswith(".list"):
+            listed = [{"id": i, "name": n.lstrip("#")} for n, i in self.channels.items()]
+            return Reply(200, {"ok": True, "channels": listed, "response_metadata": {"next_cursor": ""}})
+        channel = args.get("channel", "")
+        if channel not in self.channels.values():
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        oldest = float(args.get("oldest") or 0)
+        with_metadata = args.get("include_all_metadata") in ("1", "true", "True")
+        if request.path.endswith(".replies"):
+            ts = args.get("ts")
+            chosen = [m for m in self.messages if m["ts"] == ts or m["thread_ts"] == ts]
+        else:
+            chosen = [m for m in self.messages if not m["thread_ts"]]
+        chosen = [m for m in chosen if m["channel"] == channel and float(m["ts"]) > oldest]
+        out = [{"type": "message", "ts": m["ts"], "text": m["text"],
+                **({"metadata": m["metadata"]} if with_metadata and m.get("metadata") else {})}
+               for m in reversed(chosen)]
+        return Reply(200, {"ok": True, "messages": out, "has_more": False})
 
     def _post_message(self, request: Request) -> Reply:
         auth = request.headers.get("authorization", "")
@@ -397,9 +429,13 @@ class FakeSlack(FakeServer):
         problem = self._message_problem(body)
         if problem:
             return Reply(200, {"ok": False, **problem})
-        ts = f"1700000000.{next(self._ts):06d}"
+        ts = f"{int(time.time())}.{next(self._ts):06d}"
         self.messages.append({"channel": channel_id, "ts": ts, "thread_ts": body.get("thread_ts"),
-                              "text": body.get("text"), "blocks": body.get("blocks")})
+                              "text": body.get("text"), "blocks": body.get("blocks"),
+                              "metadata": body.get("metadata")})
+        if self.fail_after_posting:
+            error, self.fail_after_posting = self.fail_after_posting, None
+            return Reply(200, {"ok": False, "error": error})
         return Reply(200, {"ok": True, "channel": channel_id, "ts": ts,
                            "message": {"text": body.get("text"), "ts": ts}})
 

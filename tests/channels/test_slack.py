@@ -146,6 +146,46 @@ async def test_long_header_is_cut_not_rejected(fake: FakeSlack) -> None:
     assert block_kit_errors(blocks) == [] and len(blocks[0]["text"]["text"]) == 150
 
 
+@pytest.mark.parametrize("thread", [None, "first"])
+async def test_fatal_error_after_posting_is_found_in_history_not_posted_twice(fake: FakeSlack,
+                                                                               thread: str | None) -> None:
+    channel = bot(fake)
+    thread_ref = None
+    if thread:
+        thread_ref = (await channel.send(outbound(delivery_id="d0"))).ref
+    fake.fail_after_posting = "fatal_error"  # Slack posted it, then answered an error
+    first = await channel.send(outbound(thread_ref=thread_ref))
+    assert first.status == "retry" and first.label == "fatal_error" and first.progress is not None
+    again = await channel.send(outbound(attempt=2, progress=first.progress, thread_ref=thread_ref))
+    await channel.aclose()
+    mine = [m for m in fake.messages if m["metadata"]["event_payload"]["delivery_id"] != "d0"]
+    assert len(mine) == 1  # found by its metadata, not posted again
+    assert again.ok and again.ref == mine[0]["ts"] and "earlier attempt" in again.reason
+    reads = [r.path for r in fake.requests if "conversations" in r.path]
+    # Without an earlier answer naming the channel's id, the bot's channels are listed once.
+    assert reads == (["/api/conversations.replies"] if thread else
+                     ["/api/conversations.list", "/api/conversations.history"])
+
+
+async def test_fatal_error_before_posting_posts_on_the_next_attempt(fake: FakeSlack) -> None:
+    fake.script(Reply(200, {"ok": False, "error": "fatal_error"}))  # nothing posted
+    channel = bot(fake)
+    first = await channel.send(outbound())
+    again = await channel.send(outbound(attempt=2, progress=first.progress or {}))
+    await channel.aclose()
+    assert first.status == "retry" and again.ok and len(fake.messages) == 1
+
+
+async def test_lost_answer_is_checked_too(fake: FakeSlack) -> None:
+    fake.script(Reply.lose())  # posted, then the connection closes before the answer
+    channel = bot(fake)
+    first = await channel.send(outbound())
+    again = await channel.send(outbound(attempt=2, progress=first.progress or {}))
+    await channel.aclose()
+    assert first.status == "retry" and first.label == "answer_lost"
+    assert again.ok and len(fake.messages) == 1
+
+
 async def test_rate_limited_answer_is_retried_after_retry_after(fake: FakeSlack) -> None:
     fake.script(Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
     channel = bot(fake)
