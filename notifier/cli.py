@@ -196,13 +196,16 @@ def _cmd_check(args: argparse.Namespace) -> int:
     config = _load(args.file)
     if config is None:
         return 1
+    path = args.file or default_config_path()
     try:
-        checked_renderer(config)
+        renderer = checked_renderer(config)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
+        print(f"{_count(len(exc.issues), 'problem')} in the templates of {path}", file=sys.stderr)
         return 1
-    path = args.file or default_config_path()
+    for unused in renderer.unused_overrides():
+        print(f"warning: {unused}", file=sys.stderr)
     from notifier.startup import capture_problems
 
     if not args.dev:

@@ -8,6 +8,7 @@ admins, not from the code) and autoescapes ``.html`` files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -78,6 +79,17 @@ class TemplateProblem:
 
 
 _BUILTIN = Path(__file__).parent / "templates"
+_TEMPLATE_SUFFIXES = (".txt", ".html", ".md", ".json", ".j2")
+_LOCALE = re.compile(r"[a-z]{2}([-_][A-Za-z]{2})?")
+
+
+def _template_key(name: str) -> tuple[str, str]:
+    """``email/body.fr.txt`` -> ``("email/body", "txt")``: a template whatever its locale."""
+    folder, _, file = name.rpartition("/")
+    parts = file.split(".")
+    if len(parts) >= 3 and _LOCALE.fullmatch(parts[-2]):
+        parts = [*parts[:-2], parts[-1]]
+    return f"{folder}/{'.'.join(parts[:-1])}", parts[-1]
 
 
 def _autoescape(name: str | None) -> bool:
@@ -126,13 +138,35 @@ class Renderer:
         """Render ``<type>/<name>.<locale>.<ext>`` with ``context``."""
         return self.env.get_template(self.template_name(channel_type, name, locale, ext)).render(context)
 
+    def unused_overrides(self) -> list[str]:
+        """Files of the ``templates:`` directory that replace no built-in template (never used),
+        each with the closest name that would."""
+        import difflib
+
+        if self.override is None or not self.override.is_dir():
+            return []
+        builtin = [p.relative_to(_BUILTIN).as_posix() for p in sorted(_BUILTIN.rglob("*")) if p.is_file()]
+        known = {_template_key(name) for name in builtin}
+        found = []
+        for path in sorted(self.override.rglob("*")):
+            if not path.is_file() or path.suffix not in _TEMPLATE_SUFFIXES:
+                continue
+            name = path.relative_to(self.override).as_posix()
+            if _template_key(name) in known:
+                continue
+            close = difflib.get_close_matches(name, builtin, n=1, cutoff=0.5)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            found.append(f"{path}: replaces no built-in template, so it is never used{hint}; "
+                         "see docs/templates.md for the names")
+        return found
+
     def check(self) -> list[TemplateProblem]:
         """Compile every template (built-in and overrides); the ones that fail."""
         problems = []
         roots = [_BUILTIN] + ([self.override] if self.override else [])
         for root in roots:
             for path in sorted(root.rglob("*")):
-                if not path.is_file() or path.suffix not in (".txt", ".html", ".md", ".json", ".j2"):
+                if not path.is_file() or path.suffix not in _TEMPLATE_SUFFIXES:
                     continue
                 try:
                     self.env.parse(path.read_text(encoding="utf-8"), path.name, str(path))

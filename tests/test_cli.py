@@ -146,3 +146,29 @@ def test_a_bad_digest_date_names_the_argument(workdir: Path, capsys: pytest.Capt
     err = capsys.readouterr().err
     assert "argument --date: '2026-13-01' is not a day (month must be in 1..12): write YYYY-MM-DD" in err
     assert "fromisoformat" not in err
+
+
+def test_check_reports_template_problems_at_once_and_unused_overrides(workdir: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "tpl" / "email").mkdir(parents=True)
+    (workdir / "tpl" / "email_body.fr.txt").write_text("Bonjour\n", encoding="utf-8")
+    (workdir / "tpl" / "email" / "subject.fr.txt").write_text("Demande {{ site }\n", encoding="utf-8")
+    config = workdir / "channels.yaml"
+    config.write_text("templates: ./tpl\n" + config.read_text(encoding="utf-8"), encoding="utf-8")
+    assert main(["check"]) == 1
+    err = capsys.readouterr().err
+    assert "tpl/email/subject.fr.txt:1:1  templates: unexpected '}'" in err
+    assert "1 problem in the templates of channels.yaml" in err
+    (workdir / "tpl" / "email" / "subject.fr.txt").write_text("Demande {{ site }}\n", encoding="utf-8")
+    assert main(["check"]) == 0
+    err = capsys.readouterr().err
+    assert "email_body.fr.txt: replaces no built-in template, so it is never used (did you mean email/body.fr.txt?)" \
+        in err
+
+
+def test_every_built_in_template_is_documented() -> None:
+    root = Path(__file__).resolve().parents[1]
+    doc = (root / "docs" / "templates.md").read_text(encoding="utf-8")
+    for path in (root / "notifier" / "templates").rglob("*.*"):
+        folder, name = path.parent.name, path.name.split(".")[0]
+        assert f"`{folder}/{name}." in doc, f"{folder}/{path.name} is not in docs/templates.md"
