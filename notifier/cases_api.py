@@ -127,8 +127,9 @@ def case_router(get_service: Any) -> APIRouter:
         if by is None:
             return _error(422, "say who acts", details=[{"path": "by", "message": "required when no token is used"}])
         service = get_service()
-        cases = CaseStore(service.store.connector())
-        if not visible(request, await cases.get(case_id)):
+        # A token bound to sites acts only on their cases (others do not exist for it).
+        if who is not None and who.sites is not None and not visible(
+                request, await CaseStore(service.store.connector()).get(case_id)):
             return _error(404, f"no case {case_id!r}")
         verb: Action = action
         try:

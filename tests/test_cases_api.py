@@ -18,6 +18,7 @@ from tests.sink import Sink
 FRIDAY_EVENING = datetime(2026, 3, 6, 18, 0, tzinfo=UTC)  # 19:00 in Paris
 READER = "ntf_cases-reader-0123456789"
 ADMIN = "ntf_cases-admin-0123456789"
+OTHER = "ntf_cases-other-site-0123456789"
 
 
 class Clock:
@@ -157,6 +158,7 @@ async def test_reading_needs_read_and_acting_needs_admin(make_service: ServiceFa
   tokens:
     - {{name: reader, secret: "{hash_token(READER)}", scopes: [read]}}
     - {{name: marie, secret: "{hash_token(ADMIN)}", scopes: [admin]}}
+    - {{name: other-site, secret: "{hash_token(OTHER)}", scopes: [admin], sites: [other.example]}}
 """), clock=clock)
     app = create_app(service, manage=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
@@ -165,6 +167,11 @@ async def test_reading_needs_read_and_acting_needs_admin(make_service: ServiceFa
         assert (await c.get(f"/v1/cases/{case_id}", headers=reader)).status_code == 200
         assert (await c.post(f"/v1/cases/{case_id}/claim", headers=reader)).status_code == 403
         assert (await c.get("/v1/cases")).status_code == 401
+        # A token bound to another site neither sees nor touches this site's cases.
+        other = {"Authorization": f"Bearer {OTHER}"}
+        assert (await c.get(f"/v1/cases/{case_id}", headers=other)).status_code == 404
+        assert (await c.get("/v1/cases", headers=other)).json()["cases"] == []
+        assert (await c.post(f"/v1/cases/{case_id}/claim", headers=other)).status_code == 404
         # With a token, the actor defaults to the token's name.
         r = await c.post(f"/v1/cases/{case_id}/claim", headers=admin)
         assert r.status_code == 200 and r.json()["case"]["claimed_by"] == "marie"
