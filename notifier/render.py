@@ -19,7 +19,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from notifier.channels.base import Outbound
-from notifier.channels.inert import mailto, no_mentions, safe_url, slack_mrkdwn
+from notifier.channels.inert import header_text, mailto, no_mentions, safe_url, slack_mrkdwn
 from notifier.config.models import Defaults
 from notifier.core.addresses import checked_email
 
@@ -207,6 +207,11 @@ def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None
     ev = message.event
     labels = LABELS.get(locale, LABELS["en"])
     user = ev.consented_user
+    if user is not None:
+        # One-line fields stay one line in every template: a visitor's name cannot add a
+        # "Priority:" row to a text email, nor a line that looks like a header.
+        user = user.model_copy(update={k: header_text(getattr(user, k)) for k in ("name", "email", "phone", "ip")
+                                       if getattr(user, k)})
     when = ev.occurred_at
     return {
         "event": ev,
@@ -215,10 +220,10 @@ def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None
         "priority": message.priority.value,
         "priority_label": labels.get(message.priority.value, message.priority.value),
         "urgent": message.priority.rank >= 2,
-        "site": ev.site,
+        "site": header_text(ev.site),
         "message": ev.message or (ev.tool.arguments.get("message") if ev.tool else None) or "",
-        "page_url": ev.page.url if ev.page else None,
-        "page_title": ev.page.title if ev.page else None,
+        "page_url": header_text(ev.page.url) if ev.page and ev.page.url else None,
+        "page_title": header_text(ev.page.title) if ev.page and ev.page.title else None,
         "time": _localtime(when, defaults.timezone),
         "timezone": defaults.timezone,
         "user": user,

@@ -14,7 +14,7 @@ import apprise as apprise_lib
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, retryable, sent
 from notifier.channels.http import mask_url, redact, url_secrets
-from notifier.channels.inert import no_mentions
+from notifier.channels.inert import header_text, no_mentions
 from notifier.config.models import AppriseChannel
 from notifier.render import view
 
@@ -39,7 +39,7 @@ class AppriseTarget:
         title = self.ctx.renderer.render("apprise", "title", self.locale, "txt", context).strip()
         body = self.ctx.renderer.render("apprise", "body", self.locale, "txt", context).strip()
         # No service may read a visitor's "@everyone" or "<@123>" as a ping (see inert.py).
-        return no_mentions(title), no_mentions(body)
+        return no_mentions(header_text(title)), no_mentions(body)
 
     @staticmethod
     def _instance(url: str) -> apprise_lib.Apprise | None:

@@ -60,13 +60,14 @@ def slack_mrkdwn(text: str) -> str:
     ``&``, ``<`` and ``>`` become the entities Slack documents ("Escaping text"), so no
     ``<!here>``, ``<@U123>``, ``<!subteam^S1>`` or ``<https://evil|label>`` can form;
     the formatting characters ``* _ ~ ` `` are swapped for look-alikes that Slack does
-    not parse. Line breaks are kept.
+    not parse, and ``@here``-like words get a WORD JOINER. Line breaks are kept.
 
         >>> slack_mrkdwn("<!channel> *now*")
         '&lt;!channel&gt; ∗now∗'
     """
     escaped = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return escaped.translate(_SLACK_FORMAT)
+    # "@here"/"@channel" in plain text only ping with link_names; broken anyway, for any setting.
+    return no_mentions(escaped.translate(_SLACK_FORMAT))
 
 
 def no_mentions(text: str) -> str:

@@ -9,10 +9,12 @@ link, markup or a header. The corpus size times the channels is the number of ca
 from __future__ import annotations
 
 import json
+import os
 import re
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from html.parser import HTMLParser
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -143,6 +145,7 @@ def check_slack(message: Outbound, benign: Outbound) -> None:
             assert element.get("text") in (None, "tout lire")  # the link shows its own target
     # The notification text is mrkdwn: escaped, no formatting characters.
     assert "<" not in text and not re.search(r"[*_~`]", text)
+    assert not re.search(r"@(?!\u2060)(everyone|here|channel)\b", text, re.IGNORECASE)
     assert slack.text_size(blocks) <= slack.MAX_TOTAL_TEXT
 
 
@@ -185,6 +188,7 @@ def check_email(message: Outbound, benign: Outbound) -> None:
     assert names <= {k.lower() for k in base} and "bcc" not in names
     for key, value in parsed.items():
         assert "\n" not in str(value) and "\r" not in str(value), key
+    assert max(len(line) for line in mail.as_bytes(policy=policy.SMTP).split(b"\r\n")) <= 998  # RFC 5322
     assert "reply-to" not in names  # the hostile address is never a Reply-To
     html_part = parsed.get_body(preferencelist=("html",))
     base_html = base.get_body(preferencelist=("html",))
@@ -246,3 +250,48 @@ def test_hostile_text_stays_inert(channel: str, text: str) -> None:
 def test_corpus_size() -> None:
     """The number of cases reported: corpus size × channels."""
     assert len(HOSTILE) * len(CHANNELS) == 21 * 7
+
+
+# --------------------------------------------------------------------------- samples
+
+SAMPLE_TEXT = ("<!channel> @everyone [verify your account](https://evil.example/login) "
+               "<https://evil.example|Slack login> <b>bold</b>\r\nBcc: victim@example.com *urgent*")
+
+
+def _samples() -> dict[str, str]:
+    message = outbound(hostile_event(SAMPLE_TEXT))
+    ctx = context()
+    email_channel = _email_channel()
+    html_part = email_channel.compose(message).get_body(preferencelist=("html",))
+    assert html_part is not None
+    desk = zendesk.create("zd", ZendeskChannel(type="zendesk", subdomain="acme", email="a@acme.test",
+                                               api_token="t"), ctx)
+    fd = freshdesk.create("fd", FreshdeskChannel(type="freshdesk", domain="acme", api_key="k",
+                                                 fallback_email="support@acme.test"), ctx)
+    ap = apprise.create("ap", AppriseChannel(type="apprise", urls=["json://localhost"]), ctx)
+    blocks, text = slack.message_blocks(message, ctx, "fr")
+    as_json = lambda data: json.dumps(data, indent=2, ensure_ascii=False) + "\n"  # noqa: E731
+    title, body = ap.render(message)
+    return {
+        "slack.json": as_json({"text": text, "blocks": blocks}),
+        "teams.json": as_json(teams.card(message, ctx, "fr")),
+        "email.txt": email.preview(email_channel, message) + "\n",
+        "email.html": html_part.get_content(),
+        "zendesk.json": as_json(desk.ticket(message)),
+        "freshdesk.json": as_json(fd.ticket(message)),
+        # Shown with the invisible WORD JOINER written out.
+        "apprise.txt": f"{title}\n\n{body}\n".replace("\u2060", "[WJ]"),
+        "webhook.json": as_json(webhook.payload("hook", message, ctx)),
+    }
+
+
+def test_hostile_samples_are_current() -> None:
+    """``docs/samples/hostile/``: one hostile event (mentions, links in each syntax, HTML, CR/LF,
+    an invalid address) as each channel sends it. ``NOTIFIER_WRITE_SAMPLES=1`` rewrites them."""
+    folder = Path(__file__).resolve().parents[2] / "docs" / "samples" / "hostile"
+    for name, data in _samples().items():
+        path = folder / name
+        if os.environ.get("NOTIFIER_WRITE_SAMPLES") == "1":
+            folder.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data.encode())
+        assert path.read_bytes().decode() == data, f"{name} is out of date: run with NOTIFIER_WRITE_SAMPLES=1"
