@@ -640,7 +640,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_commands(command, _common)
 
     for name, module, help_text in (
-        ("digest", "notifier.digest", "preview or send a digest"),
+        ("digest", "notifier.digest_cli", "preview or send a digest"),
         ("inbox", "notifier.inbox", "list and read the mails captured by the built-in inbox"),
         ("db", "notifier.store.cli", "database: schema upgrade and version, backup"),
         ("token", "notifier.auth_cli", "make API tokens for channels.yaml"),

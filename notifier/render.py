@@ -18,10 +18,10 @@ from zoneinfo import ZoneInfo
 import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
-from notifier.channels.base import Outbound
 from notifier.channels.inert import header_text, mailto, no_mentions, safe_url, slack_mrkdwn
 from notifier.config.models import Defaults
 from notifier.core.addresses import checked_email
+from notifier.core.outbound import Outbound
 
 __all__ = ["LABELS", "Renderer", "TemplateProblem", "view"]
 

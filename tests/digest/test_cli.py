@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from notifier import digest as digest_cli
+from notifier import digest_cli
 from notifier.store import store_for
 from tests.digest.conftest import CONFIG, add, make_config
 from tests.digest.fixture_day import day_events

@@ -1,47 +1,24 @@
-"""The digest: aggregate -> render -> send, once per digest and period.
-
-**When.** Each digest's ``schedule`` is a cron expression on the wall clock of the digest's
-time zone (its ``timezone``, else ``defaults.timezone``). A schedule that fires at most
-once a day reports whole local days: the daily digest firing at 08:00 on day D reports the
-local calendar day D-1, ``[D-1 00:00, D 00:00)`` (23 or 25 hours long on the days the
-clocks change). Other schedules report ``[previous fire, this fire)``. See
-:mod:`notifier.core.digest`.
-
-**Once.** :meth:`DigestScheduler.tick` works out the latest period that is due and claims
-``(digest, period start)`` in the store, whose primary key lets exactly one process win,
-however many run. A digest missed while the service was down goes out once when it is
-back: only the latest missed period, never a flood of old ones.
-
-**Sending.** The report is rendered once for every kind of channel (email text and HTML,
-Slack blocks, Teams card, JSON for webhooks) and handed to each channel of ``to``. A
-retryable failure is tried again a few times within the run; the outcome of every
-channel is recorded on the digest run. ``notifier digest --send --name N --date D``
-sends a period again on purpose.
-"""
+"""The digest scheduler: sends every configured digest once per period (see :mod:`notifier.digest`)."""
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime
-from typing import Any
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-import orjson
 import structlog
 
 from notifier.channels.base import Channel, Report, SendResult, permanent
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config, Digest
-from notifier.core.digest import DigestStats, Period, due_period, next_fire, period_for_date
-from notifier.digest_render import build_report
+from notifier.core.digest import DigestStats, Period, due_period, next_fire
+from notifier.digest.report import build_report
 from notifier.render import Renderer
 from notifier.store.base import Store
 
-__all__ = ["DigestResult", "DigestScheduler", "add_arguments", "build_report", "run"]
+__all__ = ["DigestResult", "DigestScheduler", "digest_locale", "digest_zone"]
 
 log = structlog.get_logger("notifier.digest")
 
@@ -205,104 +182,3 @@ class DigestScheduler:
                 return result
             await asyncio.sleep(min(max(delay, result.retry_after or 0.0), 60.0))
         return result
-
-
-# --------------------------------------------------------------------------- command line
-
-FORMATS = ("text", "email-html", "slack", "teams", "json")
-
-
-def _day(text: str) -> date:
-    """``--date``: a calendar day, or a usage error that says what is wrong with it."""
-    try:
-        return date.fromisoformat(text)
-    except ValueError as exc:
-        why = str(exc).replace("Invalid isoformat string", "not a date").replace(": " + repr(text), "")
-        detail = "" if why == "not a date" else f" ({why})"
-        raise argparse.ArgumentTypeError(f"{text!r} is not a day{detail}: write YYYY-MM-DD, e.g. 2026-11-26") from None
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``notifier digest [--preview] [--send] [--name N] [--date D] [--format F]``."""
-    parser.add_argument("--preview", action="store_true", help="print the digest without sending it (default)")
-    parser.add_argument("--send", action="store_true",
-                        help="send it now (with --date: send that period again, even if it was sent)")
-    parser.add_argument("--name", help="the digest (default: every digest)")
-    parser.add_argument("--date", type=_day,
-                        help="the local day to report, YYYY-MM-DD (default: the latest due period)")
-    parser.add_argument("--format", choices=FORMATS, default="text",
-                        help="what to print: the email text, its HTML, Slack blocks, the Teams card, the stats")
-    parser.add_argument("--config", default=None, help="channels.yaml (default: $NOTIFIER_CONFIG or ./channels.yaml)")
-    parser.add_argument("--db", default=None, help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
-    parser.add_argument("--json", action="store_true", help="print the statistics as JSON")
-
-
-def _form(report: Report, fmt: str) -> str:
-    if fmt == "email-html":
-        return report.html or ""
-    if fmt in ("slack", "teams", "json"):
-        data: Any = {"slack": report.blocks, "teams": report.card, "json": report.data}[fmt]
-        return orjson.dumps(data, option=orjson.OPT_INDENT_2).decode()
-    # The text form opens with the title already, as the email's text part does.
-    return report.text if report.text.startswith(report.title) else f"{report.title}\n\n{report.text}"
-
-
-def run(args: argparse.Namespace) -> int:
-    """Run ``notifier digest``; the exit status."""
-    from notifier.config.errors import ConfigError
-    from notifier.service import Service
-
-    try:
-        service = Service(args.config, args.db)
-    except FileNotFoundError as exc:
-        print(f"{exc.filename}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
-        return 1
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
-        return 1
-    digests = [d for d in service.config.digests if args.name in (None, d.name)]
-    if not digests:
-        print(f"no digest named {args.name!r}" if args.name else "no digest is configured", file=sys.stderr)
-        return 1
-
-    async def go() -> int:
-        if args.send:
-            await service.open()
-        else:
-            await service.store.open()
-        try:
-            scheduler = DigestScheduler(service.config, service.store, service.channels,
-                                        service.renderer, "cli", retry_delays=(2.0,))
-            now = datetime.now(UTC)
-            code = 0
-            for digest in digests:
-                zone = ZoneInfo(digest_zone(service.config, digest))
-                period = (period_for_date(digest.schedule, zone, args.date) if args.date
-                          else scheduler.due(digest, now))
-                if args.send:
-                    code |= await _send(scheduler, digest, period, now, force=args.date is not None)
-                    continue
-                stats = await scheduler.stats(digest, period)
-                report = scheduler.report(digest, period, stats)
-                print(_form(report, "json" if args.json else args.format))
-            return code
-        finally:
-            if args.send:
-                await service.close()
-            else:
-                await service.store.close()
-
-    return asyncio.run(go())
-
-
-async def _send(scheduler: DigestScheduler, digest: Digest, period: Period, now: datetime, *,
-                force: bool) -> int:
-    if not await scheduler.store.claim_digest(digest.name, period.start, period.end, "cli", now, force=force):
-        print(f"{digest.name}: the period from {period.start.isoformat()} was already sent "
-              "(add --date to send it again)", file=sys.stderr)
-        return 1
-    result = await scheduler.send(digest, period, now)
-    print(f"{digest.name} {period.start.isoformat()} → {period.end.isoformat()}: {result.status}"
-          f"{'  ' + result.detail if result.detail else ''}")
-    return 0 if result.status in ("sent", "skipped") else 1
