@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 import structlog
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
@@ -29,6 +30,7 @@ from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
 from notifier.core.events import Event
 from notifier.health import due_age, judge, stuck_after_from_env
+from notifier.openapi import document
 from notifier.service import Service
 from notifier.store.base import STATUSES, StoreUnavailable
 
@@ -124,6 +126,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     app = FastAPI(title="notifier", version="0.1.0", lifespan=lifespan,
                   default_response_class=_JSON, docs_url=None, redoc_url=None)
     add_docs(app)
+    document(app, max_batch=MAX_BATCH)
     env_token = os.environ.get(ENV_TOKEN) or None
     cached: list[Any] = [None, None]
 
@@ -156,6 +159,13 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         response = _error(503, f"the database is unavailable, try again later: {exc}")
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return response
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
+        # A query or path parameter of the wrong type: the same error shape as everywhere.
+        return _error(422, "invalid request", [
+            {"path": format_path([x for x in e["loc"] if x not in ("query", "path", "body")]) or e["loc"][0],
+             "message": e["msg"]} for e in exc.errors()])
 
     @app.exception_handler(ClientDisconnect)
     async def gone(request: Request, exc: ClientDisconnect) -> Response:
