@@ -73,5 +73,8 @@ def configure_logging(level: str = "info") -> None:
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(_Stderr()),  # type: ignore[arg-type]
-        cache_logger_on_first_use=True,
+        # Not cached: a logger cached on first use keeps the first set-up for good, so a later
+        # configure (another command run in the same process, structlog's capture_logs in
+        # tests) would not reach it. Uncached, a call costs ~16 µs logged, ~5 µs filtered out.
+        cache_logger_on_first_use=False,
     )

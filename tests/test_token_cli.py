@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import httpx
@@ -16,15 +19,15 @@ from tests.conftest import ServiceFactory, webhook_config
 from tests.sink import Sink
 
 
-def test_serve_refuses_a_public_host_without_any_token(tmp_path: Path, sink: Sink,
-                                                        monkeypatch: pytest.MonkeyPatch,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+def test_serve_refuses_a_public_host_without_any_token(tmp_path: Path, sink: Sink) -> None:
     (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
-    code = main(["serve", "--host", "0.0.0.0", "--port", "1", "--config", str(tmp_path / "channels.yaml"),
-                 "--db", f"sqlite:///{tmp_path}/n.db"])
-    err = capsys.readouterr().err.strip().splitlines()
-    assert code == 2
+    env = {k: v for k, v in os.environ.items() if k != "NOTIFIER_API_TOKEN"}
+    # A real process: it must exit at once, before listening anywhere.
+    run = subprocess.run([sys.executable, "-m", "notifier.cli", "serve", "--host", "0.0.0.0", "--port", "1",
+                          "--config", str(tmp_path / "channels.yaml"), "--db", f"sqlite:///{tmp_path}/n.db"],
+                         capture_output=True, text=True, timeout=60, env=env)
+    err = run.stderr.strip().splitlines()
+    assert run.returncode == 2, run.stderr
     assert err[-1].startswith("refusing to listen on 0.0.0.0 without any API token")
     assert "--insecure" in err[-1] and "NOTIFIER_API_TOKEN" in err[-1]
 
