@@ -273,6 +273,16 @@ def document(app: FastAPI, *, max_batch: int) -> None:
                 "content": {"text/plain": {"schema": {"type": "string"}}}}
         # The stored event is the accepted one, completed: the request's schema describes it.
         components["EventView"]["properties"]["event"] = event
+        # Bearer tokens (auth.tokens, NOTIFIER_API_TOKEN); `{}` too, since an install without
+        # any token answers without one. /healthz never needs one.
+        spec["components"]["securitySchemes"] = {"bearer": {
+            "type": "http", "scheme": "bearer",
+            "description": "A token from `notifier token new`: scopes events:write, read, admin; "
+                           "optionally bound to sites. See docs/operations.md#tokens."}}
+        spec["security"] = [{"bearer": []}, {}]
+        if "/healthz" in spec["paths"]:
+            for operation in spec["paths"]["/healthz"].values():
+                operation["security"] = [{}]
         app.openapi_schema = spec
         return spec
 

@@ -167,3 +167,11 @@ async def test_env_token_is_full_access_beside_config_tokens(make_service: Servi
         assert (await c.post("/v1/events", json=ev("b.example", id="x"), headers=env)).status_code == 202
         assert (await c.get("/v1/events/x", headers=env)).status_code == 200
         assert (await c.get("/v1/events/x", headers=bearer(READ_ALL))).status_code == 200
+
+
+async def test_openapi_tells_clients_to_send_a_bearer_token(client: httpx.AsyncClient) -> None:
+    spec = (await client.get("/openapi.json", headers=bearer(READ_ALL))).json()
+    assert spec["components"]["securitySchemes"]["bearer"] == {**spec["components"]["securitySchemes"]["bearer"],
+                                                               "type": "http", "scheme": "bearer"}
+    assert {"bearer": []} in spec["security"]
+    assert spec["paths"]["/healthz"]["get"]["security"] == [{}]
