@@ -45,6 +45,17 @@ class Live:
     url: str
     sink: Sink
     env: dict[str, str]
+    log: list[str]  # the server's stderr lines, as they come
+
+    def logged(self, text: str, deadline: float = 30.0) -> str:
+        """The first line of the server's log holding ``text`` (waits for it)."""
+        end = time.monotonic() + deadline
+        while time.monotonic() < end:
+            found = next((line for line in list(self.log) if text in line), None)
+            if found is not None:
+                return found
+            threading.Event().wait(0.05)
+        raise AssertionError(f"{text!r} not in the server's log:\n" + "".join(self.log[-20:]))
 
     def event(self, event_id: str) -> dict[str, Any]:
         r = httpx.get(f"{self.url}/v1/events/{event_id}", headers={"Authorization": f"Bearer {READER}"}, timeout=10)
@@ -117,11 +128,11 @@ def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Live]:
 cors:
   origins: [{SHOP}]
 """, encoding="utf-8")
-        proc, url, _ = _serve(config, f"sqlite:///{tmp}/live.db")
+        proc, url, log = _serve(config, f"sqlite:///{tmp}/live.db")
         try:
             env = {**os.environ, "NOTIFIER_URL": url, "NOTIFIER_TOKEN": SHOP_TOKEN,
                    "NOTIFIER_HMAC_SECRET": SHOP_HMAC}
-            yield Live(url, sink, env)
+            yield Live(url, sink, env, log)
         finally:
             proc.terminate()
             try:
@@ -186,6 +197,9 @@ echo wp_remote_retrieve_response_code($r) . ' ' . wp_remote_retrieve_body($r);
     status, body = out.split(" ", 1)
     assert status == "415", out
     assert "send JSON (Content-Type: application/json)" in json.loads(body)["error"]
+    # The server says so in its own log too: the site's developer may never read the answer.
+    line = json.loads(live.logged("form-encoded body"))
+    assert line["level"] == "warning" and line["content_type"] == "application/x-www-form-urlencoded"
 
 
 @pytest.mark.slow
