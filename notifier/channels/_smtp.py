@@ -8,7 +8,7 @@ from urllib.parse import unquote, urlsplit
 
 import aiosmtplib
 
-from notifier.config.models import EmailChannel
+from notifier.channels.email_config import EmailChannel
 
 __all__ = ["DEFAULT_PORTS", "SmtpServer", "parse_smtp_url"]
 

@@ -12,10 +12,10 @@ from typing import Any
 
 import apprise as apprise_lib
 
+from notifier.channels.apprise_config import AppriseChannel
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, retryable, sent
 from notifier.channels.http import mask_url, redact, url_secrets
 from notifier.channels.inert import header_text, no_mentions
-from notifier.config.models import AppriseChannel
 from notifier.render import view
 
 __all__ = ["AppriseTarget", "create", "preview"]

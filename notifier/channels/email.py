@@ -37,9 +37,9 @@ import jinja2
 
 from notifier.channels._smtp import SmtpServer, parse_smtp_url
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
+from notifier.channels.email_config import EmailChannel
 from notifier.channels.http import network_problem, redact
 from notifier.channels.inert import header_text
-from notifier.config.models import EmailChannel
 from notifier.core.addresses import checked_email
 from notifier.render import view
 

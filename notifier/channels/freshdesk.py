@@ -27,9 +27,9 @@ from typing import Any
 import httpx
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
+from notifier.channels.freshdesk_config import FreshdeskChannel
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object
 from notifier.channels.inert import header_text
-from notifier.config.models import FreshdeskChannel
 from notifier.core.addresses import checked_email
 from notifier.core.events import Priority
 from notifier.render import view

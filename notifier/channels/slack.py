@@ -58,7 +58,7 @@ from notifier.channels.http import (
 )
 from notifier.channels.inert import safe_url, slack_mrkdwn
 from notifier.channels.limits import cut_to, utf16_size
-from notifier.config.models import SlackChannel
+from notifier.channels.slack_config import SlackChannel
 from notifier.render import view
 
 __all__ = ["MAX_BLOCKS", "MAX_HEADER", "MAX_SECTION", "MAX_TOTAL_TEXT", "Pace", "Slack", "create", "message_blocks",

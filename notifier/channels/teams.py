@@ -19,7 +19,7 @@ from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, url_secrets
 from notifier.channels.inert import safe_url
 from notifier.channels.limits import cut_to
-from notifier.config.models import TeamsChannel
+from notifier.channels.teams_config import TeamsChannel
 from notifier.render import view
 
 __all__ = ["ACCEPTED", "MAX_BODY_BYTES", "Teams", "card", "create", "envelope", "preview", "wire"]

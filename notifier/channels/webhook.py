@@ -28,7 +28,7 @@ from standardwebhooks.webhooks import Webhook as Signer
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
 from notifier.channels.http import classify_exception, classify_response, http_client, mask_url, url_secrets
-from notifier.config.models import WebhookChannel
+from notifier.channels.webhook_config import WebhookChannel
 
 __all__ = ["Webhook", "create", "preview"]
 

@@ -40,7 +40,7 @@ from notifier.channels.base import (
 )
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, redact
 from notifier.channels.inert import header_text
-from notifier.config.models import ZendeskChannel
+from notifier.channels.zendesk_config import ZendeskChannel
 from notifier.core.addresses import checked_email
 from notifier.core.events import Event
 from notifier.render import view

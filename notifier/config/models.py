@@ -15,21 +15,26 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import croniter
 from pydantic import (
-    BaseModel,
     BeforeValidator,
-    ConfigDict,
     Field,
-    PlainSerializer,
     WithJsonSchema,
     field_validator,
     model_validator,
 )
 
+from notifier.channels.apprise_config import AppriseChannel
+from notifier.channels.email_config import EmailChannel
+from notifier.channels.freshdesk_config import FreshdeskChannel
+from notifier.channels.slack_config import SlackChannel
+from notifier.channels.teams_config import TeamsChannel
+from notifier.channels.webhook_config import WebhookChannel
+from notifier.channels.zendesk_config import ZendeskChannel
 from notifier.config.auth import AuthConfig
 from notifier.config.cases import Acknowledge, Clock, EscalationStep
+from notifier.config.common import Duration, Retry
+from notifier.config.common import StrictModel as _Model
 from notifier.config.cors import CorsConfig
 from notifier.core.dedup import DEFAULT_KEY
-from notifier.core.durations import format_duration, parse_duration
 from notifier.core.events import Kind, Priority
 
 __all__ = [
@@ -52,44 +57,8 @@ __all__ = [
     "ZendeskChannel",
 ]
 
-Duration = Annotated[
-    timedelta,
-    BeforeValidator(parse_duration),
-    PlainSerializer(format_duration, return_type=str),
-    # A bare number is seconds, as parse_duration accepts it.
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
-                              {"type": "number", "minimum": 0}],
-                    "examples": ["30s", "10m", "24h"]}),
-]
-
 Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 WEEKDAYS: tuple[Weekday, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-class Retry(_Model):
-    """How hard to try before a delivery becomes a dead letter."""
-
-    attempts: int = Field(12, ge=1, le=1000)
-    backoff: Duration = timedelta(seconds=2)
-    max_backoff: Duration = timedelta(minutes=15)
-    give_up_after: Duration = timedelta(hours=24)
-
-
-class RetryOverride(_Model):
-    """Per-channel override of :class:`Retry`; unset fields come from ``defaults.retry``."""
-
-    attempts: int | None = Field(None, ge=1, le=1000)
-    backoff: Duration | None = None
-    max_backoff: Duration | None = None
-    give_up_after: Duration | None = None
-
-    def over(self, base: Retry) -> Retry:
-        # Attributes, not model_dump(): a dump would turn durations back into strings.
-        return base.model_copy(update={k: v for k, v in self if v is not None})
 
 
 class Dedup(_Model):
@@ -198,140 +167,6 @@ class Defaults(_Model):
         None, description="Email the user that their request was received (with consent and a valid address).")
 
 
-# --------------------------------------------------------------------------- channels
-
-
-class _Channel(_Model):
-    retry: RetryOverride | None = None
-    concurrency: int = Field(4, ge=1, le=256, description="Sends in flight at once.")
-    timeout: Duration = timedelta(seconds=10)
-    locale: str | None = None
-
-
-class EmailChannel(_Channel):
-    """SMTP email, the primary channel. ``smtp`` unset means the built-in capture inbox."""
-
-    type: Literal["email"]
-    to: list[str] = Field(default_factory=list)
-    cc: list[str] = Field(default_factory=list)
-    bcc: list[str] = Field(default_factory=list)
-    from_: str = Field("notifier <notifier@localhost>", alias="from")
-    reply_to: str | None = None
-    smtp: str | None = None
-    subject: str | None = None
-    tls_verify: bool = Field(
-        True, description="Check the SMTP server's TLS certificate (turn off only for a test server)."
-    )
-    ca_file: str | None = Field(
-        None, description="A PEM file of certificate authorities to trust for the SMTP server."
-    )
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("smtp")
-    @classmethod
-    def _smtp_url(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        scheme = value.split("://", 1)[0] if "://" in value else ""
-        if scheme not in ("smtp", "smtp+starttls", "smtps"):
-            raise ValueError(
-                "smtp must be a URL smtp://, smtp+starttls:// or smtps://, "
-                "e.g. smtp+starttls://user:password@mail.example.com:587"
-            )
-        return value
-
-
-class SlackChannel(_Channel):
-    """Slack via a bot token (chat.postMessage) or an incoming webhook."""
-
-    type: Literal["slack"]
-    token: str | None = None
-    channel: str | None = None
-    webhook_url: str | None = None
-    base_url: str = "https://slack.com/api/"
-    rate: float = Field(1.0, gt=0, description="Messages per second per Slack channel.")
-
-    @model_validator(mode="after")
-    def _one_way(self) -> SlackChannel:
-        if not self.webhook_url and not (self.token and self.channel):
-            raise ValueError("a slack channel needs either token and channel, or webhook_url")
-        return self
-
-
-class TeamsChannel(_Channel):
-    """Microsoft Teams through a Workflows (Power Automate) webhook."""
-
-    type: Literal["teams"]
-    url: str
-
-
-class ZendeskChannel(_Channel):
-    """Zendesk tickets."""
-
-    type: Literal["zendesk"]
-    subdomain: str
-    email: str
-    api_token: str
-    base_url: str | None = None
-    tags: list[str] = Field(default_factory=list)
-
-
-class FreshdeskChannel(_Channel):
-    """Freshdesk tickets."""
-
-    type: Literal["freshdesk"]
-    domain: str
-    api_key: str
-    base_url: str | None = None
-    tags: list[str] = Field(default_factory=list)
-    fallback_email: str | None = Field(
-        None, description="Requester of tickets whose user gave no consent (Freshdesk requires one). "
-        "Default: defaults.admin_email."
-    )
-
-
-class WebhookChannel(_Channel):
-    """A JSON POST of the event to any URL."""
-
-    type: Literal["webhook"]
-    url: str
-    headers: dict[str, str] = Field(default_factory=dict)
-    signing_secret: str | None = Field(
-        None, description="whsec_<base64>: sign each request per the Standard Webhooks spec "
-        "(webhook-id, webhook-timestamp, webhook-signature headers)."
-    )
-
-    @field_validator("signing_secret")
-    @classmethod
-    def _whsec(cls, value: str | None) -> str | None:
-        if value in (None, ""):
-            return None
-        import base64
-
-        problem = "signing_secret must be whsec_ followed by base64 of 24 to 64 random bytes " \
-                  "(`notifier token webhook-secret` makes one)"
-        body = value.removeprefix("whsec_")
-        if body == value or not re.fullmatch(r"[A-Za-z0-9+/]+={0,2}", body):
-            raise ValueError(problem)
-        # Decoded as the standardwebhooks package does: padding added, excess ignored.
-        if not 24 <= len(base64.b64decode(body + "==")) <= 64:
-            raise ValueError(problem)
-        return value
-
-    #: The user's name, email, phone and IP address go out only when they consented, as on
-    #: every channel. ``true`` sends them regardless: only for a receiver you control (your
-    #: own CRM), where you answer for that data.
-    include_personal_data: bool = False
-
-
-class AppriseChannel(_Channel):
-    """Any of Apprise's services, by URL."""
-
-    type: Literal["apprise"]
-    urls: list[str] = Field(min_length=1)
-
-
 ChannelConfig = Annotated[
     EmailChannel
     | SlackChannel
@@ -344,6 +179,9 @@ ChannelConfig = Annotated[
 ]
 
 CHANNEL_TYPES = ("email", "slack", "teams", "zendesk", "freshdesk", "webhook", "apprise")
+
+# --------------------------------------------------------------------------- channels
+# Each channel's settings live beside its adapter (notifier/channels/<type>_config.py).
 
 # --------------------------------------------------------------------------- routes
 

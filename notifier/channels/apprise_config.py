@@ -1,0 +1,18 @@
+"""``type: apprise`` settings in ``channels.yaml``, beside the adapter (:mod:`notifier.channels.apprise`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from notifier.config.common import ChannelSettings
+
+__all__ = ["AppriseChannel"]
+
+
+class AppriseChannel(ChannelSettings):
+    """Any of Apprise's services, by URL."""
+
+    type: Literal["apprise"]
+    urls: list[str] = Field(min_length=1)

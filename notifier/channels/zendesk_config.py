@@ -1,0 +1,22 @@
+"""``type: zendesk`` settings in ``channels.yaml``, beside the adapter (:mod:`notifier.channels.zendesk`)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field
+
+from notifier.config.common import ChannelSettings
+
+__all__ = ["ZendeskChannel"]
+
+
+class ZendeskChannel(ChannelSettings):
+    """Zendesk tickets."""
+
+    type: Literal["zendesk"]
+    subdomain: str
+    email: str
+    api_token: str
+    base_url: str | None = None
+    tags: list[str] = Field(default_factory=list)
