@@ -50,7 +50,7 @@ def _load(path: str | None, *, unset_ok: bool = False) -> Config | None:
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
-        print(f"{len(exc.issues)} problem(s) in {p}", file=sys.stderr)
+        print(f"{_count(len(exc.issues), 'problem')} in {p}", file=sys.stderr)
     return None
 
 

@@ -41,7 +41,7 @@ def test_check_reports_every_problem_with_its_line(workdir: Path, capsys: pytest
     err = capsys.readouterr().err
     assert "bad.yaml:3:" in err and "timout" in err
     assert "bad.yaml:6:" in err and "unknown channel 'hok'" in err and "did you mean 'hook'" in err
-    assert "2 problem(s)" in err
+    assert "2 problems in bad.yaml" in err
 
 
 def test_explain_names_routes_reasons_and_dedup_key(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -105,7 +105,7 @@ async def test_two_apis_three_workers_one_database(pg_url: str, processes: Proce
     subprocess.run([sys.executable, "-m", "notifier.cli", "db", "upgrade", "--db", pg_url], check=True,
                    capture_output=True)
     ports = [processes.api(f"api{i}", config, pg_url)[1] for i in range(2)]
-    workers = [processes.worker(f"worker{i}", config, pg_url, "--no-digests", "--lease", str(LEASE))
+    workers = [processes.worker(f"worker{i}", config, pg_url, "--no-digests", "--lease", f"{LEASE:g}s")
                for i in range(3)]
 
     batches, pairs, conversations = plan_batches(EVENTS)
