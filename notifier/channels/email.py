@@ -26,15 +26,16 @@ import hashlib
 import re
 import ssl
 from datetime import datetime
+from email.headerregistry import Address
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, formataddr, parseaddr
+from email.utils import format_datetime, parseaddr
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
 import jinja2
 
+from notifier.channels._addresses import ascii_mailbox, needs_smtputf8, visitor_address, wire_bytes
 from notifier.channels._smtp import SmtpServer, parse_smtp_url
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
 from notifier.channels.email_config import EmailChannel
@@ -43,7 +44,7 @@ from notifier.channels.inert import header_text
 from notifier.core.addresses import checked_email
 from notifier.render import view
 
-__all__ = ["EmailTarget", "create", "preview"]
+__all__ = ["EmailTarget", "create", "preview", "wire_bytes"]
 
 #: Words put in front of the subject so that mail filters can sort on them.
 _TAGS = {
@@ -175,7 +176,7 @@ class EmailTarget:
         self._body(msg, report.text, report.html)
         return msg
 
-    def _reply_to(self, message: Outbound) -> str | None:
+    def _reply_to(self, message: Outbound) -> str | Address | None:
         if self.config.reply_to:
             return self.config.reply_to
         user = message.event.consented_user
@@ -184,12 +185,13 @@ class EmailTarget:
         address = checked_email(user.email) if user is not None else None
         if user is None or address is None:
             return None
-        # Visitor-typed values: flatten them so they can never add a header line.
-        name = header_text(user.name or "")
-        return formataddr((name, address)) if name else address
+        # The name is flattened so it can never add a header line. An internationalised
+        # address (Jörg, jorg@müller.de) is kept as such: how it goes on the wire depends on
+        # the server's SMTPUTF8 support (see _addresses).
+        return visitor_address(header_text(user.name or ""), address)
 
     def _envelope(self, subject: str, message_id: str, headers: dict[str, str],
-                  reply_to: str | None) -> EmailMessage:
+                  reply_to: str | Address | None) -> EmailMessage:
         msg = EmailMessage()
         msg["Subject"] = header_text(subject)
         msg["From"] = self.config.from_
@@ -268,7 +270,7 @@ class EmailTarget:
             return self._verdict(server, accepted, refused, {})
         try:
             async with server.client(self.config) as client:
-                errors, reply = await client.sendmail(self.sender, remaining, msg.as_bytes(policy=SMTP_POLICY))
+                errors, reply = await self._sendmail(client, msg, remaining)
         except aiosmtplib.SMTPRecipientsRefused as exc:
             errors = {e.recipient: aiosmtplib.SMTPResponse(e.code, e.message) for e in exc.recipients}
             reply = ""
@@ -282,6 +284,23 @@ class EmailTarget:
             else:
                 refused[rcpt] = f"{response.code} {response.message}"
         return self._verdict(server, accepted, refused, temporary, reply)
+
+    async def _sendmail(self, client: aiosmtplib.SMTP, msg: EmailMessage,
+                        recipients: list[str]) -> tuple[dict[str, aiosmtplib.SMTPResponse], str]:
+        """Send as UTF-8 where the server offers SMTPUTF8 and the mail needs it, else downgraded."""
+        if client.is_ehlo_or_helo_needed:
+            with contextlib.suppress(aiosmtplib.SMTPHeloError):  # sendmail falls back to HELO
+                await client.ehlo()
+        sender = self.sender
+        if needs_smtputf8(msg, [sender, *recipients]) and client.supports_extension("smtputf8"):
+            return await client.sendmail(sender, recipients, wire_bytes(msg, smtputf8=True),
+                                         mail_options=["SMTPUTF8"])
+        # Without SMTPUTF8 a configured address keeps working through its IDNA domain.
+        sender = ascii_mailbox(sender) or sender
+        envelope = [ascii_mailbox(r) or r for r in recipients]
+        errors, reply = await client.sendmail(sender, envelope, wire_bytes(msg, smtputf8=False))
+        back = dict(zip(envelope, recipients, strict=True))
+        return {back.get(k, k): v for k, v in errors.items()}, reply
 
     def _verdict(self, server: SmtpServer, accepted: list[str], refused: dict[str, str],
                  temporary: dict[str, str], reply: str = "") -> SendResult:
