@@ -28,7 +28,7 @@ from notifier.auth import ENV_TOKEN, Authenticator, Principal, signature_problem
 from notifier.browser import BrowserAccess, add_docs
 from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
-from notifier.core.events import Event
+from notifier.core.events import MAX_BATCH, Event
 from notifier.health import due_age, judge, stuck_after_from_env
 from notifier.openapi import document
 from notifier.service import Service
@@ -37,7 +37,6 @@ from notifier.store.base import STATUSES, StoreUnavailable
 __all__ = ["MAX_BATCH", "MAX_BODY", "AccessGuard", "create_app"]
 
 MAX_BODY = 1024 * 1024
-MAX_BATCH = 1000
 
 log = structlog.get_logger(__name__)
 
@@ -69,6 +68,8 @@ def _details(exc: ValidationError, batch: bool) -> list[dict[str, Any]]:
         msg = err["msg"]
         if err["type"] == "extra_forbidden":
             msg = "unknown field"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
         item: dict[str, Any] = {"path": path, "message": msg}
         if batch and loc and isinstance(loc[0], int):
             item["index"] = loc[0]

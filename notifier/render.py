@@ -21,6 +21,7 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from notifier.channels.inert import header_text, mailto, no_mentions, safe_url, slack_mrkdwn
 from notifier.config.models import Defaults
 from notifier.core.addresses import checked_email
+from notifier.core.events import Event
 from notifier.core.outbound import Outbound
 
 __all__ = ["LABELS", "Renderer", "TemplateProblem", "view"]
@@ -195,6 +196,12 @@ def _escalation(message: Outbound, locale: str) -> dict[str, Any] | None:
     return {"step": step, "waited": waited, "case": labels.get("escalated_case"), "text": text}
 
 
+def _tool_message(ev: Event) -> str | None:
+    # Tool arguments are any JSON: only a string ``message`` is the user's words.
+    value = ev.tool.arguments.get("message") if ev.tool else None
+    return value if isinstance(value, str) else None
+
+
 def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None = None,
          turns: int = 6) -> dict[str, Any]:
     """The context every template receives, privacy rules applied.
@@ -221,7 +228,7 @@ def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None
         "priority_label": labels.get(message.priority.value, message.priority.value),
         "urgent": message.priority.rank >= 2,
         "site": header_text(ev.site),
-        "message": ev.message or (ev.tool.arguments.get("message") if ev.tool else None) or "",
+        "message": ev.message or _tool_message(ev) or "",
         "page_url": header_text(ev.page.url) if ev.page and ev.page.url else None,
         "page_title": header_text(ev.page.title) if ev.page and ev.page.title else None,
         "time": _localtime(when, defaults.timezone),

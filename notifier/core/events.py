@@ -3,6 +3,12 @@
 The model is strict (unknown fields are rejected) so that a typo in a chatbot's
 integration is reported at once instead of silently dropping data.
 
+It is also the one place where limits are enforced (:data:`LIMITS`): what it accepts, the
+store can read back and every channel can render. Strings have a maximum length and no
+NUL character (PostgreSQL cannot store one), ``tool.arguments`` is nested at most
+:data:`MAX_DEPTH` levels deep, lists and maps are bounded, and times lie in the years
+2000-2099 (whatever the offset), so no conversion to local time can overflow.
+
 Example::
 
     >>> ev = Event.model_validate({"kind": "support_request", "site": "shop.example.com",
@@ -19,6 +25,7 @@ from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -33,6 +40,9 @@ from notifier.core.tool_calls import read_tool_arguments
 
 __all__ = [
     "HANDOFF_KINDS",
+    "LIMITS",
+    "MAX_BATCH",
+    "MAX_DEPTH",
     "Event",
     "Kind",
     "Page",
@@ -75,6 +85,86 @@ class Priority(StrEnum):
 
 _PRIORITY_RANK = {Priority.low: 0, Priority.normal: 1, Priority.high: 2, Priority.urgent: 3}
 
+#: Most events in one ``POST /v1/events`` batch (more is a ``413``).
+MAX_BATCH = 1000
+#: How deep ``tool.arguments`` may nest objects and arrays (the arguments object is level 1).
+MAX_DEPTH = 8
+#: Maximum lengths in characters, per field, and sizes of lists and maps.
+LIMITS: dict[str, int] = {
+    "id": 200, "site": 255, "conversation_id": 200, "message": 32_000, "locale": 35,
+    "user.name": 200, "user.email": 320, "user.phone": 64, "user.ip": 64,
+    "page.url": 4096, "page.title": 4096,
+    "transcript": 200, "transcript.text": 32_000,
+    "tool.name": 200, "tool.arguments.string": 32_000, "tool.arguments.key": 200, "tool.arguments.items": 1000,
+    "labels": 50, "labels.key": 100, "labels.value": 1000,
+}
+_EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
+
+
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain a NUL character (\\u0000)")
+    return value
+
+
+_NoNul = AfterValidator(_no_nul)
+# Strings by their size limit (LIMITS says which field takes which).
+Name = Annotated[str, Field(max_length=200), _NoNul]
+Host = Annotated[str, Field(max_length=255), _NoNul]
+LongText = Annotated[str, Field(max_length=32_000), _NoNul]
+Locale = Annotated[str, Field(max_length=35), _NoNul]
+Address = Annotated[str, Field(max_length=320), _NoNul]
+Short = Annotated[str, Field(max_length=64), _NoNul]
+Url = Annotated[str, Field(max_length=4096), _NoNul]
+PageTitle = Url
+LabelValue = Annotated[str, Field(max_length=1000), _NoNul]
+LabelKey = Annotated[str, Field(max_length=100), _NoNul]
+
+
+def _sane_time(value: datetime | None) -> datetime | None:
+    # A naive timestamp is taken as UTC: chatbots often send ISO strings without offset.
+    if value is None:
+        return None
+    if not _EARLIEST_YEAR <= value.year <= _LATEST_YEAR:
+        # Year 1 or 9999 with an offset overflows when converted to another time zone.
+        raise ValueError(f"must lie in the years {_EARLIEST_YEAR}-{_LATEST_YEAR}")
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+Time = Annotated[datetime, AfterValidator(_sane_time)]
+
+
+def _check_arguments(value: Any) -> Any:
+    """Bound depth, size and strings of a JSON value without recursion (a deep one must not blow the stack)."""
+    if not isinstance(value, dict):
+        return value  # the type check after this one says what is wrong
+    stack: list[tuple[Any, int, str]] = [(value, 1, "")]
+    items = 0
+    while stack:
+        node, depth, where = stack.pop()
+        items += 1
+        if items > LIMITS["tool.arguments.items"]:
+            raise ValueError(f"holds more than {LIMITS['tool.arguments.items']} values")
+        if isinstance(node, dict | list):
+            if depth > MAX_DEPTH:
+                raise ValueError(f"nested deeper than {MAX_DEPTH} levels (at {where.lstrip('.') or 'the top'})")
+            pairs = node.items() if isinstance(node, dict) else enumerate(node)
+            for key, child in pairs:
+                if isinstance(key, str):
+                    if len(key) > LIMITS["tool.arguments.key"]:
+                        raise ValueError(f"a key is longer than {LIMITS['tool.arguments.key']} characters")
+                    _no_nul(key)
+                elif isinstance(node, dict):
+                    raise ValueError("keys must be strings")
+                stack.append((child, depth + 1, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]"))
+        elif isinstance(node, str):
+            if len(node) > LIMITS["tool.arguments.string"]:
+                raise ValueError(f"{where.lstrip('.')}: longer than {LIMITS['tool.arguments.string']} characters")
+            _no_nul(node)
+        elif node is not None and not isinstance(node, bool | int | float):
+            raise ValueError(f"{where.lstrip('.')}: not a JSON value")
+    return value
+
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -83,26 +173,26 @@ class _Strict(BaseModel):
 class User(_Strict):
     """The person talking to the chatbot. Details are forwarded only with ``consent``."""
 
-    name: str | None = None
-    email: str | None = None
-    phone: str | None = None
-    ip: str | None = None
+    name: Name | None = None
+    email: Address | None = None
+    phone: Short | None = None
+    ip: Short | None = None
     consent: bool = False
 
 
 class Page(_Strict):
     """Where the chat took place."""
 
-    url: str | None = None
-    title: str | None = None
+    url: Url | None = None
+    title: PageTitle | None = None
 
 
 class Turn(_Strict):
     """One turn of the transcript given for context."""
 
     role: Literal["user", "assistant", "system"]
-    text: str
-    at: datetime | None = None
+    text: LongText
+    at: Time | None = None
 
 
 class Tool(_Strict):
@@ -111,8 +201,14 @@ class Tool(_Strict):
     ``page_title`` fill the event's ``user``, ``message`` and ``page`` where it has none;
     the arguments themselves are kept as sent."""
 
-    name: str
+    name: Name
+    #: Any JSON object, nested at most :data:`MAX_DEPTH` levels.
     arguments: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("arguments", mode="before")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        return _check_arguments(value)
 
 
 def new_id() -> str:
@@ -123,20 +219,20 @@ def new_id() -> str:
 class Event(_Strict):
     """One support event. ``id`` and ``occurred_at`` are filled in on receipt when absent."""
 
-    id: Annotated[str, Field(min_length=1, max_length=200)] | None = None
+    id: Annotated[str, Field(min_length=1, max_length=LIMITS["id"]), AfterValidator(_no_nul)] | None = None
     kind: Kind
-    site: str = ""
-    conversation_id: str | None = None
-    occurred_at: datetime | None = None
-    message: str | None = None
+    site: Host = ""
+    conversation_id: Name | None = None
+    occurred_at: Time | None = None
+    message: LongText | None = None
     role: Literal["user", "assistant"] | None = None
     user: User | None = None
     page: Page | None = None
-    transcript: list[Turn] = Field(default_factory=list)
+    transcript: list[Turn] = Field(default_factory=list, max_length=LIMITS["transcript"])
     tool: Tool | None = None
-    locale: str | None = None
+    locale: Locale | None = None
     priority: Priority | None = None
-    labels: dict[str, str] = Field(default_factory=dict)
+    labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=LIMITS["labels"])
 
     @model_validator(mode="wrap")
     @classmethod
@@ -152,14 +248,6 @@ class Event(_Strict):
             return handler(data)
         except ValidationError as exc:
             raise _renamed(exc, sources) from None
-
-    @field_validator("occurred_at")
-    @classmethod
-    def _aware(cls, value: datetime | None) -> datetime | None:
-        # A naive timestamp is taken as UTC: chatbots often send ISO strings without offset.
-        if value is not None and value.tzinfo is None:
-            return value.replace(tzinfo=UTC)
-        return value
 
     def completed(self, now: datetime, event_id: str | None = None) -> Event:
         """This event with its id and time filled in (``event_id`` wins over a generated one)."""
