@@ -204,7 +204,7 @@ ARGUMENTS = st.one_of(
 )
 # Beyond a limit: exactly one of these makes the event a 422.
 OVER_LIMIT: dict[str, st.SearchStrategy[Any]] = {
-    "message": st.sampled_from(["x" * 32_001, "nul\x00inside"]),
+    "message": st.sampled_from(["x" * 64_001, "nul\x00inside"]),
     "labels": st.just({f"l{i}": "x" for i in range(51)}),
     "transcript": st.just([{"role": "user", "text": "x"}] * 201),
     "site": st.just("s" * 256),

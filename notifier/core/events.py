@@ -91,11 +91,11 @@ MAX_BATCH = 1000
 MAX_DEPTH = 8
 #: Maximum lengths in characters, per field, and sizes of lists and maps.
 LIMITS: dict[str, int] = {
-    "id": 200, "site": 255, "conversation_id": 200, "message": 32_000, "locale": 35,
+    "id": 200, "site": 255, "conversation_id": 200, "message": 64_000, "locale": 35,
     "user.name": 200, "user.email": 320, "user.phone": 64, "user.ip": 64,
     "page.url": 4096, "page.title": 4096,
-    "transcript": 200, "transcript.text": 32_000,
-    "tool.name": 200, "tool.arguments.string": 32_000, "tool.arguments.key": 200, "tool.arguments.items": 1000,
+    "transcript": 200, "transcript.text": 64_000,
+    "tool.name": 200, "tool.arguments.string": 64_000, "tool.arguments.key": 200, "tool.arguments.items": 1000,
     "labels": 50, "labels.key": 100, "labels.value": 1000,
 }
 _EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
@@ -111,7 +111,7 @@ _NoNul = AfterValidator(_no_nul)
 # Strings by their size limit (LIMITS says which field takes which).
 Name = Annotated[str, Field(max_length=200), _NoNul]
 Host = Annotated[str, Field(max_length=255), _NoNul]
-LongText = Annotated[str, Field(max_length=32_000), _NoNul]
+LongText = Annotated[str, Field(max_length=64_000), _NoNul]
 Locale = Annotated[str, Field(max_length=35), _NoNul]
 Address = Annotated[str, Field(max_length=320), _NoNul]
 Short = Annotated[str, Field(max_length=64), _NoNul]

@@ -27,7 +27,7 @@ from notifier.config.models import (
     FreshdeskChannel,
     ZendeskChannel,
 )
-from notifier.core.events import Event
+from notifier.core.events import LIMITS, Event
 from tests.channels.samples import context, event, outbound
 
 #: Mentions, links in each syntax, HTML, template syntax, CR/LF, RTL/zero-width, long tokens.
@@ -47,7 +47,8 @@ HOSTILE = [
     "**bold** __under__ # Heading\n- item\n> quote",
     "line1\r\nBcc: victim@example.com\r\nSubject: pwned\r\n\r\nbody",
     "a\u202eRTL override\u202c b\u200bzero\u200dwidth\ufeff\u2066isolate\u2069",
-    "\u2028line separator\u0085next line\x0bvtab\x00nul",
+    # NUL itself never gets this far: the event model refuses it (PostgreSQL cannot store it).
+    "\u2028line separator\u0085next line\x0bvtab\x01soh\x7fdel",
     "&lt;!channel&gt; &amp; &#60;!here&#62;",
     "a|b>c<d|e",
     "https://evil.example/<!channel>|x>",
@@ -59,12 +60,15 @@ _PAGE = "https://shop.example.com/p?q="
 
 
 def hostile_event(text: str, *, consent: bool = True) -> Event:
+    def cut(field: str) -> str:  # as long as the API accepts for that field (core/events.py)
+        return text[:LIMITS[field]]
+
     return event(
-        message=text, site=text,
+        message=text, site=cut("site"),
         transcript=[{"role": "user", "text": text}, {"role": "assistant", "text": text}],
-        user={"name": text, "email": text, "phone": text, "consent": consent},
-        page={"url": _PAGE + text, "title": text},
-        labels={text[:50]: text}, tool={"name": "send_support_email", "arguments": {"message": text}},
+        user={"name": cut("user.name"), "email": cut("user.email"), "phone": cut("user.phone"), "consent": consent},
+        page={"url": (_PAGE + text)[:LIMITS["page.url"]], "title": cut("page.title")},
+        labels={text[:50]: cut("labels.value")}, tool={"name": "send_support_email", "arguments": {"message": text}},
     )
 
 
