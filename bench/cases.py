@@ -2,6 +2,7 @@
 
     python bench/cases.py                          # SQLite, 2,000 cases
     python bench/cases.py --db postgresql://…      # an empty PostgreSQL database
+    python bench/cases.py --direct                 # CaseStore.act in this process, no HTTP
 
 A ``notifier serve --no-worker`` process on 127.0.0.1 holds the store; this script posts
 the requests (in batches), then claims every case twice at once, as two agents clicking
@@ -90,13 +91,52 @@ async def run(db: str, cases: int, concurrency: int, port: int) -> None:
         raise SystemExit("expected exactly one winner per case")
 
 
+async def direct(db: str, cases: int) -> None:
+    """Claims through :class:`CaseStore` alone: what the store costs, without HTTP."""
+    from datetime import UTC, datetime
+
+    from notifier.store import store_for
+    from notifier.store.cases import CaseStore
+
+    store = store_for(db)
+    await store.open()
+    now = datetime.now(UTC)
+    try:
+        async with store.transaction() as tx:
+            opening = CaseStore(tx.connector())
+            ids = [(await opening.open_or_join(
+                case_id=f"bench-{i}", identity=f"bench|{i}", event_id=f"bench-{i}", site="bench", conversation_id=None,
+                kind="support_request", route=None, locale=None, now=now, expected=None, timers=[])).id
+                for i in range(cases) if await _event(tx, f"bench-{i}", now)]
+        cases_store = CaseStore(store.connector())
+        t0 = time.perf_counter()
+        for case_id in ids:
+            await cases_store.act(case_id, "claim", actor="marie", via="bench", now=now)
+        elapsed = time.perf_counter() - t0
+    finally:
+        await store.close()
+    print(f"store        {db.split(':', 1)[0]} (CaseStore.act, one at a time, no HTTP)")
+    print(f"claims/s     {len(ids) / elapsed:,.0f}")
+
+
+async def _event(tx: object, event_id: str, now: object) -> bool:
+    from notifier.core.events import Event
+
+    ev = Event.model_validate({"id": event_id, "kind": "support_request", "site": "bench", "occurred_at": now})
+    return bool(await tx.insert_event(ev, now, None))  # type: ignore[attr-defined]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--db", help="store URL (default: a fresh SQLite file)")
     parser.add_argument("--cases", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--direct", action="store_true", help="claim through CaseStore in this process")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
+        if args.direct:
+            asyncio.run(direct(args.db or f"sqlite:///{tmp}/bench.db", args.cases))
+            return
         config = Path(tmp) / "channels.yaml"
         config.write_text(CONFIG, encoding="utf-8")
         db = args.db or f"sqlite:///{tmp}/bench.db"
