@@ -62,6 +62,8 @@ async def queue_acknowledgement(tx: Transaction, cases: CaseStore, config: Confi
         "body": orjson.dumps(body.to_json()).decode()})
     if not inserted:
         return False
+    await cases.db.execute(cases.q["link_event"], {"case_id": opened.id, "event_id": event_id,
+                                                    "round": opened.round, "now": now})
     await tx.insert_deliveries(event_id, [NewDelivery(id=uuid.uuid4().hex, route=ACKNOWLEDGE_ROUTE,
                                                       channel=ack.via, priority=Priority.normal)], now)
     return True

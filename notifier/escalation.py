@@ -62,6 +62,9 @@ async def fire_due(store: Store, config: Config, worker: str, now: datetime, lim
             await cases.db.execute(cases.q["insert_internal_event"], {
                 "id": event_id, "kind": "escalation", "site": case.site, "now": now,
                 "body": orjson.dumps(event.to_json()).decode()})
+            # Linked to the case, so its history shows the escalation and its deliveries.
+            await cases.db.execute(cases.q["link_event"], {"case_id": case.id, "event_id": event_id,
+                                                            "round": timer.round, "now": now})
             known = [c for c in timer.channels if c in config.channels]
             if len(known) < len(timer.channels):
                 log.warning("escalation names a channel that no longer exists", case=case.id,

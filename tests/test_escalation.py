@@ -18,6 +18,7 @@ from notifier.core.events import Event
 from notifier.escalation import fire_due
 from notifier.inbox import captured
 from notifier.service import Service
+from notifier.store.cases import CaseStore
 from tests.conftest import ServiceFactory, webhook_config
 from tests.pgserver import PgServer
 from tests.sink import Sink
@@ -91,6 +92,11 @@ async def test_fires_once_per_step_after_its_delay(make_service: ServiceFactory,
     clock.now = WEDNESDAY + 61 * M
     await service.worker.drain()
     assert len(sink.received) == 3
+    # The case's history lists what it escalated, and those deliveries.
+    history = await CaseStore(service.store.connector()).history(accepted.case["id"])
+    assert [e["kind"] for e in history["events"]] == ["support_request", "escalation", "escalation"]
+    assert sorted(d["channel"] for d in history["deliveries"]) == ["hook", "mail", "oncall", "oncall"]
+    assert [t["status"] for t in history["escalations"]] == ["fired", "fired"]
     [mail] = captured(tmp_path / "inbox")
     assert "Escalade 2 : personne n'a pris en charge depuis 1h1m" in mail.subject
     body = mail.message().get_body(("plain",))

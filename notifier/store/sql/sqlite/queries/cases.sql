@@ -111,9 +111,10 @@ SELECT min(due_at) AS due_at FROM case_timers WHERE status = 'pending'
 SELECT identity, route FROM cases WHERE status = 'resolved' AND identity IN (SELECT value FROM json_each(:identities))
 
 -- name: latest_event
--- The case's most recent event of the round: what an escalation shows.
+-- The case's most recent request (not one notifier wrote): what an escalation shows.
 SELECT e.body FROM case_events ce JOIN events e ON e.id = ce.event_id
-WHERE ce.case_id = :case_id ORDER BY ce.at DESC, ce.event_id DESC LIMIT 1
+WHERE ce.case_id = :case_id AND e.kind NOT IN ('escalation', 'acknowledgement')
+ORDER BY ce.at DESC, ce.event_id DESC LIMIT 1
 
 
 -- name: insert_internal_event
