@@ -307,6 +307,20 @@ class Config(_Model):
             raise ReferenceProblems(problems)
         return self
 
+    @model_validator(mode="after")
+    def _hours_to_count(self) -> Config:
+        # A target or an escalation counted in business hours needs at least one open day,
+        # or it would never come due: refused here rather than failing every request.
+        if self.defaults.business_hours.days:
+            return self
+        if self.defaults.response_clock == "business_hours" and (
+                self.defaults.response_target or any(r.response_target for r in self.routes)):
+            raise ValueError("business_hours has no open day, but response targets are counted in it "
+                             "(add days, or set defaults.response_clock: wall)")
+        if any(step.clock == "business_hours" for r in self.routes for step in r.escalate):
+            raise ValueError("business_hours has no open day, but an escalation counts it (clock: business_hours)")
+        return self
+
     @property
     def fallback_channels(self) -> list[str]:
         """The fallback, or every email channel when none is set."""

@@ -58,3 +58,16 @@ def test_the_schema_lets_editors_check_them() -> None:
     route = schema["$defs"]["Route"]["properties"]
     assert "escalate" in route and "response_target" in route
     assert "response_target" in schema["$defs"]["Defaults"]["properties"]
+
+
+def test_targets_in_business_hours_need_an_open_day() -> None:
+    closed = GOOD.replace("  response_target: 4h\n", "  response_target: 4h\n  business_hours: {days: []}\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(closed)
+    assert "business_hours has no open day" in str(caught.value.issues[0])
+    # Counted in wall-clock time, the same targets need no open day.
+    walled = closed.replace("  response_target: 4h\n", "  response_target: 4h\n  response_clock: wall\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(walled)  # the escalation step still counts business hours
+    assert "an escalation counts it" in str(caught.value.issues[0])
+    parse_config(walled.replace(", clock: business_hours}", "}"))
