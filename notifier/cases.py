@@ -18,7 +18,7 @@ from notifier.core.events import Event, Kind
 from notifier.core.hours import add_business_time
 from notifier.core.routing import Plan
 from notifier.store.base import Store
-from notifier.store.cases import ActionResult, CaseStore, Opened, TimerPlan
+from notifier.store.cases import ActionResult, CaseStore, Opened, Opening, TimerPlan
 
 __all__ = ["act", "case_view", "open_cases", "response_due", "timer_plans"]
 
@@ -74,28 +74,32 @@ async def open_cases(cases: CaseStore, config: Config, batch: list[tuple[Event, 
     the user writes in a conversation whose case was resolved reopens it. Identities are
     visited in one global order, so two batches touching the same cases cannot deadlock.
     """
-    out: dict[str, Opened] = {}
     writers = [(e, p) for e, p in batch if not wants_case(e, p) and may_reopen(e)]
     resolved = await cases.resolved_among([case_identity(e) for e, _ in writers])
-    todo = [(e, p) for e, p in batch if wants_case(e, p)] + [
-        (e, p) for e, p in writers if case_identity(e) in resolved]
-    for event, routed in sorted(todo, key=lambda ep: (case_identity(ep[0]), ep[0].id or "")):
-        assert event.id is not None
-        identity = case_identity(event)
+    grouped: dict[str, list[tuple[Event, Plan]]] = {}
+    for event, routed in batch:
         if wants_case(event, routed):
-            name = case_route(config, routed)
-            route = _route(config, name)
-            opened: Opened | None = await cases.open_or_join(
-                case_id=uuid.uuid4().hex, identity=identity, event_id=event.id, site=event.site,
-                conversation_id=event.conversation_id, kind=event.kind.value, route=name,
-                locale=event.locale, now=now, expected=response_due(config, route, now),
-                timers=timer_plans(config, route, now))
-        else:
-            # The new round follows the case's own route: its target and escalation.
-            route = _route(config, resolved[identity])
-            opened = await cases.reopen_if_resolved(identity=identity, event_id=event.id, now=now,
-                                                    expected=response_due(config, route, now),
-                                                    timers=timer_plans(config, route, now))
+            grouped.setdefault(case_identity(event), []).append((event, routed))
+    openings = []
+    for identity, items in grouped.items():
+        first, routed = items[0]  # the first request of the batch sets the case's route
+        name = case_route(config, routed)
+        route = _route(config, name)
+        openings.append(Opening(
+            case_id=uuid.uuid4().hex, identity=identity, event_ids=tuple(e.id or "" for e, _ in items),
+            site=first.site, conversation_id=first.conversation_id, kind=first.kind.value, route=name,
+            locale=first.locale, expected=response_due(config, route, now),
+            timers=tuple(timer_plans(config, route, now))))
+    out = await cases.open_many(openings, now)
+    for event, _ in sorted(writers, key=lambda ep: (case_identity(ep[0]), ep[0].id or "")):
+        identity = case_identity(event)
+        if identity not in resolved or event.id is None:
+            continue
+        # The new round follows the case's own route: its target and escalation.
+        route = _route(config, resolved.pop(identity))
+        opened = await cases.reopen_if_resolved(identity=identity, event_id=event.id, now=now,
+                                                expected=response_due(config, route, now),
+                                                timers=timer_plans(config, route, now))
         if opened is not None:
             out[event.id] = opened
     return out

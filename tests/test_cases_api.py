@@ -90,6 +90,12 @@ async def test_a_request_answers_with_its_case_and_when_to_expect_an_answer(clie
                                                    ev(id="e4", kind="message", role="user", message="merci")]
                                )).json()["events"]
     assert batch[0]["case"]["id"] != case["id"] and "case" not in batch[1]
+    # Two requests of one new conversation in one batch share one new case.
+    pair = (await client.post("/v1/events", json=[ev(id="e5", conversation_id="c5"),
+                                                  ev(id="e6", conversation_id="c5")])).json()["events"]
+    assert pair[0]["case"]["id"] == pair[1]["case"]["id"]
+    detail = (await client.get(f"/v1/cases/{pair[0]['case']['id']}")).json()
+    assert [e["id"] for e in detail["events"]] == ["e5", "e6"]
 
 
 async def test_a_keyword_alert_opens_a_case_with_its_route_target(client: httpx.AsyncClient, clock: Clock) -> None:

@@ -19,7 +19,7 @@ import orjson
 from notifier.core.cases import Action, CaseStatus
 from notifier.store.connector import Connector, Row, as_time, queries
 
-__all__ = ["ActionResult", "Case", "CaseNotFound", "CaseStore", "FiredTimer", "Opened", "TimerPlan"]
+__all__ = ["ActionResult", "Case", "CaseNotFound", "CaseStore", "FiredTimer", "Opened", "Opening", "TimerPlan"]
 
 Outcome = Literal["done", "unchanged", "refused"]
 
@@ -69,6 +69,11 @@ class Case:
                 for k, v in self.__dict__.items() if k != "identity"}
 
 
+def _json(rows: list[dict[str, Any]]) -> str:
+    # Rows travel as one JSON array: one statement for a whole batch on either backend.
+    return orjson.dumps(rows).decode()
+
+
 def _t(value: Any) -> datetime:
     out = as_time(value)
     assert out is not None
@@ -97,6 +102,22 @@ class TimerPlan:
     route: str
     due_at: datetime
     channels: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Opening:
+    """A case to open or join for ``identity``, with the batch's events that belong to it."""
+
+    case_id: str
+    identity: str
+    event_ids: tuple[str, ...]
+    site: str
+    conversation_id: str | None
+    kind: str
+    route: str | None
+    locale: str | None
+    expected: datetime | None
+    timers: tuple[TimerPlan, ...]
 
 
 @dataclass(frozen=True)
@@ -138,12 +159,37 @@ class CaseStore:
                            now: datetime, expected: datetime | None,
                            timers: list[TimerPlan]) -> Opened:
         """Open a case for ``identity``, join its open one, or reopen its resolved one."""
-        row = await self.db.fetch_one(self.q["open_or_join"], {
-            "id": case_id, "identity": identity, "site": site, "conversation_id": conversation_id,
-            "kind": kind, "route": route, "locale": locale, "now": now, "expected": expected,
-        })
-        assert row is not None
-        return await self._after_open(row, event_id, now, timers)
+        opening = Opening(case_id, identity, (event_id,), site, conversation_id, kind, route, locale,
+                          expected, tuple(timers))
+        return (await self.open_many([opening], now))[event_id]
+
+    async def open_many(self, openings: list[Opening], now: datetime) -> dict[str, Opened]:
+        """Open, join or reopen the case of each identity at once (three statements); by event id.
+
+        Each identity appears once, with every event of the batch that belongs to it.
+        """
+        if not openings:
+            return {}
+        ordered = sorted(openings, key=lambda o: o.identity)
+        rows = await self.db.fetch_all(self.q["open_or_join"], {"now": now, "rows": _json([
+            {"id": o.case_id, "identity": o.identity, "site": o.site, "conversation_id": o.conversation_id,
+             "kind": o.kind, "route": o.route, "locale": o.locale, "n": len(o.event_ids),
+             "expected": o.expected.timestamp() if o.expected else None} for o in ordered])})
+        by_identity = {r["identity"]: r for r in rows}
+        out: dict[str, Opened] = {}
+        links, arms = [], []
+        for o in ordered:
+            r = by_identity[o.identity]
+            opened = Opened(r["id"], r["status"], r["round"], r["round_events"] == len(o.event_ids),
+                            as_time(r["expected_response_at"]), r["route"], r["locale"])
+            links += [{"case_id": opened.id, "event_id": e, "round": opened.round} for e in o.event_ids]
+            if opened.new_round:
+                arms += self._timer_rows(opened.id, opened.round, list(o.timers))
+            out.update({e: opened for e in o.event_ids})
+        await self.db.execute(self.q["link_events"], {"now": now, "rows": _json(links)})
+        if arms:
+            await self.db.execute(self.q["arm_timers"], {"rows": _json(arms)})
+        return out
 
     async def reopen_if_resolved(self, *, identity: str, event_id: str, now: datetime,
                                  expected: datetime | None, timers: list[TimerPlan]) -> Opened | None:
@@ -152,7 +198,12 @@ class CaseStore:
                                       {"identity": identity, "now": now, "expected": expected})
         if row is None:
             return None
-        return await self._after_open(row, event_id, now, timers)
+        opened = Opened(row["id"], row["status"], row["round"], True, as_time(row["expected_response_at"]),
+                        row["route"], row["locale"])
+        await self.db.execute(self.q["link_event"], {"case_id": opened.id, "event_id": event_id,
+                                                      "round": opened.round, "now": now})
+        await self._arm(opened.id, opened.round, timers)
+        return opened
 
     async def resolved_among(self, identities: list[str]) -> dict[str, str | None]:
         """Those of ``identities`` whose case is resolved (a new message reopens it), with its route."""
@@ -162,20 +213,15 @@ class CaseStore:
                                        {"identities": orjson.dumps(sorted(set(identities))).decode()})
         return {r["identity"]: r["route"] for r in rows}
 
-    async def _after_open(self, row: Row, event_id: str, now: datetime, timers: list[TimerPlan]) -> Opened:
-        opened = Opened(row["id"], row["status"], row["round"], row["round_events"] == 1,
-                        as_time(row["expected_response_at"]), row["route"], row["locale"])
-        await self.db.execute(self.q["link_event"], {"case_id": opened.id, "event_id": event_id,
-                                                      "round": opened.round, "now": now})
-        if opened.new_round:
-            await self._arm(opened.id, opened.round, timers)
-        return opened
+    @staticmethod
+    def _timer_rows(case_id: str, round_: int, timers: list[TimerPlan]) -> list[dict[str, Any]]:
+        return [{"case_id": case_id, "round": round_, "step": t.step, "route": t.route,
+                 "due_at": t.due_at.timestamp(), "channels": orjson.dumps(list(t.channels)).decode()}
+                for t in timers]
 
     async def _arm(self, case_id: str, round_: int, timers: list[TimerPlan]) -> None:
-        for t in timers:
-            await self.db.execute(self.q["arm_timer"], {
-                "case_id": case_id, "round": round_, "step": t.step, "route": t.route, "due_at": t.due_at,
-                "channels": orjson.dumps(list(t.channels)).decode()})
+        if timers:
+            await self.db.execute(self.q["arm_timers"], {"rows": _json(self._timer_rows(case_id, round_, timers))})
 
     # ----------------------------------------------------------------- reading
     async def get(self, case_id: str) -> Case | None:

@@ -2,15 +2,21 @@
 -- The SQLite file holds the same names; keep them in step.
 
 -- name: open_or_join
--- One statement, so two requests of one conversation at once still share one case.
+-- One statement per batch (a JSON array of one row per identity, in identity order), so
+-- two requests of one conversation arriving together share one case and two batches lock
+-- cases in the same order. n: how many of the batch's events are this identity's.
 INSERT INTO cases (id, identity, site, conversation_id, kind, route, locale, status, round,
                    round_events, events, opened_at, round_opened_at, updated_at, expected_response_at)
-VALUES (%(id)s, %(identity)s, %(site)s, %(conversation_id)s, %(kind)s, %(route)s, %(locale)s, 'open', 1,
-        1, 1, %(now)s, %(now)s, %(now)s, %(expected)s)
+SELECT r.id, r.identity, r.site, r.conversation_id, r.kind, r.route, r.locale, 'open', 1, r.n, r.n,
+       %(now)s, %(now)s, %(now)s, to_timestamp(r.expected)
+FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r(id text, identity text, site text, conversation_id text,
+                                                     kind text, route text, locale text, n integer,
+                                                     expected double precision)
 ON CONFLICT (identity) DO UPDATE SET
-    events = cases.events + 1,
+    events = cases.events + excluded.events,
     updated_at = excluded.updated_at,
-    round_events = CASE WHEN cases.status = 'resolved' THEN 1 ELSE cases.round_events + 1 END,
+    round_events = CASE WHEN cases.status = 'resolved' THEN excluded.round_events
+                        ELSE cases.round_events + excluded.round_events END,
     round = CASE WHEN cases.status = 'resolved' THEN cases.round + 1 ELSE cases.round END,
     round_opened_at = CASE WHEN cases.status = 'resolved' THEN excluded.round_opened_at
                            ELSE cases.round_opened_at END,
@@ -20,7 +26,20 @@ ON CONFLICT (identity) DO UPDATE SET
     claimed_by = CASE WHEN cases.status = 'resolved' THEN NULL ELSE cases.claimed_by END,
     claimed_at = CASE WHEN cases.status = 'resolved' THEN NULL ELSE cases.claimed_at END,
     status = CASE WHEN cases.status = 'resolved' THEN 'reopened' ELSE cases.status END
-RETURNING id, status, round, round_events, expected_response_at, route, locale
+RETURNING identity, id, status, round, round_events, expected_response_at, route, locale
+
+-- name: link_events
+INSERT INTO case_events (case_id, event_id, round, at)
+SELECT r.case_id, r.event_id, r.round, %(now)s
+FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r(case_id text, event_id text, round integer)
+ON CONFLICT DO NOTHING
+
+-- name: arm_timers
+INSERT INTO case_timers (case_id, round, step, route, due_at, channels, status)
+SELECT r.case_id, r.round, r.step, r.route, to_timestamp(r.due_at), r.channels, 'pending'
+FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r(case_id text, round integer, step integer, route text,
+                                                     due_at double precision, channels text)
+ON CONFLICT DO NOTHING
 
 -- name: reopen_by_identity
 -- The user wrote again in a conversation whose case was resolved.
@@ -81,10 +100,6 @@ SELECT d.id, d.event_id, d.route, d.channel, d.status, d.attempts, d.created_at,
 FROM case_events ce JOIN deliveries d ON d.event_id = ce.event_id
 WHERE ce.case_id = %(case_id)s ORDER BY d.created_at, d.id
 
--- name: arm_timer
-INSERT INTO case_timers (case_id, round, step, route, due_at, channels, status)
-VALUES (%(case_id)s, %(round)s, %(step)s, %(route)s, %(due_at)s, %(channels)s, 'pending')
-ON CONFLICT DO NOTHING
 
 -- name: cancel_timers
 UPDATE case_timers SET status = 'cancelled' WHERE case_id = %(case_id)s AND status = 'pending'

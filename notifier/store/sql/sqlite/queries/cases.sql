@@ -2,15 +2,21 @@
 -- The PostgreSQL file holds the same names; keep them in step.
 
 -- name: open_or_join
--- One statement, so two requests of one conversation at once still share one case.
+-- One statement per batch (a JSON array of one row per identity, in identity order), so
+-- two requests of one conversation arriving together share one case and two batches lock
+-- cases in the same order. n: how many of the batch's events are this identity's.
 INSERT INTO cases (id, identity, site, conversation_id, kind, route, locale, status, round,
                    round_events, events, opened_at, round_opened_at, updated_at, expected_response_at)
-VALUES (:id, :identity, :site, :conversation_id, :kind, :route, :locale, 'open', 1,
-        1, 1, :now, :now, :now, :expected)
+SELECT json_extract(value, '$.id'), json_extract(value, '$.identity'), json_extract(value, '$.site'),
+       json_extract(value, '$.conversation_id'), json_extract(value, '$.kind'), json_extract(value, '$.route'),
+       json_extract(value, '$.locale'), 'open', 1, json_extract(value, '$.n'), json_extract(value, '$.n'),
+       :now, :now, :now, json_extract(value, '$.expected')
+FROM json_each(:rows) WHERE true
 ON CONFLICT (identity) DO UPDATE SET
-    events = cases.events + 1,
+    events = cases.events + excluded.events,
     updated_at = excluded.updated_at,
-    round_events = CASE WHEN cases.status = 'resolved' THEN 1 ELSE cases.round_events + 1 END,
+    round_events = CASE WHEN cases.status = 'resolved' THEN excluded.round_events
+                        ELSE cases.round_events + excluded.round_events END,
     round = CASE WHEN cases.status = 'resolved' THEN cases.round + 1 ELSE cases.round END,
     round_opened_at = CASE WHEN cases.status = 'resolved' THEN excluded.round_opened_at
                            ELSE cases.round_opened_at END,
@@ -20,7 +26,20 @@ ON CONFLICT (identity) DO UPDATE SET
     claimed_by = CASE WHEN cases.status = 'resolved' THEN NULL ELSE cases.claimed_by END,
     claimed_at = CASE WHEN cases.status = 'resolved' THEN NULL ELSE cases.claimed_at END,
     status = CASE WHEN cases.status = 'resolved' THEN 'reopened' ELSE cases.status END
-RETURNING id, status, round, round_events, expected_response_at, route, locale
+RETURNING identity, id, status, round, round_events, expected_response_at, route, locale
+
+-- name: link_events
+INSERT INTO case_events (case_id, event_id, round, at)
+SELECT json_extract(value, '$.case_id'), json_extract(value, '$.event_id'), json_extract(value, '$.round'), :now
+FROM json_each(:rows) WHERE true
+ON CONFLICT DO NOTHING
+
+-- name: arm_timers
+INSERT INTO case_timers (case_id, round, step, route, due_at, channels, status)
+SELECT json_extract(value, '$.case_id'), json_extract(value, '$.round'), json_extract(value, '$.step'),
+       json_extract(value, '$.route'), json_extract(value, '$.due_at'), json_extract(value, '$.channels'), 'pending'
+FROM json_each(:rows) WHERE true
+ON CONFLICT DO NOTHING
 
 -- name: reopen_by_identity
 -- The user wrote again in a conversation whose case was resolved.
@@ -81,10 +100,6 @@ SELECT d.id, d.event_id, d.route, d.channel, d.status, d.attempts, d.created_at,
 FROM case_events ce JOIN deliveries d ON d.event_id = ce.event_id
 WHERE ce.case_id = :case_id ORDER BY d.created_at, d.id
 
--- name: arm_timer
-INSERT INTO case_timers (case_id, round, step, route, due_at, channels, status)
-VALUES (:case_id, :round, :step, :route, :due_at, :channels, 'pending')
-ON CONFLICT DO NOTHING
 
 -- name: cancel_timers
 UPDATE case_timers SET status = 'cancelled' WHERE case_id = :case_id AND status = 'pending'
