@@ -16,7 +16,7 @@ import orjson
 from notifier.config.cases import Acknowledge
 from notifier.config.models import Config, Route
 from notifier.core.addresses import checked_email
-from notifier.core.cases import message_for_user, when_text
+from notifier.core.cases import labelled, message_for_user, when_text
 from notifier.core.events import Event, Priority
 from notifier.store.base import NewDelivery, Transaction
 from notifier.store.cases import CaseStore, Opened
@@ -53,9 +53,10 @@ async def queue_acknowledgement(tx: Transaction, cases: CaseStore, config: Confi
     event_id = f"{opened.id}:acknowledge"
     body = Event.model_validate({
         **event.to_json(), "id": event_id,
-        "labels": {**event.labels, "acknowledges_case": opened.id, "ack_address": address,
-                   "expected": when_text(expected, now, d.timezone, locale) if expected else "",
-                   "message_for_user": message_for_user(opened.status, expected, now, d.timezone, locale)},
+        "labels": labelled(event.labels, {
+            "acknowledges_case": opened.id, "ack_address": address,
+            "expected": when_text(expected, now, d.timezone, locale) if expected else "",
+            "message_for_user": message_for_user(opened.status, expected, now, d.timezone, locale)}),
     })
     inserted = await cases.db.execute(cases.q["insert_internal_event"], {
         "id": event_id, "kind": "acknowledgement", "site": event.site, "now": now,

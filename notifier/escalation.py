@@ -23,6 +23,7 @@ import orjson
 import structlog
 
 from notifier.config.models import Config
+from notifier.core.cases import labelled
 from notifier.core.durations import format_duration
 from notifier.core.events import Event, Priority
 from notifier.store.base import NewDelivery, Store, StoreUnavailable
@@ -54,11 +55,18 @@ async def fire_due(store: Store, config: Config, worker: str, now: datetime, lim
             body = row["body"] if isinstance(row["body"], dict) else orjson.loads(row["body"])
             waited = _waited((now - case.round_opened_at).total_seconds())
             event_id = f"{case.id}:escalation:{timer.round}:{timer.step}"
-            event = Event.model_validate({
-                **body, "id": event_id, "priority": Priority.high.value,
-                "labels": {**body.get("labels", {}), "escalation": str(timer.step + 1),
-                           "escalated_case": case.id, "waited": waited, "escalated_route": timer.route},
-            })
+            ours = {"escalation": str(timer.step + 1), "escalated_case": case.id, "waited": waited,
+                    "escalated_route": timer.route}
+            try:
+                event = Event.model_validate({**body, "id": event_id, "priority": Priority.high.value,
+                                              "labels": labelled(body.get("labels") or {}, ours)})
+            except ValueError:
+                # A request stored by another version that no longer validates: escalate with
+                # what is sure rather than not at all (the timer has fired either way).
+                log.warning("escalating a request that does not validate any more", case=case.id)
+                event = Event.model_validate({"id": event_id, "kind": case.kind, "site": case.site,
+                                              "conversation_id": case.conversation_id,
+                                              "priority": Priority.high.value, "labels": ours})
             await cases.db.execute(cases.q["insert_internal_event"], {
                 "id": event_id, "kind": "escalation", "site": case.site, "now": now,
                 "body": orjson.dumps(event.to_json()).decode()})

@@ -155,3 +155,18 @@ async def test_the_running_service_fires_what_is_due(make_service: ServiceFactor
     service.stop()
     await runner
     assert sorted(p.get("event", p).get("labels", {}).get("escalation", "-") for p in posted(sink)) == ["-", "1"]
+
+
+async def test_a_request_with_every_label_it_may_carry_still_escalates(make_service: ServiceFactory,
+                                                                       sink: Sink) -> None:
+    clock = Clock(WEDNESDAY)
+    service = await make_service(config(sink.url), clock=clock)
+    full = request_event().model_copy(update={"labels": {f"k{i}": "v" for i in range(50)}})
+    await service.accept([full], now=WEDNESDAY)
+    assert len(await fire_due(service.store, service.config, "w1", WEDNESDAY + 16 * M)) == 1
+    clock.now = WEDNESDAY + 16 * M
+    assert service.worker is not None
+    await service.worker.drain()
+    labels = [p.get("event", p).get("labels", {}) for p in posted(sink)]
+    escalated = [lab for lab in labels if lab.get("escalation") == "1"]
+    assert len(escalated) == 1 and len(escalated[0]) == 50 and escalated[0]["waited"] == "16m"

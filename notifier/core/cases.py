@@ -22,7 +22,7 @@ from typing import Literal
 from zoneinfo import ZoneInfo
 
 from notifier.core.dedup import person
-from notifier.core.events import Event, Kind
+from notifier.core.events import LIMITS, Event, Kind
 
 __all__ = [
     "ACTIONS",
@@ -31,6 +31,7 @@ __all__ = [
     "Action",
     "CaseStatus",
     "case_identity",
+    "labelled",
     "message_for_user",
     "opens_case",
 ]
@@ -47,6 +48,17 @@ CASE_KINDS = frozenset({Kind.support_request, Kind.contact_request, Kind.tool_ca
 def opens_case(event: Event, keywords: list[str]) -> bool:
     """Whether ``event`` opens or joins a case: a request for a human, or a keyword alert."""
     return event.kind in CASE_KINDS or (event.kind is Kind.message and bool(keywords))
+
+
+def labelled(original: dict[str, str], ours: dict[str, str]) -> dict[str, str]:
+    """``original`` labels with ``ours`` added (ours win), within the event's label limit.
+
+    The events notifier writes (escalations, acknowledgements) carry the request's labels
+    and a few of their own; a request already at the limit gives up its last ones.
+    """
+    room = max(0, LIMITS["labels"] - len(ours))
+    kept = [(k, v) for k, v in original.items() if k not in ours][:room]
+    return {**dict(kept), **ours}
 
 
 def case_identity(event: Event) -> str:
