@@ -51,7 +51,7 @@ from notifier.store.sqlite_digest import SqliteDigestQueries
 from notifier.store.sqlite_thread import StoreBusy, ThreadConnection
 from notifier.store.sqlite_tx import DELIVERY_COLS as _DELIVERY_COLS
 from notifier.store.sqlite_tx import SqliteTransaction, Work, in_transaction
-from notifier.store.sqlite_wal import Checkpointer
+from notifier.store.sqlite_wal import RESTART_ABOVE, Checkpointer
 
 __all__ = ["SqliteStore"]
 
@@ -88,18 +88,21 @@ class SqliteStore(SqliteDigestQueries, Store):
     """SQLite storage. ``url`` is ``sqlite:///relative.db``, ``sqlite:////abs/path.db`` or ``sqlite://:memory:``.
 
     ``busy_budget`` is how long a write waits for a lock held by another process before
-    :class:`~notifier.store.base.StoreUnavailable` is raised.
+    :class:`~notifier.store.base.StoreUnavailable` is raised. ``wal_restart_above`` (bytes)
+    and ``wal_idle_after`` (seconds) tune the checkpoints (see :mod:`~notifier.store.sqlite_wal`).
     """
 
     backend = "sqlite"
 
-    def __init__(self, url: str, *, poll_interval: float = 0.02, busy_budget: float = 2.0) -> None:
+    def __init__(self, url: str, *, poll_interval: float = 0.02, busy_budget: float = 2.0,
+                 wal_restart_above: int = RESTART_ABOVE, wal_idle_after: float = 1.0) -> None:
         self.url = url
         path = url.split("sqlite://", 1)[1]
         if path.startswith("/"):
             path = path[1:]
         self.path = path or ":memory:"
         self.busy_budget = busy_budget
+        self._wal = {"restart_above": wal_restart_above, "idle_after": wal_idle_after}
         #: The connection every write goes through, in its own thread.
         self.writer = self._new_writer()
         # An in-memory database exists once per connection: the writer reads it too.
@@ -168,7 +171,8 @@ class SqliteStore(SqliteDigestQueries, Store):
                 "run `notifier db upgrade`"
             )
         if self.path != ":memory:" and self._checkpointer is None:
-            self._checkpointer = Checkpointer(self.path)
+            self._checkpointer = Checkpointer(self.path, restart_above=int(self._wal["restart_above"]),
+                                              idle_after=float(self._wal["idle_after"]))
             self._checkpointer.start()
         self._open = True
 

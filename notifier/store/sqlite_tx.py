@@ -92,8 +92,8 @@ class SqliteTransaction(Transaction):
     async def commit(self) -> None:
         later, self._later = self._later, []
         if not self.begun:
-            if later:
-                await self._store.write(*later)
+            if later:  # only writes nobody read: one call does it all (the store's lock is ours already)
+                await self._store.retry_busy(lambda: self._store.writer.run(lambda c: in_transaction(c, later)))
             return
 
         def finish(c: sqlite3.Connection) -> None:

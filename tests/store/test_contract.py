@@ -464,3 +464,12 @@ async def test_a_newer_schema_is_refused(store: Store, db_url: str,
 
 def store_backend(url: str) -> str:
     return "sqlite" if url.startswith("sqlite:") else "postgresql"
+
+
+async def test_a_transaction_of_writes_alone_commits(store: Store) -> None:
+    # Deliveries and dedup state written without reading anything first (as a tool might).
+    async with store.transaction() as tx:
+        await tx.save_dedup("k", DedupState(T0 + LEASE, 0, None))
+    async with store.transaction() as tx:
+        assert await tx.lock_dedups(["k", "other"]) == {"k": DedupState(T0 + LEASE, 0, None), "other": None}
+        assert await tx.insert_events([(event("e1"), T0, None), (event("e1"), T0, None)]) == [True, False]

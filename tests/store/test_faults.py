@@ -191,3 +191,49 @@ async def test_a_write_lock_held_by_another_process_does_not_freeze_the_api(
             assert r.status_code == 202 and not any(item["duplicate"] for item in r.json()["events"])
             await wait_until_sent(http, {e["id"] for e in batch("before", 3) + batch("during", 10)}, sink)
             assert proc.poll() is None
+
+
+@contextlib.contextmanager
+def ext4_on_loop(where: Path, image: Path) -> Iterator[Path]:
+    """A small ext4 filesystem on a loop device that turns read-only on its first error."""
+    try:
+        subprocess.run(["truncate", "-s", "16M", str(image)], check=True)
+        subprocess.run(["mkfs.ext4", "-q", str(image)], check=True, capture_output=True)
+    except (FileNotFoundError, subprocess.CalledProcessError) as exc:
+        pytest.skip(f"cannot make an ext4 image here ({exc}): mkfs.ext4 (e2fsprogs) is needed")
+    with mounted(where, "-o", "loop,errors=remount-ro", kind="ext4", source=str(image)) as disk:
+        yield disk
+
+
+def turn_read_only(disk: Path) -> None:
+    """What the kernel does to ext4 after an I/O error (``errors=remount-ro``), open files or not."""
+    device = subprocess.run(["findmnt", "-no", "SOURCE", str(disk)], capture_output=True, text=True).stdout.strip()
+    trigger = Path("/sys/fs/ext4") / Path(device).name / "trigger_fs_error"
+    if not trigger.exists():
+        pytest.skip(f"{trigger} is missing: this kernel cannot simulate a filesystem error")
+    trigger.write_text("notifier test: simulated error")
+
+
+async def test_a_filesystem_turned_read_only_answers_503_and_reads_still_work(
+        tmp_path: Path, processes: Processes) -> None:
+    with ext4_on_loop(tmp_path / "disk", tmp_path / "disk.img") as disk, Sink() as sink:
+        config = tmp_path / "channels.yaml"
+        config.write_text(webhook_config(sink.url, dedup="{window: 0s}"))
+        proc, port = serve(processes, config, f"sqlite:///{disk}/notifier.db")
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                assert (await http.post("/v1/events", json=batch("before", 3))).status_code == 202
+                await wait_until_sent(http, {e["id"] for e in batch("before", 3)}, sink)
+                turn_read_only(disk)
+                r = await http.post("/v1/events", json=batch("after", 10))
+                assert r.status_code == 503, r.text
+                assert r.headers["content-type"] == "application/json"
+                assert int(r.headers["retry-after"]) >= 1
+                # What was stored can still be read, and the process answers and lives on.
+                assert (await http.get("/v1/events/before-0")).status_code == 200
+                assert (await http.get("/v1/events/after-0")).status_code == 404
+                assert (await http.get("/healthz")).status_code == 200
+                assert (await http.post("/v1/events", json=batch("after", 10))).status_code == 503
+                assert proc.poll() is None, processes.log("serve")
+        finally:
+            processes.kill_all()  # before the filesystem goes away under it
