@@ -48,6 +48,8 @@ log = structlog.get_logger("notifier.worker")
 #: third of it while it lives, so a dead worker's claims return to the queue this long
 #: after its last heartbeat, on any backend and any machine.
 DEFAULT_LEASE = timedelta(seconds=30)
+#: How long the outcome of a finished send is retried through a store outage.
+PERSIST_FOR = timedelta(minutes=5)
 
 
 def utcnow() -> datetime:
@@ -304,14 +306,15 @@ class Worker:
             await self.store.wait_for_work(timeout)
 
     async def _persist(self, call: Callable[[], Any]) -> Any:
-        """Run a store write, retrying through a database outage for up to the lease.
+        """Run a store write, retrying through a store outage (down, locked, disk full) for minutes.
 
-        The send already happened: losing its outcome would mean sending it again.
+        The send already happened: losing its outcome would mean sending it again. The
+        delivery stays in flight meanwhile, so the heartbeat keeps its claim.
         """
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(StoreUnavailable),
             wait=wait_exponential_jitter(multiplier=0.1, max=5),
-            stop=stop_after_delay(self.lease.total_seconds()),
+            stop=stop_after_delay(max(PERSIST_FOR, self.lease).total_seconds()),
             reraise=True,
             before_sleep=lambda state: log.warning(
                 "store unavailable, will retry", error=str(state.outcome.exception() if state.outcome else ""),

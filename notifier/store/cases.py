@@ -186,9 +186,9 @@ class CaseStore:
             if opened.new_round:
                 arms += self._timer_rows(opened.id, opened.round, list(o.timers))
             out.update({e: opened for e in o.event_ids})
-        await self.db.execute(self.q["link_events"], {"now": now, "rows": _json(links)})
+        await self.db.write(self.q["link_events"], {"now": now, "rows": _json(links)})
         if arms:
-            await self.db.execute(self.q["arm_timers"], {"rows": _json(arms)})
+            await self.db.write(self.q["arm_timers"], {"rows": _json(arms)})
         return out
 
     async def reopen_if_resolved(self, *, identity: str, event_id: str, now: datetime,
@@ -200,7 +200,7 @@ class CaseStore:
             return None
         opened = Opened(row["id"], row["status"], row["round"], True, as_time(row["expected_response_at"]),
                         row["route"], row["locale"])
-        await self.db.execute(self.q["link_event"], {"case_id": opened.id, "event_id": event_id,
+        await self.db.write(self.q["link_event"], {"case_id": opened.id, "event_id": event_id,
                                                       "round": opened.round, "now": now})
         await self._arm(opened.id, opened.round, timers)
         return opened
@@ -221,7 +221,7 @@ class CaseStore:
 
     async def _arm(self, case_id: str, round_: int, timers: list[TimerPlan]) -> None:
         if timers:
-            await self.db.execute(self.q["arm_timers"], {"rows": _json(self._timer_rows(case_id, round_, timers))})
+            await self.db.write(self.q["arm_timers"], {"rows": _json(self._timer_rows(case_id, round_, timers))})
 
     # ----------------------------------------------------------------- reading
     async def get(self, case_id: str) -> Case | None:

@@ -42,6 +42,14 @@ class Connector(abc.ABC):
     async def execute(self, sql: str, params: Mapping[str, Any] | None = None) -> int:
         """Run one statement; the number of rows it changed."""
 
+    async def write(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        """Run a change whose row count nobody reads.
+
+        Inside a transaction a backend may send it with the next statement or the commit
+        (one round trip less); an error then surfaces there, and the transaction fails whole.
+        """
+        await self.execute(sql, params)
+
     @abc.abstractmethod
     async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         """Run one statement (a query, or a change with ``RETURNING``); its rows by column name."""

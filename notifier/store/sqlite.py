@@ -235,8 +235,19 @@ class SqliteStore(SqliteDigestQueries, Store):
 
     async def write(self, *work: Work) -> Any:
         """Run ``work`` in one transaction in the writer thread; the result of the last item."""
+        def run(c: sqlite3.Connection) -> Any:
+            out = in_transaction(c, work)
+            self.after_commit(c)
+            return out
+
         async with self._lock:
-            return await self.retry_busy(lambda: self.writer.run(lambda c: in_transaction(c, work)))
+            return await self.retry_busy(lambda: self.writer.run(run))
+
+    def after_commit(self, conn: sqlite3.Connection) -> None:
+        """In the writer thread, between transactions: the checkpoint the WAL may need now."""
+        checkpointer = self._checkpointer
+        if checkpointer is not None:
+            checkpointer.after_commit(conn)
 
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(connection)`` on the reading connection (WAL: never blocked by a writer)."""

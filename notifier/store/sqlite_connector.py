@@ -54,6 +54,14 @@ class SqliteConnector(Connector):
             return cast(int, await self._tx.ask(run))
         return cast(int, await self._store.write(run))
 
+    async def write(self, sql: str, params: Mapping[str, Any] | None = None) -> None:
+        if self._tx is None:
+            await self.execute(sql, params)
+            return
+        p = _params(params)
+        # Sent to the writer thread with the transaction's next call: one thread hop less.
+        self._tx.later(lambda c: c.execute(sql, p))
+
     async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         p = _params(params)
 

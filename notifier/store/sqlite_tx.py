@@ -106,8 +106,13 @@ class SqliteTransaction(Transaction):
             except BaseException:
                 _rollback(c)
                 raise
+            self._store.after_commit(c)
 
         await self._store.writer.run(finish)
+
+    def later(self, work: Work) -> None:
+        """Queue a write whose result nobody reads: it runs before the next call or the commit."""
+        self._later.append(work)
 
     async def rollback(self) -> None:
         self._later.clear()

@@ -8,9 +8,11 @@ left to itself the log grows for as long as the burst lasts, gigabytes, and keep
 size afterwards. The strategy here:
 
 - every ``every`` seconds, a ``PASSIVE`` checkpoint: copies what it can, blocks nobody;
-- above ``restart_above`` bytes, a ``RESTART`` checkpoint: writers wait (in their own
-  thread, retried with backoff) while it finishes, then the next writer starts the log
-  again from the beginning and truncates the file to ``journal_size_limit``;
+- above ``restart_above`` bytes, a ``RESTART`` checkpoint, run by the store's writer
+  thread between two transactions (:meth:`Checkpointer.after_commit`): run from here it
+  would wait for a lock the busy writer keeps taking back. Writes wait while it copies;
+  then the next one starts the log again from the beginning and truncates the file to
+  ``journal_size_limit``;
 - once no commit was seen for ``idle_after`` seconds, a ``TRUNCATE`` checkpoint empties
   the file, so an idle notifier keeps no log at all.
 
@@ -70,6 +72,15 @@ class Checkpointer:
         except OSError:
             return 0
 
+    def after_commit(self, conn: sqlite3.Connection) -> None:
+        """Called by the writer thread after a commit: restart the log if it grew too large."""
+        # A stat costs microseconds; checked after every commit, the log cannot outgrow
+        # the threshold by more than one transaction while this tick or that one waits.
+        if self.wal_size() > self.restart_above:
+            # Busy (a reader lingered for the writer's short busy timeout): the next commit tries again.
+            with contextlib.suppress(sqlite3.Error):
+                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
         last_version: int | None = None
@@ -90,7 +101,7 @@ class Checkpointer:
                     if time.monotonic() - last_change >= self.idle_after:
                         mode, wait_ms = "TRUNCATE", 200
                     elif size > self.restart_above:
-                        mode, wait_ms = "RESTART", 500
+                        continue  # the writer restarts it (see after_commit): do not get in its way
                     else:
                         mode, wait_ms = "PASSIVE", 0
                     # How long to wait for readers and writers to step aside; a checkpoint
