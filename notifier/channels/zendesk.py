@@ -40,6 +40,7 @@ from notifier.channels.base import (
 )
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, redact
 from notifier.channels.inert import header_text
+from notifier.channels.limits import cut_to, utf8_size
 from notifier.channels.zendesk_config import ZendeskChannel
 from notifier.core.addresses import checked_email
 from notifier.core.events import Event
@@ -47,7 +48,8 @@ from notifier.render import view
 
 __all__ = ["Zendesk", "create", "delivery_tag", "error_text", "external_id", "preview", "tag"]
 
-_MAX_BODY = 60_000  # Zendesk refuses comments over 64 KB
+#: Zendesk refuses comments over 64 KB: bytes of UTF-8, with room for the cut note.
+_MAX_BODY = 60_000
 _WORDS = {"fr": {"refused_requester": "Adresse refusée par Zendesk comme demandeur"},
           "en": {"refused_requester": "Address Zendesk refused as requester"}}
 
@@ -136,8 +138,7 @@ class Zendesk:
         tags.append(delivery_tag(message.delivery_id))
         ticket: dict[str, Any] = {
             "subject": header_text(subject)[:250],
-            "comment": {"body": body if len(body) <= _MAX_BODY else body[: _MAX_BODY - 1] + "…",
-                        "public": False},
+            "comment": {"body": self._fit(body, context), "public": False},
             "priority": message.priority.value,  # Zendesk's names are ours: low/normal/high/urgent
             "tags": list(dict.fromkeys(t for t in tags if t)),
         }
@@ -226,6 +227,16 @@ class Zendesk:
         if delivery_tag(message.delivery_id) in (ticket.get("tags") or []):
             return sent(ticket_id, thread_ref=ticket_id, reason="ticket created by an earlier attempt")
         return await self._comment(message, ticket_id)
+
+    @staticmethod
+    def _fit(body: str, context: dict[str, Any]) -> str:
+        """``body`` within :data:`_MAX_BODY` bytes, saying how much was cut and where to read it all."""
+        kept, left = cut_to(body, _MAX_BODY, utf8_size)
+        if not left:
+            return body
+        labels: dict[str, str] = context["labels"]
+        note = labels["more_chars"].format(n=f"{left:,}")
+        return f"{kept}\n{note}" + (f"\n{labels['read_all']}: {context['link']}" if context.get("link") else "")
 
     def _words(self, key: str) -> str:
         return _WORDS.get(self.locale, _WORDS["en"])[key]

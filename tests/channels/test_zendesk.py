@@ -188,3 +188,12 @@ def test_default_url_and_preview() -> None:
     text = zendesk.preview(channel, outbound())
     assert text.startswith("POST https://acme.zendesk.com/api/v2/tickets.json")
     assert "zd-secret-token" not in text
+
+
+async def test_long_comment_is_cut_in_bytes_and_says_so(fake: FakeZendesk) -> None:
+    channel = desk(fake)
+    result = await channel.send(outbound(event(message="字" * 40_000)))  # 120,000 bytes of UTF-8
+    await channel.aclose()
+    body = fake.tickets[0]["comment"]["body"]
+    assert result.ok and len(body.encode()) <= 61_000
+    assert "caractères de plus)" in body and "tout lire: https://notifier.example.com/v1/events/evt-0001" in body
