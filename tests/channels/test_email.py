@@ -488,3 +488,24 @@ async def test_samples(smtp_server: Start, mailbox: Mailbox) -> None:
                 path.write_bytes(data)
             else:
                 assert path.read_bytes() == data, f"{name} is out of date: run with NOTIFIER_WRITE_SAMPLES=1"
+
+
+@pytest.mark.parametrize(("typed", "reply_to", "shown"), [
+    ("marie@example.com, boss@example.com", None, "marie@example.com, boss@example.com (adresse non valide)"),
+    ("marie@example.com\r\nBcc: victim@example.com", None, "(adresse non valide)"),
+    ("marie@", None, "marie@ (adresse non valide)"),
+    ("marie@exémple.fr", "Marie Dupont <marie@xn--exmple-cva.fr>", "marie@exémple.fr"),
+    ("josé@exemple.fr", None, "josé@exemple.fr"),  # a non-ASCII local part needs SMTPUTF8 to be a header
+])
+async def test_reply_to_holds_one_valid_address_or_none(smtp_server: Start, mailbox: Mailbox, typed: str,
+                                                        reply_to: str | None, shown: str) -> None:
+    """The visitor's address is checked: never two addresses, never a header of its own; the
+    mail goes out either way, with the address as typed in the body."""
+    port = await smtp_server()
+    user = {"name": "Marie Dupont", "email": typed, "consent": True}
+    result = await channel(port).send(outbound(event(user=user, priority=None)))
+    assert result.ok, result.reason
+    mail = mailbox.received[-1]
+    assert mail.message["Reply-To"] == reply_to
+    assert mail.message["Bcc"] is None and mail.rcpt_tos == ["support@votresite.com"]
+    assert shown in mail.part("plain")
