@@ -355,8 +355,14 @@ class FakeSlack(FakeServer):
     """
 
     def __init__(self, token: str = "xoxb-test-token", *, channels: dict[str, str] | None = None,
-                 member_of: set[str] | None = None, hook_path: str = "/services/T000/B000/hooksecret") -> None:
+                 member_of: set[str] | None = None, hook_path: str = "/services/T000/B000/hooksecret",
+                 per_second: float | None = None) -> None:
         super().__init__()
+        #: chat.postMessage "allows one message per second per channel, with short bursts"
+        #: (https://docs.slack.dev/apis/web-api/rate-limits): above it, HTTP 429 with
+        #: ``Retry-After`` and ``{"ok": false, "error": "ratelimited"}``. ``None``: no limit.
+        self.per_second = per_second
+        self._last_post: dict[str, float] = {}
         self.token = token
         self.channels = channels if channels is not None else {"#support": "C0SUPPORT"}
         self.member_of = member_of if member_of is not None else set(self.channels)
@@ -429,6 +435,12 @@ class FakeSlack(FakeServer):
         problem = self._message_problem(body)
         if problem:
             return Reply(200, {"ok": False, **problem})
+        if self.per_second:
+            now, last = time.monotonic(), self._last_post.get(channel_id)
+            # 10% slack for timer jitter between the client's pacing and this clock.
+            if last is not None and now - last < 0.9 / self.per_second:
+                return Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "1"})
+            self._last_post[channel_id] = now
         ts = f"{int(time.time())}.{next(self._ts):06d}"
         self.messages.append({"channel": channel_id, "ts": ts, "thread_ts": body.get("thread_ts"),
                               "text": body.get("text"), "blocks": body.get("blocks"),

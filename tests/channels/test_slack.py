@@ -186,6 +186,20 @@ async def test_lost_answer_is_checked_too(fake: FakeSlack) -> None:
     assert again.ok and len(fake.messages) == 1
 
 
+async def test_fake_slack_limits_one_message_per_second_and_pacing_respects_it() -> None:
+    with FakeSlack(token="xoxb-111-secret", per_second=1) as limited:
+        hasty = bot(limited)  # rate: 1000/s, faster than Slack allows
+        first, second = await hasty.send(outbound()), await hasty.send(outbound(delivery_id="d2"))
+        await hasty.aclose()
+        assert first.ok and second.status == "retry" and second.retry_after == 1.0
+        assert second.label == "rate_limited"
+    with FakeSlack(token="xoxb-111-secret", per_second=1) as limited:
+        paced = bot(limited, rate=1.0)  # the default pace: one a second
+        results = [await paced.send(outbound(delivery_id=f"p{i}")) for i in range(2)]
+        await paced.aclose()
+        assert all(r.ok for r in results), [r.reason for r in results]
+
+
 async def test_rate_limited_answer_is_retried_after_retry_after(fake: FakeSlack) -> None:
     fake.script(Reply(429, {"ok": False, "error": "ratelimited"}, {"Retry-After": "7"}))
     channel = bot(fake)
