@@ -129,7 +129,8 @@ def _lease(text: str) -> timedelta:
     from notifier.core.durations import parse_duration
 
     try:
-        lease = parse_duration(text)
+        # A bare number is seconds (parse_duration takes numbers, not numeric strings).
+        lease = parse_duration(float(text) if text.replace(".", "", 1).isdigit() else text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     if lease < timedelta(seconds=1):

@@ -29,6 +29,8 @@ from tests.channels.fakes import FakeServer, Reply, closed_url
 from tests.channels.samples import context, outbound
 
 SHORT = timedelta(milliseconds=300)
+#: For sends that get an answer: generous, so a loaded machine never turns one into a timeout.
+GENEROUS = timedelta(seconds=15)
 
 
 @dataclass(frozen=True)
@@ -85,7 +87,7 @@ def server(shared_server: FakeServer) -> FakeServer:
 async def test_status_decides_the_outcome(server: FakeServer, target: Target, status: int) -> None:
     body = target.ok_body if status < 300 else {"error": "scripted failure"}
     server.script(Reply(status, body, {"Retry-After": "12"} if status in (429, 503) else {}))
-    channel = target.make(server.url, SHORT)
+    channel = target.make(server.url, GENEROUS)
     result = await channel.send(outbound())
     await channel.aclose()
 
@@ -99,7 +101,7 @@ async def test_status_decides_the_outcome(server: FakeServer, target: Target, st
 
 @pytest.mark.parametrize("target", TARGETS, ids=lambda t: t.name)
 async def test_connection_refused_is_retried(target: Target) -> None:
-    channel = target.make(closed_url(), SHORT)
+    channel = target.make(closed_url(), GENEROUS)
     result = await channel.send(outbound())
     await channel.aclose()
     assert result.status == "retry" and result.label == "connection", result.reason
@@ -126,7 +128,7 @@ SLACK_CODES = {
 @pytest.mark.parametrize(("code", "expected"), list(SLACK_CODES.items()))
 async def test_slack_error_codes(server: FakeServer, code: str, expected: str) -> None:
     server.script(Reply(200, {"ok": False, "error": code}))
-    channel = TARGETS[0].make(server.url, SHORT)
+    channel = TARGETS[0].make(server.url, GENEROUS)
     result = await channel.send(outbound())
     await channel.aclose()
     assert result.status == expected and f"({code})" in result.reason
