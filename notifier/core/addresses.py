@@ -20,17 +20,17 @@ from functools import lru_cache
 
 from email_validator import EmailNotValidError, validate_email
 
-__all__ = ["ascii_email", "checked_email", "email_problem"]
+__all__ = ["checked_email", "email_problem"]
 
 
 @lru_cache(maxsize=4096)
-def _check(value: str) -> tuple[str | None, str | None, str | None]:
+def _check(value: str) -> tuple[str | None, str | None]:
     try:
         info = validate_email(value, check_deliverability=False, allow_smtputf8=True,
                               allow_display_name=False, allow_quoted_local=False)
     except EmailNotValidError as exc:
-        return None, str(exc), None
-    return info.normalized, None, info.ascii_email
+        return None, str(exc)
+    return info.normalized, None
 
 
 def checked_email(value: str | None) -> str | None:
@@ -38,14 +38,6 @@ def checked_email(value: str | None) -> str | None:
     if not value or len(value) > 320:
         return None
     return _check(value)[0]
-
-
-def ascii_email(value: str | None) -> str | None:
-    """A valid ``value`` in ASCII (its domain in IDNA: ``marie@xn--exmple-cva.fr``), or ``None``
-    when it is invalid or its local part is not ASCII (only SMTPUTF8 can carry that one)."""
-    if not value or len(value) > 320:
-        return None
-    return _check(value)[2]
 
 
 def email_problem(value: str | None) -> str | None:
