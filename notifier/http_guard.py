@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import resource
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -73,11 +74,14 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     limits: ClassVar[Limits]
     cap: ClassVar[int]
+    #: This server's connections, the one that has waited longest on its client first
+    #: (moved to the end whenever it starts waiting again): making room costs O(1).
+    by_wait: ClassVar[OrderedDict[_GuardedProtocol, None]]
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         self._deadline: asyncio.TimerHandle | None = None
         self._busy = False  # a complete request is in the handler: never dropped for room
-        self._waiting_since = self.loop.time()
+        self.by_wait[self] = None
         super().connection_made(transport)
         self._arm(self.limits.header_timeout, "header_timeout")
         if len(self.connections) > self.cap:
@@ -85,13 +89,14 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self.by_wait.pop(self, None)
         super().connection_lost(exc)
 
     # httptools calls these by name as it parses.
     def on_message_begin(self) -> None:
         super().on_message_begin()
         if self._deadline is None:  # the next request of a kept-alive connection
-            self._waiting_since = self.loop.time()
+            self._waiting_again()
             self._arm(self.limits.header_timeout, "header_timeout")
 
     def on_headers_complete(self) -> None:
@@ -107,10 +112,14 @@ class _GuardedProtocol(HttpToolsProtocol):
 
     def on_response_complete(self) -> None:
         self._busy = False
-        self._waiting_since = self.loop.time()
+        self._waiting_again()
         super().on_response_complete()
 
     # ----------------------------------------------------------------- limits
+    def _waiting_again(self) -> None:
+        if self in self.by_wait:
+            self.by_wait.move_to_end(self)
+
     def _arm(self, seconds: float, reason: str) -> None:
         self._disarm()
         self._deadline = self.loop.call_later(seconds, self._drop, reason)
@@ -132,19 +141,18 @@ class _GuardedProtocol(HttpToolsProtocol):
         self.transport.close()
 
     def _make_room(self) -> None:
-        waiting = [c for c in self.connections
-                   if c is not self and isinstance(c, _GuardedProtocol) and not c._busy
-                   and not c.transport.is_closing()]
-        if waiting:
-            min(waiting, key=lambda c: c._waiting_since)._drop("cap")
-        else:
-            self._drop("cap")
+        # Only connections busy in a handler are skipped: few, whatever the number of clients.
+        for other in self.by_wait:
+            if other is not self and not other._busy and not other.transport.is_closing():
+                other._drop("cap")
+                return
+        self._drop("cap")
 
 
 def uvicorn_config(app: Any, *, limits: Limits | None = None, **options: Any) -> uvicorn.Config:
     """uvicorn's configuration for ``app`` with :class:`Limits` (defaults when ``None``)."""
     limits = limits or Limits()
     protocol = type("GuardedHttpProtocol", (_GuardedProtocol,),
-                    {"limits": limits, "cap": connection_cap(limits.max_connections)})
+                    {"limits": limits, "cap": connection_cap(limits.max_connections), "by_wait": OrderedDict()})
     options = {"log_level": "warning", "access_log": False, **options}
     return uvicorn.Config(app, http=protocol, **options)
