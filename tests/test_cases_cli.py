@@ -79,3 +79,19 @@ def test_two_processes_claiming_at_once_one_wins(backend: str, workdir: Path, re
     loser = next(r for r in results if r["outcome"] == "refused")
     assert loser["code"] == 1 and winner["code"] == 0
     assert loser["reason"] == f"already claimed by {winner['case']['claimed_by']}"
+
+
+def test_worker_burst_fires_due_escalations(workdir: Path, sink: Sink, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "channels.yaml").write_text(webhook_config(sink.url, routes="""
+      - name: handoff
+        match: {kinds: [support_request]}
+        to: [hook]
+        escalate: [{after: 0s, to: [hook]}]
+    """), encoding="utf-8")
+    assert main(["send", "event.json"]) == 0
+    assert main(["worker", "--burst", "--no-digests"]) == 0
+    assert "sent 2" in capsys.readouterr().out  # the request, and its escalation
+    labels = [json.loads(r.body).get("event", {}).get("labels", {}) for r in sink.received]
+    assert sorted(lab.get("escalation", "-") for lab in labels) == ["-", "1"]
+    assert main(["worker", "--burst", "--no-digests"]) == 0
+    assert "sent 0" in capsys.readouterr().out and len(sink.received) == 2
