@@ -154,9 +154,10 @@ class Sink:
             await asyncio.sleep(0.01)
 
 
-if __name__ == "__main__":  # a sink in its own process: python -m tests.sink PORT
+if __name__ == "__main__":  # a sink in its own process: python -m tests.sink PORT [LATENCY_SECONDS]
     import sys
 
     sink = Sink(int(sys.argv[1]))
+    sink.latency = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
     uvicorn.run(sink, host="127.0.0.1", port=sink.port, log_level="error", access_log=False,
                 lifespan="off", http="httptools", loop="uvloop")

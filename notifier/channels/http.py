@@ -15,7 +15,9 @@ from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
 from notifier.channels.base import SendResult, permanent, retryable, sent
 from notifier.core.masking import mask_url, url_secrets
@@ -24,15 +26,30 @@ __all__ = ["classify_exception", "classify_response", "classify_status", "http_c
            "mask_url", "network_problem", "parse_retry_after", "redact", "status_reason", "url_secrets"]
 
 
+class _AiohttpTransport(AiohttpTransport):
+    """aiohttp refuses a URL with credentials beside an Authorization header; httpx has already
+    turned ``user:password@`` into that header, so the URL goes on without them."""
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.userinfo:
+            request.url = request.url.copy_with(userinfo=b"")
+        return await super().handle_async_request(request)
+
+
 def http_client(config: Any, *, headers: dict[str, str] | None = None,
                 auth: httpx.Auth | None = None) -> httpx.AsyncClient:
-    """The client of one HTTP channel: its timeout, at most ``concurrency`` connections."""
+    """The client of one HTTP channel: its timeout, at most ``concurrency`` connections.
+
+    httpx's interface (requests, responses, auth, errors) over aiohttp's connection pool:
+    httpx's own pool gets slower as concurrency grows (encode/httpx#3215) and was where
+    delivery time went; aiohttp's does not (``bench/http_clients.py``, docs/benchmarks.md).
+    """
+    limits = httpx.Limits(max_connections=config.concurrency, max_keepalive_connections=config.concurrency)
     return httpx.AsyncClient(
         auth=auth,
         timeout=config.timeout.total_seconds(),
         headers={"User-Agent": "notifier", **(headers or {})},
-        limits=httpx.Limits(max_connections=config.concurrency,
-                            max_keepalive_connections=config.concurrency),
+        transport=_AiohttpTransport(limits=limits),
     )
 
 
@@ -160,15 +177,17 @@ def network_problem(exc: BaseException, host: str, port: int | None) -> tuple[st
         if isinstance(e, ConnectionRefusedError) or "Connection refused" in text or "Errno 111" in text:
             return f"{where}: connection refused (nothing listens on that port, or a firewall rejects it)", \
                 "connection"
+    # Before timeouts: the aiohttp transport reports a dropped connection as httpx.ConnectTimeout.
+    for e in chain:
+        if isinstance(e, ConnectionResetError | BrokenPipeError | httpx.RemoteProtocolError |
+                      aiohttp.ServerDisconnectedError) or "Server disconnected" in text:
+            return f"{where}: the server closed the connection unexpectedly", "connection"
     for e in chain:
         if isinstance(e, TimeoutError | httpx.TimeoutException | socket.timeout):
             phase = "connecting" if isinstance(e, httpx.ConnectTimeout) or "connect" in str(e).lower() \
                 else "waiting for an answer"
             return f"{where}: timed out {phase}", "timeout"
     for e in chain:
-        if isinstance(e, ConnectionResetError | BrokenPipeError | httpx.RemoteProtocolError) or \
-                "Server disconnected" in text:
-            return f"{where}: the server closed the connection unexpectedly", "connection"
         if isinstance(e, OSError) and e.strerror:
             return f"{where}: network error: {e.strerror.lower()}", "connection"
     return f"{where}: cannot connect: {' '.join(str(exc).split()) or type(exc).__name__}", "connection"

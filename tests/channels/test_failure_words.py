@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 from collections.abc import Iterator
 
@@ -75,3 +76,21 @@ async def test_webhook_failures_in_words(silent_port: int) -> None:
     finally:
         await hook.aclose()
     assert result.reason.startswith("hooks.no-such-host.invalid:443: cannot resolve the host name")
+
+
+async def test_webhook_server_that_hangs_up_is_told_as_such() -> None:
+    """A receiver that reads the request and closes the connection without an answer."""
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hook = _hook(f"http://127.0.0.1:{port}/hook")
+    try:
+        result = await hook.send(outbound())
+    finally:
+        await hook.aclose()
+        server.close()
+    assert result.status == "retry"
+    assert result.reason == f"127.0.0.1:{port}: the server closed the connection unexpectedly"

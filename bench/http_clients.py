@@ -1,0 +1,137 @@
+"""Which HTTP client should the HTTP channels send with? POSTs/s of each, same receiver, same run.
+
+    python bench/http_clients.py                 # 5,000 POSTs at concurrency 4, 8, 32; ~1 minute
+    python bench/http_clients.py --posts 2000 --rounds 3
+
+The receiver is the webhook sink of the tests (uvicorn, own process, 127.0.0.1). Each client
+posts the same JSON body with the same headers, ``concurrency`` requests in flight over at most
+``concurrency`` connections, the way a channel does. Rounds alternate the clients (the machine
+is shared and noisy) and the median is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import httpx
+import orjson
+from httpx_aiohttp import AiohttpTransport
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.sink import free_port  # noqa: E402
+
+BODY = orjson.dumps({"event": {"kind": "support_request", "id": "bench", "site": "bench.example.com",
+                               "message": "Bonjour, je voudrais parler à un conseiller"}, "delivery_id": "x"})
+HEADERS = {"Content-Type": "application/json", "User-Agent": "notifier", "Idempotency-Key": "x"}
+
+Poster = Callable[[str, int, int], Awaitable[float]]
+
+
+async def _drive(n: int, conc: int, post: Callable[[], Awaitable[int]]) -> float:
+    left = n
+
+    async def lane() -> None:
+        nonlocal left
+        while left > 0:
+            left -= 1
+            status = await post()
+            if status != 200:
+                raise RuntimeError(f"receiver answered {status}")
+
+    t0 = time.perf_counter()
+    await asyncio.gather(*(lane() for _ in range(conc)))
+    return n / (time.perf_counter() - t0)
+
+
+async def with_httpx(url: str, n: int, conc: int) -> float:
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    async with httpx.AsyncClient(limits=limits, timeout=10) as client:
+        async def post() -> int:
+            return (await client.post(url, content=BODY, headers=HEADERS)).status_code
+        return await _drive(n, conc, post)
+
+
+async def with_httpx_over_aiohttp(url: str, n: int, conc: int) -> float:
+    limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
+    async with httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=10) as client:
+        async def post() -> int:
+            return (await client.post(url, content=BODY, headers=HEADERS)).status_code
+        return await _drive(n, conc, post)
+
+
+async def with_aiohttp(url: str, n: int, conc: int) -> float:
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc),
+                                     timeout=aiohttp.ClientTimeout(total=10)) as session:
+        async def post() -> int:
+            async with session.post(url, data=BODY, headers=HEADERS) as response:
+                await response.read()
+                return response.status
+        return await _drive(n, conc, post)
+
+
+CLIENTS: dict[str, Poster] = {
+    "httpx AsyncClient": with_httpx,
+    "httpx over aiohttp transport": with_httpx_over_aiohttp,
+    "aiohttp ClientSession": with_aiohttp,
+}
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--posts", type=int, default=5000, help="POSTs per client and concurrency")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 8, 32])
+    parser.add_argument("--rounds", type=int, default=1, help="rounds (median reported)")
+    args = parser.parse_args()
+
+    port = free_port()
+    sink = subprocess.Popen([sys.executable, "-m", "tests.sink", str(port)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/hook"
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/_stats", timeout=1)
+                break
+            except httpx.HTTPError:
+                if time.monotonic() > deadline:
+                    raise RuntimeError("the sink did not come up") from None
+                await asyncio.sleep(0.05)
+        for conc in args.concurrency:  # warm-up: connections, imports, the sink's first requests
+            for poster in CLIENTS.values():
+                await poster(url, 200, conc)
+        rates: dict[tuple[str, int], list[float]] = {}
+        for _ in range(args.rounds):
+            for conc in args.concurrency:
+                for name, poster in CLIENTS.items():
+                    rates.setdefault((name, conc), []).append(await poster(url, args.posts, conc))
+    finally:
+        sink.terminate()
+        sink.wait(10)
+
+    print(f"\nHTTP clients, {args.posts:,} POSTs each — {platform.node()}, {os.cpu_count()} cores, "
+          f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}, httpx {httpx.__version__}")
+    width = max(len(n) for n in CLIENTS)
+    print(f"  {'client (POSTs/s)':<{width}}" + "".join(f"  {'conc ' + str(c):>10}" for c in args.concurrency)
+          + "   ratio to httpx")
+    base = {c: statistics.median(rates[("httpx AsyncClient", c)]) for c in args.concurrency}
+    for name in CLIENTS:
+        meds = [statistics.median(rates[(name, c)]) for c in args.concurrency]
+        ratios = " / ".join(f"{m / base[c]:.1f}x" for m, c in zip(meds, args.concurrency, strict=True))
+        print(f"  {name:<{width}}" + "".join(f"  {m:>10,.0f}" for m in meds) + f"   {ratios}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
