@@ -107,18 +107,20 @@ def _no_nul(value: str) -> str:
     return value
 
 
-_NoNul = AfterValidator(_no_nul)
+# The JSON Schema says it too (``pattern``), so that clients and the OpenAPI description
+# know what the API refuses.
+_NoNul = (AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}))
 # Strings by their size limit (LIMITS says which field takes which).
-Name = Annotated[str, Field(max_length=200), _NoNul]
-Host = Annotated[str, Field(max_length=255), _NoNul]
-LongText = Annotated[str, Field(max_length=64_000), _NoNul]
-Locale = Annotated[str, Field(max_length=35), _NoNul]
-Address = Annotated[str, Field(max_length=320), _NoNul]
-Short = Annotated[str, Field(max_length=64), _NoNul]
-Url = Annotated[str, Field(max_length=4096), _NoNul]
+Name = Annotated[str, Field(max_length=200), *_NoNul]
+Host = Annotated[str, Field(max_length=255), *_NoNul]
+LongText = Annotated[str, Field(max_length=64_000), *_NoNul]
+Locale = Annotated[str, Field(max_length=35), *_NoNul]
+Address = Annotated[str, Field(max_length=320), *_NoNul]
+Short = Annotated[str, Field(max_length=64), *_NoNul]
+Url = Annotated[str, Field(max_length=4096), *_NoNul]
 PageTitle = Url
-LabelValue = Annotated[str, Field(max_length=1000), _NoNul]
-LabelKey = Annotated[str, Field(max_length=100), _NoNul]
+LabelValue = Annotated[str, Field(max_length=1000), *_NoNul]
+LabelKey = Annotated[str, Field(max_length=100), *_NoNul]
 
 
 def _sane_time(value: datetime | None) -> datetime | None:
@@ -131,7 +133,8 @@ def _sane_time(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value
 
 
-Time = Annotated[datetime, AfterValidator(_sane_time)]
+Time = Annotated[datetime, AfterValidator(_sane_time),
+                 Field(json_schema_extra={"pattern": f"^{_EARLIEST_YEAR // 100}[0-9]{{2}}-"})]
 
 
 def _check_arguments(value: Any) -> Any:
