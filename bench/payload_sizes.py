@@ -2,9 +2,10 @@
 
     python bench/payload_sizes.py
 
-Renders worst-case events — a 100,000-character message and 50 long transcript turns, in
-ASCII, accented Latin, CJK, emoji, combining accents and JSON-escaped characters, with
-every field filled (site, page, user) — and prints, per case: Slack's total block text in
+Renders the largest events the API accepts (every field at its limit in
+``notifier.core.events.LIMITS``: a 64,000-character message, 200 transcript turns of
+64,000 characters, site, page, user), in ASCII, accented Latin, CJK, emoji, combining
+accents and JSON-escaped characters, and prints, per case: Slack's total block text in
 UTF-16 code units (the limit Slack enforces with ``msg_blocks_too_long`` is about 12,000;
 notifier keeps 11,000), the number of blocks (limit 50), the Slack request body in bytes,
 and the Teams body in UTF-8 bytes on the wire (the Workflows limit is about 28 KB;
@@ -24,21 +25,28 @@ import json  # noqa: E402
 from notifier.channels import slack, teams  # noqa: E402
 from notifier.channels.base import ChannelContext, Outbound  # noqa: E402
 from notifier.config.models import Defaults  # noqa: E402
-from notifier.core.events import Event, Priority  # noqa: E402
+from notifier.core.events import LIMITS, Event, Priority  # noqa: E402
 from notifier.render import Renderer  # noqa: E402
 
 UNITS = {"ascii": "x", "latin": "é", "cjk": "字", "emoji": "😀", "zwj-emoji": "👩\u200d💻",
          "combining": "e\u0301", "json-escapes": "\"\\\u0001"}
 
 
+def _fill(unit: str, limit: int) -> str:
+    return unit * (limit // len(unit))
+
+
 def worst(unit: str) -> Outbound:
-    long = unit * (100_000 // len(unit))
+    turn = _fill(unit, LIMITS["transcript.text"])
     ev = Event.model_validate({
-        "id": "evt-" + "9" * 60, "kind": "support_request", "site": unit * 300, "conversation_id": "c",
-        "message": long, "occurred_at": "2024-05-14T12:03:00Z",
-        "user": {"name": unit * 300, "email": "someone@example.com", "phone": unit * 60, "consent": True},
-        "page": {"url": "https://shop.example.com/" + "p" * 2000, "title": unit * 500},
-        "transcript": [{"role": "user" if i % 2 else "assistant", "text": unit * 5000} for i in range(50)],
+        "id": "e" * LIMITS["id"], "kind": "support_request", "site": _fill(unit, LIMITS["site"]),
+        "conversation_id": "c", "message": _fill(unit, LIMITS["message"]), "occurred_at": "2024-05-14T12:03:00Z",
+        "user": {"name": _fill(unit, LIMITS["user.name"]), "email": "someone@example.com",
+                 "phone": _fill(unit, LIMITS["user.phone"]), "consent": True},
+        "page": {"url": "https://shop.example.com/" + "p" * (LIMITS["page.url"] - 30),
+                 "title": _fill(unit, LIMITS["page.title"])},
+        "transcript": [{"role": "user" if i % 2 else "assistant", "text": turn}
+                       for i in range(LIMITS["transcript"])],
     })
     return Outbound(delivery_id="d" * 32, event=ev, channel="c", route="r", priority=Priority.urgent,
                     folded=99, keywords=("urgent",) * 20)

@@ -161,6 +161,8 @@ def text_size(blocks: list[dict[str, Any]]) -> int:
 def _kept(text: str, budget: int, labels: dict[str, str], link: str | None) -> list[dict[str, Any]]:
     """``text`` as rich text elements within ``budget``, with "…(n more characters)" and a
     link to the whole event when it had to be cut."""
+    if utf16_size(text) > budget:  # room for the note and the link, within the budget
+        budget -= 48 + (utf16_size(link) + utf16_size(labels["read_all"]) if link else 0)
     kept, left = cut_to(text, max(budget, 0))
     elements = [_text(kept)] if kept else []
     if left:
@@ -245,20 +247,21 @@ def message_blocks(message: Outbound, ctx: ChannelContext, locale: str) -> tuple
     share = budget * 3 // 4 if turns else budget
     if text:
         body = _kept(text, min(share, budget), labels, link)
-        budget -= sum(utf16_size(e.get("text", "") or e.get("url", "")) for e in body)
+        budget -= text_size(body)
         blocks.append(_rich(("rich_text_quote", body)))
     else:
         blocks.append(_section(f"_{labels['no_message']}_"))
     blocks += tail
+    budget -= utf16_size(labels["transcript"]) + 2
     if turns and budget > 100:
         lines: list[dict[str, Any]] = []
         for turn in reversed(turns):
             role = labels.get(f"role_{turn.role}", turn.role)
-            head = utf16_size(role) + 3
+            head = utf16_size(role) + 3  # "Role: " and the line break
             if budget - head < 50:
                 break
             said = _kept(turn.text, min(budget - head, _MAX_TURN), labels, None)
-            budget -= head + sum(utf16_size(e["text"]) for e in said)
+            budget -= head + text_size(said)
             lines[:0] = [_text(f"{role}: ", bold=True), *said, _text("\n")]
         if lines:
             blocks.append(DividerBlock())

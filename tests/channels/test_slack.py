@@ -326,3 +326,19 @@ def test_sample_blocks_are_current() -> None:
         path.write_text(rendered, encoding="utf-8")
     assert path.read_text(encoding="utf-8") == rendered, "run with NOTIFIER_WRITE_SAMPLES=1 to update"
     assert block_kit_errors(body["blocks"]) == []
+
+
+async def test_the_largest_event_the_api_accepts_stays_under_the_total(fake: FakeSlack) -> None:
+    """Every field at its limit at the door, a 200-character event id in the links: still fits."""
+    from notifier.core.events import LIMITS
+
+    ev = event(id="e" * LIMITS["id"], site="s" * LIMITS["site"], message="字" * LIMITS["message"],
+               page={"url": "https://shop.example.com/" + "p" * (LIMITS["page.url"] - 30),
+                     "title": "t" * LIMITS["page.title"]},
+               user={"name": "n" * LIMITS["user.name"], "email": "a@example.com", "consent": True},
+               transcript=[{"role": "user", "text": "😀" * 2000} for _ in range(LIMITS["transcript"])])
+    channel = bot(fake)
+    result = await channel.send(outbound(ev))
+    await channel.aclose()
+    assert result.ok, result.reason
+    assert slack_text_size(fake.messages[0]["blocks"]) <= slack.MAX_TOTAL_TEXT
