@@ -303,6 +303,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
 
 async def _previews(config: Config, event: Event, routed: Any) -> dict[str, str]:
     from notifier.channels import ChannelContext, Outbound, build_channel
+    from notifier.core.privacy import for_channel
     from notifier.render import Renderer
 
     renderer = Renderer(config.templates)
@@ -312,7 +313,9 @@ async def _previews(config: Config, event: Event, routed: Any) -> dict[str, str]
     for d in routed.deliveries:
         channel = build_channel(d.channel, config.channels[d.channel], ctx)
         module = importlib.import_module(f"notifier.channels.{channel.type}")
-        message = Outbound(delivery_id="preview", event=event, channel=d.channel, route=d.route,
+        policy = config.privacy_for(d.channel)
+        seen = for_channel(event, policy.include, policy.redact or (), config.locale_for(d.channel))
+        message = Outbound(delivery_id="preview", event=seen, channel=d.channel, route=d.route,
                            priority=d.priority, keywords=tuple(routed.keywords))
         try:
             out[d.channel] = module.preview(channel, message)

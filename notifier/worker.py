@@ -37,6 +37,7 @@ from notifier.config.models import Config
 from notifier.core.events import Event
 from notifier.core.failing import FailureWatch
 from notifier.core.masking import mask_urls_in
+from notifier.core.privacy import for_channel
 from notifier.core.retry import next_attempt
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
 
@@ -441,6 +442,10 @@ class Worker:
 
     async def _send(self, channel: Channel, claimed: Claimed, event: Event) -> tuple[SendResult, float]:
         d = claimed.delivery
+        # The channel's data policy is applied here, once, so every adapter sees only what
+        # its ``privacy`` allows (explain --render applies the same).
+        policy = self.config.privacy_for(d.channel)
+        event = for_channel(event, policy.include, policy.redact or (), self.config.locale_for(d.channel))
         message = Outbound(
             delivery_id=d.id,
             event=event,

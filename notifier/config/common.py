@@ -8,13 +8,13 @@ importing the whole configuration.
 from __future__ import annotations
 
 from datetime import timedelta
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
 
 from notifier.core.durations import format_duration, parse_duration
 
-__all__ = ["ChannelSettings", "Duration", "Retry", "RetryOverride", "StrictModel"]
+__all__ = ["ChannelSettings", "Duration", "Privacy", "Retry", "RetryOverride", "StrictModel"]
 
 Duration = Annotated[
     timedelta,
@@ -57,10 +57,35 @@ class RetryOverride(StrictModel):
 
 
 
+#: What a channel may be shown of an event (``privacy.include``).
+Shown = Literal["message", "page", "user.name", "user.email", "user.phone", "transcript", "ip"]
+#: What :func:`notifier.core.redact.redact` hides in visitor text (``privacy.redact``).
+Redacted = Literal["email", "phone", "card", "iban", "ip"]
+SHOWN: tuple[Shown, ...] = ("message", "page", "user.name", "user.email", "user.phone", "transcript", "ip")
+
+
+class Privacy(StrictModel):
+    """What a channel is shown of an event. User details still need ``user.consent``.
+
+    ``include`` narrows what is shown (unset: everything); ``redact`` lists the kinds of
+    personal data replaced by a placeholder in visitor text (message, transcript, tool
+    arguments). On a channel, an unset field comes from ``defaults.privacy``.
+    """
+
+    include: list[Shown] | None = Field(None, description="What the channel is shown; unset: everything.")
+    redact: list[Redacted] | None = Field(
+        None, description="Personal data hidden in visitor text: email, phone, card, iban, ip.")
+
+    def over(self, base: Privacy) -> Privacy:
+        """This policy, its unset fields taken from ``base``."""
+        return base.model_copy(update={k: v for k, v in self if v is not None})
+
+
 class ChannelSettings(StrictModel):
-    """What every channel takes: ``retry``, ``concurrency``, ``timeout`` and ``locale``."""
+    """What every channel takes: ``retry``, ``concurrency``, ``timeout``, ``locale`` and ``privacy``."""
 
     retry: RetryOverride | None = None
     concurrency: int = Field(4, ge=1, le=256, description="Sends in flight at once.")
     timeout: Duration = timedelta(seconds=10)
     locale: str | None = None
+    privacy: Privacy | None = None

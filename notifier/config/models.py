@@ -31,7 +31,7 @@ from notifier.channels.webhook_config import WebhookChannel
 from notifier.channels.zendesk_config import ZendeskChannel
 from notifier.config.auth import AuthConfig
 from notifier.config.cases import Acknowledge, Clock, EscalationStep
-from notifier.config.common import Duration, Retry
+from notifier.config.common import Duration, Privacy, Retry
 from notifier.config.common import StrictModel as _Model
 from notifier.config.cors import CorsConfig
 from notifier.core.dedup import DEFAULT_KEY
@@ -165,6 +165,8 @@ class Defaults(_Model):
         "business_hours", description="Count the response target in business hours or wall-clock time.")
     acknowledge: Acknowledge | None = Field(
         None, description="Email the user that their request was received (with consent and a valid address).")
+    privacy: Privacy = Field(default_factory=Privacy,
+                             description="What channels are shown of an event and what is redacted in it.")
 
 
 ChannelConfig = Annotated[
@@ -327,6 +329,18 @@ class Config(_Model):
         if self.fallback is not None:
             return list(self.fallback)
         return [name for name, ch in self.channels.items() if ch.type == "email"]
+
+    def privacy_for(self, channel: str) -> Privacy:
+        """The data policy of ``channel``: its ``privacy`` over ``defaults.privacy``."""
+        ch = self.channels.get(channel)
+        if ch is not None and ch.privacy is not None:
+            return ch.privacy.over(self.defaults.privacy)
+        return self.defaults.privacy
+
+    def locale_for(self, channel: str) -> str:
+        """The language ``channel`` speaks: its ``locale``, else ``defaults.locale``."""
+        ch = self.channels.get(channel)
+        return (ch.locale if ch is not None else None) or self.defaults.locale
 
     def retry_for(self, channel: str) -> Retry:
         """The retry policy of ``channel``: its override over ``defaults.retry``."""
