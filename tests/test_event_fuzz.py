@@ -7,13 +7,15 @@ error format, or be stored, delivered to a real webhook sink over loopback, and 
 by every built-in template (email fr/en text and HTML, serialised for servers with and
 without SMTPUTF8; Slack; Teams; Zendesk; Freshdesk; Apprise) without error.
 
-The example counts are bounded so that the whole file runs in well under 30 s.
+The example counts are bounded so that the whole file runs in well under 30 s; set
+``NOTIFIER_FUZZ_EXAMPLES`` for a longer search.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import string
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -136,7 +138,8 @@ def harness(tmp_path: Path, sink: Sink) -> Iterator[Harness]:
         h.close()
 
 
-FUZZ = settings(max_examples=40, deadline=None, database=None, derandomize=False,
+# Bounded for CI; NOTIFIER_FUZZ_EXAMPLES=2000 runs a deeper search by hand.
+FUZZ = settings(max_examples=int(os.environ.get("NOTIFIER_FUZZ_EXAMPLES", "40")), deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                        HealthCheck.function_scoped_fixture, HealthCheck.filter_too_much])
 
@@ -159,10 +162,10 @@ ODD = st.sampled_from([
     "", " ", "\r\n", "Bcc: x@evil.example", "<!channel>", "@everyone", "[x](http://evil.example)",
     "{{ 7*7 }}", "{% raw %}", "<script>alert(1)</script>", "\u202eevil\u202c", "a\u200bb", "e\u0301" * 50,
     "😀" * 500, "中文" * 2000, "\U0010ffff", "\ufeff", "=?utf-8?q?x?=", "\\", "\"", "'", "%s%n",
-    "x" * 20_000, "\x1b[31m", "\x7f\x01", "a" * 998 + " b", "lone \ud83d surrogate",
+    "x" * 20_000, "\x1b[31m", "\x7f\x01", "a" * 998 + " b", "lone \ud83d surrogate", "nul\x00inside",
 ])
-TEXT = st.one_of(ODD, st.text(st.characters(exclude_characters="\x00"), max_size=300))
-SHORT = st.one_of(ODD.filter(lambda t: len(t) <= 64), st.text(st.characters(exclude_characters="\x00"), max_size=64))
+TEXT = st.one_of(ODD, st.text(max_size=300))
+SHORT = st.one_of(ODD.filter(lambda t: len(t) <= 64), st.text(max_size=64))
 EMAILS = st.sampled_from([
     "jörg@example.com", "jorg@müller.de", "Jörg <jorg@example.com>", "用户@例子.广告", "a@b@c",
     "x@[127.0.0.1]", "\"quoted local\"@example.com", "a,b@example.com", "x@xn--mller-kva.de",
@@ -204,7 +207,7 @@ ARGUMENTS = st.one_of(
 )
 # Beyond a limit: exactly one of these makes the event a 422.
 OVER_LIMIT: dict[str, st.SearchStrategy[Any]] = {
-    "message": st.sampled_from(["x" * 64_001, "nul\x00inside"]),
+    "message": st.just("x" * 64_001),
     "labels": st.just({f"l{i}": "x" for i in range(51)}),
     "transcript": st.just([{"role": "user", "text": "x"}] * 201),
     "site": st.just("s" * 256),
@@ -258,7 +261,6 @@ def test_known_breakers_are_refused_with_the_field_named(harness: Harness) -> No
         "occurred_at": {"kind": "message", "occurred_at": "9999-12-31T23:59:59-23:59"},
         "transcript.0.at": {"kind": "message", "transcript": [{"role": "user", "text": "x",
                                                                 "at": "0001-01-01T00:00:00+23:59"}]},
-        "message": {"kind": "message", "message": "a\u0000b"},
         "labels": {"kind": "message", "labels": {str(i): "x" for i in range(51)}},
         "transcript": {"kind": "message", "transcript": [{"role": "user", "text": "x"}] * 201},
     }
@@ -271,6 +273,12 @@ def test_known_breakers_are_refused_with_the_field_named(harness: Harness) -> No
         assert r.status_code == 422, (path, r.text)
         paths = [d["path"].replace("[", ".").replace("]", "") for d in r.json()["details"]]
         assert path in paths, (path, r.json())
+    # A NUL (which PostgreSQL cannot store) is replaced, not a reason to lose the request.
+    r = harness.loop.run_until_complete(post({"kind": "support_request", "message": "a\u0000b",
+                                              "labels": {"k\u0000": "v"}}))
+    assert r.status_code == 202, r.text
+    stored = harness.loop.run_until_complete(harness.service.store.get_event(r.json()["id"]))
+    assert stored is not None and stored[0].message == "a\ufffdb" and stored[0].labels == {"k\ufffd": "v"}
     # Nested beyond what the JSON parser takes at all: a 400, not a 500.
     deep = b'{"kind":"tool_call","tool":{"name":"t","arguments":' + b'{"a":' * 5000 + b"1" + b"}" * 5002
     r = harness.loop.run_until_complete(harness.client.post("/v1/events", content=deep))

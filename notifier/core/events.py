@@ -4,8 +4,8 @@ The model is strict (unknown fields are rejected) so that a typo in a chatbot's
 integration is reported at once instead of silently dropping data.
 
 It is also the one place where limits are enforced (:data:`LIMITS`): what it accepts, the
-store can read back and every channel can render. Strings have a maximum length and no
-NUL character (PostgreSQL cannot store one), ``tool.arguments`` is nested at most
+store can read back and every channel can render. Strings have a maximum length (a NUL
+character, which PostgreSQL cannot store, becomes U+FFFD), ``tool.arguments`` is nested at most
 :data:`MAX_DEPTH` levels deep, lists and maps are bounded, and times lie in the years
 2000-2099 (whatever the offset), so no conversion to local time can overflow.
 
@@ -101,26 +101,52 @@ LIMITS: dict[str, int] = {
 _EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
 
 
-def _no_nul(value: str) -> str:
-    if "\x00" in value:
-        raise ValueError("must not contain a NUL character (\\u0000)")
-    return value
+def _without_nul(data: Any) -> Any:
+    """``data`` with every NUL character (in strings and keys, at any depth) replaced by U+FFFD.
+
+    PostgreSQL cannot store NUL in text or JSON, and no channel can show it: replacing it
+    keeps the request (refusing would lose a person's request for one invisible character).
+    Iterative, so a deeply nested value cannot exhaust the stack before the limits apply.
+    """
+    def clean(value: Any) -> Any:
+        return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
+
+    if isinstance(data, str):
+        return clean(data)
+    if not isinstance(data, dict | list):
+        return data
+    root: Any = dict(data) if isinstance(data, dict) else list(data)
+    stack: list[Any] = [root]
+    visited = 0
+    while stack and visited < 100_000:  # beyond that, the limits refuse the event anyway
+        node = stack.pop()
+        visited += 1
+        items = list(node.items()) if isinstance(node, dict) else list(enumerate(node))
+        if isinstance(node, dict) and any(isinstance(k, str) and "\x00" in k for k, _ in items):
+            node.clear()
+            node.update((clean(k), v) for k, v in items)
+            items = list(node.items())
+        for key, value in items:
+            if isinstance(value, dict | list):
+                copy: Any = dict(value) if isinstance(value, dict) else list(value)
+                node[key] = copy
+                stack.append(copy)
+            elif isinstance(value, str) and "\x00" in value:
+                node[key] = clean(value)
+    return root
 
 
-# The JSON Schema says it too (``pattern``), so that clients and the OpenAPI description
-# know what the API refuses.
-_NoNul = (AfterValidator(_no_nul), Field(json_schema_extra={"pattern": "^[^\\u0000]*$"}))
 # Strings by their size limit (LIMITS says which field takes which).
-Name = Annotated[str, Field(max_length=200), *_NoNul]
-Host = Annotated[str, Field(max_length=255), *_NoNul]
-LongText = Annotated[str, Field(max_length=64_000), *_NoNul]
-Locale = Annotated[str, Field(max_length=35), *_NoNul]
-Address = Annotated[str, Field(max_length=320), *_NoNul]
-Short = Annotated[str, Field(max_length=64), *_NoNul]
-Url = Annotated[str, Field(max_length=4096), *_NoNul]
+Name = Annotated[str, Field(max_length=200)]
+Host = Annotated[str, Field(max_length=255)]
+LongText = Annotated[str, Field(max_length=64_000)]
+Locale = Annotated[str, Field(max_length=35)]
+Address = Annotated[str, Field(max_length=320)]
+Short = Annotated[str, Field(max_length=64)]
+Url = Annotated[str, Field(max_length=4096)]
 PageTitle = Url
-LabelValue = Annotated[str, Field(max_length=1000), *_NoNul]
-LabelKey = Annotated[str, Field(max_length=100), *_NoNul]
+LabelValue = Annotated[str, Field(max_length=1000)]
+LabelKey = Annotated[str, Field(max_length=100)]
 
 
 def _sane_time(value: datetime | None) -> datetime | None:
@@ -156,14 +182,12 @@ def _check_arguments(value: Any) -> Any:
                 if isinstance(key, str):
                     if len(key) > LIMITS["tool.arguments.key"]:
                         raise ValueError(f"a key is longer than {LIMITS['tool.arguments.key']} characters")
-                    _no_nul(key)
                 elif isinstance(node, dict):
                     raise ValueError("keys must be strings")
                 stack.append((child, depth + 1, f"{where}.{key}" if isinstance(key, str) else f"{where}[{key}]"))
         elif isinstance(node, str):
             if len(node) > LIMITS["tool.arguments.string"]:
                 raise ValueError(f"{where.lstrip('.')}: longer than {LIMITS['tool.arguments.string']} characters")
-            _no_nul(node)
         elif node is not None and not isinstance(node, bool | int | float):
             raise ValueError(f"{where.lstrip('.')}: not a JSON value")
     return value
@@ -222,7 +246,7 @@ def new_id() -> str:
 class Event(_Strict):
     """One support event. ``id`` and ``occurred_at`` are filled in on receipt when absent."""
 
-    id: Annotated[str, Field(min_length=1, max_length=LIMITS["id"]), AfterValidator(_no_nul)] | None = None
+    id: Annotated[str, Field(min_length=1, max_length=LIMITS["id"])] | None = None
     kind: Kind
     site: Host = ""
     conversation_id: Name | None = None
@@ -242,6 +266,7 @@ class Event(_Strict):
     def _tool_arguments(cls, data: Any, handler: ModelWrapValidatorHandler[Event]) -> Event:
         # A tool call's arguments (send_support_email's name, email, message…) fill the
         # event's own fields, so the team sees who asks; see notifier.core.tool_calls.
+        data = _without_nul(data)
         if not isinstance(data, dict) or data.get("kind") != "tool_call":
             return handler(data)  # the common case, kept cheap: every event passes here
         data, sources = read_tool_arguments(data)

@@ -47,8 +47,7 @@ HOSTILE = [
     "**bold** __under__ # Heading\n- item\n> quote",
     "line1\r\nBcc: victim@example.com\r\nSubject: pwned\r\n\r\nbody",
     "a\u202eRTL override\u202c b\u200bzero\u200dwidth\ufeff\u2066isolate\u2069",
-    # NUL itself never gets this far: the event model refuses it (PostgreSQL cannot store it).
-    "\u2028line separator\u0085next line\x0bvtab\x01soh\x7fdel",
+    "\u2028line separator\u0085next line\x0bvtab\x00nul",
     "&lt;!channel&gt; &amp; &#60;!here&#62;",
     "a|b>c<d|e",
     "https://evil.example/<!channel>|x>",
