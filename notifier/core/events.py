@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -115,6 +116,11 @@ def _without_nul(data: Any) -> Any:
         return clean(data)
     if not isinstance(data, dict | list):
         return data
+    try:  # the common case, answered fast (in C): no NUL anywhere, nothing to copy
+        if b"\\u0000" not in orjson.dumps(data):
+            return data
+    except (TypeError, ValueError):  # not JSON data (or too deep for the encoder): walk it
+        pass
     root: Any = dict(data) if isinstance(data, dict) else list(data)
     stack: list[Any] = [root]
     visited = 0
