@@ -17,6 +17,7 @@ from notifier.cases import case_view, open_cases
 from notifier.config.models import Config
 from notifier.core.dedup import decide
 from notifier.core.events import Event, Kind
+from notifier.core.privacy import with_anonymised_ip
 from notifier.core.questions import question_key
 from notifier.core.routing import plan
 from notifier.store.base import NewDelivery, Store
@@ -74,6 +75,9 @@ def _question_key(event: Event) -> str | None:
 
 async def accept(store: Store, config: Config, events: list[Event], now: datetime) -> list[Accepted]:
     """Store ``events`` (ids and times filled in) with their deliveries, all or nothing."""
+    if config.defaults.privacy.ip == "anonymise":
+        # Before anything is stored or routed: the full address is never written.
+        events = [with_anonymised_ip(e) for e in events]
     results: list[Accepted] = []
     any_pending = False
     plans = [plan(config, event, now) for event in events]

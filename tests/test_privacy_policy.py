@@ -110,3 +110,25 @@ def test_an_unknown_field_in_include_is_refused_with_its_place(tmp_path: Path, c
     assert main(["check"]) != 0
     err = capsys.readouterr()
     assert "channels.yaml:" in err.err + err.out and "passport" in err.err + err.out
+
+
+@pytest.mark.parametrize(("given", "stored"), [("203.0.113.77", "203.0.113.0"),
+                                               ("2001:db8:85a3:8d3:1319:8a2e:370:7348", "2001:db8:85a3::"),
+                                               ("not an address", None)])
+async def test_ip_anonymised_before_storage(make_service: ServiceFactory, slack: FakeSlack,
+                                            given: str, stored: str | None) -> None:
+    text = config(slack, 2525).replace("privacy: {redact: [card]}", "privacy: {redact: [card], ip: anonymise}")
+    service = await make_service(text)
+    event = request().model_copy(update={"user": request().user.model_copy(update={"ip": given})})  # type: ignore[union-attr]
+    await service.accept([event])
+    found = await service.store.get_event("p1")
+    assert found is not None and found[0].user is not None
+    assert found[0].user.ip == stored
+
+
+async def test_ip_kept_by_default(make_service: ServiceFactory, slack: FakeSlack) -> None:
+    service = await make_service(config(slack, 2525))
+    event = request().model_copy(update={"user": request().user.model_copy(update={"ip": "203.0.113.77"})})  # type: ignore[union-attr]
+    await service.accept([event])
+    found = await service.store.get_event("p1")
+    assert found is not None and found[0].user is not None and found[0].user.ip == "203.0.113.77"

@@ -14,7 +14,7 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSeriali
 
 from notifier.core.durations import format_duration, parse_duration
 
-__all__ = ["ChannelSettings", "Duration", "Privacy", "Retry", "RetryOverride", "StrictModel"]
+__all__ = ["ChannelSettings", "DefaultPrivacy", "Duration", "Privacy", "Retry", "RetryOverride", "StrictModel"]
 
 Duration = Annotated[
     timedelta,
@@ -79,6 +79,13 @@ class Privacy(StrictModel):
     def over(self, base: Privacy) -> Privacy:
         """This policy, its unset fields taken from ``base``."""
         return base.model_copy(update={k: v for k, v in self if v is not None})
+
+
+class DefaultPrivacy(Privacy):
+    """``defaults.privacy``: a channel's policy, plus what is done before storage."""
+
+    ip: Literal["keep", "anonymise"] = Field(
+        "keep", description="anonymise: store the user's IP truncated to its /24 (IPv4) or /48 (IPv6).")
 
 
 class ChannelSettings(StrictModel):

@@ -31,7 +31,7 @@ from notifier.channels.webhook_config import WebhookChannel
 from notifier.channels.zendesk_config import ZendeskChannel
 from notifier.config.auth import AuthConfig
 from notifier.config.cases import Acknowledge, Clock, EscalationStep
-from notifier.config.common import Duration, Privacy, Retry
+from notifier.config.common import DefaultPrivacy, Duration, Privacy, Retry
 from notifier.config.common import StrictModel as _Model
 from notifier.config.cors import CorsConfig
 from notifier.core.dedup import DEFAULT_KEY
@@ -165,7 +165,7 @@ class Defaults(_Model):
         "business_hours", description="Count the response target in business hours or wall-clock time.")
     acknowledge: Acknowledge | None = Field(
         None, description="Email the user that their request was received (with consent and a valid address).")
-    privacy: Privacy = Field(default_factory=Privacy,
+    privacy: DefaultPrivacy = Field(default_factory=DefaultPrivacy,
                              description="What channels are shown of an event and what is redacted in it.")
 
 

@@ -10,13 +10,14 @@ a channel receives and what an operator previews are the same.
 """
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Collection
 from typing import Any
 
 from notifier.core.events import Event
 from notifier.core.redact import redact
 
-__all__ = ["for_channel"]
+__all__ = ["anonymise_ip", "for_channel", "with_anonymised_ip"]
 
 #: Tool arguments that fill each shown field (see notifier/core/tool_calls.py): a field
 #: left out must not come back through the arguments a webhook forwards.
@@ -71,3 +72,25 @@ def for_channel(event: Event, include: Collection[str] | None, redact_kinds: Col
             arguments = _redacted(arguments, redact_kinds, locale)
         update["tool"] = event.tool.model_copy(update={"arguments": arguments})
     return event.model_copy(update=update)
+
+
+def anonymise_ip(ip: str) -> str | None:
+    """``ip`` truncated to its /24 (IPv4) or /48 (IPv6) network; ``None`` when it is no address.
+
+    >>> anonymise_ip("203.0.113.7"), anonymise_ip("2001:db8:85a3:8d3:1319:8a2e:370:7348")
+    ('203.0.113.0', '2001:db8:85a3::')
+    """
+    try:
+        address = ipaddress.ip_address(ip.strip())
+    except ValueError:
+        # What cannot be truncated is not kept: it might be an address in another spelling.
+        return None
+    prefix = 24 if address.version == 4 else 48
+    return str(ipaddress.ip_network(f"{address}/{prefix}", strict=False).network_address)
+
+
+def with_anonymised_ip(event: Event) -> Event:
+    """``event`` with the user's IP address anonymised (see :func:`anonymise_ip`)."""
+    if event.user is None or not event.user.ip:
+        return event
+    return event.model_copy(update={"user": event.user.model_copy(update={"ip": anonymise_ip(event.user.ip)})})
