@@ -30,6 +30,7 @@ from notifier.channels.base import ChannelContext, Outbound, Report, SendResult,
 from notifier.channels.freshdesk_config import FreshdeskChannel
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object
 from notifier.channels.inert import header_text
+from notifier.channels.limits import cut_to, utf8_size
 from notifier.core.addresses import checked_email
 from notifier.core.events import Priority
 from notifier.render import view
@@ -41,6 +42,10 @@ STATUS_OPEN = 2
 SOURCE_CHAT = 7
 #: Freshdesk refuses tags longer than this.
 MAX_TAG = 32
+#: Freshdesk documents no size for a description or a note; tickets are read in a browser
+#: and the API takes JSON bodies, so a long conversation is kept to the 64 KB Zendesk allows
+#: for a comment (the same bound for both helpdesks), cut with a note and the event's link.
+MAX_DESCRIPTION = 60_000
 
 
 def delivery_tag(delivery_id: str) -> str:
@@ -97,7 +102,7 @@ class Freshdesk:
                 *(["notifier-test"] if message.test else []), delivery_tag(message.delivery_id)]
         body: dict[str, Any] = {
             "subject": header_text(render("freshdesk", "subject", self.locale, "txt", context))[:255],
-            "description": render("freshdesk", "description", self.locale, "html", context).strip(),
+            "description": self._description(context),
             "email": email,
             "priority": PRIORITY[message.priority],
             "status": STATUS_OPEN,
@@ -137,12 +142,37 @@ class Freshdesk:
                 return sent(ticket_id, thread_ref=ticket_id, reason="ticket created by an earlier attempt")
         return None
 
+    def _description(self, context: dict[str, Any]) -> str:
+        """The HTML description (or note) within :data:`MAX_DESCRIPTION` bytes.
+
+        Too long, the visitor's text is cut before rendering, never the HTML after it (a cut
+        tag or entity would garble the ticket), with budgets halved until it fits; each cut
+        says how much was left out, and the link to the event stays at the end.
+        """
+        def render(ctx: dict[str, Any]) -> str:
+            return self.ctx.renderer.render("freshdesk", "description", self.locale, "html", ctx).strip()
+
+        text = render(context)
+        budget = MAX_DESCRIPTION // 4
+        while utf8_size(text) > MAX_DESCRIPTION and budget >= 64:
+            note: str = context["labels"]["more_chars"]
+
+            def cut(text: str, size: int, note: str = note) -> str:
+                kept, left = cut_to(text, size, utf8_size)
+                return f"{kept}\n{note.format(n=f'{left:,}')}" if left else text
+
+            turns = context["transcript"]
+            text = render({**context, "message": cut(context["message"], budget),
+                           "transcript": [t.model_copy(update={"text": cut(t.text, budget // max(len(turns), 1))})
+                                          for t in turns]})
+            budget //= 2
+        return text
+
     def note(self, message: Outbound) -> dict[str, Any]:
         """The private note that adds ``message`` to its conversation's ticket."""
         ev = message.event
         context = view(message, self.ctx.defaults, self.locale, link=self.ctx.link(ev.id or ""))
-        return {"body": self.ctx.renderer.render("freshdesk", "description", self.locale, "html", context).strip(),
-                "private": True}
+        return {"body": self._description(context), "private": True}
 
     async def _add_note(self, message: Outbound, ticket_id: str) -> SendResult | None:
         """``None`` when the ticket is gone (the conversation gets a new one)."""

@@ -161,3 +161,19 @@ async def test_helpdesk_takes_no_digest(fake: FakeFreshdesk) -> None:
     result = await channel.send_report(Report(key="d", title="t", text="x"))
     await channel.aclose()
     assert result.status == "permanent" and result.reason == "helpdesks do not take digests"
+
+
+async def test_a_long_conversation_is_cut_to_fit_with_a_note(fake: FakeFreshdesk) -> None:
+    # Emoji and CJK weigh 4 and 3 bytes: the bound is in bytes, and no character is split.
+    long = "😀 長い会話 <b>&" * 4_000
+    ev = event(message=long, transcript=[{"role": "user", "text": long}] * 6)
+    channel = desk(fake)
+    first = await channel.send(outbound(ev))
+    await channel.aclose()
+
+    assert first.ok
+    html = fake.tickets[0]["description"]
+    assert len(html.encode("utf-8")) <= freshdesk.MAX_DESCRIPTION
+    assert "caractères de plus)" in html  # the agent is told the text goes on
+    assert "&lt;b&gt;&amp;" in html and "<b>&" not in html  # still escaped after the cut
+    assert "https://notifier.example.com/v1/events/" in html  # and where to read it all
