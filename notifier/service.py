@@ -26,6 +26,7 @@ from notifier.config.loader import load_config
 from notifier.config.models import Config
 from notifier.core.events import Event
 from notifier.health import WorkerLiveness
+from notifier.intake import Intake
 from notifier.pipeline import Accepted, accept
 from notifier.render import Renderer
 from notifier.store import Store, store_for
@@ -106,6 +107,8 @@ class Service:
         self._retiring: set[asyncio.Task[None]] = set()
         self._worker_options = worker_options or {}
         self._tasks: list[asyncio.Task[None]] = []
+        # Reads the service's store, config and clock at each commit: a reload applies to the next one.
+        self._intake = Intake(lambda: self.store, lambda: self.config, lambda: self.clock())
         self._worker_task: asyncio.Task[None] | None = None
         self._stop = asyncio.Event()
 
@@ -231,5 +234,6 @@ class Service:
     # ----------------------------------------------------------------- use cases
     async def accept(self, events: list[Event], *, now: datetime | None = None) -> list[Accepted]:
         """Accept events (ids and times filled in): durable when this returns."""
-        now = now or self.clock()
-        return await accept(self.store, self.config, [e.completed(now) for e in events], now)
+        if now is not None:  # a given time (tests, imports): a transaction of its own
+            return await accept(self.store, self.config, [e.completed(now) for e in events], now)
+        return await self._intake.accept([e.completed(self.clock()) for e in events])
