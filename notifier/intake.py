@@ -10,6 +10,7 @@ alone is written at once: grouping adds no wait, it only fills the time a commit
 from __future__ import annotations
 
 import asyncio
+from collections import deque
 from collections.abc import Callable
 from datetime import datetime
 
@@ -35,7 +36,7 @@ class Intake:
         self._store = store
         self._config = config
         self._clock = clock
-        self._queue: list[_Request] = []
+        self._queue: deque[_Request] = deque()
         self._writer: asyncio.Task[None] | None = None
 
     async def accept(self, events: list[Event]) -> list[Accepted]:
@@ -51,7 +52,7 @@ class Intake:
             group: list[_Request] = []
             size = 0
             while self._queue and (not group or size + len(self._queue[0][0]) <= MAX_GROUP):
-                events, future = self._queue.pop(0)
+                events, future = self._queue.popleft()
                 group.append((events, future))
                 size += len(events)
             await self._commit(group)

@@ -304,16 +304,27 @@ class Store(abc.ABC):
                                     duration_ms=i.duration_ms, reason=i.reason) for i in items]
 
     @abc.abstractmethod
+    async def _fail(self, delivery_id: str, worker: str, now: datetime, *, status: str,
+                    at: datetime | None, outcome: str, reason: str, duration_ms: float,
+                    progress: dict[str, Any] | None) -> bool:
+        """Record a failed attempt of ``worker``'s claim and set its ``status`` (and ``at``)."""
+
     async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
                          reason: str, duration_ms: float,
                          progress: dict[str, Any] | None = None) -> bool:
         """Record a retryable failure and when to try next."""
+        ok = await self._fail(delivery_id, worker, now, status="pending", at=at, outcome="retry",
+                              reason=reason, duration_ms=duration_ms, progress=progress)
+        if ok:
+            await self.notify_work()
+        return ok
 
-    @abc.abstractmethod
     async def dead(self, delivery_id: str, worker: str, now: datetime, *, reason: str,
                    duration_ms: float, outcome: Literal["retry", "permanent"] = "permanent",
                    progress: dict[str, Any] | None = None) -> bool:
         """Record the failure and make the delivery a dead letter."""
+        return await self._fail(delivery_id, worker, now, status="dead", at=None, outcome=outcome,
+                                reason=reason, duration_ms=duration_ms, progress=progress)
 
     @abc.abstractmethod
     async def release(self, worker: str, delivery_ids: list[str] | None = None) -> int:

@@ -15,7 +15,7 @@ import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
@@ -341,21 +341,6 @@ class PostgresStore(PostgresDigestQueries, Store):
             "progress": Jsonb(progress) if progress else None,
         })
         return bool(rows[0][0])
-
-    async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
-                         reason: str, duration_ms: float,
-                         progress: dict[str, Any] | None = None) -> bool:
-        ok = await self._fail(delivery_id, worker, now, status="pending", at=at, outcome="retry",
-                              reason=reason, duration_ms=duration_ms, progress=progress)
-        if ok:
-            await self.notify_work()
-        return ok
-
-    async def dead(self, delivery_id: str, worker: str, now: datetime, *, reason: str,
-                   duration_ms: float, outcome: Literal["retry", "permanent"] = "permanent",
-                   progress: dict[str, Any] | None = None) -> bool:
-        return await self._fail(delivery_id, worker, now, status="dead", at=None, outcome=outcome,
-                                reason=reason, duration_ms=duration_ms, progress=progress)
 
     async def release(self, worker: str, delivery_ids: list[str] | None = None) -> int:
         if delivery_ids is not None and not delivery_ids:

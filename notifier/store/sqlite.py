@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Any, TypeVar
 
 import orjson
 
@@ -405,21 +405,6 @@ class SqliteStore(SqliteDigestQueries, Store):
             return True
 
         return await self.write(fail)  # type: ignore[no-any-return]
-
-    async def reschedule(self, delivery_id: str, worker: str, now: datetime, at: datetime, *,
-                         reason: str, duration_ms: float,
-                         progress: dict[str, Any] | None = None) -> bool:
-        ok = await self._fail(delivery_id, worker, now, status="pending", at=at, outcome="retry",
-                              reason=reason, duration_ms=duration_ms, progress=progress)
-        if ok:
-            await self.notify_work()
-        return ok
-
-    async def dead(self, delivery_id: str, worker: str, now: datetime, *, reason: str,
-                   duration_ms: float, outcome: Literal["retry", "permanent"] = "permanent",
-                   progress: dict[str, Any] | None = None) -> bool:
-        return await self._fail(delivery_id, worker, now, status="dead", at=None, outcome=outcome,
-                                reason=reason, duration_ms=duration_ms, progress=progress)
 
     async def release(self, worker: str, delivery_ids: list[str] | None = None) -> int:
         sql = ("UPDATE deliveries SET status = 'pending', claimed_by = NULL, lease_until = NULL"
