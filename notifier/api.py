@@ -149,8 +149,11 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         site = await site_of_event(event_id)
         return site is not None and who.may_site(site)
 
+    from notifier.action_pages import action_page_router
     from notifier.cases_api import case_router
 
+    # Before the cases' routes: ``POST /v1/cases/{id}/act`` is a link's form, not an action name.
+    app.include_router(action_page_router(lambda: service))
     app.include_router(case_router(lambda: service))
 
     @app.exception_handler(StoreUnavailable)
@@ -333,6 +336,17 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 _PRINCIPAL = "notifier.principal"
 
 
+def self_authenticated(path: str) -> bool:
+    """Paths whose requests carry their own credential instead of an API token.
+
+    Action links hold a signed token for one action on one case; helpdesk webhooks are
+    signed with their channel's secret. Each checks it and answers 4xx when it fails.
+    """
+    from notifier.action_pages import ACT_PATH
+
+    return bool(ACT_PATH.match(path))
+
+
 def principal(request: Request) -> Principal | None:
     """The caller of ``request``; ``None`` when no token exists (the API is open)."""
     found: Principal | None = request.scope.get(_PRINCIPAL)
@@ -368,7 +382,8 @@ class AccessGuard:
         self.router = app.router
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] != "OPTIONS" and scope["path"] != "/healthz":
+        if scope["type"] == "http" and scope["method"] != "OPTIONS" and scope["path"] != "/healthz" \
+                and not self_authenticated(scope["path"]):
             auth, metrics_public = self.authenticator()
             path = scope["path"]
             if auth.enabled and not (metrics_public and path == "/metrics"):

@@ -34,6 +34,7 @@ from notifier.config.cases import Acknowledge, Clock, EscalationStep
 from notifier.config.common import DefaultPrivacy, Duration, Privacy, Retry
 from notifier.config.common import StrictModel as _Model
 from notifier.config.cors import CorsConfig
+from notifier.config.links import ActionLinks
 from notifier.core.dedup import DEFAULT_KEY
 from notifier.core.events import Kind, Priority
 
@@ -156,6 +157,10 @@ class Defaults(_Model):
     event_url: str | None = Field(
         None, description="Link to an event, e.g. https://notifier.example.com/v1/events/{id}."
     )
+    public_url: str | None = Field(
+        None, description="Where people's browsers reach this notifier, e.g. https://notifier.example.com "
+        "(the base of action links; default: taken from event_url when it ends in /v1/events/{id})."
+    )
     retry: Retry = Field(default_factory=Retry)
     dedup: Dedup = Field(default_factory=Dedup)
     business_hours: BusinessHours = Field(default_factory=BusinessHours)
@@ -167,6 +172,26 @@ class Defaults(_Model):
         None, description="Email the user that their request was received (with consent and a valid address).")
     privacy: DefaultPrivacy = Field(default_factory=DefaultPrivacy,
                              description="What channels are shown of an event and what is redacted in it.")
+
+    @field_validator("public_url")
+    @classmethod
+    def _web_address(cls, value: str | None) -> str | None:
+        if value in (None, ""):
+            return None
+        if not re.fullmatch(r"https?://[^\s/?#]+(/[^\s?#]*)?", value):
+            raise ValueError(f"invalid public_url {value!r}: write the address browsers open, "
+                             "e.g. https://notifier.example.com (no query, no fragment)")
+        return value.rstrip("/")
+
+    @property
+    def base_url(self) -> str | None:
+        """Where browsers reach notifier: ``public_url``, else ``event_url`` without ``/v1/events/{id}``."""
+        if self.public_url:
+            return self.public_url
+        suffix = "/v1/events/{id}"
+        if self.event_url and self.event_url.endswith(suffix) and self.event_url.startswith(("http://", "https://")):
+            return self.event_url[: -len(suffix)].rstrip("/") or None
+        return None
 
 
 ChannelConfig = Annotated[
@@ -291,6 +316,8 @@ class Config(_Model):
     auth: AuthConfig = Field(default_factory=AuthConfig, description="API tokens, their scopes and sites.")
     cors: CorsConfig = Field(default_factory=CorsConfig,
                              description="Web pages allowed to post events from the browser.")
+    action_links: ActionLinks = Field(default_factory=ActionLinks,
+                                      description="Signed claim/resolve links in email alerts and Teams cards.")
 
     @model_validator(mode="after")
     def _check_references(self) -> Config:
