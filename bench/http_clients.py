@@ -30,6 +30,7 @@ from httpx_aiohttp import AiohttpTransport
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from notifier.channels.http_client import HttpClient  # noqa: E402
 from tests.sink import free_port  # noqa: E402
 
 BODY = orjson.dumps({"event": {"kind": "support_request", "id": "bench", "site": "bench.example.com",
@@ -81,10 +82,23 @@ async def with_aiohttp(url: str, n: int, conc: int) -> float:
         return await _drive(n, conc, post)
 
 
+async def with_channel_client(url: str, n: int, conc: int) -> float:
+    """What the HTTP channels send with (``notifier.channels.http_client``): aiohttp plus
+    the small interface the channels read responses through."""
+    client = HttpClient(limit=conc, timeout=10, headers={"User-Agent": "notifier"})
+    try:
+        async def post() -> int:
+            return (await client.post(url, content=BODY, headers=HEADERS)).status_code
+        return await _drive(n, conc, post)
+    finally:
+        await client.aclose()
+
+
 CLIENTS: dict[str, Poster] = {
     "httpx AsyncClient": with_httpx,
     "httpx over aiohttp transport": with_httpx_over_aiohttp,
     "aiohttp ClientSession": with_aiohttp,
+    "notifier's HttpClient (aiohttp)": with_channel_client,
 }
 
 

@@ -24,11 +24,10 @@ import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
 from notifier.channels.freshdesk_config import FreshdeskChannel
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object
+from notifier.channels.http_client import Response
 from notifier.channels.inert import header_text
 from notifier.channels.limits import cut_to, utf8_size
 from notifier.core.addresses import checked_email
@@ -53,13 +52,13 @@ def delivery_tag(delivery_id: str) -> str:
     return f"notifier-{delivery_id}"[:MAX_TAG]
 
 
-def _email_refused(response: httpx.Response) -> bool:
+def _email_refused(response: Response) -> bool:
     """A 400 "Validation failed" naming the ``email`` field."""
     errors = (json_object(response) or {}).get("errors") or []
     return any(isinstance(e, dict) and e.get("field") == "email" for e in errors)
 
 
-def error_text(response: httpx.Response) -> str | None:
+def error_text(response: Response) -> str | None:
     """Freshdesk's own explanation: ``description`` and each field's ``message``."""
     data = json_object(response)
     if data is None:
@@ -73,7 +72,7 @@ def error_text(response: httpx.Response) -> str | None:
 
 
 class Freshdesk:
-    """Creates Freshdesk tickets with ``httpx``."""
+    """Creates Freshdesk tickets with aiohttp."""
 
     type = "freshdesk"
 
@@ -84,7 +83,7 @@ class Freshdesk:
         self.locale = config.locale or ctx.defaults.locale
         self.base = (config.base_url or f"https://{config.domain}.freshdesk.com").rstrip("/")
         self._secrets = [config.api_key, base64.b64encode(f"{config.api_key}:X".encode()).decode()]
-        self._client = http_client(config, auth=httpx.BasicAuth(config.api_key, "X"))
+        self._client = http_client(config, auth=(config.api_key, "X"))
 
     def ticket(self, message: Outbound) -> dict[str, Any] | None:
         """The JSON document posted for ``message``; ``None`` when no requester email is known."""

@@ -13,10 +13,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx
-
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, url_secrets
+from notifier.channels.http_client import Response
 from notifier.channels.inert import safe_url
 from notifier.channels.limits import cut_to
 from notifier.channels.teams_config import TeamsChannel
@@ -207,7 +206,7 @@ def _secrets(url: str) -> list[str]:
 
 
 class Teams:
-    """Posts Adaptive Cards to a Workflows webhook with ``httpx``."""
+    """Posts Adaptive Cards to a Workflows webhook with aiohttp."""
 
     type = "teams"
 
@@ -256,7 +255,7 @@ def _accepted(result: SendResult) -> SendResult:
                       ref=ACCEPTED, label=ACCEPTED)
 
 
-def _error_text(response: httpx.Response) -> str | None:
+def _error_text(response: Response) -> str | None:
     """Power Automate's own error: ``{"error": {"code": …, "message": …}}``."""
     if response.is_success:
         return None

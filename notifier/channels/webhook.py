@@ -63,7 +63,7 @@ def payload(channel: str, message: Outbound, ctx: ChannelContext | None = None, 
 
 
 class Webhook:
-    """Posts events as JSON with ``httpx``."""
+    """Posts events as JSON with aiohttp."""
 
     type = "webhook"
 

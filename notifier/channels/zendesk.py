@@ -27,8 +27,6 @@ import json
 import re
 from typing import Any
 
-import httpx
-
 from notifier.channels.base import (
     ChannelContext,
     Outbound,
@@ -39,6 +37,7 @@ from notifier.channels.base import (
     sent,
 )
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, redact
+from notifier.channels.http_client import Response
 from notifier.channels.inert import header_text
 from notifier.channels.limits import cut_to, utf8_size
 from notifier.channels.zendesk_config import ZendeskChannel
@@ -54,7 +53,7 @@ _WORDS = {"fr": {"refused_requester": "Adresse refusée par Zendesk comme demand
           "en": {"refused_requester": "Address Zendesk refused as requester"}}
 
 
-def _requester_refused(response: httpx.Response) -> bool:
+def _requester_refused(response: Response) -> bool:
     """A 422 ``RecordInvalid`` whose details name the requester (its email)."""
     data = json_object(response) or {}
     details = data.get("details")
@@ -72,7 +71,7 @@ def delivery_tag(delivery_id: str) -> str:
     return f"notifier_d_{delivery_id}".lower()
 
 
-def _error_code(response: httpx.Response) -> str | None:
+def _error_code(response: Response) -> str | None:
     error = (json_object(response) or {}).get("error")
     return error if isinstance(error, str) else None
 
@@ -82,7 +81,7 @@ def tag(value: str) -> str:
     return re.sub(r"[^\w.\-:]+", "_", value.strip().lower()).strip("_")
 
 
-def error_text(response: httpx.Response) -> str | None:
+def error_text(response: Response) -> str | None:
     """Zendesk's own explanation from an error body, in one line."""
     data = json_object(response)
     if data is None:
@@ -105,7 +104,7 @@ def error_text(response: httpx.Response) -> str | None:
 
 
 class Zendesk:
-    """Creates Zendesk tickets with ``httpx``."""
+    """Creates Zendesk tickets with aiohttp."""
 
     type = "zendesk"
 
@@ -120,7 +119,7 @@ class Zendesk:
         login = f"{config.email}/token:{config.api_token}"
         # A server that echoes the Authorization header back must not leak it either.
         self._secrets = [config.api_token, base64.b64encode(login.encode()).decode()]
-        self._client = http_client(config, auth=httpx.BasicAuth(f"{config.email}/token", config.api_token))
+        self._client = http_client(config, auth=(f"{config.email}/token", config.api_token))
 
     def ticket(self, message: Outbound) -> dict[str, Any]:
         """The JSON document posted for ``message``."""
