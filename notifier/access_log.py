@@ -9,6 +9,8 @@ logged (Prometheus counts them), so the log stays readable at any traffic.
 
 from __future__ import annotations
 
+import html
+import re
 from typing import Any
 
 import orjson
@@ -56,6 +58,10 @@ class AccessLog:
 
 
 def _reason(body: bytes) -> str:
+    if body[:15].lower() == b"<!doctype html>":
+        # A console page: its alert says why (escaped HTML, read back as text).
+        found = re.search(rb'role="alert">([^<]*)<', body)
+        return html.unescape(found.group(1).decode(errors="replace"))[:300] if found else ""
     try:
         data = orjson.loads(body)
     except orjson.JSONDecodeError:

@@ -28,6 +28,7 @@ from notifier.auth import ENV_TOKEN, Authenticator, Principal, signature_problem
 from notifier.browser import BrowserAccess, add_docs
 from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
+from notifier.console import is_console_path
 from notifier.core.events import MAX_BATCH, Event
 from notifier.health import due_age, judge, stuck_after_from_env
 from notifier.openapi import document
@@ -151,10 +152,12 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     from notifier.action_pages import action_page_router
     from notifier.cases_api import case_router
+    from notifier.console import add_console
 
     # Before the cases' routes: ``POST /v1/cases/{id}/act`` is a link's form, not an action name.
     app.include_router(action_page_router(lambda: service))
     app.include_router(case_router(lambda: service))
+    add_console(app, lambda: service, lambda: authenticator()[0])
 
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
@@ -340,11 +343,12 @@ def self_authenticated(path: str) -> bool:
     """Paths whose requests carry their own credential instead of an API token.
 
     Action links hold a signed token for one action on one case; helpdesk webhooks are
-    signed with their channel's secret. Each checks it and answers 4xx when it fails.
+    signed with their channel's secret; the console checks its own session cookies (a
+    browser sends no bearer token). Each checks it and answers 4xx when it fails.
     """
     from notifier.action_pages import ACT_PATH
 
-    return bool(ACT_PATH.match(path))
+    return bool(ACT_PATH.match(path)) or is_console_path(path)
 
 
 def principal(request: Request) -> Principal | None:

@@ -95,6 +95,14 @@ class Authenticator:
         """Whether any token exists (without one the API is open, on loopback only by default)."""
         return bool(self._by_digest)
 
+    def by_digest(self, digest: bytes) -> Principal | None:
+        """The principal whose token hashes to ``digest`` (a console session keeps only that)."""
+        found = None
+        for expected, principal in self._by_digest:
+            if hmac.compare_digest(digest, expected):
+                found = principal
+        return found
+
     def identify(self, authorization: str | None) -> Principal | None:
         """The principal of ``Authorization: Bearer <token>``, or ``None``."""
         if not authorization:

@@ -65,6 +65,14 @@ def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
             if self.started and on_started is not None:
                 on_started()
 
+        def handle_exit(self, sig: int, frame: Any) -> None:
+            # Long-lived answers (the console's live queue) end when they see this, so a
+            # stop is not held up by an open browser tab.
+            state = getattr(app, "state", None)
+            if state is not None:
+                state.closing = True
+            super().handle_exit(sig, frame)
+
     config = uvicorn_config(app, **options)
     server = Server(config)
 

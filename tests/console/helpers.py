@@ -1,0 +1,60 @@
+"""What the console tests share: a configuration with a reader and an admin token, a clock."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+
+from notifier.auth import hash_token
+from tests.conftest import webhook_config
+
+READER = "ntf_console-reader-0123456789"
+ADMIN = "ntf_console-admin-0123456789"
+MONDAY_MORNING = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # 10:00 in Paris, business hours
+
+
+class Clock:
+    """The service's clock, moved by the test."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+def console_config(url: str, extra: str = "") -> str:
+    """Handoffs to a webhook with a 30-minute response target; a reader and an admin token."""
+    return webhook_config(url, extra=extra, routes="""
+      - name: handoff
+        match: {kinds: [support_request, contact_request, tool_call]}
+        to: [hook]
+        response_target: 30m
+    """) + f"""auth:
+  tokens:
+    - {{name: lecteur, secret: "{hash_token(READER)}", scopes: [read]}}
+    - {{name: marie, secret: "{hash_token(ADMIN)}", scopes: [admin]}}
+"""
+
+
+def request_event(**kw: Any) -> dict[str, Any]:
+    """A visitor asking for a human."""
+    return {"kind": "support_request", "site": "shop.example", "conversation_id": "c1",
+            "message": "Un humain svp", "user": {"name": "Léa", "email": "lea@example.com", "consent": True}, **kw}
+
+
+def csrf_of(html: str) -> str:
+    """The CSRF token of the first form of a page."""
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no form with a CSRF token"
+    return found.group(1)
+
+
+async def log_in(client: httpx.AsyncClient, token: str) -> httpx.Response:
+    """Open the login page and post the token with the form's CSRF token; the answer (a redirect)."""
+    page = await client.get("/console/login")
+    return await client.post("/console/login", data={"csrf": csrf_of(page.text), "token": token,
+                                                     "next": "/console/"})
