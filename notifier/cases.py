@@ -17,6 +17,7 @@ from notifier.core.cases import Action, case_identity, message_for_user, opens_c
 from notifier.core.events import Event, Kind
 from notifier.core.hours import add_business_time
 from notifier.core.routing import Plan
+from notifier.follow_ups import queue_follow_ups
 from notifier.store.base import Store
 from notifier.store.cases import ActionResult, CaseStore, Opened, Opening, TimerPlan
 
@@ -121,7 +122,8 @@ async def act(store: Store, config: Config, case_id: str, action: Action, *, by:
               now: datetime, note: str | None = None) -> ActionResult:
     """Claim, resolve or reopen ``case_id`` on behalf of ``by``, asked from ``via`` (cli, api, slack…).
 
-    Idempotent; recorded whatever the outcome. Raises
+    Idempotent; recorded whatever the outcome. An action that changed the case queues a
+    follow-up for every channel that announced it (see :mod:`notifier.follow_ups`). Raises
     :class:`~notifier.store.cases.CaseNotFound` for an unknown case.
     """
     cases = CaseStore(store.connector())
@@ -130,5 +132,12 @@ async def act(store: Store, config: Config, case_id: str, action: Action, *, by:
         case = await cases.get(case_id)
         route = _route(config, case.route if case else None)
         expected, timers = response_due(config, route, now), timer_plans(config, route, now)
-    return await cases.act(case_id, action, actor=by, via=via, now=now, note=note,
-                           expected=expected, timers=timers)
+    # One transaction: an action that changed the case and its follow-ups (the Slack
+    # message updated in place, the email thread told…) are committed together.
+    async with store.transaction() as tx:
+        result = await CaseStore(tx.connector()).act(case_id, action, actor=by, via=via, now=now, note=note,
+                                                     expected=expected, timers=timers)
+        told = await queue_follow_ups(tx, config, result, by=by, via=via, now=now, note=note)
+    if told:
+        await store.notify_work()
+    return result

@@ -31,7 +31,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from notifier import metrics
-from notifier.channels.base import Channel, Outbound, SendResult, permanent
+from notifier.channels.base import Channel, Outbound, SendResult, permanent, retryable
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
 from notifier.core.events import Event
@@ -39,7 +39,9 @@ from notifier.core.failing import FailureWatch
 from notifier.core.masking import mask_urls_in
 from notifier.core.privacy import for_channel
 from notifier.core.retry import next_attempt
+from notifier.follow_ups import FOLLOW_UP_ROUTE, FollowUpPending, load_follow_up
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
+from notifier.store.follow_ups import FollowUpStore
 
 __all__ = ["DEFAULT_LEASE", "Worker", "WorkerStats", "utcnow"]
 
@@ -436,7 +438,10 @@ class Worker:
         if d.channel not in channels:
             return await self._record(claimed, permanent(f"channel {d.channel!r} is no longer configured"), 0.0)
         with channels.in_use():
-            result, elapsed = await self._send(channels[d.channel], claimed, claimed.event)
+            if d.route == FOLLOW_UP_ROUTE:
+                result, elapsed = await self._follow_up(channels[d.channel], claimed)
+            else:
+                result, elapsed = await self._send(channels[d.channel], claimed, claimed.event)
         metrics.delivery_seconds.labels(d.channel).observe(elapsed)
         return await self._record(claimed, result, elapsed * 1000)
 
@@ -458,6 +463,9 @@ class Worker:
             thread_ref=claimed.thread_ref,
             progress=d.progress,
             routes=(d.route,),
+            # Only for adapters that show it (Slack's buttons): one indexed read.
+            case=(await FollowUpStore(self.store.connector()).case_of_event(d.event_id)
+                  if getattr(channel, "shows_case", False) else None),
         )
         started = time.perf_counter()
         try:
@@ -465,6 +473,27 @@ class Worker:
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # an adapter bug must not lose the event: dead-letter it visibly
+            log.exception("channel raised", channel=d.channel, delivery=d.id)
+            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {_one_line(exc)}",
+                               label="internal")
+        return result, time.perf_counter() - started
+
+    async def _follow_up(self, channel: Channel, claimed: Claimed) -> tuple[SendResult, float]:
+        """Tell ``channel`` about an action on a case it announced (see :mod:`notifier.follow_ups`)."""
+        d = claimed.delivery
+        started = time.perf_counter()
+        method = getattr(channel, "follow_up", None)
+        if method is None:
+            return permanent(f"channel {d.channel!r} does not take follow-ups"), 0.0
+        try:
+            follow_up = await load_follow_up(self.store.connector(), self.config, claimed)
+        except FollowUpPending as exc:
+            return (retryable if exc.retry else permanent)(str(exc), label="not_posted"), 0.0
+        try:
+            result: SendResult = await method(follow_up)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # an adapter bug must not lose the follow-up: dead-letter it visibly
             log.exception("channel raised", channel=d.channel, delivery=d.id)
             result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {_one_line(exc)}",
                                label="internal")

@@ -58,11 +58,13 @@ from notifier.channels.http import (
 )
 from notifier.channels.inert import safe_url, slack_mrkdwn
 from notifier.channels.limits import cut_to, utf16_size
+from notifier.channels.slack_case import case_blocks, reply_text
 from notifier.channels.slack_config import SlackChannel
+from notifier.core.follow_up import FollowUp
 from notifier.render import view
 
-__all__ = ["MAX_BLOCKS", "MAX_HEADER", "MAX_SECTION", "MAX_TOTAL_TEXT", "Pace", "Slack", "create", "message_blocks",
-           "preview", "text_size"]
+__all__ = ["MAX_BLOCKS", "MAX_HEADER", "MAX_SECTION", "MAX_TOTAL_TEXT", "Pace", "Slack", "create", "follows_up",
+           "message_blocks", "preview", "text_size"]
 
 MAX_BLOCKS = 50
 MAX_SECTION = 3000
@@ -172,8 +174,13 @@ def _kept(text: str, budget: int, labels: dict[str, str], link: str | None) -> l
     return elements
 
 
-def message_blocks(message: Outbound, ctx: ChannelContext, locale: str) -> tuple[list[dict[str, Any]], str]:
+def message_blocks(message: Outbound, ctx: ChannelContext, locale: str, *, buttons: bool = False,
+                   via: str | None = None) -> tuple[list[dict[str, Any]], str]:
     """The Block Kit blocks and the notification ``text`` fallback for ``message``.
+
+    With a case (:attr:`Outbound.case`) its state shows at the end, with the case's buttons
+    when ``buttons`` (see :mod:`notifier.channels.slack_case`); ``via`` is where the case's
+    holder acted from (a mention when it was Slack).
 
     Visitor text is only ever in rich text ``text`` elements (shown as typed, never parsed)
     or in link elements whose target is a checked web URL or ``mailto:`` of a valid address
@@ -230,13 +237,15 @@ def message_blocks(message: Outbound, ctx: ChannelContext, locale: str) -> tuple
     if context:
         tail.append(ContextBlock(elements=[_mrkdwn(c) for c in context[:_MAX_CONTEXT_ELEMENTS]]))
 
-    buttons = []
+    links = []
     if link:
-        buttons.append(ButtonElement(text=_plain(labels["open"], _MAX_BUTTON), url=link, action_id="open_event"))
+        links.append(ButtonElement(text=_plain(labels["open"], _MAX_BUTTON), url=link, action_id="open_event"))
     if page_url:
-        buttons.append(ButtonElement(text=_plain(labels["open_page"], _MAX_BUTTON), url=page_url,
+        links.append(ButtonElement(text=_plain(labels["open_page"], _MAX_BUTTON), url=page_url,
                                      action_id="open_page"))
-    actions = [ActionsBlock(elements=buttons)] if buttons else []
+    actions: list[Block | dict[str, Any]] = [ActionsBlock(elements=links)] if links else []
+    if message.case is not None:
+        actions[:0] = case_blocks(message.case, locale, ctx.defaults.timezone, buttons=buttons, via=via)
 
     # The budget: what the fixed parts leave of the total Slack accepts, shared by the
     # message first (up to three quarters), then the latest turns of the transcript.
@@ -365,7 +374,7 @@ class Slack:
         self.locale = config.locale or ctx.defaults.locale
         self.pace = Pace(config.rate)
         # A webhook URL's path is its password: never echo it, whole or in part.
-        self._secrets = [config.token, *url_secrets(config.webhook_url)]
+        self._secrets = [config.token, config.app_token, config.signing_secret, *url_secrets(config.webhook_url)]
         self._where = config.channel or "the webhook's channel"
         self._timeout = config.timeout.total_seconds()
         # retry_handlers=[]: one attempt per send, the stored retry policy owns retries.
@@ -395,9 +404,14 @@ class Slack:
             if client is not None:
                 client.session = self._session
 
-    def body(self, message: Outbound) -> dict[str, Any]:
+    @property
+    def shows_case(self) -> bool:
+        """Alerts show their case's state (and buttons): only a bot can update what it posted."""
+        return self._api is not None
+
+    def body(self, message: Outbound, *, via: str | None = None) -> dict[str, Any]:
         """The JSON document posted for ``message``."""
-        blocks, text = message_blocks(message, self.ctx, self.locale)
+        blocks, text = message_blocks(message, self.ctx, self.locale, buttons=self.config.interactive, via=via)
         body: dict[str, Any] = {"text": text, "blocks": blocks, "unfurl_links": False, "unfurl_media": False}
         if not self.config.webhook_url:
             body = {"channel": self.config.channel, **body, "metadata": slack_posted.metadata(message.delivery_id)}
@@ -443,14 +457,66 @@ class Slack:
             body["channel"] = self.config.channel
         return await self._post(body)
 
-    async def _post(self, body: dict[str, Any]) -> SendResult:
-        await self.pace.wait()
+    async def follow_up(self, follow_up: FollowUp) -> SendResult:
+        """Update the case's messages in place (``chat.update``), then say what happened in the thread.
+
+        Each message is rendered again from its request with the case as it stands now and
+        the buttons that fit it; the reply ("✋ Pris en charge par @marie à 14:05") goes under
+        the conversation's first message. A retry after an unclear reply looks for it first.
+        """
+        assert self._api is not None, "follows_up() keeps webhooks out"
+        self._open()
+        where = self.config.channel or ""
+        try:
+            channel = await slack_posted.channel_id(self._api, where, self._channel_ids)
+        except Exception as exc:
+            return self._transport_error(exc)
+        if channel is None:
+            return permanent(f"Slack has no channel {where} that the bot can see, so its messages cannot be "
+                             "updated (the channels:read scope lists it by name; or give the channel id)",
+                             label="not_found")
+        holder_via = follow_up.via if follow_up.case.holder == follow_up.actor else None
+        for target in follow_up.targets:
+            if not target.ref:
+                continue
+            body = self.body(target.message, via=holder_via)
+            update = {"channel": channel, "ts": target.ref, "text": body["text"], "blocks": body["blocks"]}
+            result = await self._post(update, method="chat_update")
+            if not result.ok:
+                return result
+        replied = follow_up.progress.get("replied")
+        if replied:
+            return sent(str(replied), reason="updated; the thread reply was posted by an earlier attempt")
+        first = follow_up.targets[0]
+        thread = first.thread_ref or first.ref
+        if follow_up.progress.get("maybe_posted") and thread:
+            try:
+                ts = await slack_posted.find_posted(self._api, channel, follow_up.delivery_id,
+                                                    oldest=str(follow_up.progress.get("oldest") or "0"),
+                                                    thread_ts=thread)
+            except Exception:  # history unreadable: reply again rather than not at all
+                ts = None
+            if ts:
+                return sent(ts, reason="the thread reply was posted by an earlier attempt")
+        text = reply_text(follow_up.action, follow_up.actor, follow_up.via, follow_up.at, follow_up.note,
+                          self.locale, self.ctx.defaults.timezone)
+        oldest = f"{time.time() - 60:.6f}"
+        result = await self._post({"channel": channel, "thread_ts": thread, "text": text,
+                                   "metadata": slack_posted.metadata(follow_up.delivery_id)})
+        if result.status == "retry" and result.label in _MAYBE_POSTED:
+            progress = {"maybe_posted": True, "oldest": follow_up.progress.get("oldest") or oldest}
+            return retryable(result.reason, retry_after=result.retry_after, label=result.label, progress=progress)
+        return result
+
+    async def _post(self, body: dict[str, Any], *, method: str = "chat_postMessage") -> SendResult:
+        if method == "chat_postMessage":  # the 1/s pace is chat.postMessage's; updates have a tier of their own
+            await self.pace.wait()
         self._open()
         try:
             if self._hook is not None:
                 return self._webhook_result(await self._hook.send_dict(body))
             assert self._api is not None
-            response = await self._api.chat_postMessage(**body)
+            response = await getattr(self._api, method)(**body)
         except SlackApiError as exc:
             return self._api_error(exc.response)
         except Exception as exc:
@@ -549,6 +615,11 @@ def _body_text(data: Any) -> str:
     if isinstance(data, str):
         return data
     return json.dumps(data, ensure_ascii=False) if data else ""
+
+
+def follows_up(config: SlackChannel) -> bool:
+    """Whether a Slack channel so configured takes follow-ups: a bot can edit what it posted, a webhook cannot."""
+    return bool(config.token and config.channel and not config.webhook_url)
 
 
 def create(name: str, config: SlackChannel, ctx: ChannelContext) -> Slack:

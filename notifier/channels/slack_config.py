@@ -20,9 +20,27 @@ class SlackChannel(ChannelSettings):
     webhook_url: str | None = None
     base_url: str = "https://slack.com/api/"
     rate: float = Field(1.0, gt=0, description="Messages per second per Slack channel.")
+    signing_secret: str | None = Field(None, description=(
+        "The Slack app's signing secret: alerts carry claim/resolve buttons, and clicks arrive at "
+        "POST /v1/slack/interactions (the app's interactivity Request URL), verified with it."))
+    socket_mode: bool = Field(False, description=(
+        "Receive button clicks over Socket Mode (no public URL needed); needs app_token."))
+    app_token: str | None = Field(None, description=(
+        "App-level token (xapp-…, scope connections:write) for Socket Mode."))
+    allow: list[str] = Field(default_factory=list, description=(
+        "Slack user ids (U…/W…) and user group ids (S…) who may claim and resolve from Slack; empty: everyone."))
 
     @model_validator(mode="after")
     def _one_way(self) -> SlackChannel:
         if not self.webhook_url and not (self.token and self.channel):
             raise ValueError("a slack channel needs either token and channel, or webhook_url")
+        if (self.signing_secret or self.socket_mode) and not self.token:
+            raise ValueError("buttons need the bot token (token and channel): a webhook cannot update its messages")
+        if self.socket_mode and not self.app_token:
+            raise ValueError("socket_mode needs app_token (an app-level token, xapp-…)")
         return self
+
+    @property
+    def interactive(self) -> bool:
+        """Whether clicks reach notifier (Request URL or Socket Mode): alerts then carry buttons."""
+        return bool(self.token and (self.signing_secret or self.socket_mode))

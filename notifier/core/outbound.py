@@ -8,9 +8,12 @@ each other.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from notifier.core.events import Event, Priority
+
+if TYPE_CHECKING:
+    from notifier.core.follow_up import CaseState
 
 __all__ = ["Outbound"]
 
@@ -38,3 +41,6 @@ class Outbound:
     test: bool = False
     #: Every route that sent the event to this channel.
     routes: tuple[str, ...] = ()
+    #: The case the event belongs to, as it stands when sent (for channels that show it:
+    #: see :mod:`notifier.follow_ups`); ``None`` for other channels and events without a case.
+    case: CaseState | None = None

@@ -82,7 +82,7 @@ class PostgresDigestQueries:
         cur = await conn.execute(
             "SELECT floor((extract(epoch FROM occurred_at) - %s) / 3600)::int AS b, count(*)"
             f" FROM events WHERE {where} AND (role IS NULL OR role <> 'assistant')"
-            " AND kind NOT IN ('escalation', 'acknowledgement') GROUP BY b",
+            " AND kind NOT IN ('escalation', 'acknowledgement', 'follow_up') GROUP BY b",
             [anchor, *params])
         out = [0] * 24
         for bucket, n in await cur.fetchall():

@@ -121,7 +121,7 @@ class SqliteDigestQueries:
         for bucket, n in c.execute(
             "SELECT CAST((occurred_at - ?) / 3600 AS INTEGER) AS b, count(*) FROM events"
             f" WHERE {where} AND (role IS NULL OR role != 'assistant')"
-            " AND kind NOT IN ('escalation', 'acknowledgement') GROUP BY b",
+            " AND kind NOT IN ('escalation', 'acknowledgement', 'follow_up') GROUP BY b",
             [anchor, *params],
         ):
             if 0 <= bucket < len(hours):

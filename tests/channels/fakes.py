@@ -344,6 +344,23 @@ def block_kit_errors(blocks: Any) -> list[str]:
                 url = item.get("url", "")
                 if url and (len(url) > 3000 or not re.match(r"^https?://", url)):
                     errors.append(f"invalid url [json-pointer:{at}/elements/{j}/url]")
+                # Button element (https://docs.slack.dev/reference/block-kit/block-elements/button-element):
+                # action_id up to 255 characters and unique in the block, value up to 2000,
+                # style primary or danger.
+                if len(str(item.get("action_id", ""))) > 255 or len(str(item.get("value", ""))) > 2000:
+                    errors.append(f"action_id or value too long [json-pointer:{at}/elements/{j}]")
+                if item.get("style") not in (None, "primary", "danger"):
+                    errors.append(f"invalid style [json-pointer:{at}/elements/{j}/style]")
+            ids = [e.get("action_id") for e in elements if isinstance(e, dict) and e.get("action_id")]
+            if len(ids) != len(set(ids)):
+                errors.append(f"action_id must be unique [json-pointer:{at}/elements]")
+        # block_id: "Maximum length for this field is 255 characters ... should be unique for
+        # each message" (https://docs.slack.dev/reference/block-kit/blocks).
+        if isinstance(block, dict) and len(str(block.get("block_id", ""))) > 255:
+            errors.append(f"block_id too long [json-pointer:{at}/block_id]")
+    block_ids = [b.get("block_id") for b in blocks if isinstance(b, dict) and b.get("block_id")]
+    if len(block_ids) != len(set(block_ids)):
+        errors.append("duplicate block_id [json-pointer:/blocks]")
     return errors
 
 
@@ -369,6 +386,8 @@ class FakeSlack(FakeServer):
         self.hook_path = hook_path
         #: Messages Slack accepted: ``{"channel", "ts", "thread_ts", "text", "blocks", "metadata"}``.
         self.messages: list[dict[str, Any]] = []
+        #: ``chat.update`` calls Slack accepted, in order: ``{"channel", "ts", "text", "blocks", "at"}``.
+        self.updates: list[dict[str, Any]] = []
         self._ts = itertools.count(1)
         #: An error code the next ``chat.postMessage`` answers *after* posting the message, as
         #: Slack's ``fatal_error`` may ("It's possible some aspect of the operation succeeded").
@@ -387,6 +406,8 @@ class FakeSlack(FakeServer):
             return self._webhook(request)
         if request.path == "/api/chat.postMessage":
             return self._post_message(request)
+        if request.path == "/api/chat.update":
+            return self._update(request)
         if request.path in ("/api/conversations.history", "/api/conversations.replies", "/api/conversations.list"):
             return self._read(request)
         return Reply(404, {"ok": False, "error": "unknown_method"})
@@ -430,7 +451,8 @@ class FakeSlack(FakeServer):
         channel_id = self.channels.get(name) or (name if name in self.channels.values() else None)
         if channel_id is None:
             return Reply(200, {"ok": False, "error": "channel_not_found"})
-        if name not in self.member_of and channel_id not in self.member_of:
+        members = {self.channels.get(m, m) for m in self.member_of}  # by name or by id, as Slack takes both
+        if channel_id not in members:
             return Reply(200, {"ok": False, "error": "not_in_channel"})
         problem = self._message_problem(body)
         if problem:
@@ -450,6 +472,52 @@ class FakeSlack(FakeServer):
             return Reply(200, {"ok": False, "error": error})
         return Reply(200, {"ok": True, "channel": channel_id, "ts": ts,
                            "message": {"text": body.get("text"), "ts": ts}})
+
+    def _update(self, request: Request) -> Reply:
+        """``chat.update`` (https://docs.slack.dev/reference/methods/chat.update): the ``channel``
+        must be the conversation's id (a name is ``channel_not_found``), ``ts`` a message of
+        that channel (else ``message_not_found``); the bot may only edit its own messages
+        (``cant_update_message``). ``blocks`` replace the message's blocks. Every update is
+        recorded in :attr:`updates`, and the message holds its latest text and blocks."""
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        if not _is_json(request):
+            return Reply(200, {"ok": False, "error": "invalid_arguments"})
+        body = request.json()
+        channel = body.get("channel")
+        if channel not in self.channels.values():
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        with self._lock:
+            message = next((m for m in self.messages if m["channel"] == channel and m["ts"] == body.get("ts")),
+                           None)
+        if message is None:
+            return Reply(200, {"ok": False, "error": "message_not_found"})
+        if message.get("by_user"):
+            return Reply(200, {"ok": False, "error": "cant_update_message"})
+        problem = self._message_problem(body)
+        if problem:
+            return Reply(200, {"ok": False, **problem})
+        with self._lock:
+            message["text"], message["blocks"] = body.get("text"), body.get("blocks")
+            self.updates.append({"channel": channel, "ts": body["ts"], "text": body.get("text"),
+                                 "blocks": body.get("blocks"), "at": time.monotonic()})
+            self._lock.notify_all()
+        return Reply(200, {"ok": True, "channel": channel, "ts": body["ts"], "text": body.get("text")})
+
+    def wait_for_updates(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The first ``count`` ``chat.update`` calls, once they arrived (fails after ``timeout``)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self.updates) >= count, timeout):
+                raise AssertionError(f"expected {count} updates, got {len(self.updates)}")
+            return list(self.updates[:count])
+
+    def message(self, ts: str) -> dict[str, Any]:
+        """The message posted with ``ts``, as it stands now."""
+        return next(m for m in self.messages if m["ts"] == ts)
+
+    def replies(self, thread_ts: str) -> list[dict[str, Any]]:
+        """The messages posted in the thread of ``thread_ts``, oldest first."""
+        return [m for m in self.messages if m["thread_ts"] == thread_ts]
 
     @staticmethod
     def _message_problem(body: dict[str, Any]) -> dict[str, Any] | None:

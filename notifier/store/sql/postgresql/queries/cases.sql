@@ -131,13 +131,13 @@ SELECT identity, route FROM cases WHERE status = 'resolved'
 -- name: latest_event
 -- The case's most recent request (not one notifier wrote): what an escalation shows.
 SELECT e.body FROM case_events ce JOIN events e ON e.id = ce.event_id
-WHERE ce.case_id = %(case_id)s AND e.kind NOT IN ('escalation', 'acknowledgement')
+WHERE ce.case_id = %(case_id)s AND e.kind NOT IN ('escalation', 'acknowledgement', 'follow_up')
 ORDER BY ce.at DESC, ce.event_id DESC LIMIT 1
 
 
 -- name: insert_internal_event
 -- An event notifier itself writes (an escalation, an acknowledgement to the user): its kind
--- column ('escalation', 'acknowledgement') keeps it out of the digest's counts of what users
+-- column ('escalation', 'acknowledgement', 'follow_up') keeps it out of the digest's counts of what users
 -- did; its body is the case's request, which the channels render.
 INSERT INTO events (id, kind, site, conversation_id, role, occurred_at, received_at, question_key, body)
 VALUES (%(id)s, %(kind)s, %(site)s, NULL, NULL, %(now)s, %(now)s, NULL, CAST(%(body)s AS jsonb))

@@ -1,0 +1,142 @@
+"""Slack: the case on its alert — a state line and the buttons that fit it — and the thread replies.
+
+An alert of a case carries, below the request, the case's state and buttons::
+
+    open, reopened  [Je m'en occupe] [Résolu]
+    claimed         ✋ Pris en charge par @marie à 14:05        [Résolu]
+    resolved        ✅ Résolu par @marie à 14:30 — note         [Rouvrir]
+
+Each button names the case three times, so a click is understood without any lookup:
+``block_id`` ``case:<id>``, ``action_id`` ``case_claim`` / ``case_resolve`` / ``case_reopen``,
+``value`` the case id (Block Kit buttons: https://docs.slack.dev/reference/block-kit/block-elements/button-element).
+Times are Slack date tokens (``<!date^…^{time}|14:05>``: each reader sees their own time,
+https://docs.slack.dev/messaging/formatting-message-text#date-formatting), with the
+channel's timezone as fallback text.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from notifier.channels.inert import slack_mrkdwn
+from notifier.core.cases import Action
+from notifier.core.follow_up import CaseState
+
+__all__ = ["ACTION_IDS", "BLOCK_PREFIX", "Words", "case_blocks", "mention", "reply_text", "slack_user", "words"]
+
+#: ``action_id`` of each case button, and the action it asks for.
+ACTION_IDS: dict[str, Action] = {"case_claim": "claim", "case_resolve": "resolve", "case_reopen": "reopen"}
+#: The ``block_id`` of a case's buttons is this prefix and the case id.
+BLOCK_PREFIX = "case:"
+_SLACK_USER = re.compile(r"^slack:([UW][A-Z0-9]{2,})$")
+
+
+@dataclass(frozen=True)
+class Words:
+    """What the buttons and state lines say, in one language."""
+
+    claim: str
+    resolve: str
+    reopen: str
+    claimed: str
+    resolved: str
+    reopened: str
+    refused_holder: str
+    refused_resolved: str
+    not_allowed: str
+    unknown_case: str
+
+
+_WORDS = {
+    "fr": Words(
+        claim="Je m'en occupe", resolve="Résolu", reopen="Rouvrir",
+        claimed="✋ Pris en charge par {who} à {time}", resolved="✅ Résolu par {who} à {time}",
+        reopened="↩️ Rouvert par {who} à {time}",
+        refused_holder="Déjà pris en charge par {who}.", refused_resolved="Déjà résolu par {who} : rouvrez-le d'abord.",
+        not_allowed="Vous n'êtes pas autorisé·e à agir sur ces demandes depuis Slack.",
+        unknown_case="Cette demande n'existe plus.",
+    ),
+    "en": Words(
+        claim="I'm on it", resolve="Resolved", reopen="Reopen",
+        claimed="✋ Claimed by {who} at {time}", resolved="✅ Resolved by {who} at {time}",
+        reopened="↩️ Reopened by {who} at {time}",
+        refused_holder="Already claimed by {who}.", refused_resolved="Already resolved by {who}: reopen it first.",
+        not_allowed="You are not allowed to act on these requests from Slack.",
+        unknown_case="This request no longer exists.",
+    ),
+}
+
+
+def words(locale: str | None) -> Words:
+    """The words of ``locale`` (``fr``, ``en``; English for any other)."""
+    lang = (locale or "fr").split("-")[0].split("_")[0].lower()
+    return _WORDS.get(lang, _WORDS["en"])
+
+
+def slack_user(via: str | None) -> str | None:
+    """The Slack user id an action came from (``via`` is ``slack:U0123…`` for a click)."""
+    m = _SLACK_USER.match(via or "")
+    return m.group(1) if m else None
+
+
+def mention(name: str | None, via: str | None = None) -> str:
+    """Who acted, for mrkdwn: a mention when the action came from Slack, else their name, escaped."""
+    user = slack_user(via)
+    if user:
+        return f"<@{user}>"
+    return slack_mrkdwn(name or "?")
+
+
+def _time(at: datetime | None, tz: str) -> str:
+    if at is None:
+        return "?"
+    local = at.astimezone(ZoneInfo(tz)).strftime("%H:%M")
+    return f"<!date^{int(at.timestamp())}^{{time}}|{local}>"
+
+
+def _state_line(case: CaseState, w: Words, tz: str, via: str | None) -> str | None:
+    if case.status == "claimed":
+        return w.claimed.format(who=mention(case.claimed_by, via), time=_time(case.claimed_at, tz))
+    if case.status == "resolved":
+        line = w.resolved.format(who=mention(case.resolved_by, via), time=_time(case.resolved_at, tz))
+        return f"{line} — {slack_mrkdwn(case.note[:500])}" if case.note else line
+    return None
+
+
+def _button(action_id: str, text: str, case_id: str, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "action_id": action_id, "value": case_id,
+                              "text": {"type": "plain_text", "text": text, "emoji": True}}
+    if style:
+        button["style"] = style
+    return button
+
+
+def case_blocks(case: CaseState, locale: str, tz: str, *, buttons: bool,
+                via: str | None = None) -> list[dict[str, Any]]:
+    """The state line and the buttons for ``case`` (``via``: where the holder acted from)."""
+    w = words(locale)
+    out: list[dict[str, Any]] = []
+    line = _state_line(case, w, tz, via)
+    if line:
+        out.append({"type": "section", "block_id": f"case_state:{case.id}", "text": {"type": "mrkdwn", "text": line}})
+    if buttons:
+        if case.status in ("open", "reopened"):
+            elements = [_button("case_claim", w.claim, case.id, "primary"), _button("case_resolve", w.resolve, case.id)]
+        elif case.status == "claimed":
+            elements = [_button("case_resolve", w.resolve, case.id, "primary")]
+        else:
+            elements = [_button("case_reopen", w.reopen, case.id)]
+        out.append({"type": "actions", "block_id": f"{BLOCK_PREFIX}{case.id}", "elements": elements})
+    return out
+
+
+def reply_text(action: Action, actor: str, via: str, at: datetime, note: str | None, locale: str, tz: str) -> str:
+    """The thread reply telling an action: "✋ Pris en charge par @marie à 14:05"."""
+    w = words(locale)
+    template = {"claim": w.claimed, "resolve": w.resolved, "reopen": w.reopened}[action]
+    text = template.format(who=mention(actor, via), time=_time(at, tz))
+    return f"{text} — {slack_mrkdwn(note[:1000])}" if note else text
