@@ -156,6 +156,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     # Before the cases' routes: ``POST /v1/cases/{id}/act`` is a link's form, not an action name.
     app.include_router(action_page_router(lambda: service))
+    from notifier.helpdesk_inbound import helpdesk_router
+
+    app.include_router(helpdesk_router(lambda: service))
     app.include_router(case_router(lambda: service))
     add_console(app, lambda: service, lambda: authenticator()[0])
 
@@ -347,8 +350,9 @@ def self_authenticated(path: str) -> bool:
     browser sends no bearer token). Each checks it and answers 4xx when it fails.
     """
     from notifier.action_pages import ACT_PATH
+    from notifier.helpdesk_inbound import INBOUND_PATH
 
-    return bool(ACT_PATH.match(path)) or is_console_path(path)
+    return bool(ACT_PATH.match(path) or INBOUND_PATH.match(path)) or is_console_path(path)
 
 
 def principal(request: Request) -> Principal | None:

@@ -19,6 +19,10 @@ class FreshdeskChannel(ChannelSettings):
     api_key: str
     base_url: str | None = None
     tags: list[str] = Field(default_factory=list)
+    webhook_secret: str | None = Field(
+        None, description="A secret the Freshdesk automation sends in X-Notifier-Webhook-Secret (or as the "
+        "password of its basic authentication) to tell notifier a ticket was resolved "
+        "(POST /v1/inbound/freshdesk/<channel>); unset: no inbound webhook.")
     fallback_email: str | None = Field(
         None, description="Requester of tickets whose user gave no consent (Freshdesk requires one). "
         "Default: defaults.admin_email."

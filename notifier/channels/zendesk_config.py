@@ -20,3 +20,6 @@ class ZendeskChannel(ChannelSettings):
     api_token: str
     base_url: str | None = None
     tags: list[str] = Field(default_factory=list)
+    webhook_secret: str | None = Field(
+        None, description="The signing secret of a Zendesk webhook that tells notifier a ticket was solved "
+        "(POST /v1/inbound/zendesk/<channel>); unset: no inbound webhook.")

@@ -886,3 +886,42 @@ class FakeFreshdesk(FakeServer):
         indexed = [t for t in self.tickets if self.now - self._created_at[t["id"]] >= self.search_lag]
         found = [t for t in indexed if all(tag in t.get("tags", []) for tag in tags)]
         return Reply(200, {"results": found, "total": len(found)})
+
+
+# ====================================================================== helpdesks calling us
+
+
+def zendesk_webhook(secret: str, payload: dict[str, Any], when: float | None = None) -> tuple[bytes, dict[str, str]]:
+    """A request as a Zendesk webhook with a signing secret sends it: the body and its headers.
+
+    "Webhook requests will contain two headers … X-Zendesk-Webhook-Signature … and
+    X-Zendesk-Webhook-Signature-Timestamp"; the signature is ``base64(HMACSHA256(TIMESTAMP
+    + BODY))`` keyed with the secret as Zendesk shows it, and the timestamp is ISO 8601
+    (``2021-07-25T10:00:00Z``) — https://developer.zendesk.com/documentation/webhooks/verifying/.
+    """
+    import hashlib
+    import hmac
+    from datetime import UTC, datetime
+
+    body = json.dumps(payload).encode()
+    stamp = datetime.fromtimestamp(time.time() if when is None else when, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    signature = base64.b64encode(hmac.new(secret.encode(), stamp.encode() + body, hashlib.sha256).digest()).decode()
+    return body, {"Content-Type": "application/json", "X-Zendesk-Webhook-Signature": signature,
+                  "X-Zendesk-Webhook-Signature-Timestamp": stamp}
+
+
+def freshdesk_webhook(payload: dict[str, Any], *, secret: str | None = None,
+                      basic: tuple[str, str] | None = None) -> tuple[bytes, dict[str, str]]:
+    """A request as Freshdesk's "Trigger webhook" automation action sends it.
+
+    It signs nothing; the admin adds custom headers, or "Requires authentication" with a
+    username and password (https://support.freshdesk.com/support/solutions/articles/132589-
+    using-webhooks-in-automation-rules), and writes the JSON content with placeholders
+    such as ``{{ticket.id}}`` and ``{{ticket.status}}`` (the status's name, e.g. ``Resolved``).
+    """
+    headers = {"Content-Type": "application/json"}
+    if secret is not None:
+        headers["X-Notifier-Webhook-Secret"] = secret
+    if basic is not None:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{basic[0]}:{basic[1]}".encode()).decode()
+    return json.dumps(payload).encode(), headers
