@@ -162,6 +162,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     app.include_router(case_router(lambda: service))
     add_console(app, lambda: service, lambda: authenticator()[0])
 
+    from notifier.privacy_api import privacy_router
+
+    app.include_router(privacy_router(lambda: service))
+
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         # Down, locked, disk full, read-only: nothing was stored, the client may post again
@@ -364,6 +368,8 @@ def principal(request: Request) -> Principal | None:
 def required_scope(method: str, path: str) -> str | None:
     """The scope a request needs; ``None``: any valid token (the docs, unknown paths)."""
     if path.startswith("/v1/"):
+        if path.startswith("/v1/privacy/"):
+            return "admin"  # reading a person's data is as sensitive as erasing it
         if method in ("GET", "HEAD"):
             return "read"
         if method == "POST" and path == "/v1/events":

@@ -648,6 +648,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("inbox", "notifier.inbox", "list and read the mails captured by the built-in inbox"),
         ("db", "notifier.store.cli", "database: schema upgrade and version, backup"),
         ("token", "notifier.auth_cli", "make API tokens for channels.yaml"),
+        ("privacy", "notifier.privacy_cli", "a person's data: export it, erase it, list erasures"),
     ):
         p = command(name, help_text)
         p.set_defaults(module=module)

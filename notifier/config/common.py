@@ -86,6 +86,9 @@ class DefaultPrivacy(Privacy):
 
     ip: Literal["keep", "anonymise"] = Field(
         "keep", description="anonymise: store the user's IP truncated to its /24 (IPv4) or /48 (IPv6).")
+    audit_salt: str | None = Field(
+        None, description="Key of the hashes the erasure audit keeps (a ${SECRET}); unset: made and "
+                          "stored in the database on first use.")
 
 
 class ChannelSettings(StrictModel):

@@ -63,6 +63,13 @@ class Connector(abc.ABC):
     def transaction(self) -> AbstractAsyncContextManager[Connector]:
         """A connector whose statements commit together, or not at all (nested: the same one)."""
 
+    async def reclaim(self, tables: list[str]) -> bool:
+        """After personal data was deleted from ``tables``: leave no copy of it in the database files.
+
+        Outside a transaction. Whether the backend could do all it does (SQLite: the log emptied).
+        """
+        return True
+
 
 def as_time(value: Any) -> datetime | None:
     """A time column as an aware UTC datetime, whichever backend stored it."""

@@ -18,6 +18,13 @@ from notifier.store.connector import Connector, Row
 
 __all__ = ["PostgresConnector"]
 
+
+def _table(name: str) -> str:
+    # Names come from our own code; checked anyway, since they are joined into SQL.
+    if not name.replace("_", "").isalnum():
+        raise ValueError(f"not a table name: {name!r}")
+    return name
+
 _Conn = psycopg.AsyncConnection[TupleRow]
 
 
@@ -51,6 +58,17 @@ class PostgresConnector(Connector):
 
     async def fetch_all(self, sql: str, params: Mapping[str, Any] | None = None) -> list[Row]:
         return (await self._call(sql, params))[1]
+
+    async def reclaim(self, tables: list[str]) -> bool:
+        # VACUUM (outside a transaction) removes the dead rows, so neither a dump nor a
+        # reader of the table pages meets them; the server's WAL and base backups are the
+        # DBA's to expire (docs/privacy.md).
+        if self._conn is not None:
+            raise RuntimeError("reclaim runs outside a transaction")
+        assert self._pooled is not None
+        async with self._pooled() as conn:
+            await conn.execute("VACUUM " + ", ".join(_table(t) for t in tables))
+        return True
 
     def transaction(self) -> AbstractAsyncContextManager[Connector]:
         return self._transaction()

@@ -134,6 +134,10 @@ class SqliteStore(SqliteDigestQueries, Store):
     def _connect_writer(self) -> sqlite3.Connection:
         conn = self._connect()
         try:
+            # Deleted rows are overwritten with zeros, not left in free space (erasure, purge);
+            # a new database gives freed pages back to the file system on an incremental vacuum.
+            conn.execute("PRAGMA secure_delete=ON")
+            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
             conn.execute("PRAGMA journal_mode=WAL")
             # NORMAL is durable across process crashes in WAL mode; only an OS crash can lose
             # the last transactions, which is the usual trade-off of embedded WAL databases.

@@ -74,6 +74,16 @@ class SqliteConnector(Connector):
             return await self._store.read(run)
         return cast(list[Row], await self._store.write(run))
 
+    async def reclaim(self, tables: list[str]) -> bool:
+        if self._tx is not None:
+            raise RuntimeError("reclaim runs outside a transaction")
+        if self._store.path == ":memory:":
+            return True
+        from notifier.store.sqlite_wal import scrub
+
+        async with self._store._lock:
+            return cast(bool, await self._store.retry_busy(lambda: self._store.writer.run(scrub)))
+
     def transaction(self) -> AbstractAsyncContextManager[Connector]:
         return self._transaction()
 

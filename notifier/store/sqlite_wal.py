@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 
-__all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "Checkpointer"]
+__all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "Checkpointer", "scrub"]
 
 #: The log is truncated to this size whenever it starts again from the beginning.
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
@@ -117,3 +117,23 @@ class Checkpointer:
         finally:
             if conn is not None:
                 conn.close()
+
+
+def scrub(conn: sqlite3.Connection, timeout: float = 10.0) -> bool:
+    """Leave nothing deleted in the files: free pages given back, the log emptied.
+
+    Run by the writer after an erasure. With ``secure_delete`` the deleted rows are
+    already zeros in the pages; the log still holds earlier copies of those pages until
+    a ``TRUNCATE`` checkpoint has copied it back and cut the file to nothing. Readers in
+    the middle of a statement can hold it up: tried again until ``timeout``. Whether the
+    log is now empty.
+    """
+    conn.execute("PRAGMA incremental_vacuum").fetchall()
+    deadline = time.monotonic() + timeout
+    while True:
+        busy = 1
+        with contextlib.suppress(sqlite3.OperationalError):
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        if busy == 0 or time.monotonic() >= deadline:
+            return busy == 0
+        time.sleep(0.02)

@@ -1,0 +1,146 @@
+"""A data subject: the person (by email) or the conversation an access or erasure request names.
+
+Pure functions: how an identifier is normalised, how it is recognised inside stored
+events (in the user's fields *and* in free text: message, transcript, tool arguments,
+page URLs), and the keyed hash the audit record keeps instead of the identifier.
+
+An email is matched without regard to case (``Jean.Dupont@Example.COM`` is
+``jean.dupont@example.com``: domains are case-insensitive and no mail provider in
+practice distinguishes the local part), after Unicode NFKC normalisation, and also in
+its URL-encoded form (``jean.dupont%40example.com`` in a page's query string). It must
+stand alone: ``ajean.dupont@example.com`` or ``jean.dupont@example.com.fr`` are other
+people.
+
+>>> s = Subject.email(" Jean.Dupont@Example.COM ")
+>>> s.value
+'jean.dupont@example.com'
+>>> s.mentioned_in({"message": "écrivez à JEAN.DUPONT@example.com svp"})
+True
+>>> s.mentioned_in({"message": "copie à ajean.dupont@example.com"})
+False
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import unicodedata
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Literal
+from urllib.parse import unquote
+
+__all__ = ["Subject", "SubjectError", "SubjectKind", "normalise_email"]
+
+SubjectKind = Literal["email", "conversation"]
+
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+
+
+class SubjectError(ValueError):
+    """The identifier given cannot name a subject (empty, or not an email address)."""
+
+
+def normalise_email(value: str) -> str:
+    """``value`` as matched: NFKC, trimmed, case-folded. Raises :class:`SubjectError`."""
+    email = unicodedata.normalize("NFKC", value).strip().casefold()
+    if len(email) > 320 or not _EMAIL.match(email):
+        raise SubjectError(f"not an email address: {value!r}")
+    return email
+
+
+def _strings(value: Any) -> Iterator[str]:
+    # Keys too: a tool's arguments are any JSON, and a visitor's text can be a key.
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield str(k)
+            yield from _strings(v)
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from _strings(v)
+
+
+@dataclass(frozen=True)
+class Subject:
+    """Whom a request is about: ``kind`` ``email`` or ``conversation``, and the normalised ``value``."""
+
+    kind: SubjectKind
+    value: str
+
+    @classmethod
+    def email(cls, value: str) -> Subject:
+        """The person with this email address (normalised, see :func:`normalise_email`)."""
+        return cls("email", normalise_email(value))
+
+    @classmethod
+    def conversation(cls, value: str) -> Subject:
+        """One conversation, by its ``conversation_id`` exactly as the chatbot sent it."""
+        if not value.strip():
+            raise SubjectError("the conversation id is empty")
+        return cls("conversation", value)
+
+    @property
+    def needles(self) -> tuple[str, ...]:
+        """Substrings a stored event body must contain (any case) to be a candidate.
+
+        The database narrows with these; :meth:`mentioned_in` then decides.
+        """
+        if self.kind != "email":
+            return ()
+        encoded = self.value.replace("@", "%40")
+        return (self.value, encoded)
+
+    def _pattern(self) -> re.Pattern[str]:
+        # Alone: not inside a longer address on either side (a dot before the next word
+        # continues the domain: ``x@y.com.fr`` is not ``x@y.com``).
+        return re.compile(r"(?<![\w.+%-])" + re.escape(self.value) + r"(?![\w-]|\.[\w-])")
+
+    def mentioned_in(self, body: Any) -> bool:
+        """Whether this email appears anywhere in ``body`` (a stored event, as JSON data)."""
+        if self.kind != "email":
+            return False
+        pattern = self._pattern()
+        for text in _strings(body):
+            if "@" not in text and "%40" not in text.casefold():
+                continue
+            folded = unicodedata.normalize("NFKC", text).casefold()
+            if pattern.search(folded):
+                return True
+            if "%" in folded and pattern.search(unquote(folded)):
+                return True
+        return False
+
+    def is_user_of(self, body: Any) -> bool:
+        """Whether ``body`` (a stored event) is this person's own: their email in ``user``
+        or in the arguments of the tool the bot called for them.
+
+        Their whole conversation is theirs; a conversation that merely mentions them is
+        another person's, and only its events naming them are erased.
+        """
+        if self.kind != "email" or not isinstance(body, dict):
+            return False
+        def field(parent: Any, name: str) -> Any:
+            return parent.get(name) if isinstance(parent, dict) else None
+
+        user, arguments = field(body, "user"), field(field(body, "tool"), "arguments")
+        for value in (field(user, "email"), field(arguments, "email")):
+            if isinstance(value, str):
+                try:
+                    if normalise_email(value) == self.value:
+                        return True
+                except SubjectError:
+                    continue
+        return False
+
+    def digest(self, key: bytes) -> str:
+        """The audit record's form: ``hmac-sha256:<hex>`` of ``kind:value`` under ``key``.
+
+        Keyed, so the identifier cannot be recovered by hashing guesses without the key;
+        the same subject always gives the same digest, so the admin can tell whether a
+        person was erased by computing it again (:func:`notifier.privacy.subject_digest`).
+        """
+        mac = hmac.new(key, f"{self.kind}:{self.value}".encode(), hashlib.sha256)
+        return "hmac-sha256:" + mac.hexdigest()

@@ -1,0 +1,87 @@
+"""Subject requests over HTTP: ``GET`` (export) and ``DELETE`` (erase) ``/v1/privacy/subjects``.
+
+``?email=…`` names a person, ``?conversation=…`` one conversation; exactly one of them.
+Both methods need an ``admin`` token (a ``read`` token gets 403, whatever the method:
+see :func:`notifier.api.required_scope`), and one not bound to ``sites``, since a person
+is not one site's. The erasure's audit record names the token.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from notifier.core.subject import Subject, SubjectError
+
+__all__ = ["privacy_router"]
+
+
+def _json(content: Any, status: int = 200) -> Response:
+    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
+
+
+def _error(status: int, message: str, field: str | None = None) -> Response:
+    body: dict[str, Any] = {"error": message}
+    if field is not None:
+        body["details"] = [{"path": field, "message": message}]
+    return _json(body, status)
+
+
+def _subject(email: str | None, conversation: str | None) -> Subject | Response:
+    if (email is None) == (conversation is None):
+        return _error(422, "give exactly one of email or conversation", "email")
+    try:
+        return Subject.email(email) if email is not None else Subject.conversation(conversation or "")
+    except SubjectError as exc:
+        return _error(422, str(exc), "email" if email is not None else "conversation")
+
+
+def privacy_router(get_service: Any) -> APIRouter:
+    """The routes, bound to the running service (``get_service()`` returns it)."""
+    router = APIRouter()
+
+    def refused(request: Request) -> Response | None:
+        from notifier.api import principal
+
+        who = principal(request)
+        if who is not None and who.sites is not None:
+            return _error(403, f"token {who.name!r} is limited to some sites: a person's data spans them all")
+        return None
+
+    @router.get("/v1/privacy/subjects")
+    async def export(request: Request, email: str | None = None, conversation: str | None = None) -> Response:
+        """Everything stored about a person (``email``) or a conversation: events, deliveries
+        as sent, cases and their actions, and the helpdesk tickets created for them."""
+        from notifier.privacy import export_subject
+
+        subject = _subject(email, conversation)
+        if isinstance(subject, Response):
+            return subject
+        if (no := refused(request)) is not None:
+            return no
+        service = get_service()
+        return _json(await export_subject(service.config, service.store, subject, service.clock()))
+
+    @router.delete("/v1/privacy/subjects")
+    async def erase(request: Request, email: str | None = None, conversation: str | None = None) -> Response:
+        """Erase a person (``email``) or a conversation; answers the counts, the audit hash and
+        the helpdesk tickets to erase there too."""
+        from notifier.api import principal
+        from notifier.privacy import erase_subject
+
+        subject = _subject(email, conversation)
+        if isinstance(subject, Response):
+            return subject
+        if (no := refused(request)) is not None:
+            return no
+        who = principal(request)
+        service = get_service()
+        report = await erase_subject(service.config, service.store, subject,
+                                     erased_by=who.name if who is not None else "(no token)", via="api",
+                                     now=service.clock())
+        return _json(report)
+
+    return router

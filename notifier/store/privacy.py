@@ -1,0 +1,242 @@
+"""Subject requests in the store: finding, exporting and erasing what concerns one person.
+
+Written once above the connector port, for both backends. What belongs to a subject:
+
+- by email: every event whose body (user fields, message, transcript, tool arguments,
+  page URL, its id) names the address, found by the database (``LIKE``/``ILIKE``) and
+  confirmed in Python (:meth:`~notifier.core.subject.Subject.mentioned_in`), and every
+  event of the conversations where the address is the user's own (the person's whole
+  chat; a conversation that merely mentions them keeps its other events);
+- by conversation: every event with that ``conversation_id``;
+- then what notifier wrote for the cases those events opened (an escalation or an
+  acknowledgement carries a copy of the request).
+
+Erasure, per table (one transaction; see ``docs/privacy.md``):
+
+==============  ==========================================================================
+events          anonymised: the body keeps kind, site, time, role, priority and locale; the
+                conversation id becomes a random one (distinct conversations still count),
+                the question key goes. An event whose *id* names the email is deleted.
+deliveries      anonymised: status, channel, route and times stay (delivery health);
+                dedup key, thread key, reference, progress and error text go; one not
+                sent yet is suppressed. Attempts keep their outcome and duration, not
+                their reason text.
+dedup, threads  deleted (their keys are built from the conversation or the person).
+cases           anonymised: identity and conversation id replaced, note removed; the
+                notes of its actions removed; timers kept (no personal data).
+other notes     a case or action note elsewhere naming the email is removed.
+==============  ==========================================================================
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from notifier.core.subject import Subject
+from notifier.store.connector import Connector, Row, as_time, queries
+
+__all__ = ["ErasureCounts", "Found", "SubjectStore", "body_of"]
+
+
+def _ids(values: Iterable[Any]) -> str:
+    return orjson.dumps(sorted({v for v in values if v is not None})).decode()
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def body_of(value: Any) -> dict[str, Any]:
+    """A stored event body as JSON data (SQLite keeps text, PostgreSQL jsonb)."""
+    if isinstance(value, dict):
+        return value
+    loaded: dict[str, Any] = orjson.loads(value)
+    return loaded
+
+
+def _iso(value: Any) -> str | None:
+    t = as_time(value)
+    return t.isoformat() if t else None
+
+
+@dataclass
+class Found:
+    """Everything stored about a subject, as rows (read before an export or an erasure)."""
+
+    events: list[Row] = field(default_factory=list)
+    cases: list[Row] = field(default_factory=list)
+    actions: list[Row] = field(default_factory=list)
+    deliveries: list[Row] = field(default_factory=list)
+    attempts: list[Row] = field(default_factory=list)
+    #: Notes of *other* cases and actions that name the subject: ``(source, id)``.
+    notes: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def empty(self) -> bool:
+        """Nothing is stored about the subject."""
+        return not (self.events or self.notes)
+
+
+@dataclass(frozen=True)
+class ErasureCounts:
+    """What an erasure removed or anonymised, by kind of record (kept in the audit record)."""
+
+    events_anonymised: int = 0
+    events_deleted: int = 0
+    deliveries: int = 0
+    attempts: int = 0
+    dedup_keys: int = 0
+    threads: int = 0
+    cases: int = 0
+    notes: int = 0
+
+    def to_json(self) -> dict[str, int]:
+        """The counts by name."""
+        return dict(self.__dict__)
+
+
+class SubjectStore:
+    """Subject requests on any :class:`Connector`."""
+
+    def __init__(self, connector: Connector) -> None:
+        self.db = connector
+        self.q = queries(connector.dialect, "privacy")
+
+    # ----------------------------------------------------------------- finding
+    async def find(self, subject: Subject) -> Found:
+        """Every record about ``subject`` (see the module's docstring for what belongs to it)."""
+        db, q = self.db, self.q
+        events: dict[str, Row] = {}
+
+        def add(rows: list[Row]) -> None:
+            for r in rows:
+                events.setdefault(r["id"], r)
+
+        # The subject's own events: their cases are theirs too. An event of another person's
+        # conversation that names them is erased, but that person's case stays theirs.
+        own: set[str] = set()
+        if subject.kind == "conversation":
+            add(await db.fetch_all(q["events_of_conversation"], {"conversation": subject.value}))
+            own.update(events)
+        else:
+            a, b = (_like(n) for n in subject.needles)
+            candidates = await db.fetch_all(q["events_mentioning"], {"a": a, "b": b})
+            named = [r for r in candidates
+                     if subject.mentioned_in(body_of(r["body"])) or subject.mentioned_in(r["id"])]
+            add(named)
+            pairs = sorted({(r["site"], r["conversation_id"]) for r in named
+                            if r["conversation_id"] and subject.is_user_of(body_of(r["body"]))})
+            own.update(r["id"] for r in named if subject.is_user_of(body_of(r["body"])))
+            if pairs:
+                rows = await db.fetch_all(q["events_of_conversations"], {"pairs": orjson.dumps(pairs).decode()})
+                add(rows)
+                own.update(r["id"] for r in rows)
+        case_ids: list[str] = []
+        if own:
+            case_ids = [r["case_id"] for r in await db.fetch_all(q["cases_of_events"], {"ids": _ids(own)})]
+        if case_ids:
+            add(await db.fetch_all(q["events_of_cases"], {"ids": _ids(case_ids)}))
+        found = Found(events=sorted(events.values(), key=lambda r: (as_time(r["occurred_at"]), r["id"])))
+        if case_ids:
+            found.cases = await db.fetch_all(q["cases"], {"ids": _ids(case_ids)})
+            found.actions = await db.fetch_all(q["actions"], {"ids": _ids(case_ids)})
+        if events:
+            found.deliveries = await db.fetch_all(q["deliveries"], {"ids": _ids(events)})
+        if found.deliveries:
+            found.attempts = await db.fetch_all(q["attempts"], {"ids": _ids(d["id"] for d in found.deliveries)})
+        if subject.kind == "email":
+            a, b = (_like(n) for n in subject.needles)
+            mine = set(case_ids)
+            found.notes = [(r["source"], str(r["id"])) for r in await db.fetch_all(q["notes_mentioning"],
+                                                                                {"a": a, "b": b})
+                           if subject.mentioned_in(r["note"]) and r["case_id"] not in mine]
+        return found
+
+    # ----------------------------------------------------------------- erasing
+    async def erase(self, subject: Subject, found: Found) -> ErasureCounts:
+        """Delete or anonymise ``found`` (read by :meth:`find` in the same transaction)."""
+        db, q = self.db, self.q
+        gone = [r for r in found.events if subject.mentioned_in(r["id"])]
+        gone_ids = {r["id"] for r in gone}
+        kept = [r for r in found.events if r["id"] not in gone_ids]
+        deliveries = found.deliveries
+        delivery_ids = [d["id"] for d in deliveries]
+        dropped = [d["id"] for d in deliveries if d["event_id"] in gone_ids]
+        keys = [d["dedup_key"] for d in deliveries if d["dedup_key"]]
+        threads = sorted({(d["channel"], d["thread_key"]) for d in deliveries if d["thread_key"]})
+        dedup = await db.execute(q["delete_dedup"], {"keys": _ids(keys), "ids": _ids(delivery_ids)})
+        n_threads = (await db.execute(q["delete_threads"], {"pairs": orjson.dumps(threads).decode()})
+                     if threads else 0)
+        await db.execute(q["forget_attempt_reasons"], {"ids": _ids(delivery_ids)})
+        await db.execute(q["forget_deliveries"], {"ids": _ids(delivery_ids)})
+        if gone_ids:
+            await db.execute(q["delete_attempts"], {"ids": _ids(dropped)})
+            await db.execute(q["delete_deliveries"], {"ids": _ids(dropped)})
+            await db.execute(q["delete_case_links"], {"ids": _ids(gone_ids)})
+            await db.execute(q["delete_events"], {"ids": _ids(gone_ids)})
+        # One random conversation id per erased conversation: the digest still counts them apart.
+        anonymous: dict[tuple[str, str], str] = {}
+        for r in kept:
+            conversation = None
+            if r["conversation_id"]:
+                conversation = anonymous.setdefault((r["site"], r["conversation_id"]), f"erased-{uuid.uuid4().hex}")
+            await db.execute(q["tombstone_event"], {"id": r["id"], "conversation_id": conversation,
+                                                    "body": orjson.dumps(_tombstone(r, conversation)).decode()})
+        case_ids = [c["id"] for c in found.cases]
+        if case_ids:
+            await db.execute(q["forget_cases"], {"ids": _ids(case_ids)})
+        other_cases = [i for s, i in found.notes if s == "case"]
+        other_actions = [i for s, i in found.notes if s == "action"]
+        if other_cases:
+            await db.execute(q["forget_case_notes"], {"ids": _ids(other_cases)})
+        notes = sum(1 for c in found.cases if c["note"]) + sum(1 for a in found.actions if a["note"])
+        if case_ids or other_actions:
+            await db.execute(q["forget_action_notes"], {"cases": _ids(case_ids), "ids": _ids(other_actions)})
+        return ErasureCounts(
+            events_anonymised=len(kept), events_deleted=len(gone_ids), deliveries=len(deliveries),
+            attempts=len(found.attempts), dedup_keys=dedup, threads=n_threads, cases=len(case_ids),
+            notes=notes + len(found.notes))
+
+    # ----------------------------------------------------------------- audit
+    async def salt(self, now: datetime) -> bytes:
+        """The key of the audit record's hashes: made on first use, then always the same."""
+        row = await self.db.fetch_one(self.q["salt"])
+        if row is None:
+            # Two processes making one at once: the database keeps the first (one row, id 1).
+            await self.db.execute(self.q["make_salt"], {"salt": secrets.token_hex(32), "now": now})
+            row = await self.db.fetch_one(self.q["salt"])
+            assert row is not None
+        return bytes.fromhex(row["salt"])
+
+    async def record(self, *, digest: str, kind: str, erased_by: str, via: str, now: datetime,
+                     counts: ErasureCounts) -> None:
+        """Keep the audit record of one erasure (never the identifier itself)."""
+        await self.db.execute(self.q["record_erasure"], {
+            "digest": digest, "kind": kind, "erased_by": erased_by, "via": via, "now": now,
+            "counts": orjson.dumps(counts.to_json()).decode()})
+
+    async def erasures(self, *, digest: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        """Audit records, newest first (``digest``: only those of one subject)."""
+        rows = await self.db.fetch_all(self.q["erasures"], {"digest": digest, "limit": limit})
+        return [{**r, "at": _iso(r["at"]),
+                 "counts": r["counts"] if isinstance(r["counts"], dict) else orjson.loads(r["counts"])}
+                for r in rows]
+
+
+def _tombstone(row: Row, conversation: str | None) -> dict[str, Any]:
+    """What remains of an erased event: what the digest counts, nothing the person wrote or was."""
+    body = body_of(row["body"])
+    kept = {k: body[k] for k in ("id", "kind", "site", "occurred_at", "role", "priority", "locale")
+            if body.get(k) is not None}
+    if conversation:
+        kept["conversation_id"] = conversation
+    kept["labels"] = {"erased": "true"}
+    return kept

@@ -1,0 +1,111 @@
+-- Named statements of subject requests (notifier/store/privacy.py), SQLite dialect.
+-- The PostgreSQL file holds the same names; keep them in step. Lists travel as JSON arrays.
+
+-- name: events_of_conversation
+SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
+WHERE conversation_id = :conversation
+
+-- name: events_mentioning
+-- Candidates only (LIKE ignores ASCII case): the caller confirms each in Python.
+SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
+WHERE body LIKE :a ESCAPE '\' OR body LIKE :b ESCAPE '\' OR id LIKE :a ESCAPE '\'
+
+-- name: events_of_conversations
+-- pairs: [[site, conversation_id], …]
+SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
+WHERE (site, conversation_id) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                                  FROM json_each(:pairs))
+
+-- name: cases_of_events
+SELECT DISTINCT case_id FROM case_events WHERE event_id IN (SELECT value FROM json_each(:ids))
+
+-- name: events_of_cases
+-- What notifier wrote for these cases (escalations, acknowledgements): copies of the request.
+SELECT e.id, e.kind, e.site, e.conversation_id, e.role, e.occurred_at, e.received_at, e.body
+FROM case_events ce JOIN events e ON e.id = ce.event_id
+WHERE ce.case_id IN (SELECT value FROM json_each(:ids)) AND e.kind IN ('escalation', 'acknowledgement')
+
+-- name: cases
+SELECT * FROM cases WHERE id IN (SELECT value FROM json_each(:ids)) ORDER BY opened_at, id
+
+-- name: actions
+SELECT id, case_id, action, actor, via, at, note, outcome FROM case_actions
+WHERE case_id IN (SELECT value FROM json_each(:ids)) ORDER BY id
+
+-- name: deliveries
+SELECT id, event_id, route, channel, status, priority, attempts, created_at, sent_at, last_error, ref,
+       folded, dedup_key, thread_key
+FROM deliveries WHERE event_id IN (SELECT value FROM json_each(:ids)) ORDER BY created_at, id
+
+-- name: attempts
+SELECT delivery_id, number, at, outcome, reason, duration_ms FROM attempts
+WHERE delivery_id IN (SELECT value FROM json_each(:ids)) ORDER BY delivery_id, number
+
+-- name: notes_mentioning
+-- Notes of any case that may name the subject (confirmed in Python).
+SELECT 'case' AS source, id, note, id AS case_id FROM cases WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\'
+UNION ALL
+SELECT 'action', CAST(id AS TEXT), note, case_id FROM case_actions WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\'
+
+-- name: tombstone_event
+-- What the digest counts stays (kind, site, time, role); what the person wrote or was goes.
+UPDATE events SET body = :body, conversation_id = :conversation_id, question_key = NULL WHERE id = :id
+
+-- name: delete_attempts
+DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_deliveries
+DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_case_links
+DELETE FROM case_events WHERE event_id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_events
+DELETE FROM events WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: forget_attempt_reasons
+UPDATE attempts SET reason = '' WHERE delivery_id IN (SELECT value FROM json_each(:ids))
+
+-- name: forget_deliveries
+-- Counted by status and channel still; no key, thread, reference or error text left. A
+-- delivery not sent yet is not sent at all.
+UPDATE deliveries SET dedup_key = NULL, thread_key = NULL, ref = NULL, progress = NULL,
+    last_error = CASE WHEN last_error IS NULL THEN NULL ELSE '[erased]' END,
+    status = CASE WHEN status = 'pending' THEN 'suppressed' ELSE status END,
+    next_attempt_at = CASE WHEN status = 'pending' THEN NULL ELSE next_attempt_at END
+WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_dedup
+DELETE FROM dedup WHERE key IN (SELECT value FROM json_each(:keys))
+    OR first_delivery_id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_threads
+-- pairs: [[channel, thread_key], …]
+DELETE FROM threads WHERE (channel, thread_key) IN (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]')
+                                                    FROM json_each(:pairs))
+
+-- name: forget_cases
+UPDATE cases SET identity = 'erased:' || id, conversation_id = NULL, note = NULL
+WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: forget_case_notes
+UPDATE cases SET note = NULL WHERE id IN (SELECT value FROM json_each(:ids))
+
+-- name: forget_action_notes
+UPDATE case_actions SET note = NULL
+WHERE note IS NOT NULL AND (case_id IN (SELECT value FROM json_each(:cases))
+                            OR CAST(id AS TEXT) IN (SELECT value FROM json_each(:ids)))
+
+-- name: salt
+SELECT salt FROM privacy_salt WHERE id = 1
+
+-- name: make_salt
+INSERT INTO privacy_salt (id, salt, created_at) VALUES (1, :salt, :now) ON CONFLICT (id) DO NOTHING
+
+-- name: record_erasure
+INSERT INTO erasures (subject_digest, subject_kind, erased_by, via, at, counts)
+VALUES (:digest, :kind, :erased_by, :via, :now, :counts)
+
+-- name: erasures
+SELECT id, subject_digest, subject_kind, erased_by, via, at, counts FROM erasures
+WHERE (CAST(:digest AS TEXT) IS NULL OR subject_digest = :digest) ORDER BY id DESC LIMIT :limit

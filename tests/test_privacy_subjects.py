@@ -1,0 +1,244 @@
+"""Access and erasure requests (``/v1/privacy/subjects``, ``notifier privacy``) on both backends.
+
+A real service delivers to a webhook sink and a fake Zendesk over loopback; the admin
+exports a person's data, then erases it; what the digest counts survives, what the person
+wrote or was does not, and a bystander's data is untouched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from notifier.api import create_app
+from notifier.auth import hash_token
+from notifier.cli import main
+from notifier.core.events import Event
+from notifier.service import Service
+from tests.channels.fakes import FakeZendesk
+from tests.conftest import ServiceFactory
+from tests.pgserver import PgServer
+from tests.sink import Sink
+
+READER = "ntf_privacy-reader-0123456789"
+ADMIN = "ntf_privacy-admin-0123456789"
+SITE_ADMIN = "ntf_privacy-site-admin-0123456789"
+EMAIL = "Jeanne.Martinez-Ortolan@Example.org"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'notifier.db'}"
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.fixture
+def zendesk() -> Iterator[FakeZendesk]:
+    with FakeZendesk() as fake:
+        yield fake  # type: ignore[misc]
+
+
+def config(sink: Sink, zendesk: FakeZendesk) -> str:
+    return f"""
+version: 1
+defaults:
+  timezone: Europe/Paris
+  retry: {{attempts: 3, backoff: 50ms, max_backoff: 1s}}
+channels:
+  hook: {{type: webhook, url: "{sink.url}", timeout: 2s}}
+  zendesk:
+    type: zendesk
+    subdomain: acme
+    email: {zendesk.email}
+    api_token: {zendesk.api_token}
+    base_url: "{zendesk.url}"
+    privacy: {{redact: [phone]}}
+routes:
+  - name: handoff
+    match: {{kinds: [support_request]}}
+    to: [hook, zendesk]
+    response_target: 2h
+  - name: words
+    match: {{kinds: [message], keywords: [urgent], role: user}}
+    to: [hook]
+auth:
+  tokens:
+    - {{name: reader, secret: "{hash_token(READER)}", scopes: [read]}}
+    - {{name: dpo, secret: "{hash_token(ADMIN)}", scopes: [admin]}}
+    - {{name: shop-admin, secret: "{hash_token(SITE_ADMIN)}", scopes: [admin], sites: [shop.example]}}
+"""
+
+
+def events() -> list[Event]:
+    mine = {"name": "Jeanne Martinez", "email": EMAIL, "phone": "+33 6 47 81 29 53", "consent": True}
+    raw: list[dict[str, Any]] = [
+        {"id": "j1", "kind": "support_request", "site": "shop.example", "conversation_id": "conv-j",
+         "message": "Rappelez-moi au 06 47 81 29 53 svp", "user": mine,
+         "page": {"url": "https://shop.example/contact?from=jeanne.martinez-ortolan%40example.org"}},
+        # Same conversation, no user details: hers all the same.
+        {"id": "j2", "kind": "message", "site": "shop.example", "conversation_id": "conv-j", "role": "user",
+         "message": "urgent, ma commande 48213 n'est pas arrivée"},
+        # Another visitor mentions her in free text, in upper case: that event goes, not their conversation.
+        {"id": "o1", "kind": "message", "site": "shop.example", "conversation_id": "conv-o", "role": "user",
+         "message": "écrivez à JEANNE.MARTINEZ-ORTOLAN@EXAMPLE.ORG, c'est urgent"},
+        {"id": "o2", "kind": "message", "site": "shop.example", "conversation_id": "conv-o", "role": "user",
+         "message": "et moi je suis Paul, paul.bystander@example.net"},
+        # A longer address that contains hers is somebody else.
+        {"id": "x1", "kind": "support_request", "site": "shop.example", "conversation_id": "conv-x",
+         "message": "Bonjour", "user": {"email": "ajeanne.martinez-ortolan@example.org", "consent": True}},
+    ]
+    return [Event.model_validate(e) for e in raw]
+
+
+@pytest.fixture
+async def service(make_service: ServiceFactory, db_url: str, sink: Sink, zendesk: FakeZendesk,
+                  monkeypatch: pytest.MonkeyPatch) -> Service:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    svc = await make_service(config(sink, zendesk), db=db_url)
+    await svc.accept(events())
+    assert svc.worker is not None
+    await svc.worker.drain()
+    return svc
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        yield c
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def test_export_lists_her_events_deliveries_as_sent_and_tickets(client: httpx.AsyncClient,
+                                                                    zendesk: FakeZendesk) -> None:
+    r = await client.get("/v1/privacy/subjects", params={"email": " jeanne.martinez-ortolan@example.ORG"},
+                         headers=bearer(ADMIN))
+    assert r.status_code == 200, r.text
+    data = r.json()
+    assert [e["id"] for e in data["events"]] == ["j1", "j2", "o1"]
+    assert data["events"][0]["event"]["user"]["phone"] == "+33 6 47 81 29 53"
+    sent = {(d["event_id"], d["channel"]): d for d in data["deliveries"]}
+    assert set(sent) == {("j1", "hook"), ("j1", "zendesk"), ("j2", "hook"), ("o1", "hook")}
+    assert all(d["status"] == "sent" for d in sent.values())
+    # As the channel got it: Zendesk's policy hides the phone in the text it was sent.
+    zd = sent[("j1", "zendesk")]["sent"]
+    assert "Rappelez-moi au [téléphone] svp" in zd and "06 47 81 29 53" not in zd
+    (ticket,) = [t for t in zendesk.tickets if t["requester"]["email"].lower() == EMAIL.lower()]
+    assert data["helpdesk_tickets"] == [{
+        "channel": "zendesk", "type": "zendesk", "ticket": str(ticket["id"]),
+        "url": f"{zendesk.url}/agent/tickets/{ticket['id']}",
+        "api": f"{zendesk.url}/api/v2/tickets/{ticket['id']}.json"}]
+    assert len(data["cases"]) == 1 and data["cases"][0]["conversation_id"] == "conv-j"
+
+
+async def test_only_an_unrestricted_admin_token_may_ask(client: httpx.AsyncClient) -> None:
+    for method in ("GET", "DELETE"):
+        r = await client.request(method, "/v1/privacy/subjects", params={"email": EMAIL}, headers=bearer(READER))
+        assert r.status_code == 403, r.text
+        r = await client.request(method, "/v1/privacy/subjects", params={"email": EMAIL},
+                                 headers=bearer(SITE_ADMIN))
+        assert r.status_code == 403 and "sites" in r.json()["error"]
+        r = await client.request(method, "/v1/privacy/subjects", params={"email": EMAIL})
+        assert r.status_code == 401
+    r = await client.get("/v1/privacy/subjects", params={"email": "not-an-address"}, headers=bearer(ADMIN))
+    assert r.status_code == 422 and r.json()["details"][0]["path"] == "email"
+    r = await client.get("/v1/privacy/subjects", params={"email": EMAIL, "conversation": "c"},
+                         headers=bearer(ADMIN))
+    assert r.status_code == 422
+
+
+async def test_erase_forgets_her_keeps_counts_and_bystanders(client: httpx.AsyncClient, service: Service) -> None:
+    # The agent's note on her case names her: it goes too.
+    case_id = (await client.get("/v1/privacy/subjects", params={"email": EMAIL},
+                                headers=bearer(ADMIN))).json()["cases"][0]["id"]
+    r = await client.post(f"/v1/cases/{case_id}/resolve", headers=bearer(ADMIN),
+                          json={"note": "rappelée au 06 47 81 29 53, jeanne ok"})
+    assert r.status_code == 200, r.text
+
+    r = await client.delete("/v1/privacy/subjects", params={"email": EMAIL}, headers=bearer(ADMIN))
+    assert r.status_code == 200, r.text
+    report = r.json()
+    assert report["counts"]["events_anonymised"] == 3 and report["counts"]["cases"] == 1
+    assert report["counts"]["deliveries"] == 4 and report["counts"]["notes"] >= 1
+    assert report["erased_by"] == "dpo" and report["subject"]["digest"].startswith("hmac-sha256:")
+    assert report["helpdesk_tickets"][0]["type"] == "zendesk"
+    assert EMAIL.lower() not in r.text.lower()
+
+    again = (await client.get("/v1/privacy/subjects", params={"email": EMAIL}, headers=bearer(ADMIN))).json()
+    assert again["events"] == [] and again["cases"] == [] and again["deliveries"] == []
+
+    # What remains of her events says nothing about her; the digest still counts them.
+    for event_id in ("j1", "j2", "o1"):
+        found = await service.store.get_event(event_id)
+        assert found is not None
+        stored = found[0].model_dump_json()
+        assert "martinez" not in stored.lower() and "47 81" not in stored and found[0].message is None
+    tomb = (await service.store.get_event("j1"))
+    assert tomb is not None and tomb[0].kind.value == "support_request" and tomb[0].site == "shop.example"
+    assert tomb[0].conversation_id and tomb[0].conversation_id.startswith("erased-")
+    case = (await client.get(f"/v1/cases/{case_id}", headers=bearer(ADMIN))).json()
+    assert case["note"] is None and all(a["note"] is None for a in case["actions"])
+    assert case["conversation_id"] is None
+    deliveries = await service.store.list_deliveries(event_id="j1")
+    assert {d.status for d in deliveries} == {"sent"} and all(d.ref is None for d in deliveries)
+
+    # The bystander's own message and the other Jeanne are untouched.
+    o2 = await service.store.get_event("o2")
+    assert o2 is not None and o2[0].message == "et moi je suis Paul, paul.bystander@example.net"
+    x1 = await service.store.get_event("x1")
+    assert x1 is not None and x1[0].user is not None
+    assert x1[0].user.email == "ajeanne.martinez-ortolan@example.org"
+
+    # The audit keeps who and when, and the hash; the same person gives the same hash.
+    audit = (await client.delete("/v1/privacy/subjects", params={"email": EMAIL.upper()},
+                                 headers=bearer(ADMIN))).json()
+    assert audit["subject"]["digest"] == report["subject"]["digest"]
+    assert audit["counts"]["events_anonymised"] == 0
+
+
+async def test_erase_a_conversation(client: httpx.AsyncClient, service: Service) -> None:
+    r = await client.delete("/v1/privacy/subjects", params={"conversation": "conv-o"}, headers=bearer(ADMIN))
+    assert r.status_code == 200
+    assert r.json()["counts"]["events_anonymised"] == 2
+    for event_id in ("o1", "o2"):
+        found = await service.store.get_event(event_id)
+        assert found is not None and found[0].message is None
+    j1 = await service.store.get_event("j1")
+    assert j1 is not None and j1[0].message == "Rappelez-moi au 06 47 81 29 53 svp"
+
+
+async def test_cli_export_erase_and_audit(service: Service, db_url: str, tmp_path: Path,
+                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # In a thread, as the command runs beside the serving process (its own event loop and store).
+    cfg, db = str(tmp_path / "channels.yaml"), db_url
+
+    async def cli(*args: str) -> int:
+        return await asyncio.to_thread(main, ["privacy", *args, "--config", cfg, "--db", db])
+
+    assert await cli("export", "--email", EMAIL) == 0
+    exported = json.loads(capsys.readouterr().out)
+    assert len(exported["events"]) == 3
+    # Without a terminal to confirm on, erasing needs --yes.
+    assert await cli("erase", "--email", EMAIL) == 1
+    assert "--yes" in capsys.readouterr().err
+    assert await cli("erase", "--email", EMAIL, "--yes", "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["via"] == "cli" and report["counts"]["events_anonymised"] == 3
+    assert await cli("audit", "--email", EMAIL.lower()) == 0
+    (record,) = json.loads(capsys.readouterr().out)
+    assert record["subject_digest"] == report["subject"]["digest"] and record["via"] == "cli"
+    assert record["counts"]["deliveries"] == 4 and "martinez" not in json.dumps(record).lower()
