@@ -106,6 +106,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     """
     stuck_after = stuck_after or stuck_after_from_env()
 
+    from notifier.mcp_server import http_manager
+
+    mcp_manager = http_manager(lambda: service)
+
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         import asyncio
@@ -115,7 +119,8 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             await service.open()
             task = asyncio.create_task(service.run(worker=run_worker, digests=run_worker))
         try:
-            yield
+            async with mcp_manager.run():
+                yield
         finally:
             if manage:
                 service.stop()
@@ -150,9 +155,13 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         site = await site_of_event(event_id)
         return site is not None and who.may_site(site)
 
+    from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+    from starlette.routing import Route
+
     from notifier.action_pages import action_page_router
     from notifier.cases_api import case_router
     from notifier.console import add_console
+    from notifier.tools_api import tool_router
 
     # Before the cases' routes: ``POST /v1/cases/{id}/act`` is a link's form, not an action name.
     app.include_router(action_page_router(lambda: service))
@@ -161,6 +170,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     app.include_router(helpdesk_router(lambda: service))
     app.include_router(case_router(lambda: service))
     add_console(app, lambda: service, lambda: authenticator()[0])
+    app.include_router(tool_router())
+    # MCP over Streamable HTTP (notifier.mcp_server): an ASGI endpoint, guarded like the API.
+    app.router.routes.append(Route("/mcp", endpoint=StreamableHTTPASGIApp(mcp_manager),
+                                   methods=["GET", "POST", "DELETE"], include_in_schema=False))
 
     from notifier.privacy_api import privacy_router
 
@@ -366,7 +379,11 @@ def principal(request: Request) -> Principal | None:
 
 
 def required_scope(method: str, path: str) -> str | None:
-    """The scope a request needs; ``None``: any valid token (the docs, unknown paths)."""
+    """The scope a request needs; ``None``: any valid token (the docs, the tool definitions, unknown paths)."""
+    if path == "/mcp":
+        return "events:write"  # calling the tool posts an event
+    if path == "/v1/tools":
+        return None  # a bot holding only events:write reads the definition of what it may call
     if path.startswith("/v1/"):
         if path.startswith("/v1/privacy/"):
             return "admin"  # reading a person's data is as sensitive as erasing it

@@ -649,6 +649,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("db", "notifier.store.cli", "database: schema upgrade and version, backup"),
         ("token", "notifier.auth_cli", "make API tokens for channels.yaml"),
         ("privacy", "notifier.privacy_cli", "a person's data: export it, erase it, list erasures"),
+        ("mcp", "notifier.mcp_cli", "serve the send_support_email tool over MCP on stdin/stdout"),
     ):
         p = command(name, help_text)
         p.set_defaults(module=module)

@@ -182,6 +182,7 @@ _OPERATIONS: dict[tuple[str, str], tuple[dict[int, tuple[type[BaseModel] | None,
     ("get", "/v1/cases"): ({200: (CaseList, "Cases")}, ()),
     ("get", "/v1/cases/{case_id}"): ({200: (CaseView, "The case")}, (404,)),
     ("post", "/v1/cases/{case_id}/{action}"): ({200: (CaseView, "The case after the action")}, (404, 409)),
+    ("get", "/v1/tools"): ({200: (None, "The send_support_email tool: both formats, or one with ?format=")}, ()),
 }
 
 _EVERY_OPERATION = (401, 403, 422, 503)
@@ -221,7 +222,10 @@ def _choices() -> dict[tuple[str, str], tuple[str, ...]]:
     from notifier.core.cases import STATUSES as CASE_STATUSES
     from notifier.store.base import STATUSES
 
-    return {("/v1/deliveries", "status"): STATUSES, ("/v1/cases", "status"): CASE_STATUSES}
+    from notifier.tools_api import FORMATS
+
+    return {("/v1/deliveries", "status"): STATUSES, ("/v1/cases", "status"): CASE_STATUSES,
+            ("/v1/tools", "format"): FORMATS}
 
 
 def _json(schema: dict[str, Any]) -> dict[str, Any]:
@@ -267,6 +271,11 @@ def document(app: FastAPI, *, max_batch: int) -> None:
                                                                    "minItems": 1, "maxItems": max_batch}]})}
         post["responses"]["202"]["content"] = _json(
             {"oneOf": [_schema_of(Accepted, components), _schema_of(AcceptedBatch, components)]})
+        if "/v1/tools" in spec["paths"]:
+            tools = {"type": "array", "items": {"type": "object"}}
+            spec["paths"]["/v1/tools"]["get"]["responses"]["200"]["content"] = _json({"oneOf": [
+                {"type": "object", "required": ["openai", "anthropic"],
+                 "properties": {"openai": tools, "anthropic": tools, "call": {"type": "object"}}}, tools]})
         if "/metrics" in spec["paths"]:
             spec["paths"]["/metrics"]["get"]["responses"]["200"] = {
                 "description": "Prometheus metrics, in the text exposition format",

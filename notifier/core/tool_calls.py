@@ -15,6 +15,8 @@ tool argument           event field                 note
 ``message``             ``message``
 ``page_url``, ``url``   ``page.url``
 ``page_title``          ``page.title``
+``conversation_id``     ``conversation_id``         the chat's id, so its case is found
+``locale``              ``locale``                  the language of ``message_for_user``
 ======================  ==========================  =====================================
 
 A field the event already carries wins over the argument; only text arguments are read;
@@ -42,6 +44,7 @@ Loc = tuple[str | int, ...]
 
 _USER = {"name": "name", "email": "email", "phone": "phone"}
 _PAGE = {"page_url": "url", "url": "url", "page_title": "title"}
+_TOP = ("conversation_id", "locale")
 
 
 def _text(value: Any) -> str | None:
@@ -76,6 +79,11 @@ def read_tool_arguments(data: Any) -> tuple[Any, dict[Loc, Loc]]:
         fill("user", field, arg)
     for arg, field in _PAGE.items():
         fill("page", field, arg)
+    for arg in _TOP:
+        value = _text(arguments.get(arg))
+        if value is not None and out.get(arg) in (None, ""):
+            out[arg] = value
+            sources[(arg,)] = ("tool", "arguments", arg)
     message = _text(arguments.get("message"))
     if message is not None and out.get("message") in (None, ""):
         out["message"] = message

@@ -1,0 +1,131 @@
+"""``send_support_email`` over MCP: a real client of the official SDK, over stdio and Streamable HTTP."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import httpx2
+import pytest
+import uvicorn
+from mcp import Client
+from mcp.client.stdio import StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+
+from notifier.api import create_app
+from notifier.auth import hash_token
+from notifier.service import Service
+from notifier.store import store_for
+from notifier.store.cases import CaseStore
+from notifier.tools import parameters
+from tests.conftest import ServiceFactory
+from tests.sink import Sink
+from tests.test_cases_api import cases_config
+
+BOT = "ntf_mcp-bot-writer-0123456789"
+SHOP_BOT = "ntf_mcp-shop-writer-0123456789"
+READER = "ntf_mcp-reader-0123456789"
+ARGS = {"message": "Je voudrais parler à un conseiller", "name": "Marie", "email": "marie@example.com",
+        "conversation_id": "conv-mcp", "locale": "en"}
+
+
+async def test_stdio_a_host_starts_notifier_mcp_and_the_call_opens_a_case(tmp_path: Path, sink: Sink) -> None:
+    config = tmp_path / "channels.yaml"
+    config.write_text(cases_config(sink.url), encoding="utf-8")
+    db = f"sqlite:///{tmp_path / 'notifier.db'}"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "NOTIFIER_API_TOKEN": ""}
+    params = StdioServerParameters(command=sys.executable, args=["-m", "notifier.cli", "mcp", "--config", str(config),
+                                                                 "--db", db, "--site", "shop"], env=env)
+    async with Client(params, read_timeout_seconds=60) as client:
+        tools = (await client.list_tools()).tools
+        assert [t.name for t in tools] == ["send_support_email"]
+        assert tools[0].input_schema == parameters()
+        result = await client.call_tool("send_support_email", ARGS)
+        refused = await client.call_tool("send_support_email", {"message": "x", "email": 3})
+    assert not result.is_error
+    out = result.structured_content
+    assert out["case"]["status"] == "open"
+    assert result.content[0].text == out["message_for_user"] == out["case"]["message_for_user"]
+    assert out["message_for_user"].startswith("We have received your request.")
+    # A bad argument is a tool error naming it (the model can ask again), and nothing is stored.
+    assert refused.is_error and refused.structured_content["details"][0]["path"] == "tool.arguments.email"
+    store = store_for(db)
+    await store.open()
+    try:
+        case = await CaseStore(store.connector()).get(out["case"]["id"])
+        event = await store.get_event(out["id"])
+    finally:
+        await store.close()
+    assert case is not None and case.site == "shop" and case.conversation_id == "conv-mcp"
+    assert event is not None and event[0].kind.value == "tool_call" and event[0].user is not None
+    assert event[0].user.email == "marie@example.com"
+
+
+@pytest.fixture
+async def served(make_service: ServiceFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[str]:
+    """The API on a loopback port (uvicorn, lifespan on): its base URL."""
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    service: Service = await make_service(cases_config(sink.url, f"""
+auth:
+  tokens:
+    - {{name: bot, secret: "{hash_token(BOT)}", scopes: ["events:write"]}}
+    - {{name: shop-bot, secret: "{hash_token(SHOP_BOT)}", scopes: ["events:write"], sites: [shop]}}
+    - {{name: reader, secret: "{hash_token(READER)}", scopes: [read]}}
+"""))
+    server = uvicorn.Server(uvicorn.Config(create_app(service, manage=False), host="127.0.0.1", port=0,
+                                           lifespan="on", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(600):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert server.started
+    port = server.servers[0].sockets[0].getsockname()[1]
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 30)
+
+
+def _client(url: str, token: str) -> Client:
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=60)
+    return Client(streamable_http_client(url, http_client=http), read_timeout_seconds=60)
+
+
+async def test_http_the_same_tool_under_the_api_with_the_same_tokens(served: str) -> None:
+    async with _client(f"{served}/mcp", SHOP_BOT) as client:
+        assert [t.name for t in (await client.list_tools()).tools] == ["send_support_email"]
+        result = await client.call_tool("send_support_email", ARGS)
+    assert not result.is_error
+    out = result.structured_content
+    assert result.content[0].text == out["message_for_user"]
+    # The token bound to one site posts for it; the case is the API's.
+    async with httpx.AsyncClient(base_url=served, headers={"Authorization": f"Bearer {READER}"}) as api:
+        case = (await api.get(f"/v1/cases/{out['case']['id']}")).json()
+    assert case["site"] == "shop" and case["events"][0]["kind"] == "tool_call"
+    # The same request again through the API joins the same case (one accept path).
+    async with httpx.AsyncClient(base_url=served, headers={"Authorization": f"Bearer {BOT}"}) as api:
+        again = (await api.post("/v1/events", json={"kind": "support_request", "site": "shop",
+                                                    "conversation_id": "conv-mcp", "message": "?"})).json()
+    assert again["case"]["id"] == out["case"]["id"]
+
+
+async def test_http_a_token_bound_to_a_site_cannot_post_for_another(served: str) -> None:
+    async with _client(f"{served}/mcp?site=other", SHOP_BOT) as client:
+        result = await client.call_tool("send_support_email", ARGS)
+    assert result.is_error and result.structured_content["details"][0]["path"] == "site"
+
+
+@pytest.mark.parametrize(("token", "status"), [(None, 401), ("ntf_wrong", 401), (READER, 403)])
+async def test_http_needs_a_token_that_may_post_events(served: str, token: str | None, status: int) -> None:
+    headers = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    body = {"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+            "params": {"name": "send_support_email", "arguments": ARGS}}
+    async with httpx.AsyncClient(base_url=served) as raw:
+        answer = await raw.post("/mcp", json=body, headers=headers)
+    assert answer.status_code == status
