@@ -221,7 +221,6 @@ def _event_schema(components: dict[str, Any]) -> dict[str, Any]:
 def _choices() -> dict[tuple[str, str], tuple[str, ...]]:
     from notifier.core.cases import STATUSES as CASE_STATUSES
     from notifier.store.base import STATUSES
-
     from notifier.tools_api import FORMATS
 
     return {("/v1/deliveries", "status"): STATUSES, ("/v1/cases", "status"): CASE_STATUSES,
