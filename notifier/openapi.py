@@ -183,6 +183,9 @@ _OPERATIONS: dict[tuple[str, str], tuple[dict[int, tuple[type[BaseModel] | None,
     ("get", "/v1/cases/{case_id}"): ({200: (CaseView, "The case")}, (404,)),
     ("post", "/v1/cases/{case_id}/{action}"): ({200: (CaseView, "The case after the action")}, (404, 409)),
     ("get", "/v1/tools"): ({200: (None, "The send_support_email tool: both formats, or one with ?format=")}, ()),
+    ("get", "/v1/privacy/subjects"): ({200: (None, "Everything stored about the subject")}, (404,)),
+    ("delete", "/v1/privacy/subjects"): ({200: (None, "What was erased; the helpdesk tickets to erase there")},
+                                         (404,)),
 }
 
 _EVERY_OPERATION = (401, 403, 422, 503)

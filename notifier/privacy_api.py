@@ -1,6 +1,7 @@
 """Subject requests over HTTP: ``GET`` (export) and ``DELETE`` (erase) ``/v1/privacy/subjects``.
 
-``?email=…`` names a person, ``?conversation=…`` one conversation; exactly one of them.
+``?email=…`` names a person, ``?conversation=…`` one conversation; exactly one of them
+(neither or both: 404, no such subject; an address that is not one: 422).
 Both methods need an ``admin`` token (a ``read`` token gets 403, whatever the method:
 see :func:`notifier.api.required_scope`), and one not bound to ``sites``, since a person
 is not one site's. The erasure's audit record names the token.
@@ -8,13 +9,13 @@ is not one site's. The erasure's audit record names the token.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import orjson
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
-from notifier.core.subject import Subject, SubjectError
+from notifier.core.subject import EMAIL_PATTERN, Subject, SubjectError
 
 __all__ = ["privacy_router"]
 
@@ -30,9 +31,14 @@ def _error(status: int, message: str, field: str | None = None) -> Response:
     return _json(body, status)
 
 
+Email = Annotated[str | None, Query(max_length=320, pattern=EMAIL_PATTERN,
+                                    description="the person, by email address (any case)")]
+Conversation = Annotated[str | None, Query(min_length=1, description="one conversation, by its id")]
+
+
 def _subject(email: str | None, conversation: str | None) -> Subject | Response:
     if (email is None) == (conversation is None):
-        return _error(422, "give exactly one of email or conversation", "email")
+        return _error(404, "name one subject: ?email=… or ?conversation=…")
     try:
         return Subject.email(email) if email is not None else Subject.conversation(conversation or "")
     except SubjectError as exc:
@@ -52,7 +58,7 @@ def privacy_router(get_service: Any) -> APIRouter:
         return None
 
     @router.get("/v1/privacy/subjects")
-    async def export(request: Request, email: str | None = None, conversation: str | None = None) -> Response:
+    async def export(request: Request, email: Email = None, conversation: Conversation = None) -> Response:
         """Everything stored about a person (``email``) or a conversation: events, deliveries
         as sent, cases and their actions, and the helpdesk tickets created for them."""
         from notifier.privacy import export_subject
@@ -66,7 +72,7 @@ def privacy_router(get_service: Any) -> APIRouter:
         return _json(await export_subject(service.config, service.store, subject, service.clock()))
 
     @router.delete("/v1/privacy/subjects")
-    async def erase(request: Request, email: str | None = None, conversation: str | None = None) -> Response:
+    async def erase(request: Request, email: Email = None, conversation: Conversation = None) -> Response:
         """Erase a person (``email``) or a conversation; answers the counts, the audit hash and
         the helpdesk tickets to erase there too."""
         from notifier.api import principal

@@ -53,7 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _subject(args: argparse.Namespace) -> Subject | None:
     if args.email is not None:
-        return Subject.email(args.email)
+        return Subject.email(args.email.strip())
     if args.conversation is not None:
         return Subject.conversation(args.conversation)
     return None

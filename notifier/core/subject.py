@@ -11,7 +11,7 @@ its URL-encoded form (``jean.dupont%40example.com`` in a page's query string). I
 stand alone: ``ajean.dupont@example.com`` or ``jean.dupont@example.com.fr`` are other
 people.
 
->>> s = Subject.email(" Jean.Dupont@Example.COM ")
+>>> s = Subject.email("Jean.Dupont@Example.COM")
 >>> s.value
 'jean.dupont@example.com'
 >>> s.mentioned_in({"message": "écrivez à JEAN.DUPONT@example.com svp"})
@@ -31,11 +31,15 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
 
-__all__ = ["Subject", "SubjectError", "SubjectKind", "normalise_email"]
+__all__ = ["EMAIL_PATTERN", "Subject", "SubjectError", "SubjectKind", "normalise_email"]
 
 SubjectKind = Literal["email", "conversation"]
 
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+#: What an email address given to name a subject must look like. Spelled with explicit
+#: characters, not ``\s`` (whose meaning differs between regex engines), so the API's
+#: OpenAPI pattern and this check accept exactly the same strings.
+EMAIL_PATTERN = r"^[^@ \t\r\n]+@[^@ \t\r\n]+\.[^@ \t\r\n]+$"
+_EMAIL = re.compile(EMAIL_PATTERN)
 
 
 class SubjectError(ValueError):
@@ -43,11 +47,13 @@ class SubjectError(ValueError):
 
 
 def normalise_email(value: str) -> str:
-    """``value`` as matched: NFKC, trimmed, case-folded. Raises :class:`SubjectError`."""
-    email = unicodedata.normalize("NFKC", value).strip().casefold()
-    if len(email) > 320 or not _EMAIL.match(email):
+    """``value`` as matched: NFKC, case-folded. Raises :class:`SubjectError`.
+
+    ``value`` must match :data:`EMAIL_PATTERN` as given (a command line strips it first).
+    """
+    if len(value) > 320 or not _EMAIL.match(value):
         raise SubjectError(f"not an email address: {value!r}")
-    return email
+    return unicodedata.normalize("NFKC", value).casefold()
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -78,7 +84,7 @@ class Subject:
     @classmethod
     def conversation(cls, value: str) -> Subject:
         """One conversation, by its ``conversation_id`` exactly as the chatbot sent it."""
-        if not value.strip():
+        if not value:
             raise SubjectError("the conversation id is empty")
         return cls("conversation", value)
 
