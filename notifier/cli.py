@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import importlib
 import json
 import os
@@ -18,7 +19,7 @@ import sys
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -29,6 +30,9 @@ from notifier.core.durations import format_duration
 from notifier.core.events import Event, Kind, User
 from notifier.service import Service, default_config_path, needs_inbox
 from notifier.store import Store
+
+if TYPE_CHECKING:
+    from notifier.store.partition import Partition
 
 __all__ = ["main"]
 
@@ -75,8 +79,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     configure_logging(args.log_level)
     capture = capture_allowed(args.host, args.dev)
+    from notifier.worker_processes import default_workers
+
+    workers = 0 if args.no_worker else (args.workers or default_workers())
+    options: dict[str, Any] = {}
+    if workers > 1:  # this process's worker is the first share; the others run beside it
+        from notifier.store.partition import Partition
+
+        options["partition"] = Partition(0, workers)
     try:
-        service = Service(args.config, args.db, capture=capture)
+        service = Service(args.config, args.db, capture=capture, worker_options=options)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -101,6 +113,12 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     app = create_app(service, run_worker=not args.no_worker)
+    children = None
+    if workers > 1:
+        from notifier.worker_processes import WorkerProcesses
+
+        children = WorkerProcesses(workers, config=service.config_path, db_url=service.db_url,
+                                   log_level=args.log_level, capture=capture)
 
     from notifier.runfile import RunFile
 
@@ -117,6 +135,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         serve_http(app, service, sockets=[sock], on_started=started, on_reloaded=runfile.reloaded,
+                   workers=children,
                    limits=Limits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
                                  max_connections=args.max_connections))
     finally:
@@ -138,6 +157,23 @@ def _lease(text: str) -> timedelta:
     return lease
 
 
+def _count_arg(text: str) -> int:
+    """A count of at least 1."""
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: a whole number, at least 1")
+    return int(text)
+
+
+def _partition(text: str) -> Partition:
+    """``--partition I/N``."""
+    from notifier.store.partition import Partition
+
+    try:
+        return Partition.parse(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
 def _cmd_worker(args: argparse.Namespace) -> int:
     from notifier.logs import configure_logging
 
@@ -156,8 +192,10 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     async def go() -> int:
         from notifier.server import handle_hangup
 
-        service = Service(args.config, args.db, config=config, capture=args.dev,
-                          worker_options={"lease": args.lease})
+        options: dict[str, Any] = {"lease": args.lease}
+        if args.partition is not None:  # another share is taken over once overdue by a lease
+            options["partition"] = dataclasses.replace(args.partition, steal_after=args.lease)
+        service = Service(args.config, args.db, config=config, capture=args.dev, worker_options=options)
         await service.open()
         assert service.worker is not None
         try:
@@ -175,11 +213,16 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
             runfile = RunFile(service.db_url, service.config_path, "worker")
             handle_hangup(service, runfile.reloaded)
+            from notifier.worker_processes import watch_parent
+
+            watcher = asyncio.create_task(watch_parent(service.stop))
             runfile.write()
-            print(f"notifier worker {service.worker.id} started (store {service.db_url})", file=sys.stderr)
+            share = f", partition {args.partition}" if args.partition is not None else ""
+            print(f"notifier worker {service.worker.id} started (store {service.db_url}{share})", file=sys.stderr)
             try:
                 await service.run(worker=True, digests=not args.no_digests)
             finally:
+                watcher.cancel()
                 runfile.remove()
             return 0
         finally:
@@ -569,6 +612,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
     p.add_argument("--port", type=int, default=8080, help="TCP port to listen on (default 8080)")
     p.add_argument("--no-worker", action="store_true", help="API only (run workers with `notifier worker`)")
+    p.add_argument("--workers", type=_count_arg, default=None, metavar="N",
+                   help="worker processes: this one and N-1 beside it, each claiming its share of the"
+                        " deliveries first (default: the number of cores)")
     p.add_argument("--insecure", action="store_true",
                    help="listen on a non-loopback --host even without any API token")
     _running(p)
@@ -588,6 +634,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lease", type=_lease, default="30s", metavar="DURATION",
                    help="how long a claim outlives this worker's last heartbeat (renewed every third of it"
                         " while alive): if it dies, others take its deliveries after that (default 30s)")
+    p.add_argument("--partition", type=_partition, default=None, metavar="I/N",
+                   help="claim the share I of N of the deliveries first (others' once overdue by the lease);"
+                        " `serve --workers N` starts these")
     _running(p)
     p.set_defaults(func=_cmd_worker)
 

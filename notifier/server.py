@@ -15,27 +15,33 @@ import asyncio
 import signal
 import socket
 from collections.abc import Callable
+from types import FrameType
 from typing import Any
 
 import structlog
 
 from notifier.service import Service
+from notifier.worker_processes import WorkerProcesses
 
 __all__ = ["handle_hangup", "serve_http"]
 
 log = structlog.get_logger("notifier.server")
 
 
-def handle_hangup(service: Service, after: Callable[[list[str]], None] | None = None) -> None:
+def handle_hangup(service: Service, after: Callable[[list[str]], None] | None = None,
+                  also: Callable[[], None] | None = None) -> None:
     """Reload ``service``'s configuration on every ``SIGHUP`` (call inside the running loop).
 
-    ``after`` receives the problems of each reload (empty when the new file is in use).
+    ``after`` receives the problems of each reload (empty when the new file is in use);
+    ``also`` is called on each ``SIGHUP`` too (to pass it on to worker processes).
     """
     loop = asyncio.get_running_loop()
     pending: set[asyncio.Task[list[str]]] = set()
 
     def reload() -> None:
         log.info("SIGHUP: reloading the configuration", path=str(service.config_path))
+        if also is not None:
+            also()
         task = loop.create_task(service.reload())
         pending.add(task)  # keep a reference until done: the loop holds tasks weakly
         task.add_done_callback(pending.discard)
@@ -48,12 +54,14 @@ def handle_hangup(service: Service, after: Callable[[list[str]], None] | None = 
 
 def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
                on_started: Callable[[], None] | None = None,
-               on_reloaded: Callable[[list[str]], None] | None = None, **options: Any) -> None:
+               on_reloaded: Callable[[list[str]], None] | None = None,
+               workers: WorkerProcesses | None = None, **options: Any) -> None:
     """Run ``app`` on ``sockets`` until ``SIGTERM``/``SIGINT``; ``SIGHUP`` reloads ``service``.
 
     ``on_started`` is called once the service is open and serving, ``on_reloaded`` after
-    each ``SIGHUP`` reload with its problems; ``options`` go to
-    :func:`notifier.http_guard.uvicorn_config` (``limits=`` among them).
+    each ``SIGHUP`` reload with its problems; ``workers`` are started once the service is
+    open, get every ``SIGHUP`` and the stop signal, and are waited for before returning;
+    ``options`` go to :func:`notifier.http_guard.uvicorn_config` (``limits=`` among them).
     """
     import uvicorn
 
@@ -62,23 +70,32 @@ def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
+            if self.started and workers is not None:
+                await workers.start()
             if self.started and on_started is not None:
                 on_started()
 
-        def handle_exit(self, sig: int, frame: Any) -> None:
+        def handle_exit(self, sig: int, frame: FrameType | None) -> None:
             # Long-lived answers (the console's live queue) end when they see this, so a
             # stop is not held up by an open browser tab.
             state = getattr(app, "state", None)
             if state is not None:
                 state.closing = True
+            # The worker processes drain together with this one, not after it.
+            if workers is not None:
+                workers.terminate()
             super().handle_exit(sig, frame)
 
     config = uvicorn_config(app, **options)
     server = Server(config)
 
     async def main() -> None:
-        handle_hangup(service, on_reloaded)
-        await server.serve(sockets=sockets)
+        handle_hangup(service, on_reloaded, workers.reload if workers is not None else None)
+        try:
+            await server.serve(sockets=sockets)
+        finally:
+            if workers is not None:
+                await workers.stop()
 
     # uvicorn re-raises the stop signal once it has shut down, to exit "killed by SIGTERM";
     # ignoring it then makes a drained stop exit 0, as supervisors expect of a clean stop.

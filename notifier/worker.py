@@ -42,6 +42,7 @@ from notifier.core.retry import next_attempt
 from notifier.follow_ups import FOLLOW_UP_ROUTE, FollowUpPending, load_follow_up
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
 from notifier.store.follow_ups import FollowUpStore
+from notifier.store.partition import Partition
 
 __all__ = ["DEFAULT_LEASE", "Worker", "WorkerStats", "utcnow"]
 
@@ -105,6 +106,7 @@ class Worker:
         grace: float = 10.0,
         commit_window: float = 0.005,
         clock: Callable[[], datetime] = utcnow,
+        partition: Partition | None = None,
     ) -> None:
         self.store = store
         self.config = config
@@ -117,6 +119,8 @@ class Worker:
         self.grace = grace
         self.commit_window = commit_window
         self.clock = clock
+        #: This worker's share of the deliveries when several run (``serve --workers N``).
+        self.partition = partition
         self.stats = WorkerStats()
         # One lane per channel: a queue and `concurrency` long-lived senders. Cheaper than a
         # task per delivery waiting on a semaphore, and a slow channel only slows its lane.
@@ -302,7 +306,7 @@ class Worker:
                 await asyncio.wait_for(self._slot_free.wait(), self.max_idle_wait)
             return
         timeout = self.max_idle_wait
-        due = await self.store.next_due()
+        due = await self.store.next_due(self.partition)
         if due is not None:
             timeout = max(0.0, min(timeout, (due - self.clock()).total_seconds()))
         if timeout > 0:
@@ -396,7 +400,7 @@ class Worker:
             await self._flushed()  # a sent delivery still shows as claimed until written
             if not include_retries:
                 break
-            due = await self.store.next_due()
+            due = await self.store.next_due(self.partition)
             if due is None:
                 break
             await self.store.wait_for_work(
@@ -418,7 +422,7 @@ class Worker:
         channels = [name for name in self.channels if name not in full] if full else None
         if channels == []:
             return 0
-        claimed = await self.store.claim(self.id, self.clock(), self.lease, room, channels)
+        claimed = await self.store.claim(self.id, self.clock(), self.lease, room, channels, self.partition)
         for c in claimed:
             self._in_flight.add(c.delivery.id)
             self._lane(c.delivery.channel).put_nowait(c)

@@ -27,6 +27,7 @@ from notifier.core.dedup import DedupState
 from notifier.core.digest import DigestStats
 from notifier.core.events import Event, Priority
 from notifier.store.connector import Connector, as_time
+from notifier.store.partition import Partition
 
 __all__ = [
     "Attempt",
@@ -282,8 +283,12 @@ class Store(abc.ABC):
     # ----------------------------------------------------------------- worker
     @abc.abstractmethod
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int,
-                    channels: list[str] | None = None) -> list[Claimed]:
-        """Claim up to ``limit`` due deliveries (pending and due, or claimed with an expired lease)."""
+                    channels: list[str] | None = None, partition: Partition | None = None) -> list[Claimed]:
+        """Claim up to ``limit`` due deliveries (pending and due, or claimed with an expired lease).
+
+        With a ``partition``, pending deliveries of other partitions are claimed only once
+        they are ``partition.steal_after`` overdue (see :mod:`notifier.store.partition`).
+        """
 
     @abc.abstractmethod
     async def renew(self, worker: str, delivery_ids: list[str], now: datetime, lease: timedelta) -> list[str]:
@@ -335,8 +340,11 @@ class Store(abc.ABC):
         """The workers that hold claims now (to release those of dead local processes)."""
 
     @abc.abstractmethod
-    async def next_due(self) -> datetime | None:
-        """When the earliest pending delivery is due, or ``None`` when there is none."""
+    async def next_due(self, partition: Partition | None = None) -> datetime | None:
+        """When the earliest pending delivery is due, or ``None`` when there is none.
+
+        With a ``partition``: when :meth:`claim` with it would first find one.
+        """
 
     # ----------------------------------------------------------------- reading
     @abc.abstractmethod

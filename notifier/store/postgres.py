@@ -42,6 +42,7 @@ from notifier.store.base import (
     migrations,
 )
 from notifier.store.connector import Connector
+from notifier.store.partition import Partition
 from notifier.store.postgres_connector import PostgresConnector
 from notifier.store.postgres_digest import PostgresDigestQueries
 
@@ -288,7 +289,7 @@ class PostgresStore(PostgresDigestQueries, Store):
 
     # ----------------------------------------------------------------- worker
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int,
-                    channels: list[str] | None = None) -> list[Claimed]:
+                    channels: list[str] | None = None, partition: Partition | None = None) -> list[Claimed]:
         if (channels is not None and not channels) or limit <= 0:
             return []
         # Listen before looking, so work added after this claim's snapshot wakes us.
@@ -296,6 +297,9 @@ class PostgresStore(PostgresDigestQueries, Store):
         rows = await self._fetch(q.CLAIM, {
             "now": now, "lease_until": now + lease, "worker": worker, "limit": limit,
             "channels": channels,
+            "count": partition.count if partition is not None else None,
+            "index": partition.index if partition is not None else None,
+            "steal_before": now - partition.steal_after if partition is not None else None,
         })
         return [claimed(q.delivery(r[:21]), r[21], r[22]) for r in rows]
 
@@ -360,7 +364,11 @@ class PostgresStore(PostgresDigestQueries, Store):
         rows = await self._fetch("SELECT DISTINCT claimed_by FROM deliveries WHERE status = 'claimed'")
         return [r[0] for r in rows]
 
-    async def next_due(self) -> datetime | None:
+    async def next_due(self, partition: Partition | None = None) -> datetime | None:
+        if partition is not None and partition.count > 1:
+            rows = await self._fetch(q.NEXT_DUE_MINE, {"index": partition.index, "count": partition.count,
+                                                       "steal_after": partition.steal_after})
+            return q.utc(rows[0][0])
         rows = await self._fetch(
             "SELECT least((SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending'),"
             " (SELECT min(lease_until) FROM deliveries WHERE status = 'claimed'))")

@@ -12,8 +12,9 @@ from psycopg.rows import TupleRow
 
 from notifier.core.events import Priority
 from notifier.store.base import Delivery
+from notifier.store.partition import partition_sql
 
-__all__ = ["CLAIM", "COMPLETE", "DELIVERY_COLS", "FAIL", "RENEW", "delivery", "utc"]
+__all__ = ["CLAIM", "COMPLETE", "DELIVERY_COLS", "FAIL", "NEXT_DUE_MINE", "RENEW", "delivery", "utc"]
 
 DELIVERY_COLS = (
     "id, event_id, route, channel, status, priority, attempts, created_at, updated_at, "
@@ -21,6 +22,8 @@ DELIVERY_COLS = (
     "thread_key, progress, claimed_by, lease_until"
 )
 _D_COLS = ", ".join("d." + c.strip() for c in DELIVERY_COLS.split(","))
+# This worker's partition (see notifier.store.partition); NULL count: no partition.
+_MINE = partition_sql("postgresql", "%(count)s::int")
 
 # Two index scans that stop after ``limit`` rows (a backlog is never sorted whole): due
 # pending deliveries, and claims whose lease expired (a worker died). Both are ranked by
@@ -31,6 +34,7 @@ WITH pending AS (
     SELECT id, next_attempt_at AS due FROM deliveries
      WHERE status = 'pending' AND next_attempt_at <= %(now)s
        AND (%(channels)s::text[] IS NULL OR channel = ANY(%(channels)s::text[]))
+       AND (%(count)s::int IS NULL OR {_MINE} = %(index)s::int OR next_attempt_at <= %(steal_before)s)
      ORDER BY next_attempt_at LIMIT %(limit)s
        FOR UPDATE SKIP LOCKED
 ), expired AS (
@@ -52,6 +56,15 @@ SELECT {_D_COLS}, e.body, t.ref
   FROM d JOIN events e ON e.id = d.event_id
   LEFT JOIN threads t ON t.channel = d.channel AND t.thread_key = d.thread_key
  ORDER BY d.next_attempt_at
+"""
+
+# With a partition: ours first due, anyone's once overdue, expired leases.
+NEXT_DUE_MINE = f"""
+SELECT least(
+    (SELECT next_attempt_at FROM deliveries WHERE status = 'pending' AND {_MINE} = %(index)s::int
+      ORDER BY next_attempt_at LIMIT 1),
+    (SELECT min(next_attempt_at) FROM deliveries WHERE status = 'pending') + %(steal_after)s::interval,
+    (SELECT min(lease_until) FROM deliveries WHERE status = 'claimed'))
 """
 
 # A live worker's heartbeat: its claims stay its own while it is sending them.

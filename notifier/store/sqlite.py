@@ -46,6 +46,7 @@ from notifier.store.base import (
     migrations,
 )
 from notifier.store.connector import Connector
+from notifier.store.partition import Partition, partition_sql
 from notifier.store.sqlite_connector import SqliteConnector
 from notifier.store.sqlite_digest import SqliteDigestQueries
 from notifier.store.sqlite_thread import StoreBusy, ThreadConnection
@@ -304,7 +305,7 @@ class SqliteStore(SqliteDigestQueries, Store):
 
     # ----------------------------------------------------------------- worker
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int,
-                    channels: list[str] | None = None) -> list[Claimed]:
+                    channels: list[str] | None = None, partition: Partition | None = None) -> list[Claimed]:
         t = now.timestamp()
         chan_sql, params = "", []
         if channels is not None:
@@ -312,6 +313,12 @@ class SqliteStore(SqliteDigestQueries, Store):
                 return []
             chan_sql = f" AND channel IN ({','.join('?' * len(channels))})"
             params = list(channels)
+        mine_sql, mine_params = "", []
+        if partition is not None and partition.count > 1:
+            # Ours when due, another partition's once overdue by steal_after (its owner died).
+            mine_sql = (f" AND ({partition_sql('sqlite', partition.count)} = {int(partition.index)}"
+                        " OR next_attempt_at <= ?)")
+            mine_params = [t - partition.steal_after.total_seconds()]
 
         def claim(c: sqlite3.Connection) -> tuple[int, list[Any]]:
             version = c.execute("PRAGMA data_version").fetchone()[0]
@@ -319,13 +326,13 @@ class SqliteStore(SqliteDigestQueries, Store):
                 "UPDATE deliveries SET status = 'claimed', claimed_by = ?, lease_until = ?, updated_at = ?"
                 " WHERE id IN ("
                 f"  SELECT id FROM (SELECT id, next_attempt_at AS due FROM deliveries WHERE status = 'pending'"
-                f"   AND next_attempt_at <= ?{chan_sql}"
+                f"   AND next_attempt_at <= ?{chan_sql}{mine_sql}"
                 # A dead worker's claims rank by when they were due: before today's backlog.
                 f"   UNION ALL SELECT id, coalesce(next_attempt_at, lease_until) AS due FROM deliveries"
                 f"   WHERE status = 'claimed'"
                 f"   AND lease_until < ?{chan_sql}) ORDER BY due LIMIT ?)"
                 " RETURNING id",
-                (worker, t + lease.total_seconds(), t, t, *params, t, *params, limit),
+                (worker, t + lease.total_seconds(), t, t, *params, *mine_params, t, *params, limit),
             )]
             if not ids:
                 return version, []
@@ -428,10 +435,23 @@ class SqliteStore(SqliteDigestQueries, Store):
         return await self.read(lambda c: [r[0] for r in c.execute(
             "SELECT DISTINCT claimed_by FROM deliveries WHERE status = 'claimed'")])
 
-    async def next_due(self) -> datetime | None:
+    async def next_due(self, partition: Partition | None = None) -> datetime | None:
+        if partition is None or partition.count == 1:
+            row = await self.read(lambda c: c.execute(
+                "SELECT min(due) FROM (SELECT min(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'"
+                " UNION ALL SELECT min(lease_until) FROM deliveries WHERE status = 'claimed')"
+            ).fetchone())
+            return _dt(row[0])
+        # Ours first due (the index walked in order, stopping at the first of ours), anyone's
+        # once overdue, and expired leases.
         row = await self.read(lambda c: c.execute(
-            "SELECT min(due) FROM (SELECT min(next_attempt_at) AS due FROM deliveries WHERE status = 'pending'"
-            " UNION ALL SELECT min(lease_until) FROM deliveries WHERE status = 'claimed')"
+            "SELECT min(due) FROM ("
+            " SELECT * FROM (SELECT next_attempt_at AS due FROM deliveries WHERE status = 'pending'"
+            f"  AND {partition_sql('sqlite', partition.count)} = {int(partition.index)}"
+            "  ORDER BY next_attempt_at LIMIT 1)"
+            " UNION ALL SELECT min(next_attempt_at) + ? FROM deliveries WHERE status = 'pending'"
+            " UNION ALL SELECT min(lease_until) FROM deliveries WHERE status = 'claimed')",
+            (partition.steal_after.total_seconds(),),
         ).fetchone())
         return _dt(row[0])
 
