@@ -179,6 +179,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     app.include_router(privacy_router(lambda: service))
 
+    from notifier.slack_interactions import slack_router
+
+    app.include_router(slack_router(lambda: service))
+
     @app.exception_handler(StoreUnavailable)
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         # Down, locked, disk full, read-only: nothing was stored, the client may post again
@@ -363,13 +367,16 @@ def self_authenticated(path: str) -> bool:
     """Paths whose requests carry their own credential instead of an API token.
 
     Action links hold a signed token for one action on one case; helpdesk webhooks are
-    signed with their channel's secret; the console checks its own session cookies (a
-    browser sends no bearer token). Each checks it and answers 4xx when it fails.
+    signed with their channel's secret, Slack's clicks with the app's signing secret; the
+    console checks its own session cookies (a browser sends no bearer token). Each checks
+    it and answers 4xx when it fails.
     """
     from notifier.action_pages import ACT_PATH
     from notifier.helpdesk_inbound import INBOUND_PATH
+    from notifier.slack_interactions import INTERACTIONS_PATH
 
-    return bool(ACT_PATH.match(path) or INBOUND_PATH.match(path)) or is_console_path(path)
+    return (bool(ACT_PATH.match(path) or INBOUND_PATH.match(path)) or is_console_path(path)
+            or path == INTERACTIONS_PATH)
 
 
 def principal(request: Request) -> Principal | None:

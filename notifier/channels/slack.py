@@ -30,6 +30,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import aiohttp
+import structlog
 from slack_sdk.errors import SlackApiError
 from slack_sdk.models.blocks import (
     ActionsBlock,
@@ -86,6 +87,8 @@ _AUTH = {"invalid_auth", "not_authed", "account_inactive", "token_revoked", "tok
          "no_permission", "org_login_required", "ekm_access_denied"}
 _REFUSED_MESSAGE = {"msg_too_long", "msg_blocks_too_long", "no_text", "invalid_blocks", "invalid_blocks_format",
                     "too_many_attachments", "invalid_arguments", "invalid_post_type", "invalid_payload"}
+
+log = structlog.get_logger("notifier.channels.slack")
 
 # The SDK logs webhook URLs and message bodies at debug level: keep those lines out of any log.
 _SDK_LOG = logging.getLogger("notifier.channels.slack.sdk")
@@ -508,6 +511,35 @@ class Slack:
             return retryable(result.reason, retry_after=result.retry_after, label=result.label, progress=progress)
         return result
 
+    async def tell(self, user: str, text: str, *, response_url: str | None, channel: str | None) -> bool:
+        """Show ``text`` to ``user`` alone (an ephemeral message); ``False`` if Slack refused it.
+
+        Through the click's ``response_url`` when there is one (no scope needed), else
+        ``chat.postEphemeral`` (https://docs.slack.dev/reference/methods/chat.postEphemeral).
+        """
+        self._open()
+        try:
+            if response_url:
+                hook = AsyncWebhookClient(response_url, session=self._session, logger=_SDK_LOG, retry_handlers=[])
+                hook.proxy = None
+                answer = await hook.send_dict({"response_type": "ephemeral", "replace_original": False,
+                                               "text": text})
+                return 200 <= answer.status_code < 300
+            assert self._api is not None
+            where = channel or await slack_posted.channel_id(self._api, self.config.channel or "", self._channel_ids)
+            await self._api.chat_postEphemeral(channel=where or "", user=user, text=text)
+            return True
+        except Exception as exc:  # telling is best effort: the action itself is recorded either way
+            log.warning("could not tell the Slack user", reason=redact(_one_line(exc), self._secrets))
+            return False
+
+    async def members(self, group: str) -> set[str]:
+        """The users of a Slack user group (``usergroups.users.list``, scope ``usergroups:read``)."""
+        assert self._api is not None
+        self._open()
+        answer = await self._api.usergroups_users_list(usergroup=group)
+        return {str(u) for u in answer.get("users") or []}
+
     async def _post(self, body: dict[str, Any], *, method: str = "chat_postMessage") -> SendResult:
         if method == "chat_postMessage":  # the 1/s pace is chat.postMessage's; updates have a tier of their own
             await self.pace.wait()
@@ -597,6 +629,10 @@ def _misread_text_answer(exc: Exception) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return isinstance(exc, AttributeError) and tb is not None and tb.tb_frame.f_code.co_name == "validate"
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def _without_userinfo(url: str) -> str:

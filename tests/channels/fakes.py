@@ -20,17 +20,20 @@ add the services' own checks.
 from __future__ import annotations
 
 import base64
+import hashlib
+import hmac
 import itertools
 import json
 import re
 import socket
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Literal
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 __all__ = [
     "FakeFreshdesk",
@@ -373,7 +376,7 @@ class FakeSlack(FakeServer):
 
     def __init__(self, token: str = "xoxb-test-token", *, channels: dict[str, str] | None = None,
                  member_of: set[str] | None = None, hook_path: str = "/services/T000/B000/hooksecret",
-                 per_second: float | None = None) -> None:
+                 per_second: float | None = None, signing_secret: str = "8f742231b10e8888abcd99yyyzzz85a5") -> None:
         super().__init__()
         #: chat.postMessage "allows one message per second per channel, with short bursts"
         #: (https://docs.slack.dev/apis/web-api/rate-limits): above it, HTTP 429 with
@@ -389,6 +392,17 @@ class FakeSlack(FakeServer):
         #: ``chat.update`` calls Slack accepted, in order: ``{"channel", "ts", "text", "blocks", "at"}``.
         self.updates: list[dict[str, Any]] = []
         self._ts = itertools.count(1)
+        #: The app's signing secret, which signs the interactions the fake sends.
+        self.signing_secret = signing_secret
+        #: Ephemeral messages (through a ``response_url`` or ``chat.postEphemeral``):
+        #: ``{"user", "text", "via"}``.
+        self.ephemerals: list[dict[str, Any]] = []
+        #: User groups (``S…``) and their members, for ``usergroups.users.list``.
+        self.usergroups: dict[str, list[str]] = {}
+        #: The app-level token and the WebSocket URL ``apps.connections.open`` hands out.
+        self.app_token = "xapp-1-A000-test"
+        self.socket_url: str | None = None
+        self._response_urls: dict[str, str] = {}
         #: An error code the next ``chat.postMessage`` answers *after* posting the message, as
         #: Slack's ``fatal_error`` may ("It's possible some aspect of the operation succeeded").
         self.fail_after_posting: str | None = None
@@ -408,6 +422,14 @@ class FakeSlack(FakeServer):
             return self._post_message(request)
         if request.path == "/api/chat.update":
             return self._update(request)
+        if request.path == "/api/chat.postEphemeral":
+            return self._post_ephemeral(request)
+        if request.path == "/api/usergroups.users.list":
+            return self._usergroup(request)
+        if request.path == "/api/apps.connections.open":
+            return self._connections_open(request)
+        if request.path.startswith("/actions/"):
+            return self._response_url(request)
         if request.path in ("/api/conversations.history", "/api/conversations.replies", "/api/conversations.list"):
             return self._read(request)
         return Reply(404, {"ok": False, "error": "unknown_method"})
@@ -503,6 +525,104 @@ class FakeSlack(FakeServer):
                                  "blocks": body.get("blocks"), "at": time.monotonic()})
             self._lock.notify_all()
         return Reply(200, {"ok": True, "channel": channel, "ts": body["ts"], "text": body.get("text")})
+
+    def _post_ephemeral(self, request: Request) -> Reply:
+        """``chat.postEphemeral`` (https://docs.slack.dev/reference/methods/chat.postEphemeral):
+        ``channel`` and ``user`` required; the message is shown to that user only."""
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        body = request.json() if _is_json(request) else dict(parse_qsl(request.text))
+        channel = self.channels.get(body.get("channel"), body.get("channel"))
+        if channel not in self.channels.values():
+            return Reply(200, {"ok": False, "error": "channel_not_found"})
+        if not body.get("user"):
+            return Reply(200, {"ok": False, "error": "user_not_in_channel"})
+        with self._lock:
+            self.ephemerals.append({"user": body["user"], "text": body.get("text"), "via": "chat.postEphemeral"})
+            self._lock.notify_all()
+        return Reply(200, {"ok": True, "message_ts": f"{int(time.time())}.{next(self._ts):06d}"})
+
+    def _response_url(self, request: Request) -> Reply:
+        """A click's ``response_url``: JSON with ``response_type: ephemeral`` shows the text to the
+        clicker alone; ``replace_original: false`` leaves the message as it is
+        (https://docs.slack.dev/interactivity/handling-user-interaction#message_responses)."""
+        user = self._response_urls.get(request.path)
+        if user is None:
+            return Reply(404, "used_url")
+        if not _is_json(request):
+            return Reply(400, "invalid_payload")
+        body = request.json()
+        with self._lock:
+            self.ephemerals.append({"user": user, "text": body.get("text"), "via": "response_url",
+                                    "response_type": body.get("response_type"),
+                                    "replace_original": body.get("replace_original")})
+            self._lock.notify_all()
+        return Reply(200, "ok")
+
+    def _usergroup(self, request: Request) -> Reply:
+        """``usergroups.users.list`` (https://docs.slack.dev/reference/methods/usergroups.users.list)."""
+        if request.headers.get("authorization") != f"Bearer {self.token}":
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        args = dict(parse_qsl(request.text)) if request.body else dict(request.query)
+        group = args.get("usergroup", "")
+        if group not in self.usergroups:
+            return Reply(200, {"ok": False, "error": "no_such_subteam"})
+        return Reply(200, {"ok": True, "users": self.usergroups[group]})
+
+    def _connections_open(self, request: Request) -> Reply:
+        """``apps.connections.open`` (https://docs.slack.dev/reference/methods/apps.connections.open):
+        an app-level token buys a temporary WebSocket URL (here, a local one)."""
+        if request.headers.get("authorization") != f"Bearer {self.app_token}":
+            return Reply(200, {"ok": False, "error": "invalid_auth"})
+        if self.socket_url is None:
+            return Reply(200, {"ok": False, "error": "internal_error"})
+        return Reply(200, {"ok": True, "url": self.socket_url})
+
+    def click_payload(self, ts: str, action_id: str, *, user: str = "U0MARIE", name: str = "marie") -> dict[str, Any]:
+        """The ``block_actions`` payload Slack sends when ``user`` clicks the button ``action_id``
+        of the message ``ts`` (https://docs.slack.dev/reference/interaction-payloads/block_actions-payload):
+        the button's ``action_id``, ``block_id`` and ``value`` as the message holds them now,
+        the user, the channel, the message and a ``response_url`` for this click."""
+        message = self.message(ts)
+        found = [(block, element) for block in message["blocks"] or [] if block.get("type") == "actions"
+                 for element in block.get("elements", []) if element.get("action_id") == action_id]
+        if not found:
+            raise AssertionError(f"message {ts} has no button {action_id!r} now")
+        block, button = found[0]
+        path = f"/actions/T000/{next(self._ts)}/{uuid.uuid4().hex}"
+        self._response_urls[path] = user
+        name_of = {v: k for k, v in self.channels.items()}
+        return {
+            "type": "block_actions",
+            "user": {"id": user, "username": name, "name": name, "team_id": "T000"},
+            "api_app_id": "A000", "token": "legacy-verification-token", "trigger_id": "1.2.3",
+            "team": {"id": "T000", "domain": "acme"},
+            "container": {"type": "message", "message_ts": ts, "channel_id": message["channel"], "is_ephemeral": False},
+            "channel": {"id": message["channel"], "name": name_of.get(message["channel"], "").lstrip("#")},
+            "message": {"type": "message", "ts": ts, "text": message["text"], "blocks": message["blocks"]},
+            "response_url": f"{self.url}{path}",
+            "actions": [{"type": "button", "action_id": action_id, "block_id": block.get("block_id"),
+                         "value": button.get("value"), "text": button.get("text"), "action_ts": f"{time.time():.6f}"}],
+        }
+
+    def signed(self, payload: dict[str, Any], *, timestamp: int | None = None,
+               secret: str | None = None) -> tuple[bytes, dict[str, str]]:
+        """An interaction request as Slack sends it: ``payload=<json>`` form-encoded, signed with
+        ``v0=HMAC-SHA256(secret, "v0:{timestamp}:{body}")`` in ``X-Slack-Signature``
+        (https://docs.slack.dev/authentication/verifying-requests-from-slack)."""
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        ts = str(int(time.time()) if timestamp is None else timestamp)
+        digest = hmac.new((secret or self.signing_secret).encode(), f"v0:{ts}:".encode() + body,
+                          hashlib.sha256).hexdigest()
+        return body, {"Content-Type": "application/x-www-form-urlencoded", "X-Slack-Request-Timestamp": ts,
+                      "X-Slack-Signature": f"v0={digest}"}
+
+    def wait_for_ephemerals(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
+        """The first ``count`` ephemeral messages, once shown (fails after ``timeout``)."""
+        with self._lock:
+            if not self._lock.wait_for(lambda: len(self.ephemerals) >= count, timeout):
+                raise AssertionError(f"expected {count} ephemeral messages, got {len(self.ephemerals)}")
+            return list(self.ephemerals[:count])
 
     def wait_for_updates(self, count: int, timeout: float = 10.0) -> list[dict[str, Any]]:
         """The first ``count`` ``chat.update`` calls, once they arrived (fails after ``timeout``)."""

@@ -1,0 +1,291 @@
+"""Slack buttons: a click on "Je m'en occupe" or "Résolu" claims or resolves the case.
+
+Clicks arrive two ways and meet in :class:`Interactions`:
+
+* the app's interactivity **Request URL**, ``POST /v1/slack/interactions``: a form-encoded
+  ``payload`` (a ``block_actions`` payload,
+  https://docs.slack.dev/reference/interaction-payloads/block_actions-payload), signed
+  with the app's signing secret: ``X-Slack-Signature`` is ``v0=`` and the HMAC-SHA256 of
+  ``v0:{X-Slack-Request-Timestamp}:{body}``, and the timestamp must be within five minutes
+  (https://docs.slack.dev/authentication/verifying-requests-from-slack). Checked with
+  slack-sdk's ``SignatureVerifier``; a signature seen once is refused the second time.
+  A forged, replayed or stale request gets ``401`` and changes nothing.
+* **Socket Mode** (:mod:`notifier.slack_socket`), for installs without a public URL.
+
+Slack wants an answer within three seconds: the request is acknowledged first, then the
+action runs (:func:`notifier.cases.act`, via ``slack:<user id>``), and its follow-up
+updates the message in place through the worker like any other delivery. A refused click
+(someone else holds the case, the user is not in the channel's ``allow`` list, the case
+is gone) gets an ephemeral answer that only the clicker sees.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import time
+import weakref
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qs
+
+import orjson
+import structlog
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from slack_sdk.signature import Clock, SignatureVerifier
+
+from notifier.cases import act
+from notifier.channels.slack_case import ACTION_IDS, BLOCK_PREFIX, mention, words
+from notifier.channels.slack_config import SlackChannel
+from notifier.core.cases import Action
+from notifier.store.base import StoreUnavailable
+from notifier.store.cases import ActionResult, CaseNotFound
+
+if TYPE_CHECKING:
+    from notifier.channels.slack import Slack
+    from notifier.service import Service
+
+__all__ = ["INTERACTIONS_PATH", "Click", "Interactions", "clicks", "interactions_for", "slack_router"]
+
+log = structlog.get_logger("notifier.slack")
+
+#: Where Slack posts clicks (the app's interactivity Request URL).
+INTERACTIONS_PATH = "/v1/slack/interactions"
+#: Slack's own bound on an interaction payload is far below this.
+MAX_BODY = 1_000_000
+#: How long a request's timestamp is accepted (and so how long a signature is remembered).
+WINDOW = 300.0
+_CASE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+_SLACK_ID = re.compile(r"^[A-Z0-9]{2,40}$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class Click:
+    """One click on a case button."""
+
+    case_id: str
+    action: Action
+    user_id: str
+    #: How the case shows who acted: the user's Slack name (their id when absent).
+    user_name: str
+    channel_id: str | None
+    channel_name: str | None
+    response_url: str | None
+
+
+def _name(user: Mapping[str, Any]) -> str:
+    raw = str(user.get("name") or user.get("username") or user.get("id") or "?")
+    return _CONTROL.sub("", raw).strip()[:200] or "?"
+
+
+def clicks(payload: Any) -> list[Click]:
+    """The case-button clicks of a ``block_actions`` payload (other payloads hold none)."""
+    if not isinstance(payload, dict) or payload.get("type") != "block_actions":
+        return []
+    user: dict[str, Any] = payload["user"] if isinstance(payload.get("user"), dict) else {}
+    user_id = str(user.get("id") or "")
+    if not _SLACK_ID.match(user_id):
+        return []
+    channel: dict[str, Any] = payload["channel"] if isinstance(payload.get("channel"), dict) else {}
+    url = payload.get("response_url")
+    out = []
+    for item in payload.get("actions") or []:
+        if not isinstance(item, dict) or item.get("action_id") not in ACTION_IDS:
+            continue
+        case_id = str(item.get("value") or "")
+        # The button names its case twice; both must agree.
+        if not _CASE_ID.match(case_id) or item.get("block_id") != f"{BLOCK_PREFIX}{case_id}":
+            continue
+        out.append(Click(case_id, ACTION_IDS[str(item["action_id"])], user_id, _name(user),
+                         str(channel.get("id")) if channel.get("id") else None,
+                         str(channel.get("name")) if channel.get("name") else None,
+                         url if isinstance(url, str) and url.startswith(("https://", "http://")) else None))
+    return out
+
+
+class Interactions:
+    """What happens on a click, whichever way it arrived."""
+
+    def __init__(self, service: Service, *, clock: Callable[[], float] = time.time) -> None:
+        self.service = service
+        self.clock = clock
+        self._seen: dict[str, float] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._groups: dict[tuple[str, str], tuple[float, set[str]]] = {}
+
+    # ----------------------------------------------------------------- channels
+    def _slack_channels(self) -> dict[str, SlackChannel]:
+        return {name: ch for name, ch in self.service.config.channels.items()
+                if isinstance(ch, SlackChannel) and ch.interactive}
+
+    def verified(self, body: bytes, headers: Mapping[str, str]) -> list[str]:
+        """The channels whose signing secret signed this request (empty: refuse it)."""
+        timestamp, signature = headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
+        if not timestamp or not signature or not timestamp.isdigit():
+            return []
+        now = self.clock()
+        clock = _Clock(now)
+        names = []
+        try:
+            text = body.decode("utf-8")
+        except UnicodeDecodeError:
+            return []
+        for name, ch in self._slack_channels().items():
+            if ch.signing_secret and SignatureVerifier(ch.signing_secret, clock).is_valid(text, timestamp, signature):
+                names.append(name)
+        if not names:
+            return []
+        # Replays inside the window: each signature is accepted once (per process).
+        self._seen = {s: t for s, t in self._seen.items() if t > now - 2 * WINDOW}
+        if signature in self._seen:
+            return []
+        self._seen[signature] = now
+        return names
+
+    def socket_channels(self, app_token: str) -> list[str]:
+        """The channels whose clicks arrive over the Socket Mode connection of ``app_token``."""
+        return [n for n, ch in self._slack_channels().items() if ch.socket_mode and ch.app_token == app_token]
+
+    def _pick(self, click: Click, candidates: list[str]) -> str:
+        """The configured channel the click came from (its Slack channel), else the first candidate."""
+        channels = self._slack_channels()
+        for name in candidates:
+            where = channels[name].channel if name in channels else None
+            if where and where in (click.channel_id, click.channel_name, f"#{click.channel_name}"):
+                return name
+        return candidates[0]
+
+    def _adapter(self, name: str) -> Slack | None:
+        from notifier.channels.slack import Slack
+
+        channel = self.service.channels.get(name)
+        return channel if isinstance(channel, Slack) else None
+
+    async def _allowed(self, config: SlackChannel, adapter: Slack | None, user: str) -> bool:
+        if not config.allow or user in config.allow:
+            return True
+        for group in (g for g in config.allow if g.startswith("S")):
+            key = (config.token or "", group)
+            cached = self._groups.get(key)
+            if cached is None or cached[0] < self.clock() - 300:
+                if adapter is None:
+                    continue
+                try:
+                    cached = (self.clock(), await adapter.members(group))
+                except Exception as exc:  # unknown group, missing scope: not a member, and say why
+                    log.warning("cannot read a Slack user group of the allow list", group=group,
+                                error=type(exc).__name__)
+                    continue
+                self._groups[key] = cached
+            if user in cached[1]:
+                return True
+        return False
+
+    # ----------------------------------------------------------------- handling
+    def accept(self, payload: Any, candidates: list[str]) -> int:
+        """Start handling the clicks of ``payload`` in the background; how many there are.
+
+        The caller answers Slack at once: the action and its answers follow.
+        """
+        found = clicks(payload)
+        for click in found:
+            task = asyncio.create_task(self.handle(click, candidates))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+        return len(found)
+
+    async def drain(self) -> None:
+        """Wait for the clicks being handled (tests, shutdown)."""
+        while self._tasks:
+            await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    async def handle(self, click: Click, candidates: list[str]) -> ActionResult | None:
+        """Act on one click; tell the clicker alone when it is refused. The result, if it ran."""
+        name = self._pick(click, candidates)
+        config = self._slack_channels().get(name)
+        adapter = self._adapter(name)
+        w = words(config.locale if config and config.locale else self.service.config.defaults.locale)
+
+        async def tell(text: str) -> None:
+            if adapter is not None:
+                await adapter.tell(click.user_id, text, response_url=click.response_url, channel=click.channel_id)
+
+        if config is None or not await self._allowed(config, adapter, click.user_id):
+            log.info("slack click refused: user not allowed", user=click.user_id, channel=name)
+            await tell(w.not_allowed)
+            return None
+        service = self.service
+        try:
+            result = await act(service.store, service.config, click.case_id, click.action, by=click.user_name,
+                               via=f"slack:{click.user_id}", now=service.clock())
+        except CaseNotFound:
+            await tell(w.unknown_case)
+            return None
+        except StoreUnavailable as exc:
+            log.warning("slack click not recorded: store unavailable", error=str(exc))
+            await tell(f"⚠️ {exc}")
+            return None
+        log.info("slack click", case=click.case_id, action=click.action, user=click.user_id,
+                 outcome=result.outcome)
+        if result.outcome == "refused":
+            case = result.case
+            if case.status == "claimed":
+                await tell(w.refused_holder.format(who=mention(case.claimed_by)))
+            else:
+                await tell(w.refused_resolved.format(who=mention(case.resolved_by)))
+        return result
+
+
+class _Clock(Clock):
+    """slack-sdk's clock, reading the time the request was checked at."""
+
+    def __init__(self, now: float) -> None:
+        self._now = now
+
+    def now(self) -> float:
+        return self._now
+
+
+_BY_SERVICE: weakref.WeakKeyDictionary[Any, Interactions] = weakref.WeakKeyDictionary()
+
+
+def interactions_for(service: Service) -> Interactions:
+    """The one :class:`Interactions` of ``service`` (shared by the Request URL and Socket Mode)."""
+    found = _BY_SERVICE.get(service)
+    if found is None:
+        found = _BY_SERVICE[service] = Interactions(service)
+    return found
+
+
+def slack_router(get_service: Callable[[], Service]) -> APIRouter:
+    """``POST /v1/slack/interactions``: Slack's clicks, signed with the app's signing secret."""
+    router = APIRouter()
+
+    @router.post(INTERACTIONS_PATH, include_in_schema=False)
+    async def interactions(request: Request) -> Response:
+        length = request.headers.get("content-length")
+        if length is not None and length.isdigit() and int(length) > MAX_BODY:
+            return _error(413, f"body is larger than {MAX_BODY} bytes")
+        body = await request.body()
+        if len(body) > MAX_BODY:
+            return _error(413, f"body is larger than {MAX_BODY} bytes")
+        handler = interactions_for(get_service())
+        candidates = handler.verified(body, request.headers)
+        if not candidates:
+            return _error(401, "the Slack signature is missing, wrong, replayed or older than five minutes")
+        try:
+            payload = orjson.loads(parse_qs(body.decode("utf-8")).get("payload", [""])[0])
+        except (orjson.JSONDecodeError, UnicodeDecodeError):
+            return _error(400, "payload: expected a form field holding a JSON interaction payload")
+        handler.accept(payload, candidates)
+        # An empty 200 is Slack's acknowledgement; the message changes through chat.update.
+        return Response(status_code=200)
+
+    return router
+
+
+def _error(status: int, message: str) -> Response:
+    return Response(orjson.dumps({"error": message}), status_code=status, media_type="application/json")
