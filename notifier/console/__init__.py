@@ -40,6 +40,8 @@ def is_console_path(path: str) -> bool:
 def add_console(app: FastAPI, get_service: Callable[[], Service],
                 get_authenticator: Callable[[], Authenticator]) -> Console:
     """Serve the console on ``app``, bound to the running service and the tokens in force."""
+    from notifier.console.case_page import case_router
+    from notifier.console.deliveries_page import deliveries_router
     from notifier.console.queue import queue_router
 
     console = Console(get_service, get_authenticator)
@@ -54,4 +56,6 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
                         headers={"Cache-Control": "public, max-age=3600", "X-Content-Type-Options": "nosniff"})
 
     app.include_router(queue_router(console))
+    app.include_router(case_router(console))
+    app.include_router(deliveries_router(console))
     return console

@@ -1,0 +1,103 @@
+"""The case page and the Deliveries page over HTTP: what a support lead reads and replays."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from notifier.api import create_app
+from notifier.service import Service
+from tests.conftest import ServiceFactory
+from tests.console.helpers import ADMIN, MONDAY_MORNING, READER, Clock, console_config, csrf_of, log_in, request_event
+from tests.sink import Reply, Sink
+
+HOSTILE = '<img src=x onerror=alert(1)>'
+
+
+@pytest.fixture
+async def service(make_service: ServiceFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Service:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    text = console_config(sink.url).replace("defaults:\n", "defaults:\n  privacy: {redact: [phone]}\n", 1)
+    text = text.replace("retry: {attempts: 5", "retry: {attempts: 1")
+    return await make_service(text, clock=Clock(MONDAY_MORNING))
+
+
+@pytest.fixture
+async def client(service: Service) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Accept-Language": "en"}) as c:
+        yield c
+
+
+async def post_event(client: httpx.AsyncClient, **kw: object) -> dict[str, object]:
+    r = await client.post("/v1/events", json=request_event(**kw), headers={"Authorization": f"Bearer {ADMIN}"})
+    assert r.status_code == 202, r.text
+    return dict(r.json())
+
+
+async def test_the_case_page_shows_the_conversation_as_the_policy_allows(
+        client: httpx.AsyncClient, service: Service, sink: Sink) -> None:
+    body = await post_event(client, message=f"Rappelez-moi au 06 12 34 56 78 {HOSTILE}",
+                            page={"url": "javascript:alert(1)", "title": "Tarifs"},
+                            transcript=[{"role": "user", "text": "Bonjour"},
+                                        {"role": "assistant", "text": "Que puis-je faire ?"}])
+    assert service.worker is not None
+    await service.worker.drain()
+    case_id = body["case"]["id"]  # type: ignore[index]
+    await log_in(client, READER)
+    page = (await client.get(f"/console/cases/{case_id}")).text
+    assert "06 12 34 56 78" not in page  # redacted by defaults.privacy
+    assert HOSTILE not in page and "&lt;img src=x onerror=alert(1)&gt;" in page
+    assert 'href="javascript:' not in page and "Tarifs" in page
+    assert "Bonjour" in page and "Que puis-je faire ?" in page
+    assert "Léa" in page and "lea@example.com" in page  # the user consented
+    assert 'class="status-sent"' in page and "hook" in page  # the delivery and its attempt
+    await post_event(client, conversation_id="c2", user={"name": "Paul", "email": "paul@example.com"})
+    hidden = await client.get("/console/?status=all")
+    other = hidden.text.split('id="case-')[1].split('"')[0]
+    page = (await client.get(f"/console/cases/{other}")).text
+    assert "Paul" not in page and "hidden by the privacy policy" in page  # no consent
+
+
+async def test_dead_letters_are_listed_with_their_reason_and_replayed(
+        client: httpx.AsyncClient, service: Service, sink: Sink) -> None:
+    sink.reply(Reply(400, b'{"error": "bad field"}'))
+    await post_event(client, conversation_id="dead")
+    assert service.worker is not None
+    await service.worker.drain()
+    await log_in(client, ADMIN)
+    page = await client.get("/console/deliveries")
+    assert 'id="dead-letters"' in page.text and "400" in page.text
+    dead = page.text.split('id="dead-')[2].split('"')[0]  # the first row after the table's id
+    r = await client.post(f"/console/deliveries/{dead}/replay", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 303 and r.headers["location"].endswith("replayed=1")
+    await service.worker.drain()
+    assert len(sink.received) == 2  # sent again, and the sink now answers 200
+    after = await client.get("/console/deliveries?status=sent")
+    assert f'id="delivery-{dead}"' in after.text
+    assert 'id="dead-letters"' not in after.text
+
+
+async def test_filters_and_replay_all_need_admin(client: httpx.AsyncClient, service: Service, sink: Sink) -> None:
+    sink.reply(Reply(400), Reply(400))
+    await post_event(client, conversation_id="d1")
+    await post_event(client, conversation_id="d2")
+    assert service.worker is not None
+    await service.worker.drain()
+    await log_in(client, READER)
+    page = await client.get("/console/deliveries?status=dead&channel=hook&route=handoff&since=2026-03-09T09:00")
+    assert page.text.count('<tr id="delivery-') == 2
+    none = await client.get("/console/deliveries?status=dead&since=2026-03-09T11:00")  # after them (Paris time)
+    assert none.text.count('<tr id="delivery-') == 0
+    assert "/console/deliveries/replay-dead" not in page.text
+    refused = await client.post("/console/deliveries/replay-dead", data={"csrf": csrf_of(page.text)})
+    assert refused.status_code == 403
+    await client.post("/console/logout", data={"csrf": csrf_of(page.text)})
+    await log_in(client, ADMIN)
+    page = await client.get("/console/deliveries")
+    assert (await client.post("/console/deliveries/replay-dead", data={})).status_code == 403  # no CSRF token
+    r = await client.post("/console/deliveries/replay-dead", data={"csrf": csrf_of(page.text)})
+    assert r.headers["location"].endswith("replayed=2")
