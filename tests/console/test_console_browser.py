@@ -16,6 +16,7 @@ from notifier.auth import hash_token
 from tests.channels.fakes import FakeSlack
 from tests.console.browser import chromium, click, need_browser, serve, wait_until
 from tests.console.helpers import ADMIN, READER, request_event
+from tests.sink import Reply, Sink
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +28,13 @@ def slack() -> Iterator[FakeSlack]:
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack) -> Iterator[str]:
+def hook() -> Iterator[Sink]:
+    with Sink() as sink:
+        yield sink
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack, hook: Sink) -> Iterator[str]:
     need_browser()
     tmp = tmp_path_factory.mktemp("console")
     config = tmp / "channels.yaml"
@@ -37,11 +44,15 @@ defaults:
   retry: {{attempts: 2, backoff: 50ms, max_backoff: 100ms}}
 channels:
   slack: {{type: slack, token: "{slack.token}", channel: "#support", base_url: "{slack.api_url}"}}
+  hook: {{type: webhook, url: "{hook.url}", retry: {{attempts: 1}}, timeout: 5s}}
 routes:
   - name: handoff
     match: {{kinds: [support_request, contact_request]}}
     to: [slack]
     response_target: 30m
+  - name: shop
+    match: {{site: shop.example}}
+    to: [hook]
 auth:
   tokens:
     - {{name: lecteur, secret: "{hash_token(READER)}", scopes: [read]}}
@@ -105,6 +116,10 @@ def test_a_new_case_appears_live_is_claimed_and_slack_hears_of_it(
     case = httpx.get(f"{base}/v1/cases/{case_id}", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).json()
     assert case["status"] == "claimed" and case["claimed_by"] == "marie"
     assert case["actions"][-1]["via"] == "console"
+    # Slack's alert is updated in place (chat.update) to say who took the case.
+    alert = next(m for m in slack.messages if m["channel"] == "C0SUPPORT")
+    update = wait_until(lambda: [u for u in slack.updates if u["ts"] == alert["ts"]], "chat.update of the alert")
+    assert "marie" in str(update[-1]["text"]) + str(update[-1]["blocks"])
     log_out(browser)
     browser.get(f"{base}/console/")
     assert "/console/login" in browser.current_url  # the session is gone
@@ -127,6 +142,30 @@ def test_a_post_without_csrf_is_refused_and_a_read_token_cannot_act(browser: Any
     assert post(browser, f"/console/cases/{case_id}/claim", {"csrf": csrf}) == 403
     case = httpx.get(f"{base}/v1/cases/{case_id}", headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10).json()
     assert case["status"] == "open"
+    log_out(browser)
+
+
+def test_a_dead_letter_is_replayed_from_the_deliveries_page(browser: Any, base: str, hook: Sink) -> None:
+    from selenium.webdriver.common.by import By
+
+    hook.reply(Reply(400, b'{"error": "missing field"}'))  # refused once (a permanent failure), then fixed
+    r = httpx.post(f"{base}/v1/events", json=request_event(conversation_id="dead-1", site="shop.example"),
+                   headers={"Authorization": f"Bearer {ADMIN}"}, timeout=10)
+    assert r.status_code == 202
+    delivery = next(d["id"] for d in r.json()["deliveries"] if d["channel"] == "hook")
+    log_in(browser, base, ADMIN)
+
+    def dead_row() -> Any:
+        browser.get(f"{base}/console/deliveries")
+        return browser.find_elements(By.ID, f"dead-{delivery}")
+
+    row = wait_until(dead_row, "the dead letter on the Deliveries page")[0]
+    assert "400" in row.text
+    click(browser, f"#dead-{delivery} button", "the replay button")
+    wait_until(lambda: "replayed=1" in browser.current_url, "the replay to be done")
+    wait_until(lambda: len(hook.received) >= 2, "the webhook to receive the replayed delivery")
+    wait_until(lambda: httpx.get(f"{base}/v1/deliveries/{delivery}", timeout=10, headers={
+        "Authorization": f"Bearer {ADMIN}"}).json()["status"] == "sent", "the delivery sent")
     log_out(browser)
 
 

@@ -55,9 +55,8 @@ async def test_the_case_page_shows_the_conversation_as_the_policy_allows(
     assert "Bonjour" in page and "Que puis-je faire ?" in page
     assert "Léa" in page and "lea@example.com" in page  # the user consented
     assert 'class="status-sent"' in page and "hook" in page  # the delivery and its attempt
-    await post_event(client, conversation_id="c2", user={"name": "Paul", "email": "paul@example.com"})
-    hidden = await client.get("/console/?status=all")
-    other = hidden.text.split('id="case-')[1].split('"')[0]
+    second = await post_event(client, conversation_id="c2", user={"name": "Paul", "email": "paul@example.com"})
+    other = second["case"]["id"]  # type: ignore[index]
     page = (await client.get(f"/console/cases/{other}")).text
     assert "Paul" not in page and "hidden by the privacy policy" in page  # no consent
 
