@@ -17,7 +17,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -260,6 +260,7 @@ def _cmd_check(args: argparse.Namespace) -> int:
             return 1
     print(f"{path}: OK — {_count(len(config.channels), 'channel')}, {_count(len(config.routes), 'route')}, "
           f"{_count(len(config.digests), 'digest')}; fallback: {', '.join(config.fallback_channels) or 'none'}")
+    print(f"retention: {config.defaults.retention.describe()}")
     if args.dev and needs_inbox(config):
         print("note: email without SMTP goes to the capture inbox (--dev): nobody receives it", file=sys.stderr)
     from notifier.config.loader import load_config_warnings
@@ -318,6 +319,7 @@ def _cmd_explain(args: argparse.Namespace) -> int:
                                 warning := dedup_key_warning(templates.get(d.route, ""))) else {})}
                            for d in routed.deliveries],
             "fallback": routed.used_fallback,
+            "retention": _kept(config, now),
         }
         if args.render:
             item["rendered"] = asyncio.run(_previews(config, event, routed))
@@ -339,9 +341,20 @@ def _cmd_explain(args: argparse.Namespace) -> int:
                   f"dedup key {d['dedup_key'] or 'none'} for {d['dedup_window']})")
             if d.get("dedup_warning"):
                 print(f"    warning: {d['dedup_warning']}")
+        kept = item["retention"]
+        print(f"  kept until {kept['event_until'][:10]} (events: {kept['events']}); its finished deliveries "
+              f"until {kept['deliveries_until'][:10]} (deliveries: {kept['deliveries']})")
         for name, text in item.get("rendered", {}).items():
             print(f"\n===== {name} =====\n{text}")
     return 0
+
+
+def _kept(config: Config, received: datetime) -> dict[str, str]:
+    """How long an event received at ``received`` and its deliveries are kept (``explain``)."""
+    r = config.defaults.retention
+    return {"events": format_duration(r.events), "deliveries": format_duration(r.deliveries),
+            "cases": format_duration(r.cases), "event_until": (received + r.events).isoformat(),
+            "deliveries_until": (received + r.deliveries).isoformat()}
 
 
 async def _previews(config: Config, event: Event, routed: Any) -> dict[str, str]:
@@ -697,7 +710,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("inbox", "notifier.inbox", "list and read the mails captured by the built-in inbox"),
         ("db", "notifier.store.cli", "database: schema upgrade and version, backup"),
         ("token", "notifier.auth_cli", "make API tokens for channels.yaml"),
-        ("privacy", "notifier.privacy_cli", "a person's data: export it, erase it, list erasures"),
+        ("privacy", "notifier.privacy_cli", "personal data: a person's export and erasure, the retention purge"),
         ("mcp", "notifier.mcp_cli", "serve the send_support_email tool over MCP on stdin/stdout"),
     ):
         p = command(name, help_text)

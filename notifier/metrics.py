@@ -6,7 +6,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 __all__ = ["REGISTRY", "accepted", "attempts", "channel_consecutive_failures", "channel_failing_seconds",
            "config_reloads", "connections_dropped", "deliveries_by_status",
-           "delivery_seconds", "repeated_failures"]
+           "delivery_seconds", "purged", "repeated_failures"]
 
 REGISTRY = CollectorRegistry(auto_describe=True)
 
@@ -36,3 +36,5 @@ channel_failing_seconds = Gauge("notifier_channel_failing_seconds",
 repeated_failures = Counter("notifier_failure_warnings_total",
                             "Warnings about failures: a delivery failed several times in a row (repeated), "
                             "a channel failing for 5 minutes (failing).", ["channel", "kind"], registry=REGISTRY)
+purged = Counter("notifier_purged_total", "Rows removed by the retention purge (defaults.retention), by table.",
+                 ["table"], registry=REGISTRY)

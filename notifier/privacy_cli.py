@@ -1,4 +1,4 @@
-"""``notifier privacy export|erase|audit``: a person's access and erasure requests.
+"""``notifier privacy export|erase|audit|purge``: a person's access and erasure requests; the retention purge.
 
     $ notifier privacy export --email jean.dupont@example.com > jean.json
     $ notifier privacy erase --email jean.dupont@example.com
@@ -35,7 +35,7 @@ def _subject_flags(p: argparse.ArgumentParser, *, required: bool = True) -> None
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The ``export``, ``erase`` and ``audit`` actions of ``notifier privacy``."""
+    """The ``export``, ``erase``, ``audit`` and ``purge`` actions of ``notifier privacy``."""
     sub = parser.add_subparsers(dest="privacy_command", required=True, metavar="ACTION")
     for name, help_text in (
         ("export", "print, as JSON, everything stored about a person or a conversation"),
@@ -49,6 +49,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         if name == "erase":
             p.add_argument("--yes", action="store_true", help="do not ask for confirmation")
             p.add_argument("--json", action="store_true", help="machine-readable output")
+    from notifier.retention_cli import add_purge
+
+    add_purge(sub)
 
 
 def _subject(args: argparse.Namespace) -> Subject | None:
@@ -65,6 +68,10 @@ def _plural(n: int, word: str, words: str | None = None) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``notifier privacy <action>``; the process exit code."""
+    if args.privacy_command == "purge":
+        from notifier.retention_cli import purge
+
+        return purge(args)
     from notifier.cli import _load
     from notifier.logs import configure_logging
 

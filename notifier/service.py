@@ -140,7 +140,7 @@ class Service:
         return ChannelSet({name: build_channel(name, cfg, ctx) for name, cfg in config.channels.items()})
 
     async def run(self, *, worker: bool = True, digests: bool = True) -> None:
-        """Run the worker and the digest scheduler until :meth:`stop`."""
+        """Run the worker, the digest scheduler and the daily retention purge until :meth:`stop`."""
         if worker and self.worker is not None:
             self._worker_task = asyncio.create_task(self.worker.run(self._stop))
             self._tasks.append(self._worker_task)
@@ -155,6 +155,12 @@ class Service:
             self.scheduler = DigestScheduler(self.config, self.store, self.channels, self.renderer,
                                              self.worker.id if self.worker else "scheduler")
             self._tasks.append(asyncio.create_task(self.scheduler.run(self._stop)))
+        if worker or digests:
+            from notifier.retention import Purger
+
+            purger = Purger(self.store, lambda: self.config, self.worker.id if self.worker else "scheduler",
+                            self.clock)
+            self._tasks.append(asyncio.create_task(purger.run(self._stop)))
         if self._tasks:
             await asyncio.gather(*self._tasks)
 

@@ -21,7 +21,7 @@ Duration = Annotated[
     BeforeValidator(parse_duration),
     PlainSerializer(format_duration, return_type=str),
     # A bare number is seconds, as parse_duration accepts it.
-    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w))+$"},
+    WithJsonSchema({"anyOf": [{"type": "string", "pattern": r"^(\d+(\.\d+)?(ms|s|m|h|d|w|y))+$"},
                               {"type": "number", "minimum": 0}],
                     "examples": ["30s", "10m", "24h"]}),
 ]

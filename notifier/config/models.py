@@ -35,6 +35,7 @@ from notifier.config.common import DefaultPrivacy, Duration, Privacy, Retry
 from notifier.config.common import StrictModel as _Model
 from notifier.config.cors import CorsConfig
 from notifier.config.links import ActionLinks
+from notifier.config.retention import Retention
 from notifier.core.dedup import DEFAULT_KEY
 from notifier.core.events import Kind, Priority
 
@@ -172,6 +173,8 @@ class Defaults(_Model):
         None, description="Email the user that their request was received (with consent and a valid address).")
     privacy: DefaultPrivacy = Field(default_factory=DefaultPrivacy,
                              description="What channels are shown of an event and what is redacted in it.")
+    retention: Retention = Field(default_factory=Retention,
+                                 description="How long events, deliveries and cases are kept (purged daily).")
 
     @field_validator("public_url")
     @classmethod

@@ -184,6 +184,8 @@ class Health:
     #: Now, whatever the period: dead letters waiting for a replay, deliveries not sent yet.
     dead_waiting: int = 0
     pending: int = 0
+    #: Rows the retention purges of the period removed, per table (``events``, ``deliveries``…).
+    purged: dict[str, int] = field(default_factory=dict)
 
 
 @dataclass

@@ -31,6 +31,8 @@ WORDS: dict[str, dict[str, Any]] = {
         "new": "nouveau",
         "thousands": "\u202f",
         "from_to": "du {a} au {b}",
+        "purged": "Supprimés par la purge de rétention : {rows}",
+        "purged_rows": {"events": "événements", "deliveries": "envois", "cases": "dossiers"},
     },
     "en": {
         "days": ["Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday"],
@@ -47,6 +49,8 @@ WORDS: dict[str, dict[str, Any]] = {
         "new": "new",
         "thousands": ",",
         "from_to": "{a} to {b}",
+        "purged": "Removed by the retention purge: {rows}",
+        "purged_rows": {"events": "events", "deliveries": "deliveries", "cases": "cases"},
     },
 }
 
@@ -55,6 +59,12 @@ _TOTALS = ("conversations", "user_messages", "support_requests", "contact_reques
 
 def _num(value: int, words: dict[str, Any]) -> str:
     return f"{value:,}".replace(",", words["thousands"])
+
+
+def _purged(rows: dict[str, int], words: dict[str, Any]) -> str:
+    """``Removed by the retention purge: 1,200 events, 3,400 deliveries`` (empty when nothing was)."""
+    parts = [f"{_num(rows[t], words)} {label}" for t, label in words["purged_rows"].items() if rows.get(t)]
+    return words["purged"].format(rows=", ".join(parts)) if parts else ""
 
 
 def _day(d: datetime, words: dict[str, Any]) -> str:
@@ -133,6 +143,7 @@ def digest_view(stats: DigestStats, *, name: str, sections: list[str], locale: s
         "peak": None if peak is None else {
             "hour": peak, "label": f"{peak:02d}:00–{(peak + 1) % 24:02d}:00",
             "count": stats.hourly[peak], "text": _num(stats.hourly[peak], words)},
-        "health": {k: _num(v, words) for k, v in stats.to_json()["delivery_health"].items()},
+        "health": {k: _num(v, words) for k, v in stats.to_json()["delivery_health"].items() if k != "purged"},
+        "purged": _purged(stats.health.purged, words),
         "health_ok": stats.health.dead == 0 and stats.health.dead_waiting == 0,
     }

@@ -1,4 +1,7 @@
-"""Durations as admins write them in ``channels.yaml``: ``500ms``, ``30s``, ``10m``, ``1h30m``, ``2d``."""
+"""Durations as admins write them in ``channels.yaml``: ``500ms``, ``30s``, ``10m``, ``1h30m``, ``2d``, ``1y``.
+
+A year (``y``) is 365 days: retention periods are written in years.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +10,8 @@ from datetime import timedelta
 
 __all__ = ["format_duration", "parse_duration"]
 
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w)")
-_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d|w|y)")
+_UNITS = {"ms": 0.001, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800, "y": 365 * 86400}
 
 
 def parse_duration(text: str | int | float | timedelta) -> timedelta:
@@ -46,7 +49,7 @@ def format_duration(value: timedelta) -> str:
     if secs_i == 0:
         return "0s"
     out = []
-    for unit, size in (("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
+    for unit, size in (("y", 365 * 86400), ("d", 86400), ("h", 3600), ("m", 60), ("s", 1)):
         if secs_i >= size:
             out.append(f"{secs_i // size}{unit}")
             secs_i %= size

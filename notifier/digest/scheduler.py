@@ -131,10 +131,16 @@ class DigestScheduler:
 
     # ----------------------------------------------------------------- one period
     async def stats(self, digest: Digest, period: Period) -> DigestStats:
-        """The statistics of one period, counted by the store."""
-        return await self.store.digest_stats(
+        """The statistics of one period, counted by the store, with what the retention purges removed."""
+        from notifier.store.retention import RetentionStore
+
+        stats = await self.store.digest_stats(
             period.start, period.end, site=digest.site, tz=digest_zone(self.config, digest),
             top_n=digest.top_n, previous_start=period.previous_start)
+        if digest.site is None:  # a purge is not per site: a site's digest does not claim it
+            stats.health.purged = await RetentionStore(self.store.connector()).removed_between(
+                period.start, period.end)
+        return stats
 
     def report(self, digest: Digest, period: Period, stats: DigestStats) -> Report:
         """The rendered digest."""

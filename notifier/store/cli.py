@@ -36,6 +36,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         p = sub.add_parser(name, help=help_text)
         p.add_argument("--db", default=None,
                        help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
+    p = sub.add_parser("compact", help="SQLite: rewrite the database once so that purges give space back "
+                                        "(incremental auto-vacuum; databases made before it existed)")
+    p.add_argument("--db", default=None, help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
     p = sub.add_parser("backup", help="copy the SQLite database safely, even while notifier runs")
     p.add_argument("dest", help="the file to write, or a directory to write it in")
     p.add_argument("--force", action="store_true", help="replace DEST if it exists")
@@ -47,6 +50,8 @@ def run(args: argparse.Namespace) -> int:
     url = getattr(args, "db", None) or os.environ.get("NOTIFIER_DB") or DEFAULT_DB
     if args.db_command == "backup":
         return _backup(url, args.dest, args.force)
+    if args.db_command == "compact":
+        return _compact(url)
     try:
         store = store_for(url)
     except ValueError as exc:
@@ -105,6 +110,37 @@ def _backup(url: str, dest: str, force: bool) -> int:
         return 1
     print(f"backed up {path} to {done.path}: {done.events} events, {done.deliveries} deliveries "
           f"({done.size / 1e6:.1f} MB)")
+    return 0
+
+
+def _compact(url: str) -> int:
+    import sqlite3
+
+    if not url.startswith("sqlite:"):
+        print(f"error: {redact_url(url)}: `notifier db compact` is for SQLite; PostgreSQL's VACUUM "
+              "runs after every purge (see docs/privacy.md)", file=sys.stderr)
+        return 2
+    path = url.split("sqlite://", 1)[1]
+    path = path[1:] if path.startswith("/") else path
+    if not path or path == ":memory:" or not os.path.exists(path):
+        print(f"error: {path or ':memory:'}: no database file", file=sys.stderr)
+        return 2
+    # VACUUM rewrites the whole file: it needs the write lock for as long (stop notifier for a big one).
+    conn = sqlite3.connect(path, isolation_level=None, timeout=30)
+    try:
+        before = os.path.getsize(path)
+        conn.execute("PRAGMA secure_delete=ON")
+        conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+        conn.execute("VACUUM")
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        mode = conn.execute("PRAGMA auto_vacuum").fetchone()[0]
+    except sqlite3.Error as exc:
+        print(f"error: {path}: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        conn.close()
+    print(f"compacted {path}: {before / 1e6:.1f} MB -> {os.path.getsize(path) / 1e6:.1f} MB; "
+          f"auto_vacuum {'incremental' if mode == 2 else mode}: purges now give space back")
     return 0
 
 
