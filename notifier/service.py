@@ -34,6 +34,7 @@ from notifier.worker import Worker, utcnow
 
 if TYPE_CHECKING:
     from notifier.digest import DigestScheduler
+    from notifier.slack_socket import SlackSockets
 
 __all__ = ["DEFAULT_CONFIG", "DEFAULT_DB", "Service"]
 
@@ -110,6 +111,7 @@ class Service:
         # Reads the service's store, config and clock at each commit: a reload applies to the next one.
         self._intake = Intake(lambda: self.store, lambda: self.config, lambda: self.clock())
         self._worker_task: asyncio.Task[None] | None = None
+        self.sockets: SlackSockets | None = None
         self._stop = asyncio.Event()
 
     # ----------------------------------------------------------------- lifecycle
@@ -148,6 +150,11 @@ class Service:
 
             escalator = Escalator(self.store, lambda: self.config, self.worker.id, self.clock)
             self._tasks.append(asyncio.create_task(escalator.run(self._stop)))
+            from notifier.slack_socket import SlackSockets, wants_sockets
+
+            if wants_sockets(self):  # Slack clicks over Socket Mode (no public URL needed)
+                self.sockets = SlackSockets(self)
+                self._tasks.append(asyncio.create_task(self.sockets.run(self._stop)))
         if digests:
             from notifier.digest import DigestScheduler
 
