@@ -286,7 +286,6 @@ def _cmd_schema(args: argparse.Namespace) -> int:
 
 
 def _cmd_explain(args: argparse.Namespace) -> int:
-    from notifier.core.routing import plan
     from notifier.worker import utcnow
 
     config = _load(args.config, unset_ok=not args.render)
@@ -297,32 +296,16 @@ def _cmd_explain(args: argparse.Namespace) -> int:
     except (OSError, ValueError) as exc:
         print(f"{args.event}: {exc}", file=sys.stderr)
         return 1
-    from notifier.config.lint import dedup_key_warning
-    from notifier.core.routing import FALLBACK_ROUTE, effective_dedup
+    from notifier.explain import explain, previews
 
-    # Which key template each delivery's dedup key came from, to warn about one that can
-    # fold this person together with others.
-    templates = {route.name: effective_dedup(route, config).key for route in config.routes}
-    templates[FALLBACK_ROUTE] = config.defaults.dedup.key
     now = utcnow()
     out = []
     for event in events:
         event = event.completed(now, "explain")
-        routed = plan(config, event, now)
-        item: dict[str, Any] = {
-            "event": event.id,
-            "kind": event.kind.value,
-            "routes": [{"route": v.route, "matched": v.matched, "reasons": v.reasons} for v in routed.verdicts],
-            "deliveries": [{"route": d.route, "channel": d.channel, "priority": d.priority.value,
-                            "dedup_key": d.dedup_key, "dedup_window": format_duration(d.dedup_window),
-                            **({"dedup_warning": warning} if d.dedup_key and (
-                                warning := dedup_key_warning(templates.get(d.route, ""))) else {})}
-                           for d in routed.deliveries],
-            "fallback": routed.used_fallback,
-            "retention": _kept(config, now),
-        }
+        item, routed = explain(config, event, now)
+        item["retention"] = _kept(config, now)
         if args.render:
-            item["rendered"] = asyncio.run(_previews(config, event, routed))
+            item["rendered"] = {p.channel: p.text for p in asyncio.run(previews(config, event, routed))}
         out.append(item)
     if args.json:
         _print_json(out if len(out) > 1 else out[0])
@@ -355,31 +338,6 @@ def _kept(config: Config, received: datetime) -> dict[str, str]:
     return {"events": format_duration(r.events), "deliveries": format_duration(r.deliveries),
             "cases": format_duration(r.cases), "event_until": (received + r.events).isoformat(),
             "deliveries_until": (received + r.deliveries).isoformat()}
-
-
-async def _previews(config: Config, event: Event, routed: Any) -> dict[str, str]:
-    from notifier.channels import ChannelContext, Outbound, build_channel
-    from notifier.core.privacy import for_channel
-    from notifier.render import Renderer
-
-    renderer = Renderer(config.templates)
-    ctx = ChannelContext(defaults=config.defaults, renderer=renderer, inbox="127.0.0.1:0",
-                         event_url=config.defaults.event_url)
-    out = {}
-    for d in routed.deliveries:
-        channel = build_channel(d.channel, config.channels[d.channel], ctx)
-        module = importlib.import_module(f"notifier.channels.{channel.type}")
-        policy = config.privacy_for(d.channel)
-        seen = for_channel(event, policy.include, policy.redact or (), config.locale_for(d.channel))
-        message = Outbound(delivery_id="preview", event=seen, channel=d.channel, route=d.route,
-                           priority=d.priority, keywords=tuple(routed.keywords))
-        try:
-            out[d.channel] = module.preview(channel, message)
-        except Exception as exc:  # show the problem in place of the preview
-            out[d.channel] = f"(cannot render: {type(exc).__name__}: {exc})"
-        finally:
-            await channel.aclose()
-    return out
 
 
 # --------------------------------------------------------------------------- store tools

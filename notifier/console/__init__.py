@@ -43,6 +43,7 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
     from notifier.console.case_page import case_router
     from notifier.console.deliveries_page import deliveries_router
     from notifier.console.queue import queue_router
+    from notifier.console.route_tester import route_tester_router
 
     console = Console(get_service, get_authenticator)
     static = files("notifier.console") / "static"
@@ -58,4 +59,5 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
     app.include_router(queue_router(console))
     app.include_router(case_router(console))
     app.include_router(deliveries_router(console))
+    app.include_router(route_tester_router(console))
     return console

@@ -169,6 +169,23 @@ def test_a_dead_letter_is_replayed_from_the_deliveries_page(browser: Any, base: 
     log_out(browser)
 
 
+def test_the_route_tester_shows_what_slack_would_receive(browser: Any, base: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    log_in(browser, base, READER)
+    browser.get(f"{base}/console/routes")
+    area = browser.find_element(By.ID, "event")
+    area.clear()
+    area.send_keys('{"kind": "contact_request", "site": "shop.example", "message": "Rappelez-moi"}')
+    browser.find_element(By.ID, "try").click()
+    card = wait_until(lambda: browser.find_elements(By.ID, "preview-slack"), "the Slack preview")[0]
+    assert "Rappelez-moi" in card.text
+    verdicts = browser.find_element(By.CSS_SELECTOR, ".verdicts").text
+    assert "handoff" in verdicts and "shop" in verdicts
+    assert browser.find_elements(By.ID, "preview-hook")  # the shop route's webhook too
+    log_out(browser)
+
+
 def test_pages_read_without_javascript(base: str, tmp_path: Path) -> None:
     """The queue is plain HTML: a client without scripts reads the cases."""
     with httpx.Client(base_url=base, timeout=10) as client:
