@@ -18,6 +18,7 @@ from notifier.core.events import Event, Kind
 from notifier.core.hours import add_business_time
 from notifier.core.routing import Plan
 from notifier.follow_ups import queue_follow_ups
+from notifier.measures import measure_action, observe
 from notifier.store.base import Store
 from notifier.store.cases import ActionResult, CaseStore, Opened, Opening, TimerPlan
 
@@ -138,6 +139,8 @@ async def act(store: Store, config: Config, case_id: str, action: Action, *, by:
         result = await CaseStore(tx.connector()).act(case_id, action, actor=by, via=via, now=now, note=note,
                                                      expected=expected, timers=timers)
         told = await queue_follow_ups(tx, config, result, by=by, via=via, now=now, note=note)
+        measure = await measure_action(tx.connector(), config, result, via)
+    observe(config, measure)
     if told:
         await store.notify_work()
     return result

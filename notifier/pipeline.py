@@ -20,6 +20,7 @@ from notifier.core.events import Event, Kind
 from notifier.core.privacy import with_anonymised_ip
 from notifier.core.questions import question_key
 from notifier.core.routing import plan
+from notifier.measures import link_ratings
 from notifier.store.base import NewDelivery, Store
 from notifier.store.cases import CaseStore
 
@@ -129,6 +130,8 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
         # Cases open in the same transaction: a 202 means the person's case exists.
         cases = CaseStore(tx.connector())
         opened = await open_cases(cases, config, [(events[i], plans[i]) for i in sorted(fresh)], now)
+        # A rating joins its conversation's case (after opening: a case opened in this batch counts).
+        await link_ratings(tx.connector(), [events[i] for i in sorted(fresh)], now)
         for i in sorted(fresh):
             found = opened.get(events[i].id or "")
             if found is not None and await queue_acknowledgement(tx, cases, config, events[i], found, now):

@@ -276,8 +276,10 @@ class Route(_Model):
 
 # --------------------------------------------------------------------------- digests
 
-Section = Literal["totals", "top_questions", "support_requests", "peak_hours", "delivery_health"]
-SECTIONS: tuple[Section, ...] = ("totals", "top_questions", "support_requests", "peak_hours", "delivery_health")
+Section = Literal["totals", "top_questions", "support_requests", "peak_hours", "delivery_health",
+                  "response_times", "satisfaction"]
+SECTIONS: tuple[Section, ...] = ("totals", "top_questions", "support_requests", "peak_hours", "delivery_health",
+                                 "response_times", "satisfaction")
 
 
 class Digest(_Model):

@@ -30,6 +30,7 @@ from zoneinfo import ZoneInfo
 
 from croniter import croniter
 
+from notifier.core.measures import ResponseTimes, Satisfaction
 from notifier.core.questions import QuestionGroup
 
 __all__ = [
@@ -205,6 +206,9 @@ class DigestStats:
     health: Health
     site: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    #: How the team answered (sections ``response_times`` and ``satisfaction``), when asked for.
+    response_times: ResponseTimes | None = None
+    satisfaction: Satisfaction | None = None
 
     @property
     def empty(self) -> bool:
@@ -226,6 +230,8 @@ class DigestStats:
                                  for s in self.support],
             "support_total": self.support_total,
             "delivery_health": asdict(self.health),
+            "response_times": self.response_times.to_json() if self.response_times else None,
+            "satisfaction": self.satisfaction.to_json() if self.satisfaction else None,
         }
 
 

@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.core.digest import DigestStats, Period, busiest_hour, change, spark
+from notifier.core.measures import AnswerTimes, Group, ResponseTimes, Satisfaction, duration_text
 
 __all__ = ["WORDS", "digest_view"]
 
@@ -97,6 +98,63 @@ def _change_text(c: dict[str, Any], words: dict[str, Any]) -> str:
     return f"{text} ({sign}{abs(c['percent'])}{space}%)"
 
 
+def _percent(share: float | None, words: dict[str, Any]) -> str:
+    if share is None:
+        return "—"
+    return f"{round(share * 100)}\u202f%" if words is WORDS["fr"] else f"{round(share * 100)}%"
+
+
+def _decimal(value: float | None, words: dict[str, Any]) -> str:
+    if value is None:
+        return "—"
+    text = f"{value:.1f}"
+    return text.replace(".", ",") if words is WORDS["fr"] else text
+
+
+def _times(t: AnswerTimes, locale: str) -> dict[str, Any]:
+    return {"count": t.count, "mean": duration_text(t.mean, locale), "longest": duration_text(t.longest, locale),
+            "late": t.late}
+
+
+def _groups(groups: list[Group], locale: str, top: int = 10) -> list[dict[str, Any]]:
+    return [{"key": g.key, "claimed": _times(g.claimed, locale), "resolved": _times(g.resolved, locale)}
+            for g in groups[:top]]
+
+
+def response_view(r: ResponseTimes | None, locale: str, zone: ZoneInfo,
+                  event_url: str | None = None) -> dict[str, Any] | None:
+    """The ``response_times`` section for templates (``None``: nothing to show)."""
+    if r is None or r.empty:
+        return None
+    words = WORDS.get(locale, WORDS["en"])
+    return {
+        "business_hours": r.business_hours,
+        "claimed": _times(r.claimed, locale), "resolved": _times(r.resolved, locale),
+        "opened": r.opened, "opened_resolved": r.opened_resolved, "rate": _percent(r.resolution_rate, words),
+        "sites": _groups(r.per_site, locale), "agents": _groups(r.per_agent, locale),
+        "overdue": r.overdue, "overdue_more": max(0, r.overdue - len(r.overdue_cases)),
+        "overdue_cases": [{"id": o.id, "site": o.site,
+                           "opened": o.opened_at.astimezone(zone).strftime("%d/%m %H:%M"),
+                           "expected": o.expected_at.astimezone(zone).strftime("%d/%m %H:%M")}
+                          for o in r.overdue_cases],
+    }
+
+
+def satisfaction_view(s: Satisfaction | None, locale: str) -> dict[str, Any] | None:
+    """The ``satisfaction`` section for templates (``None``: no rating in the period)."""
+    if s is None or s.empty:
+        return None
+    words = WORDS.get(locale, WORDS["en"])
+    top = max(s.distribution.values())
+    return {
+        "count": s.count, "mean": _decimal(s.mean, words), "satisfied": _percent(s.satisfied, words),
+        "ratings": [{"rating": r, "count": n, "width": round(n * 100 / top) if top else 0,
+                     "stars": "★" * r + "☆" * (5 - r)} for r, n in sorted(s.distribution.items(), reverse=True)],
+        "agents": [{"agent": a.agent, "count": a.count, "mean": _decimal(a.mean, words)} for a in s.per_agent[:10]],
+        "without_agent": s.without_agent,
+    }
+
+
 def digest_view(stats: DigestStats, *, name: str, sections: list[str], locale: str, tz: str,
                 period: Period, event_url: str | None, bot_name: str = "") -> dict[str, Any]:
     """The context of every digest template."""
@@ -146,4 +204,6 @@ def digest_view(stats: DigestStats, *, name: str, sections: list[str], locale: s
         "health": {k: _num(v, words) for k, v in stats.to_json()["delivery_health"].items() if k != "purged"},
         "purged": _purged(stats.health.purged, words),
         "health_ok": stats.health.dead == 0 and stats.health.dead_waiting == 0,
+        "response": response_view(stats.response_times, locale, zone),
+        "satisfaction": satisfaction_view(stats.satisfaction, locale),
     }

@@ -32,6 +32,7 @@ from pydantic import (
     Field,
     ModelWrapValidatorHandler,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -266,6 +267,16 @@ class Event(_Strict):
     locale: Locale | None = None
     priority: Priority | None = None
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=LIMITS["labels"])
+    #: For ``feedback``: the user's rating of the answer, 1 (bad) to 5 (very good); it is
+    #: linked to the conversation's case and feeds the digest's satisfaction.
+    rating: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
+
+    @field_validator("rating")
+    @classmethod
+    def _rating_is_feedback(cls, value: int | None, info: ValidationInfo) -> int | None:
+        if value is not None and info.data.get("kind") is not Kind.feedback:
+            raise ValueError("only a feedback event carries a rating")
+        return value
 
     @model_validator(mode="wrap")
     @classmethod

@@ -17,6 +17,7 @@ from notifier.core.digest import DigestStats, Period, due_period, next_fire
 from notifier.digest.report import build_report
 from notifier.render import Renderer
 from notifier.store.base import Store
+from notifier.store.measures import MeasureStore
 
 __all__ = ["DigestResult", "DigestScheduler", "digest_locale", "digest_zone"]
 
@@ -140,6 +141,14 @@ class DigestScheduler:
         if digest.site is None:  # a purge is not per site: a site's digest does not claim it
             stats.health.purged = await RetentionStore(self.store.connector()).removed_between(
                 period.start, period.end)
+        # How the team answered: from the cases layer, on whichever backend (notifier.store.measures).
+        measures = MeasureStore(self.store.connector())
+        if "response_times" in digest.sections:
+            stats.response_times = await measures.response_times(
+                period.start, period.end, site=digest.site, at=period.end,
+                business_hours=self.config.defaults.response_clock != "wall")
+        if "satisfaction" in digest.sections:
+            stats.satisfaction = await measures.satisfaction(period.start, period.end, site=digest.site)
         return stats
 
     def report(self, digest: Digest, period: Period, stats: DigestStats) -> Report:
