@@ -41,6 +41,7 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
                 get_authenticator: Callable[[], Authenticator]) -> Console:
     """Serve the console on ``app``, bound to the running service and the tokens in force."""
     from notifier.console.case_page import case_router
+    from notifier.console.config_page import config_router
     from notifier.console.deliveries_page import deliveries_router
     from notifier.console.queue import queue_router
     from notifier.console.route_tester import route_tester_router
@@ -60,4 +61,5 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
     app.include_router(case_router(console))
     app.include_router(deliveries_router(console))
     app.include_router(route_tester_router(console))
+    app.include_router(config_router(console))
     return console

@@ -11,7 +11,7 @@ import pytest
 from notifier.api import create_app
 from notifier.service import Service
 from tests.conftest import ServiceFactory
-from tests.console.helpers import MONDAY_MORNING, READER, Clock, console_config, csrf_of, log_in, request_event
+from tests.console.helpers import ADMIN, MONDAY_MORNING, READER, Clock, console_config, csrf_of, log_in, request_event
 from tests.sink import Sink
 
 EXTRA = ('  slack: {type: slack, token: "xoxb-console-secret-token", channel: "#support"}\n'
@@ -61,3 +61,46 @@ async def test_the_route_tester_names_the_field_of_an_invalid_event(client: http
     r = await client.post("/console/routes", data={"csrf": csrf_of(page.text), "event": "{not json"})
     assert r.status_code == 422 and "invalid JSON" in r.text
     assert (await client.post("/console/routes", data={"event": "{}"})).status_code == 403  # no CSRF token
+
+
+async def test_the_configuration_is_shown_with_secrets_masked_and_reloaded_by_an_admin(
+        client: httpx.AsyncClient, service: Service) -> None:
+    await log_in(client, READER)
+    page = await client.get("/console/config")
+    assert page.status_code == 200
+    text = page.text
+    assert "xoxb-console-secret-token" not in text and "secret-path" not in text
+    assert 'token: &#34;***&#34;' in text or "token: &quot;***&quot;" in text
+    assert 'id="check-ok"' in text and 'id="channel-slack"' in text
+    assert "/console/config/reload" not in text  # a reader has no button
+    r = await client.post("/console/config/reload", data={"csrf": csrf_of(text)})
+    assert r.status_code == 403
+    await client.post("/console/logout", data={"csrf": csrf_of(text)})
+
+    await log_in(client, ADMIN)
+    # A broken file: check names the line, a reload is refused and the running one stays.
+    broken = service.config_path.read_text(encoding="utf-8").replace("to: [hook, slack, teams]", "to: [hook, slak]")
+    service.config_path.write_text(broken, encoding="utf-8")
+    page = await client.get("/console/config")
+    assert 'id="problems"' in page.text and "channels.yaml:" in page.text and "slak" in page.text
+    r = await client.post("/console/config/reload", data={"csrf": csrf_of(page.text)})
+    assert r.headers["location"] == "/console/config?refused=1"
+    assert "slack" in service.config.channels and service.config.routes[0].to == ["hook", "slack", "teams"]
+    service.config_path.write_text(broken.replace("slak", "slack"), encoding="utf-8")
+    r = await client.post("/console/config/reload", data={"csrf": csrf_of(page.text)})
+    assert r.headers["location"] == "/console/config?reloaded=1"
+    assert service.config.routes[0].to == ["hook", "slack"]
+
+
+def test_masking_keeps_env_references_and_hides_literals() -> None:
+    from notifier.console.config_page import mask_config_text
+
+    text = mask_config_text(
+        'zd: {type: zendesk, subdomain: acme, api_token: ${ZD_TOKEN}}\n'
+        'fd: {type: freshdesk, domain: acme, api_key: "${FD:-literal-key}"}\n'
+        'hook: {type: webhook, url: "https://example.com/h/abc", headers: {X-Api-Key: k3y}}\n'
+        'mail: {type: email, smtp: "smtp://user:pw@mail.example.com:587"}\n'
+        'defaults: {dedup: {window: 10m, key: "{site}:{conversation_id}"}}')
+    assert "${ZD_TOKEN}" in text and "literal-key" not in text and "k3y" not in text
+    assert "/h/abc" not in text and "user:pw" not in text and "mail.example.com" in text
+    assert 'key: "{site}:{conversation_id}"' in text  # a dedup key is no secret
