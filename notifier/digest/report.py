@@ -15,6 +15,7 @@ from notifier.channels.base import Report
 from notifier.config.models import Config, Digest
 from notifier.core.digest import DigestStats, Period
 from notifier.core.digest_view import digest_view
+from notifier.core.privacy_statement import privacy_statement
 from notifier.render import Renderer
 
 __all__ = ["SLACK_MAX_BLOCKS", "SLACK_MAX_TEXT", "build_report", "report_key", "slack_limits"]
@@ -60,12 +61,15 @@ def build_report(renderer: Renderer, config: Config, digest: Digest, period: Per
     ctx = digest_view(stats, name=digest.name, sections=list(digest.sections), locale=locale, tz=tz,
                       period=period, event_url=config.defaults.event_url,
                       bot_name=config.defaults.bot_name)
+    # The data policy in force, stated at the foot of every form of the digest.
+    ctx["privacy"] = privacy_statement(config, locale)
     title = renderer.render("digest", "title", locale, "txt", ctx).strip()
     text = renderer.render("digest", "email", locale, "txt", ctx)
     html = renderer.render("digest", "email", locale, "html", ctx)
     blocks = slack_limits(json.loads(renderer.render("digest", "slack", locale, "json", ctx)))
     card = json.loads(renderer.render("digest", "teams", locale, "json", ctx))
     data = {"digest": digest.name, "title": title, "timezone": tz, "locale": locale,
-            "sections": list(digest.sections), "empty": stats.empty, **stats.to_json()}
+            "sections": list(digest.sections), "empty": stats.empty, **stats.to_json(),
+            "privacy": ctx["privacy"]}
     return Report(key=report_key(digest, period), title=title, text=text, html=html,
                   blocks=blocks, card=card, data=data)
