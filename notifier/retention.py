@@ -3,11 +3,11 @@
 Every ``serve`` and ``worker`` process runs a :class:`Purger`; the day's purge is claimed
 by one row per day in the database (``purge_runs``), so exactly one process purges each
 day whatever the number of processes, machines or restarts (a claim left by a process
-that died is taken over after an hour). The purge removes rows in batches of
+that died is taken over after an hour). The purge removes rows in batches of at most
 ``batch_size`` (:mod:`notifier.store.retention` lists what, in which order), one short
-transaction each with a pause between them, so the API keeps accepting events while a
-million rows go. Then the store reclaims the space (SQLite: incremental vacuum and an
-emptied WAL; PostgreSQL: ``VACUUM``).
+transaction each (about 50 ms) and a pause at least as long between them (:class:`Pace`),
+so the API keeps accepting events while a million rows go. Then the store reclaims the
+space (SQLite: incremental vacuum and an emptied WAL; PostgreSQL: ``VACUUM``).
 
 What was removed is logged (``retention purge`` with a count per table), counted in
 ``notifier_purged_total{table}`` and recorded on the day's row, which the digest's
@@ -30,11 +30,11 @@ from notifier.config.models import Config
 from notifier.store.base import Store
 from notifier.store.retention import PURGED_TABLES, Cutoffs, Purged, RetentionStore
 
-__all__ = ["BATCH_SIZE", "Purger", "cutoffs", "due_day"]
+__all__ = ["BATCH_SIZE", "Pace", "Purger", "cutoffs", "due_day"]
 
 log = structlog.get_logger("notifier.retention")
 
-#: Rows per transaction: big enough to go fast, small enough that a request waits milliseconds.
+#: Rows per transaction at most (fewer when a batch takes longer than 50 ms, see :class:`Pace`).
 BATCH_SIZE = 1000
 #: A claim older than this, still running or failed, is taken over by another process.
 STALE_AFTER = timedelta(hours=1)
@@ -63,11 +63,36 @@ def due_day(config: Config, now: datetime) -> tuple[str, datetime]:
     return day.isoformat(), upcoming.astimezone(UTC)
 
 
+class Pace:
+    """How many rows the next batch removes, and how long to wait after one.
+
+    A batch holds the database's write lock while it runs: other writers (the API, the
+    workers; on SQLite, other processes too) wait that long. Batches are sized to take
+    about ``target`` seconds (at most ``largest`` rows, at least 50), and the purge then
+    waits at least as long as the batch took, so it never holds the lock more than half
+    the time, and a writer of another process backing off for the lock finds it free.
+    """
+
+    def __init__(self, largest: int, pause: float, target: float = 0.05) -> None:
+        self.largest = largest
+        self.size = largest
+        self.pause = pause
+        self.target = target
+
+    def after(self, took: float) -> float:
+        """Adjust to a batch that took ``took`` seconds; the wait before the next one."""
+        if took > self.target * 1.5:
+            self.size = max(min(50, self.largest), self.size // 2)
+        elif took < self.target / 2:
+            self.size = min(self.largest, self.size * 2)
+        return max(self.pause, took)
+
+
 class Purger:
     """Removes what is past its age, once a day across processes (or now, for the command line).
 
     ``config`` is read at each run (a reload changes the ages from the next one);
-    ``pause`` is the wait between two batches, which lets other writers in.
+    ``pause`` is the least wait between two batches, which lets other writers in.
     """
 
     def __init__(self, store: Store, config: Callable[[], Config], worker_id: str,
@@ -113,32 +138,34 @@ class Purger:
         cut = cutoffs(self.config(), now)
         out = Purged()
         started = time.monotonic()
-        n = self.batch_size
+        pace = Pace(self.batch_size, self.pause)
 
-        async def batches(one: Callable[[], Awaitable[int]]) -> None:
+        async def batches(one: Callable[[int], Awaitable[int]]) -> None:
             while stop is None or not stop.is_set():
-                found = await one()
+                n = pace.size
+                t0 = time.monotonic()
+                found = await one(n)
                 if found < n:
                     return
-                await asyncio.sleep(self.pause)
+                await asyncio.sleep(pace.after(time.monotonic() - t0))
 
-        async def deliveries() -> int:
+        async def deliveries(n: int) -> int:
             removed = await self.retention.purge_deliveries(cut, now, n)
             out.rows.update(removed)
             return removed["deliveries"]
 
-        async def events() -> int:
+        async def events(n: int) -> int:
             removed, found = await self.retention.purge_events(cut, now, n)
             out.rows.update(removed)
             return found
 
-        async def cases() -> int:
+        async def cases(n: int) -> int:
             removed = await self.retention.purge_cases(cut, n)
             out.rows.update(removed)
             return removed["cases"]
 
-        def sweep(table: str) -> Callable[[], Awaitable[int]]:
-            async def one() -> int:
+        def sweep(table: str) -> Callable[[int], Awaitable[int]]:
+            async def one(n: int) -> int:
                 removed = await self.retention.sweep(table, cut, n)
                 out.rows[table] += removed
                 return removed
