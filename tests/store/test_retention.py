@@ -7,8 +7,12 @@ the store's own claim/complete/dead, then purged at the present.
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
 
 from notifier import metrics
 from notifier.config import parse_config
@@ -19,6 +23,7 @@ from notifier.pipeline import accept
 from notifier.retention import Purger
 from notifier.store import Store
 from notifier.store.cases import CaseStore
+from notifier.store.connector import queries
 from notifier.store.retention import RetentionStore
 
 NOW = datetime(2026, 6, 1, 12, 0, tzinfo=UTC)
@@ -85,8 +90,16 @@ async def test_purge_removes_what_is_past_its_age_and_keeps_the_rest(store: Stor
     old = await accepted(store, ["sent-old", "dead-old", "waiting-old", "claimed-old"], OLD)
     await settle(store, OLD, {old["dead-old"]: "dead", old["waiting-old"]: "retry", old["claimed-old"]: "keep"})
 
+    # A follow-up (a case's claim told to the channel) refers to the old delivery: it goes with it.
+    case = await CaseStore(store.connector()).of_event("sent-old")
+    assert case is not None
+    await store.connector().execute(queries(store.connector().dialect, "follow_ups")["record"], {
+        "case_id": case.id, "action": "claim", "actor": "ana", "via": "slack", "now": OLD, "note": None,
+        "rows": f'[{{"delivery_id": "{old["sent-old"]}"}}]'})
+
     before = metrics.purged.labels("events")._value.get()
     purged = await purger(store).purge(NOW)
+    assert purged.rows["follow_ups"] == 1
 
     assert await store.get_event("sent-old") is None and await store.get_event("dead-old") is None
     for gone in (old["sent-old"], old["dead-old"], mid["mid"]):
@@ -195,3 +208,20 @@ async def test_the_daily_digest_says_what_was_purged(store: Store) -> None:
     report = scheduler.report(digest, period, await scheduler.stats(digest, period))
     assert "Supprimés par la purge de rétention : 2 événements, 2 envois" in report.text
     assert report.data["delivery_health"]["purged"]["events"] == 2
+
+
+def test_db_compact_makes_an_older_sqlite_file_give_space_back(tmp_path: Path,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:
+    from notifier.cli import main
+
+    path = tmp_path / "old.db"
+    with sqlite3.connect(path) as conn:  # as a notifier before auto_vacuum made it
+        conn.execute("CREATE TABLE t (x TEXT)")
+        conn.executemany("INSERT INTO t VALUES (?)", [("x" * 1000,)] * 2000)
+        conn.execute("DELETE FROM t")
+    assert sqlite3.connect(path).execute("PRAGMA auto_vacuum").fetchone()[0] == 0
+    before = path.stat().st_size
+    assert main(["db", "compact", "--db", f"sqlite:///{path}"]) == 0
+    assert "auto_vacuum incremental" in capsys.readouterr().out
+    assert sqlite3.connect(path).execute("PRAGMA auto_vacuum").fetchone()[0] == 2
+    assert path.stat().st_size < before / 10
