@@ -508,17 +508,30 @@ def _cmd_test(args: argparse.Namespace) -> int:
         locale = service.config.defaults.locale
         text = ("Ceci est un test de notifier : pouvez-vous me rappeler ?" if locale == "fr"
                 else "This is a notifier test: can someone call me back?")
+        # Sample personal data in the visitor's text, so the channel's data policy shows.
+        sample = ("Mon numéro : 06 12 34 56 78, mon email : test@example.com" if locale == "fr"
+                  else "My number is +44 20 7946 0958, my email test@example.com")
         event = Event(kind=Kind.support_request, site="test.notifier", conversation_id="test",
                       message=text, page=Page(url="https://example.com/contact", title="Contact"),
-                      user=User(name="Test", email="test@example.com", consent=True),
-                      transcript=[Turn(role="user", text=text)]).completed(now)
-        message = Outbound(delivery_id=f"test-{event.id}", event=event, channel=args.channel, route="test",
+                      user=User(name="Test", email="test@example.com", phone="+33 6 12 34 56 78", consent=True),
+                      transcript=[Turn(role="user", text=text), Turn(role="user", text=sample)]).completed(now)
+        # The channel's privacy policy applies, as for every delivery the worker makes.
+        from notifier.core.privacy import for_channel
+        from notifier.core.privacy_statement import channel_statement
+
+        policy = service.config.privacy_for(args.channel)
+        channel_locale = service.config.locale_for(args.channel)
+        seen = for_channel(event, policy.include, policy.redact or (), channel_locale)
+        message = Outbound(delivery_id=f"test-{event.id}", event=seen, channel=args.channel, route="test",
                            priority=Priority.normal, test=True)
         result = await channel.send(message)
+        statement = channel_statement(service.config, args.channel, channel_locale)
         if args.json:
             _print_json({"channel": args.channel, "status": result.status, "reason": result.reason,
-                         "ref": result.ref, "retry_after": result.retry_after})
+                         "ref": result.ref, "retry_after": result.retry_after,
+                         "privacy": {"include": policy.include, "redact": policy.redact, "statement": statement}})
         else:
+            print(f"privacy: {statement}")
             verdict = {"sent": "sent ✔", "retry": "failed, would be retried", "permanent": "failed permanently"}
             print(f"{args.channel}: {verdict[result.status]}"
                   + (f" — {result.reason}" if result.reason else "") + (f" (ref {result.ref})" if result.ref else ""))

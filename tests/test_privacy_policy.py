@@ -132,3 +132,20 @@ async def test_ip_kept_by_default(make_service: ServiceFactory, slack: FakeSlack
     await service.accept([event])
     found = await service.store.get_event("p1")
     assert found is not None and found[0].user is not None and found[0].user.ip == "203.0.113.77"
+
+
+def test_notifier_test_applies_and_states_the_channel_policy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                             capsys: pytest.CaptureFixture[str],
+                                                             slack: FakeSlack) -> None:
+    monkeypatch.chdir(tmp_path)
+    text = config(slack, 2525).replace("privacy: {include: [message, page]}",
+                                       "privacy: {include: [message, page, transcript], redact: [email, phone]}")
+    (tmp_path / "channels.yaml").write_text(text, encoding="utf-8")
+    assert main(["test", "slack"]) == 0
+    out = capsys.readouterr().out
+    assert "privacy: slack voit : message, page, transcription ; masque dans le texte : emails, téléphones" in out
+    (posted,) = slack.messages
+    seen = json.dumps(posted, ensure_ascii=False)
+    # The sample transcript line, as the policy lets Slack see it; never the user's details.
+    assert "Mon numéro : [téléphone], mon email : [email]" in seen
+    assert "test@example.com" not in seen and "12 34 56 78" not in seen
