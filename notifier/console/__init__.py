@@ -43,6 +43,7 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
     from notifier.console.case_page import case_router
     from notifier.console.config_page import config_router
     from notifier.console.deliveries_page import deliveries_router
+    from notifier.console.digest_page import digest_router
     from notifier.console.queue import queue_router
     from notifier.console.route_tester import route_tester_router
 
@@ -62,4 +63,5 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
     app.include_router(deliveries_router(console))
     app.include_router(route_tester_router(console))
     app.include_router(config_router(console))
+    app.include_router(digest_router(console))
     return console

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
@@ -104,3 +105,36 @@ def test_masking_keeps_env_references_and_hides_literals() -> None:
     assert "${ZD_TOKEN}" in text and "literal-key" not in text and "k3y" not in text
     assert "/h/abc" not in text and "user:pw" not in text and "mail.example.com" in text
     assert 'key: "{site}:{conversation_id}"' in text  # a dedup key is no secret
+
+
+async def test_a_past_digest_is_previewed_in_each_channels_look(
+        make_service: ServiceFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    clock = Clock(MONDAY_MORNING)
+    text = console_config(sink.url, extra=EXTRA) + """digests:
+  - name: daily
+    schedule: "0 8 * * *"
+    to: [hook, slack]
+    sections: [totals, top_questions, support_requests, peak_hours]
+"""
+    service = await make_service(text, clock=clock)
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Accept-Language": "en"}) as client:
+        for i in range(3):
+            r = await client.post("/v1/events", headers={"Authorization": f"Bearer {ADMIN}"}, json=request_event(
+                conversation_id=f"d{i}", message="<b>Où est ma commande ?</b>"))
+            assert r.status_code == 202
+        clock.now += timedelta(days=2)
+        await log_in(client, READER)
+        page = await client.get("/console/digest?name=daily&date=2026-03-09")
+        assert page.status_code == 200 and 'id="digest-title"' in page.text
+        assert 'id="digest-slack"' in page.text and "<b>Où est ma commande" not in page.text
+        digest_text = page.text.split('id="digest-text"')[1]
+        assert "DEMANDES DE SUPPORT (3)" in digest_text  # the digest's locale (fr), three requests that day
+        email = await client.get("/console/digest/email?name=daily&date=2026-03-09")
+        assert email.headers["content-security-policy"].startswith("default-src 'none'")
+        assert "&lt;b&gt;Où est ma commande" in email.text or "Où est ma commande" in email.text
+        assert "<b>Où est ma commande" not in email.text
+        future = await client.get("/console/digest?name=daily&date=2026-03-30")
+        assert "a past day only" in future.text
