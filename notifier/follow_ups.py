@@ -103,10 +103,11 @@ async def queue_follow_ups(tx: Transaction, config: Config, result: ActionResult
     # what it is when one reads it in /v1/events.
     body = {**body, "id": event_id, "labels": labelled(body.get("labels") or {},
                                                        {"follow_up": result.action, "followed_case": case.id})}
-    await db.execute(cases.q["insert_internal_event"], {
+    # Writes nobody reads the count of: sent with the next statement or the commit.
+    await db.write(cases.q["insert_internal_event"], {
         "id": event_id, "kind": "follow_up", "site": case.site, "now": now, "body": orjson.dumps(body).decode()})
     # Linked to the case, so its history lists the follow-ups and how they went.
-    await db.execute(cases.q["link_event"], {"case_id": case.id, "event_id": event_id, "round": case.round,
+    await db.write(cases.q["link_event"], {"case_id": case.id, "event_id": event_id, "round": case.round,
                                               "now": now})
     deliveries = [NewDelivery(id=uuid.uuid4().hex, route=FOLLOW_UP_ROUTE, channel=c, priority=Priority.normal)
                   for c in channels]
@@ -129,7 +130,7 @@ async def load_follow_up(db: Connector, config: Config, claimed: Claimed) -> Fol
     if stored is None:
         raise FollowUpPending("this follow-up's action is not recorded", retry=False)
     rows = await store.targets(stored.case.id, d.channel)
-    posted = [r for r in rows if r.status == "sent"]
+    posted = [r for r in rows if r.status == "sent" and r.ref]
     if not posted:
         if any(r.status in ("pending", "claimed") for r in rows):
             raise FollowUpPending(f"the case's alert is not posted on {d.channel} yet", retry=True)

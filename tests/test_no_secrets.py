@@ -28,6 +28,8 @@ SECRETS = {
     "HOOK_PATH": "hookpath-9a9a9a9a",
     "HOOK_KEY": "hookkey-8b8b8b8b",
     "APPRISE_TOKEN": "apprisetok-6d6d6d6d",
+    "SLACK_SIGNING": "slacksigning-2e2e2e2e",
+    "SLACK_APP_TOKEN": "xapp-1-A0SECRET-appsecret",
 }
 
 
@@ -54,7 +56,8 @@ version: 1
 channels:
   hook: {{type: webhook, url: "{base}/hook/${{HOOK_PATH}}?key=${{HOOK_KEY}}", headers: {{X-Token: "${{HOOK_TOKEN}}"}}}}
   notify: {{type: apprise, urls: ["json://127.0.0.1:{sink.port}/apprise/${{APPRISE_TOKEN}}"]}}
-  slack: {{type: slack, token: "${{SLACK_TOKEN}}", channel: "#support", base_url: "{base}/api/"}}
+  slack: {{type: slack, token: "${{SLACK_TOKEN}}", channel: "#support", base_url: "{base}/api/",
+          signing_secret: "${{SLACK_SIGNING}}", app_token: "${{SLACK_APP_TOKEN}}"}}
   teams: {{type: teams, url: "{base}/workflows?sig=${{TEAMS_SIG}}"}}
   zendesk: {{type: zendesk, subdomain: acme, email: agent@acme.com, api_token: "${{ZENDESK_TOKEN}}",
             base_url: "{base}"}}

@@ -248,7 +248,9 @@ def message_blocks(message: Outbound, ctx: ChannelContext, locale: str, *, butto
                                      action_id="open_page"))
     actions: list[Block | dict[str, Any]] = [ActionsBlock(elements=links)] if links else []
     if message.case is not None:
-        actions[:0] = case_blocks(message.case, locale, ctx.defaults.timezone, buttons=buttons, via=via)
+        state, case_buttons = case_blocks(message.case, locale, ctx.defaults.timezone, buttons=buttons, via=via)
+        blocks += state  # under the title: who has it is the first thing one reads
+        actions[:0] = case_buttons
 
     # The budget: what the fixed parts leave of the total Slack accepts, shared by the
     # message first (up to three quarters), then the latest turns of the transcript.

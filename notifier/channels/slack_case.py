@@ -116,13 +116,17 @@ def _button(action_id: str, text: str, case_id: str, style: str | None = None) -
 
 
 def case_blocks(case: CaseState, locale: str, tz: str, *, buttons: bool,
-                via: str | None = None) -> list[dict[str, Any]]:
-    """The state line and the buttons for ``case`` (``via``: where the holder acted from)."""
+                via: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The state line (shown under the title) and the buttons (at the end) for ``case``.
+
+    ``via``: where the holder acted from (a mention when it was Slack).
+    """
     w = words(locale)
+    state: list[dict[str, Any]] = []
     out: list[dict[str, Any]] = []
     line = _state_line(case, w, tz, via)
     if line:
-        out.append({"type": "section", "block_id": f"case_state:{case.id}", "text": {"type": "mrkdwn", "text": line}})
+        state.append({"type": "section", "block_id": f"case_state:{case.id}", "text": {"type": "mrkdwn", "text": line}})
     if buttons:
         if case.status in ("open", "reopened"):
             elements = [_button("case_claim", w.claim, case.id, "primary"), _button("case_resolve", w.resolve, case.id)]
@@ -131,7 +135,7 @@ def case_blocks(case: CaseState, locale: str, tz: str, *, buttons: bool,
         else:
             elements = [_button("case_reopen", w.reopen, case.id)]
         out.append({"type": "actions", "block_id": f"{BLOCK_PREFIX}{case.id}", "elements": elements})
-    return out
+    return state, out
 
 
 def reply_text(action: Action, actor: str, via: str, at: datetime, note: str | None, locale: str, tz: str) -> str:
