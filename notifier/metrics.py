@@ -11,6 +11,7 @@ __all__ = [
     "attempts",
     "case_time_to_claim",
     "case_time_to_resolve",
+    "channel_concurrency_limit",
     "channel_consecutive_failures",
     "channel_failing_seconds",
     "config_reloads",
@@ -82,3 +83,6 @@ def site_label(site: str) -> str:
         _sites.add(site)
         return site
     return "other"
+channel_concurrency_limit = Gauge("notifier_channel_concurrency_limit",
+                                  "Sends a channel may have in flight now: adapts between its min_concurrency "
+                                  "and max_concurrency to how the receiver answers.", ["channel"], registry=REGISTRY)

@@ -1,9 +1,10 @@
 """The worker: claim due deliveries -> send -> complete | reschedule | dead-letter.
 
 It wakes as soon as work is committed (an in-process event, ``PRAGMA data_version`` on
-SQLite, ``LISTEN/NOTIFY`` on PostgreSQL), sends with bounded concurrency per channel, and
-records a send only after the channel confirmed it. On stop it lets in-flight sends
-finish for a grace period, then releases what is left so nothing stays claimed.
+SQLite, ``LISTEN/NOTIFY`` on PostgreSQL), sends through each channel's gate (an in-flight
+limit that adapts to the receiver, ``Retry-After`` pausing the channel, an optional rate
+cap: :mod:`notifier.channel_gate`), and records a send only after the channel confirmed it.
+On stop it lets in-flight sends finish for a grace period, then releases what is left so nothing stays claimed.
 ``drain()`` (burst mode) processes everything due and returns: tests use it.
 
 No single delivery can stop it: an event that cannot be loaded, a channel that raises
@@ -31,6 +32,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from notifier import metrics
+from notifier.channel_gate import ChannelGate, Ticket
 from notifier.channels.base import Channel, Outbound, SendResult, permanent, retryable
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
@@ -122,9 +124,12 @@ class Worker:
         #: This worker's share of the deliveries when several run (``serve --workers N``).
         self.partition = partition
         self.stats = WorkerStats()
-        # One lane per channel: a queue and `concurrency` long-lived senders. Cheaper than a
-        # task per delivery waiting on a semaphore, and a slow channel only slows its lane.
+        # One lane per channel: a queue and `max_concurrency` long-lived senders, of which the
+        # channel's gate lets its current limit send at once. Cheaper than a task per
+        # delivery, and a slow channel only slows its lane.
         self._lanes: dict[str, asyncio.Queue[Claimed]] = {}
+        self._gates: dict[str, ChannelGate] = {}
+        self._lane_senders: dict[str, int] = {}
         self._senders: list[asyncio.Task[None]] = []
         self._in_flight: set[str] = set()
         self._slot_free = asyncio.Event()
@@ -135,9 +140,14 @@ class Worker:
         #: Runs of failures per channel, to warn about patterns rather than single retries.
         self.failures = FailureWatch()
 
-    def _concurrency(self, name: str) -> int:
-        ch = self.config.channels.get(name)
-        return ch.concurrency if ch is not None else 1
+    def gates(self) -> dict[str, ChannelGate]:
+        """Each channel's gate (its current in-flight limit, pause and rate), by channel name."""
+        return dict(self._gates)
+
+    def _paused_for(self) -> float | None:
+        """Seconds until the first paused channel may send again (``None``: none is paused)."""
+        left = [g.pause_left() for g in self._gates.values()]
+        return min((x for x in left if x > 0), default=None)
 
     def reconfigure(self, config: Config, channels: ChannelSet) -> None:
         """Use a newly loaded configuration for the next sends.
@@ -146,30 +156,64 @@ class Worker:
         old :class:`ChannelSet` until they return); lanes stay, keyed by channel name.
         """
         self.config, self.channels = config, channels
+        for name, gate in self._gates.items():
+            gate.rebound(config.concurrency_for(name))
+            self._add_senders(name)
 
     def _lane(self, channel: str) -> asyncio.Queue[Claimed]:
         lane = self._lanes.get(channel)
         if lane is None:
             lane = self._lanes[channel] = asyncio.Queue()
-            self._senders += [asyncio.create_task(self._sender(lane)) for _ in range(self._concurrency(channel))]
+            self._gates.setdefault(channel, ChannelGate(channel, self.config.concurrency_for(channel)))
+            self._add_senders(channel)
         return lane
 
-    async def _sender(self, lane: asyncio.Queue[Claimed]) -> None:
+    def _add_senders(self, channel: str) -> None:
+        """As many senders as the channel's limit may reach (more after a reload raised it)."""
+        lane, gate = self._lanes.get(channel), self._gates.get(channel)
+        if lane is None or gate is None:
+            return
+        have = self._lane_senders.get(channel, 0)
+        want = gate.adaptive.bounds.maximum
+        self._senders += [asyncio.create_task(self._sender(lane, gate)) for _ in range(want - have)]
+        self._lane_senders[channel] = max(have, want)
+
+    async def _sender(self, lane: asyncio.Queue[Claimed], gate: ChannelGate) -> None:
         while True:
             claimed = await lane.get()
             written = True
+            ticket = await gate.enter()
+            if ticket is None:  # the channel is paused for long: its claims go back to the store
+                await self._hand_back(claimed, gate)
+                continue
             try:
-                written = await self._deliver(claimed)
+                written = await self._deliver(claimed, ticket)
             except Exception as exc:  # _deliver records every outcome; this only guards the lane itself
                 with contextlib.suppress(Exception):  # not even a broken log may stop a lane
                     log.exception("delivery failed unexpectedly", delivery=claimed.delivery.id)
                 await self._give_up(claimed, exc)
             finally:
+                ticket.close()
                 # A sent delivery stays in flight until its group commit wrote it: the
                 # claims of a worker never run ahead of what it has recorded.
                 if written:
                     self._in_flight.discard(claimed.delivery.id)
                     self._slot_free.set()
+
+    async def _hand_back(self, claimed: Claimed, gate: ChannelGate) -> None:
+        """Release an unsent claim of a paused channel: it stays due, and is claimed again
+        (here or by another worker) once the pause is over."""
+        d = claimed.delivery
+        try:
+            await self.store.release(self.id, [d.id])
+            log.info("channel paused, delivery handed back", channel=d.channel, delivery=d.id,
+                     paused_for=round(gate.pause_left(), 1))
+        except Exception:  # the claim stays until its lease ends (no longer renewed), then returns
+            with contextlib.suppress(Exception):
+                log.exception("could not hand back a delivery of a paused channel", delivery=d.id)
+        finally:
+            self._in_flight.discard(d.id)
+            self._slot_free.set()
 
     async def _give_up(self, claimed: Claimed, exc: Exception) -> None:
         """Dead-letter a delivery whose handling raised, so it is not claimed again forever."""
@@ -188,6 +232,7 @@ class Worker:
         await asyncio.gather(*self._senders, return_exceptions=True)
         self._senders.clear()
         self._lanes.clear()
+        self._lane_senders.clear()
 
     async def _until_idle(self, timeout: float | None = None) -> bool:
         """Wait until nothing is in flight (``False`` if ``timeout`` passed first)."""
@@ -309,6 +354,11 @@ class Worker:
         due = await self.store.next_due(self.partition)
         if due is not None:
             timeout = max(0.0, min(timeout, (due - self.clock()).total_seconds()))
+            paused = self._paused_for()
+            if timeout == 0 and paused is not None:
+                # What is due belongs to a paused channel (nothing else could be claimed):
+                # wait for the pause to end, or for new work.
+                timeout = min(self.max_idle_wait, paused)
         if timeout > 0:
             await self.store.wait_for_work(timeout)
 
@@ -398,6 +448,11 @@ class Worker:
                 await self._slot_free.wait()
                 continue
             await self._flushed()  # a sent delivery still shows as claimed until written
+            paused = self._paused_for()
+            if paused is not None and await self.store.next_due(self.partition) is not None:
+                # Due work of a paused channel: wait for the pause (within the deadline).
+                await self.store.wait_for_work(min(paused, max(0.0, deadline - time.monotonic())))
+                continue
             if not include_retries:
                 break
             due = await self.store.next_due(self.partition)
@@ -418,7 +473,9 @@ class Worker:
         # A lane with a long queue (a slow or rate-limited channel) takes no more for now:
         # its claims would wait in memory, their lease running, while other channels idle.
         full = {name for name, lane in self._lanes.items()
-                if lane.qsize() >= 8 * self._concurrency(name)}
+                if lane.qsize() >= 8 * self._gates[name].limit}
+        # A paused channel (Retry-After) takes none either: no send of it may start before then.
+        full |= {name for name, gate in self._gates.items() if gate.pause_left() > 0}
         channels = [name for name in self.channels if name not in full] if full else None
         if channels == []:
             return 0
@@ -429,7 +486,7 @@ class Worker:
         return len(claimed)
 
     # ----------------------------------------------------------------- one delivery
-    async def _deliver(self, claimed: Claimed) -> bool:
+    async def _deliver(self, claimed: Claimed, ticket: Ticket) -> bool:
         """Send one delivery and record it; ``False`` while its success awaits the group commit."""
         d = claimed.delivery
         if claimed.event is None:
@@ -446,6 +503,7 @@ class Worker:
                 result, elapsed = await self._follow_up(channels[d.channel], claimed)
             else:
                 result, elapsed = await self._send(channels[d.channel], claimed, claimed.event)
+        ticket.close(result, elapsed)  # before the store write: the next send need not wait for it
         metrics.delivery_seconds.labels(d.channel).observe(elapsed)
         return await self._record(claimed, result, elapsed * 1000)
 

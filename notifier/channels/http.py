@@ -27,14 +27,17 @@ __all__ = ["classify_exception", "classify_response", "classify_status", "http_c
 
 def http_client(config: Any, *, headers: dict[str, str] | None = None,
                 auth: tuple[str, str] | None = None) -> HttpClient:
-    """The client of one HTTP channel: its timeout, and a pool as large as its highest concurrency.
+    """The client of one HTTP channel: its timeout, and a pool no smaller than its highest concurrency.
 
     aiohttp directly: it sends about three times as many requests per second as httpx over
     an aiohttp transport (``bench/http_clients.py``, docs/benchmarks.md). ``auth`` is a
     ``(user, password)`` pair sent as Basic auth.
     """
-    limit = getattr(config, "max_concurrency", None) or config.concurrency
-    return HttpClient(limit=max(limit, config.concurrency), timeout=config.timeout.total_seconds(),
+    # The worker's adaptive limit bounds the sends; the pool only must not be the tighter
+    # bound (the default range's top is defaults.max_concurrency, unknown here: 256 is
+    # the highest any setting allows).
+    limit = config.max_concurrency or 256
+    return HttpClient(limit=limit, timeout=config.timeout.total_seconds(),
                       headers={"User-Agent": "notifier", **(headers or {})}, auth=auth)
 
 

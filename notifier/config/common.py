@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
 
 from notifier.core.durations import format_duration, parse_duration
 
@@ -92,10 +92,26 @@ class DefaultPrivacy(Privacy):
 
 
 class ChannelSettings(StrictModel):
-    """What every channel takes: ``retry``, ``concurrency``, ``timeout``, ``locale`` and ``privacy``."""
+    """What every channel takes: ``retry``, ``concurrency`` (and its bounds, ``rate``),
+    ``timeout``, ``locale`` and ``privacy``."""
 
     retry: RetryOverride | None = None
-    concurrency: int = Field(4, ge=1, le=256, description="Sends in flight at once.")
+    concurrency: int = Field(4, ge=1, le=256, description=(
+        "Sends in flight at the start; the limit then adapts to the receiver between min_concurrency "
+        "and max_concurrency (set both to one value to fix it)."))
+    min_concurrency: int | None = Field(None, ge=1, le=256, description=(
+        "Fewest sends in flight however the receiver answers; unset: defaults.min_concurrency."))
+    max_concurrency: int | None = Field(None, ge=1, le=256, description=(
+        "Most sends in flight however fast the receiver answers; unset: defaults.max_concurrency."))
+    rate: float | None = Field(None, gt=0, description="At most this many sends per second; unset: no cap.")
     timeout: Duration = timedelta(seconds=10)
     locale: str | None = None
     privacy: Privacy | None = None
+
+    @model_validator(mode="after")
+    def _bounds_in_order(self) -> ChannelSettings:
+        if self.min_concurrency is not None and self.max_concurrency is not None \
+                and self.min_concurrency > self.max_concurrency:
+            raise ValueError(f"min_concurrency ({self.min_concurrency}) is above "
+                             f"max_concurrency ({self.max_concurrency})")
+        return self

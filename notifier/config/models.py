@@ -36,6 +36,7 @@ from notifier.config.common import StrictModel as _Model
 from notifier.config.cors import CorsConfig
 from notifier.config.links import ActionLinks
 from notifier.config.retention import Retention
+from notifier.core.concurrency import DEFAULT_MAX, DEFAULT_MIN, Bounds
 from notifier.core.dedup import DEFAULT_KEY
 from notifier.core.events import Kind, Priority
 
@@ -175,6 +176,10 @@ class Defaults(_Model):
                              description="What channels are shown of an event and what is redacted in it.")
     retention: Retention = Field(default_factory=Retention,
                                  description="How long events, deliveries and cases are kept (purged daily).")
+    min_concurrency: int = Field(DEFAULT_MIN, ge=1, le=256,
+                                 description="Fewest sends in flight per channel, however the receiver answers.")
+    max_concurrency: int = Field(DEFAULT_MAX, ge=1, le=256,
+                                 description="Most sends in flight per channel, however fast the receiver answers.")
 
     @field_validator("public_url")
     @classmethod
@@ -373,6 +378,19 @@ class Config(_Model):
         """The language ``channel`` speaks: its ``locale``, else ``defaults.locale``."""
         ch = self.channels.get(channel)
         return (ch.locale if ch is not None else None) or self.defaults.locale
+
+    def concurrency_for(self, channel: str) -> Bounds:
+        """Where ``channel``'s in-flight limit starts, its range and its rate cap.
+
+        The channel's ``min_concurrency``/``max_concurrency`` over the defaults'; ``concurrency``
+        (where the limit starts) is kept inside them.
+        """
+        ch = self.channels.get(channel)
+        if ch is None:
+            return Bounds(start=1, minimum=1, maximum=1)
+        high = ch.max_concurrency or self.defaults.max_concurrency
+        low = min(ch.min_concurrency or self.defaults.min_concurrency, high)
+        return Bounds(start=min(max(ch.concurrency, low), high), minimum=low, maximum=high, rate=ch.rate)
 
     def retry_for(self, channel: str) -> Retry:
         """The retry policy of ``channel``: its override over ``defaults.retry``."""

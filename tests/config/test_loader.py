@@ -192,7 +192,8 @@ def test_shared_settings_through_a_yaml_merge_key() -> None:
         parse_config(text)
     assert [str(i) for i in caught.value.issues] == [
         "channels.yaml:4:18  channels.c: unknown key 'bogus' (known keys: "
-        "retry, concurrency, timeout, locale, privacy, type, url, headers, signing_secret, include_personal_data)",
+        "retry, concurrency, min_concurrency, max_concurrency, rate, timeout, locale, privacy, type, url, headers, "
+        "signing_secret, include_personal_data)",
     ]
     config = parse_config(text.rsplit("  c:", 1)[0])
     assert config.channels["b"].url == "https://x/b"  # type: ignore[union-attr]

@@ -1,0 +1,145 @@
+"""What lets one channel's sends through: its adaptive in-flight limit, its pause, its rate.
+
+The worker passes every send of a channel through the channel's :class:`ChannelGate`:
+
+- at most :attr:`ChannelGate.limit` sends are in flight at once; the limit adapts to the
+  receiver (:class:`notifier.core.concurrency.AdaptiveLimit`): it grows while answers come
+  as fast as before, and is cut when sends fail in a way worth retrying (429, 5xx, timeouts);
+- a ``Retry-After`` pauses the whole channel until then: no send of it starts meanwhile,
+  not only the delivery that was told to wait;
+- an explicit ``rate`` (sends per second; Slack's 1 per second) caps it whatever the limit.
+
+The current limit is the ``notifier_channel_concurrency_limit{channel}`` gauge, and
+:meth:`ChannelGate.view` is what ``/healthz`` shows per channel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aiolimiter import AsyncLimiter
+
+from notifier import metrics
+from notifier.channels.base import SendResult
+from notifier.core.concurrency import AdaptiveLimit, Bounds
+
+__all__ = ["HOLD", "ChannelGate", "Ticket"]
+
+#: A pause up to this long is waited out with the claims in hand; a longer one hands them
+#: back to the store (they stay due, and no claim of the channel is taken until it ends).
+HOLD = 30.0
+
+
+def _limiter(rate: float | None) -> AsyncLimiter | None:
+    # One send per 1/rate seconds, no burst: a cap the remote (Slack: 1 message per second
+    # per channel) counts the same way.
+    return AsyncLimiter(1, 1.0 / rate) if rate else None
+
+
+class Ticket:
+    """One send let through a gate; :meth:`close` it once the send ended (closing twice is harmless)."""
+
+    def __init__(self, gate: ChannelGate, started: float) -> None:
+        self.gate = gate
+        #: ``gate.clock()`` when the send began.
+        self.started = started
+        self._open = True
+
+    def close(self, result: SendResult | None = None, latency: float = 0.0) -> None:
+        """The send ended with ``result`` after ``latency`` seconds (``None``: nothing was
+        sent, or its outcome is unknown): the limit adapts, a ``Retry-After`` pauses the channel."""
+        if self._open:
+            self._open = False
+            self.gate._close(self.started, result, latency)
+
+
+class ChannelGate:
+    """The sends of one channel (see the module's docstring)."""
+
+    def __init__(self, name: str, bounds: Bounds, *, clock: Callable[[], float] = time.monotonic) -> None:
+        self.name = name
+        self.clock = clock
+        self.adaptive = AdaptiveLimit(bounds)
+        #: Sends under way now.
+        self.in_flight = 0
+        #: Most sends seen under way at once since the gate was made.
+        self.peak = 0
+        #: ``clock()`` until which no send may start (a ``Retry-After``).
+        self.paused_until = float("-inf")
+        self._rate = _limiter(bounds.rate)
+        self._room = asyncio.Event()
+        self._publish()
+
+    @property
+    def limit(self) -> int:
+        """How many sends may be in flight now."""
+        return self.adaptive.current
+
+    def pause_left(self) -> float:
+        """Seconds until the channel's pause ends (0 when it is not paused)."""
+        return max(0.0, self.paused_until - self.clock())
+
+    def rebound(self, bounds: Bounds) -> None:
+        """Use a reloaded configuration's bounds and rate."""
+        if bounds.rate != self.adaptive.bounds.rate:
+            self._rate = _limiter(bounds.rate)
+        self.adaptive.rebound(bounds)
+        self._publish()
+        self._room.set()
+
+    async def enter(self, hold: float = HOLD) -> Ticket | None:
+        """Wait for room to send; ``None`` when the channel is paused for longer than
+        ``hold`` seconds (the caller hands its delivery back)."""
+        while True:
+            left = self.pause_left()
+            if left > hold:
+                return None
+            if left > 0:
+                await asyncio.sleep(left)
+                continue
+            if self.in_flight >= self.limit:
+                self._room.clear()
+                await self._room.wait()
+                continue
+            self.in_flight += 1
+            if self._rate is not None:
+                try:
+                    await self._rate.acquire()
+                except BaseException:
+                    self._leave()
+                    raise
+                if self.pause_left() > 0:  # paused while this send waited for its turn
+                    self._leave()
+                    continue
+            self.peak = max(self.peak, self.in_flight)
+            return Ticket(self, self.clock())
+
+    def _close(self, started: float, result: SendResult | None, latency: float) -> None:
+        in_flight = self.in_flight
+        self._leave()
+        if result is None:
+            return
+        if result.status == "sent":
+            self.adaptive.on_sent(latency=latency, in_flight=in_flight, started=started)
+        elif result.status == "retry":
+            self.adaptive.on_overload(started=started, now=self.clock())
+            if result.retry_after:
+                self.paused_until = max(self.paused_until, self.clock() + result.retry_after)
+        self._publish()
+
+    def _leave(self) -> None:
+        self.in_flight -= 1
+        self._room.set()
+
+    def _publish(self) -> None:
+        metrics.channel_concurrency_limit.labels(self.name).set(self.limit)
+
+    def view(self) -> dict[str, Any]:
+        """What ``/healthz`` shows of the channel's sends."""
+        b = self.adaptive.bounds
+        return {"concurrency_limit": self.limit, "in_flight": self.in_flight,
+                "min_concurrency": b.minimum, "max_concurrency": b.maximum, "rate": b.rate,
+                "paused_for_seconds": round(self.pause_left(), 1)}
