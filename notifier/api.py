@@ -325,7 +325,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         """Whether delivery moves: the store answers, the worker loop lives, the queue is not stuck.
 
         ``200 {"status": "ok", …}`` or ``503 {"status": "unhealthy", "error": why, …}``; both
-        carry the worker's heartbeat and the age of the oldest due delivery.
+        carry the worker's heartbeat and the age of the oldest due delivery, and, when this
+        process runs the worker, ``channels``: each channel's current in-flight limit
+        (``concurrency_limit``), its bounds, ``rate`` and ``paused_for_seconds``.
         """
         try:
             counts = await service.store.count_deliveries()
@@ -336,6 +338,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
                         stuck_after=stuck_after)
         body: dict[str, Any] = {"status": "ok" if verdict.ok else "unhealthy", **verdict.details,
                                 "deliveries": counts}
+        if service.worker is not None and service.worker_liveness() is not None:
+            # Per channel: how many sends it may have in flight now (adaptive), and any pause.
+            body["channels"] = service.worker.concurrency()
         if not verdict.ok:
             body["error"] = "; ".join(verdict.problems)
         return _JSON(body, status_code=200 if verdict.ok else 503)

@@ -26,7 +26,7 @@ from notifier import metrics
 from notifier.channels.base import SendResult
 from notifier.core.concurrency import AdaptiveLimit, Bounds
 
-__all__ = ["HOLD", "ChannelGate", "Ticket"]
+__all__ = ["HOLD", "ChannelGate", "Ticket", "view"]
 
 #: A pause up to this long is waited out with the claims in hand; a longer one hands them
 #: back to the store (they stay due, and no claim of the channel is taken until it ends).
@@ -118,16 +118,13 @@ class ChannelGate:
             return Ticket(self, self.clock())
 
     def _close(self, started: float, result: SendResult | None, latency: float) -> None:
-        in_flight = self.in_flight
-        self._leave()
-        if result is None:
-            return
-        if result.status == "sent":
-            self.adaptive.on_sent(latency=latency, in_flight=in_flight, started=started)
-        elif result.status == "retry":
+        if result is not None and result.status == "sent":
+            self.adaptive.on_sent(latency=latency, in_flight=self.in_flight, started=started)
+        elif result is not None and result.status == "retry":
             self.adaptive.on_overload(started=started, now=self.clock())
             if result.retry_after:
                 self.paused_until = max(self.paused_until, self.clock() + result.retry_after)
+        self._leave()  # after the pause is set: a waiting send woken now sees it
         self._publish()
 
     def _leave(self) -> None:
@@ -139,7 +136,11 @@ class ChannelGate:
 
     def view(self) -> dict[str, Any]:
         """What ``/healthz`` shows of the channel's sends."""
-        b = self.adaptive.bounds
-        return {"concurrency_limit": self.limit, "in_flight": self.in_flight,
-                "min_concurrency": b.minimum, "max_concurrency": b.maximum, "rate": b.rate,
-                "paused_for_seconds": round(self.pause_left(), 1)}
+        return view(self.adaptive.bounds, limit=self.limit, in_flight=self.in_flight, paused_for=self.pause_left())
+
+
+def view(bounds: Bounds, *, limit: int | None = None, in_flight: int = 0, paused_for: float = 0.0) -> dict[str, Any]:
+    """A channel's sends as ``/healthz`` shows them (``limit`` defaults to where it starts)."""
+    return {"concurrency_limit": bounds.start if limit is None else limit, "in_flight": in_flight,
+            "min_concurrency": bounds.minimum, "max_concurrency": bounds.maximum, "rate": bounds.rate,
+            "paused_for_seconds": round(paused_for, 1)}

@@ -32,7 +32,7 @@ import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
 from notifier import metrics
-from notifier.channel_gate import ChannelGate, Ticket
+from notifier.channel_gate import ChannelGate, Ticket, view
 from notifier.channels.base import Channel, Outbound, SendResult, permanent, retryable
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
@@ -143,6 +143,11 @@ class Worker:
     def gates(self) -> dict[str, ChannelGate]:
         """Each channel's gate (its current in-flight limit, pause and rate), by channel name."""
         return dict(self._gates)
+
+    def concurrency(self) -> dict[str, dict[str, Any]]:
+        """Each configured channel's sends: current in-flight limit, bounds, rate, pause."""
+        return {name: gate.view() if (gate := self._gates.get(name)) is not None
+                else view(self.config.concurrency_for(name)) for name in self.config.channels}
 
     def _paused_for(self) -> float | None:
         """Seconds until the first paused channel may send again (``None``: none is paused)."""
