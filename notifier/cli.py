@@ -317,6 +317,8 @@ def _cmd_explain(args: argparse.Namespace) -> int:
             print(f"  {mark} route {r['route']}: {'; '.join(x for x in r['reasons'] if x)}")
         if item["fallback"]:
             print("  → no route took this request: fallback")
+        if item.get("action_links", "on") != "on":
+            print(f"  → action links {item['action_links']}")
         if not item["deliveries"]:
             print("  → no channel receives it (it is stored and counted in digests)")
         for d in item["deliveries"]:

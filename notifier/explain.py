@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from notifier.config.models import Config
+from notifier.core.cases import opens_case
 from notifier.core.durations import format_duration
 from notifier.core.events import Event
 from notifier.core.routing import FALLBACK_ROUTE, Plan, effective_dedup, plan
@@ -51,6 +52,12 @@ def explain(config: Config, event: Event, now: datetime) -> tuple[dict[str, Any]
                        for d in routed.deliveries],
         "fallback": routed.used_fallback,
     }
+    if opens_case(event, routed.keywords):
+        from notifier.action_links import links_off_reason
+
+        # Whether the alerts of this case carry "I'm on it" / "Resolved" links, and if not, why.
+        off = links_off_reason(config)
+        item["action_links"] = "on" if off is None else f"off: {off}"
     return item, routed
 
 
@@ -60,9 +67,14 @@ async def previews(config: Config, event: Event, routed: Plan) -> list[Preview]:
     from notifier.core.privacy import for_channel
     from notifier.render import Renderer
 
+    from notifier.action_links import links_for
+    from notifier.core.follow_up import CaseState
+
     renderer = Renderer(config.templates)
     ctx = ChannelContext(defaults=config.defaults, renderer=renderer, inbox="127.0.0.1:0",
-                         event_url=config.defaults.event_url)
+                         event_url=config.defaults.event_url, links=links_for(config))
+    # A request shows the links of a new case (signed for the case id "preview").
+    case = CaseState(id="preview", status="open") if opens_case(event, routed.keywords) else None
     out = []
     for d in routed.deliveries:
         channel = build_channel(d.channel, config.channels[d.channel], ctx)
@@ -70,7 +82,8 @@ async def previews(config: Config, event: Event, routed: Plan) -> list[Preview]:
         policy = config.privacy_for(d.channel)
         seen = for_channel(event, policy.include, policy.redact or (), config.locale_for(d.channel))
         message = Outbound(delivery_id="preview", event=seen, channel=d.channel, route=d.route,
-                           priority=d.priority, keywords=tuple(routed.keywords))
+                           priority=d.priority, keywords=tuple(routed.keywords),
+                           case=case if getattr(channel, "shows_case", False) else None)
         try:
             text = module.preview(channel, message)
             body = channel.body(message) if channel.type in ("slack", "teams") else None  # type: ignore[attr-defined]

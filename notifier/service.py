@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from notifier import metrics
+from notifier.action_links import links_for
 from notifier.channels import ChannelContext, build_channel
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.errors import ConfigError
@@ -135,6 +136,8 @@ class Service:
             renderer=renderer,
             inbox=self.inbox.address if self.inbox is not None else None,
             event_url=config.defaults.event_url,
+            links=links_for(config),
+            clock=self.clock,
         )
 
     def _build_channels(self, config: Config, renderer: Renderer) -> ChannelSet:

@@ -7,13 +7,17 @@ translated into a :class:`SendResult` at the boundary, with secrets redacted.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from notifier.core.outbound import Outbound
 
 if TYPE_CHECKING:
+    from notifier.action_links import ActionLinks
     from notifier.config.models import Defaults
+    from notifier.core.follow_up import CaseState
     from notifier.render import Renderer
 
 __all__ = ["Channel", "ChannelContext", "Outbound", "Report", "SendResult", "permanent", "retryable", "sent"]
@@ -85,9 +89,25 @@ class ChannelContext:
     inbox: str | None = None
     #: Link to an event for agents, with ``{id}`` (from ``defaults.event_url``).
     event_url: str | None = None
+    #: Signed claim/resolve links (``None``: alerts carry none, see :mod:`notifier.action_links`).
+    links: ActionLinks | None = None
+    #: The service's clock: when a link is made, so when it expires.
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def link(self, event_id: str) -> str | None:
         return self.event_url.format(id=event_id) if self.event_url else None
+
+    def case_links(self, case: CaseState | None, via: str) -> dict[str, str]:
+        """The action links that fit ``case`` now: both while nobody has it, "Resolved" once claimed.
+
+        ``via`` is the channel type the links travel in (recorded with the action).
+        """
+        if self.links is None or case is None:
+            return {}
+        actions = {"open": ("claim", "resolve"), "reopened": ("claim", "resolve"),
+                   "claimed": ("resolve",)}.get(case.status, ())
+        now = self.clock()
+        return {a: self.links.url(case.id, a, now, via=via) for a in actions}  # type: ignore[arg-type]
 
 
 class Channel(Protocol):

@@ -38,13 +38,15 @@ import jinja2
 from notifier.channels._addresses import ascii_mailbox, needs_smtputf8, visitor_address, wire_bytes
 from notifier.channels._smtp import SmtpServer, parse_smtp_url
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
+from notifier.channels.case_text import case_words, state_text
 from notifier.channels.email_config import EmailChannel
 from notifier.channels.http import network_problem, redact
 from notifier.channels.inert import header_text
 from notifier.core.addresses import checked_email
+from notifier.core.follow_up import CaseState, FollowUp
 from notifier.render import view
 
-__all__ = ["EmailTarget", "create", "preview", "wire_bytes"]
+__all__ = ["EmailTarget", "create", "follows_up", "preview", "wire_bytes"]
 
 #: Words put in front of the subject so that mail filters can sort on them.
 _TAGS = {
@@ -59,6 +61,8 @@ class EmailTarget:
     """Renders events as emails and hands them to an SMTP server."""
 
     type = "email"
+    #: Alerts show their case (its state, the claim/resolve links): the worker fills ``Outbound.case``.
+    shows_case = True
 
     def __init__(self, name: str, config: EmailChannel, ctx: ChannelContext) -> None:
         self.name = name
@@ -114,8 +118,16 @@ class EmailTarget:
         context.update(
             local_time=local.strftime(_TIME_FORMATS.get(self.locale, "%Y-%m-%d %H:%M")),
             accent=_ACCENTS.get(message.priority.value, "#0052cc"),
+            **self.case_context(message.case),
         )
         return context
+
+    def case_context(self, case: CaseState | None) -> dict[str, Any]:
+        """The case's state line and the action links that fit it (none without a case or links)."""
+        w = case_words(self.locale)
+        links = self.ctx.case_links(case, via="email")
+        return {"case_state": state_text(case, self.locale, self.ctx.defaults.timezone),
+                "actions": [{"kind": kind, "label": getattr(w, kind), "url": url} for kind, url in links.items()]}
 
     def subject(self, message: Outbound, context: dict[str, Any]) -> str:
         """The subject: the tags ([TEST], [URGENT]…) then the template's words."""
@@ -168,6 +180,12 @@ class EmailTarget:
         msg.replace_header("To", address)
         self._body(msg, text, None)
         return msg
+
+    def compose_follow_up(self, follow_up: FollowUp) -> EmailMessage:
+        """The reply in the alert's thread telling an action (see :mod:`notifier.channels.email_follow_up`)."""
+        from notifier.channels.email_follow_up import compose_follow_up
+
+        return compose_follow_up(self, follow_up)
 
     def compose_report(self, report: Report) -> EmailMessage:
         """The email for a digest."""
@@ -236,6 +254,16 @@ class EmailTarget:
         if result.ok:
             return sent(ref, thread_ref=ref, reason=result.reason)
         return result
+
+    async def follow_up(self, follow_up: FollowUp) -> SendResult:
+        """Tell the team, in the alert's thread, who took or closed the case."""
+        try:
+            msg = self.compose_follow_up(follow_up)
+        except Exception as exc:  # an admin's template: another try renders the same
+            return permanent(self._redact(f"cannot render the follow-up: {type(exc).__name__}: {exc}"),
+                             label="template")
+        result = await self._deliver(msg, follow_up.progress)
+        return sent(str(msg["Message-ID"]), reason=result.reason) if result.ok else result
 
     async def send_report(self, report: Report) -> SendResult:
         """Send a digest as one email."""
@@ -357,6 +385,11 @@ def _certificate_problem(exc: BaseException) -> bool:
             return True
         seen = seen.__cause__ or seen.__context__
     return False
+
+
+def follows_up(config: EmailChannel) -> bool:
+    """Email channels always follow up: a reply in the alert's thread."""
+    return True
 
 
 def create(name: str, config: EmailChannel, ctx: ChannelContext) -> EmailTarget:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult, permanent, retryable, sent
+from notifier.channels.case_text import action_text, case_words
 from notifier.channels.freshdesk_config import FreshdeskChannel
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object
 from notifier.channels.http_client import Response
@@ -32,9 +33,10 @@ from notifier.channels.inert import header_text
 from notifier.channels.limits import cut_to, utf8_size
 from notifier.core.addresses import checked_email
 from notifier.core.events import Priority
+from notifier.core.follow_up import FollowUp
 from notifier.render import view
 
-__all__ = ["Freshdesk", "create", "delivery_tag", "error_text", "preview"]
+__all__ = ["Freshdesk", "create", "delivery_tag", "error_text", "follows_up", "preview"]
 
 PRIORITY = {Priority.low: 1, Priority.normal: 2, Priority.high: 3, Priority.urgent: 4}
 STATUS_OPEN = 2
@@ -224,11 +226,49 @@ class Freshdesk:
                 return sent(reason="Freshdesk created the ticket but did not say its id")
         return classify_response(response, secrets=self._secrets, detail=error_text(response))
 
+    def follow_up_note(self, follow_up: FollowUp) -> dict[str, Any]:
+        """The private note telling an action: "Pris en charge par Marie à 14:05 (depuis Slack)"."""
+        text = action_text(follow_up.action, follow_up.actor, follow_up.via, follow_up.at, self.locale,
+                           self.ctx.defaults.timezone)
+        body = f"<p>{html.escape(text)}.</p>"
+        if follow_up.note:
+            label = case_words(self.locale).note + (" :" if self.locale == "fr" else ":")
+            body += f"<p>{html.escape(label)} {html.escape(follow_up.note)}</p>"
+        return {"body": body, "private": True}
+
+    async def follow_up(self, follow_up: FollowUp) -> SendResult:
+        """Add the action to the case's ticket as a private note (``POST /api/v2/tickets/{id}/notes``).
+
+        Freshdesk takes no idempotency key on notes: a retry after a lost answer may add the
+        note twice (at-least-once, like every delivery). An action that came from Freshdesk
+        itself (its automation's webhook) is not told back to it.
+        """
+        if follow_up.via == "freshdesk":
+            return sent(reason="the action came from Freshdesk itself: nothing to add to the ticket")
+        ticket_id = next((t.thread_ref or t.ref for t in follow_up.targets if t.thread_ref or t.ref), None)
+        if ticket_id is None:
+            return permanent("the case's ticket id is unknown (Freshdesk did not say it)", label="not_found")
+        try:
+            response = await self._client.post(f"{self.base}/api/v2/tickets/{ticket_id}/notes",
+                                                json=self.follow_up_note(follow_up))
+        except Exception as exc:
+            return classify_exception(exc, secrets=self._secrets)
+        if response.status_code == 404:
+            return permanent(f"Freshdesk ticket {ticket_id} no longer exists", label="not_found")
+        if response.is_success:
+            return sent(ticket_id, reason=f"private note added to ticket {ticket_id}")
+        return classify_response(response, secrets=self._secrets, detail=error_text(response))
+
     async def send_report(self, report: Report) -> SendResult:
         return permanent("helpdesks do not take digests", label="unsupported")
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def follows_up(config: FreshdeskChannel) -> bool:
+    """Freshdesk channels always follow up: a private note on the case's ticket."""
+    return True
 
 
 def create(name: str, config: FreshdeskChannel, ctx: ChannelContext) -> Freshdesk:

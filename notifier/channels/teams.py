@@ -14,14 +14,17 @@ import json
 from typing import Any
 
 from notifier.channels.base import ChannelContext, Outbound, Report, SendResult
+from notifier.channels.case_text import action_text, case_words, state_text
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, url_secrets
 from notifier.channels.http_client import Response
 from notifier.channels.inert import safe_url
 from notifier.channels.limits import cut_to
 from notifier.channels.teams_config import TeamsChannel
+from notifier.core.follow_up import CaseState, FollowUp
 from notifier.render import view
 
-__all__ = ["ACCEPTED", "MAX_BODY_BYTES", "Teams", "card", "create", "envelope", "preview", "wire"]
+__all__ = ["ACCEPTED", "MAX_BODY_BYTES", "Teams", "card", "create", "envelope", "follow_up_card", "follows_up",
+           "preview", "wire"]
 
 CARD_SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 #: The "Post card in a chat or channel" action fails with "Request Entity Too Large" above
@@ -112,6 +115,9 @@ def card(message: Outbound, ctx: ChannelContext, locale: str) -> dict[str, Any]:
         head.append(_fact(labels["user"], _run(who)))
     if v["keywords"]:
         head.append(_fact(labels["keywords"], _run(", ".join(v["keywords"]))))
+    state = state_text(message.case, locale, ctx.defaults.timezone)
+    if state:  # a name typed by an agent: a TextRun shows it without Markdown
+        head.append(_rich(_run(state, weight="Bolder", color="Good")))
 
     tail: list[dict[str, Any]] = []
     if v["folded"]:
@@ -120,8 +126,11 @@ def card(message: Outbound, ctx: ChannelContext, locale: str) -> dict[str, Any]:
     content: dict[str, Any] = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": [],
                                "msteams": {"width": "Full"}}
     url = link or page_href
+    actions = _case_actions(message.case, ctx, locale)
     if url:
-        content["actions"] = [{"type": "Action.OpenUrl", "title": labels["open"], "url": url}]
+        actions.append({"type": "Action.OpenUrl", "title": labels["open"], "url": url})
+    if actions:
+        content["actions"] = actions
 
     def cut_runs(text: str, budget: int) -> list[dict[str, Any]]:
         kept, left = cut_to(text, max(budget, 0), _json_size)
@@ -167,6 +176,46 @@ def card(message: Outbound, ctx: ChannelContext, locale: str) -> dict[str, Any]:
     return content
 
 
+def _case_actions(case: CaseState | None, ctx: ChannelContext, locale: str) -> list[dict[str, Any]]:
+    """The "I'm on it" / "Resolved" buttons that fit the case: each opens its signed link's page."""
+    w = case_words(locale)
+    return [{"type": "Action.OpenUrl", "title": getattr(w, kind), "url": url}
+            for kind, url in ctx.case_links(case, via="teams").items()]
+
+
+def follow_up_card(follow_up: FollowUp, ctx: ChannelContext, locale: str) -> dict[str, Any]:
+    """The card telling an action on a case: who, when, from where, the note, the request it is about.
+
+    Workflows cannot edit a posted card, so each action is a card of its own; its buttons
+    are those that fit the case now ("Resolved" once claimed).
+    """
+    last = follow_up.targets[-1].message
+    v = view(last, ctx.defaults, locale, link=ctx.link(last.event.id or ""))
+    labels: dict[str, str] = v["labels"]
+    sentence = action_text(follow_up.action, follow_up.actor, follow_up.via, follow_up.at, locale,
+                           ctx.defaults.timezone)
+    body: list[dict[str, Any]] = [
+        _rich(_run(sentence, size="Large", weight="Bolder",
+                   color="Good" if follow_up.action == "resolve" else "Accent")),
+        _rich(_run(v["kind_label"] + (f" · {_cut(v['site'], _MAX_FACT)}" if v["site"] else "")), spacing="None"),
+    ]
+    if last.event.conversation_id:
+        body.append(_fact("Conversation", _run(_cut(last.event.conversation_id, _MAX_FACT))))
+    if follow_up.note:
+        body.append(_fact(case_words(locale).note, _run(_cut(follow_up.note, 2000))))
+    if v["message"]:
+        body.append(_rich(_run(_cut(v["message"], 300), italic=True), separator=True))
+    actions = _case_actions(follow_up.case, ctx, locale)
+    link = _http_url(v["link"])
+    if link:
+        actions.append({"type": "Action.OpenUrl", "title": labels["open"], "url": link})
+    content: dict[str, Any] = {"$schema": CARD_SCHEMA, "type": "AdaptiveCard", "version": "1.4", "body": body,
+                               "msteams": {"width": "Full"}}
+    if actions:
+        content["actions"] = actions
+    return content
+
+
 def report_card(report: Report) -> dict[str, Any]:
     """The digest's own card, or one made of its title and text; within :data:`MAX_BODY_BYTES`."""
     if report.card:
@@ -209,6 +258,8 @@ class Teams:
     """Posts Adaptive Cards to a Workflows webhook with aiohttp."""
 
     type = "teams"
+    #: Cards show their case (its state, the claim/resolve buttons): the worker fills ``Outbound.case``.
+    shows_case = True
 
     def __init__(self, name: str, config: TeamsChannel, ctx: ChannelContext) -> None:
         self.name = name
@@ -235,6 +286,10 @@ class Teams:
 
     async def send_report(self, report: Report) -> SendResult:
         return _accepted(await self._post(envelope(report_card(report))))
+
+    async def follow_up(self, follow_up: FollowUp) -> SendResult:
+        """Post a card saying who took or closed the case (a workflow cannot edit the alert's card)."""
+        return _accepted(await self._post(envelope(follow_up_card(follow_up, self.ctx, self.locale))))
 
     async def aclose(self) -> None:
         await self._client.aclose()
@@ -264,6 +319,11 @@ def _error_text(response: Response) -> str | None:
     if isinstance(error, dict):
         return " ".join(str(x) for x in (error.get("code"), error.get("message")) if x) or None
     return None
+
+
+def follows_up(config: TeamsChannel) -> bool:
+    """Teams channels always follow up: a card of its own for each action."""
+    return True
 
 
 def create(name: str, config: TeamsChannel, ctx: ChannelContext) -> Teams:

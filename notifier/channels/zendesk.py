@@ -36,6 +36,7 @@ from notifier.channels.base import (
     retryable,
     sent,
 )
+from notifier.channels.case_text import action_text, case_words
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, redact
 from notifier.channels.http_client import Response
 from notifier.channels.inert import header_text
@@ -43,9 +44,10 @@ from notifier.channels.limits import cut_to, utf8_size
 from notifier.channels.zendesk_config import ZendeskChannel
 from notifier.core.addresses import checked_email
 from notifier.core.events import Event
+from notifier.core.follow_up import FollowUp
 from notifier.render import view
 
-__all__ = ["Zendesk", "create", "delivery_tag", "error_text", "external_id", "preview", "tag"]
+__all__ = ["Zendesk", "create", "delivery_tag", "error_text", "external_id", "follows_up", "preview", "tag"]
 
 #: Zendesk refuses comments over 64 KB: bytes of UTF-8, with room for the cut note.
 _MAX_BODY = 60_000
@@ -240,11 +242,65 @@ class Zendesk:
     def _words(self, key: str) -> str:
         return _WORDS.get(self.locale, _WORDS["en"])[key]
 
+    def note(self, follow_up: FollowUp) -> str:
+        """The internal note telling an action: "Pris en charge par Marie à 14:05 (depuis Slack)"."""
+        text = action_text(follow_up.action, follow_up.actor, follow_up.via, follow_up.at, self.locale,
+                           self.ctx.defaults.timezone) + "."
+        if follow_up.note:
+            colon = " :" if self.locale == "fr" else ":"
+            text += f"\n{case_words(self.locale).note}{colon} {follow_up.note}"
+        return text
+
+    async def follow_up(self, follow_up: FollowUp) -> SendResult:
+        """Add the action to the case's ticket as an internal note (``comment.public: false``).
+
+        Exactly once, though a note is a ``PUT`` (which an HTTP client may send again on a
+        dropped connection): the note carries its follow-up's tag (``notifier_f_<id>``), the
+        ticket is read first (a tag already there: done), and the update is a safe update
+        (``safe_update`` + ``updated_stamp``), which Zendesk refuses with ``409`` once the
+        ticket changed — the next attempt reads it again. An action that came from Zendesk
+        itself (its webhook) is not told back to it.
+        """
+        if follow_up.via == "zendesk":
+            return sent(reason="the action came from Zendesk itself: nothing to add to the ticket")
+        ticket_id = next((t.thread_ref or t.ref for t in follow_up.targets if t.thread_ref or t.ref), None)
+        if ticket_id is None:
+            return permanent("the case's ticket id is unknown (Zendesk did not say it)", label="not_found")
+        url = f"{self.base}/api/v2/tickets/{ticket_id}.json"
+        tag = f"notifier_f_{follow_up.delivery_id}".lower()
+        try:
+            shown = await self._client.get(url)
+            if shown.status_code == 404:
+                return permanent(f"Zendesk ticket {ticket_id} no longer exists", label="not_found")
+            if not shown.is_success:
+                return classify_response(shown, secrets=self._secrets, detail=error_text(shown))
+            ticket = (json_object(shown) or {}).get("ticket") or {}
+            if tag in (ticket.get("tags") or []):
+                return sent(ticket_id, reason=f"note added to ticket {ticket_id} by an earlier attempt")
+            update: dict[str, Any] = {"comment": {"body": self.note(follow_up), "public": False},
+                                      "additional_tags": [tag]}
+            if ticket.get("updated_at"):
+                update.update(safe_update=True, updated_stamp=ticket["updated_at"])
+            response = await self._client.put(url, json={"ticket": update})
+        except Exception as exc:
+            return classify_exception(exc, secrets=self._secrets)
+        if response.status_code == 409:
+            return retryable(f"Zendesk ticket {ticket_id} changed meanwhile (UpdateConflict): reading it again "
+                             "on the next attempt", label="conflict")
+        if response.is_success:
+            return sent(ticket_id, reason=f"internal note added to ticket {ticket_id}")
+        return classify_response(response, secrets=self._secrets, detail=error_text(response))
+
     async def send_report(self, report: Report) -> SendResult:
         return permanent("helpdesks do not take digests", label="unsupported")
 
     async def aclose(self) -> None:
         await self._client.aclose()
+
+
+def follows_up(config: ZendeskChannel) -> bool:
+    """Zendesk channels always follow up: an internal note on the case's ticket."""
+    return True
 
 
 def create(name: str, config: ZendeskChannel, ctx: ChannelContext) -> Zendesk:

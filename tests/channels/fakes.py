@@ -79,7 +79,7 @@ class Reply:
     status: int = 200
     body: Any = b""
     headers: dict[str, str] = field(default_factory=dict)
-    action: Literal["answer", "hang", "drop", "lose"] = "answer"
+    action: Literal["answer", "hang", "drop", "lose", "normal"] = "answer"
 
     @classmethod
     def hang(cls) -> Reply:
@@ -92,6 +92,11 @@ class Reply:
     @classmethod
     def lose(cls) -> Reply:
         return cls(action="lose")
+
+    @classmethod
+    def normal(cls) -> Reply:
+        """The service's normal answer (to script what comes after it)."""
+        return cls(action="normal")
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -214,7 +219,7 @@ class FakeServer:
             self.requests.append(request)
             self._lock.notify_all()
             scripted = self._script.pop(0) if self._script else None
-        return scripted if scripted is not None else self.handle(request)
+        return scripted if scripted is not None and scripted.action != "normal" else self.handle(request)
 
     def wait_for(self, count: int, timeout: float = 5.0) -> list[Request]:
         """The first ``count`` requests, once they arrived (fails after ``timeout``)."""
@@ -802,7 +807,10 @@ class FakeZendesk(FakeServer):
       a different body answers ``400 IdempotentRequestError``; after two hours the key is
       forgotten and a repeat creates a second ticket;
     - ``GET /api/v2/tickets.json?external_id=`` lists the tickets with that external id;
-    - ``PUT /api/v2/tickets/{id}.json`` with a ``comment`` adds it to the ticket;
+    - ``PUT /api/v2/tickets/{id}.json`` with a ``comment`` adds it to the ticket, private when
+      ``public`` is false ("Ticket comments are created by including a comment object in the
+      ticket object when … updating the ticket", https://developer.zendesk.com/api-reference/
+      ticketing/tickets/ticket_comments/); ``GET`` of the same path shows the ticket;
     - 422 ``RecordInvalid`` with ``details`` for invalid fields, an invalid requester email included.
 
     :attr:`now` is the fake's clock (seconds); tests move it to pass the two hours.
@@ -820,6 +828,7 @@ class FakeZendesk(FakeServer):
         #: Addresses Zendesk refuses as a requester although they parse (its own rules).
         self.refused_emails: set[str] = set()
         self.now = 0.0
+        self._changes = itertools.count(1)
 
     def handle(self, request: Request) -> Reply:
         if _basic(request.headers.get("authorization")) != f"{self.email}/token:{self.api_token}":
@@ -827,6 +836,10 @@ class FakeZendesk(FakeServer):
         one = re.fullmatch(r"/api/v2/tickets/(\d+)\.json", request.path)
         if one and request.method == "PUT":
             return self._update(int(one.group(1)), request)
+        if one and request.method == "GET":  # "Show Ticket"
+            shown = next((t for t in self.tickets if t["id"] == int(one.group(1))), None)
+            return Reply(200, {"ticket": shown}) if shown else Reply(404, {"error": "RecordNotFound",
+                                                                           "description": "Not found"})
         if request.path == "/api/v2/tickets.json" and request.method == "GET":
             external = request.query.get("external_id")
             found = [t for t in self.tickets if external is None or t.get("external_id") == external]
@@ -853,6 +866,12 @@ class FakeZendesk(FakeServer):
         if ticket is None:
             return Reply(404, {"error": "RecordNotFound", "description": "Not found"})
         update = (request.json() or {}).get("ticket") or {}
+        # "Protecting against ticket update collisions": with safe_update, an updated_stamp that
+        # is not the ticket's updated_at any more is refused (409 UpdateConflict).
+        if update.get("safe_update") and update.get("updated_stamp") != ticket.get("updated_at"):
+            return Reply(409, {"error": "UpdateConflict",
+                               "description": "Safe Update prevented the update due to outdated ticket data. "
+                                              "Please fetch the latest ticket data and try again."})
         comment = update.get("comment") or {}
         if not (comment.get("body") or comment.get("html_body")):
             return Reply(422, {"error": "RecordInvalid", "description": "Record validation errors",
@@ -861,7 +880,13 @@ class FakeZendesk(FakeServer):
         ticket["tags"] = list(dict.fromkeys([*ticket.get("tags", []), *update.get("additional_tags", [])]))
         if update.get("priority"):
             ticket["priority"] = update["priority"]
+        ticket["updated_at"] = self._stamp()
         return Reply(200, {"ticket": ticket})
+
+    def _stamp(self) -> str:
+        """A new ``updated_at`` (each change moves it, as on the real service)."""
+        n = next(self._changes)
+        return f"2026-01-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
 
     def _create(self, body: dict[str, Any]) -> Reply:
         ticket = body.get("ticket") if isinstance(body, dict) else None
@@ -884,7 +909,7 @@ class FakeZendesk(FakeServer):
         if details:
             return Reply(422, {"error": "RecordInvalid", "description": "Record validation errors",
                                "details": details})
-        created = {"id": next(self._ids), "status": "new", **ticket}
+        created = {"id": next(self._ids), "status": "new", **ticket, "updated_at": self._stamp()}
         self.tickets.append(created)
         return Reply(201, {"ticket": created},
                      {"Location": f"{self.url}/api/v2/tickets/{created['id']}.json"})
@@ -904,7 +929,9 @@ class FakeFreshdesk(FakeServer):
     - ``GET /api/v2/search/tickets`` ("Filter tickets") reads the search index, which the docs
       say lags behind: a ticket only appears there :attr:`search_lag` seconds (of :attr:`now`)
       after its creation — a few minutes on the real service;
-    - ``POST /api/v2/tickets/{id}/notes`` adds a note (404 for an unknown ticket).
+    - ``POST /api/v2/tickets/{id}/notes`` adds a note, private unless ``private`` is false
+      ("Add Note to a ticket": ``body`` HTML, required; ``private`` default true,
+      https://developers.freshdesk.com/api/#add_note_to_a_ticket); 404 for an unknown ticket.
     """
 
     def __init__(self, api_key: str = "fd-secret-key") -> None:

@@ -1,0 +1,140 @@
+"""From the email to the answer, on real parts: the alert reaches an SMTP server (aiosmtpd), its
+link is followed over HTTP on 127.0.0.1, the button claims, and the team's thread is told."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import socket
+from collections.abc import AsyncIterator
+from email.message import EmailMessage
+from html import unescape
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from notifier.api import create_app
+from notifier.inbox import captured
+from notifier.service import Service
+from tests.conftest import ServiceFactory
+
+SECRET = "email-actions-secret-0123456789abcdef"
+
+
+def config(base: str) -> str:
+    return f"""version: 1
+defaults:
+  timezone: Europe/Paris
+  public_url: {base}
+action_links: {{secret: {SECRET}}}
+channels:
+  support-email: {{type: email, to: [support@example.com], from: "Chatbot <bot@example.com>"}}
+routes:
+  - name: handoff
+    match: {{kinds: [support_request]}}
+    to: [support-email]
+"""
+
+
+@pytest.fixture
+async def served(make_service: ServiceFactory, monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[Service, str]]:
+    """The service (its email going to the capture inbox, an aiosmtpd server) and its API over HTTP."""
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    base = f"http://127.0.0.1:{sock.getsockname()[1]}"
+    service = await make_service(config(base))
+    server = uvicorn.Server(uvicorn.Config(create_app(service, manage=False), lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    for _ in range(500):
+        if server.started:
+            break
+        await asyncio.sleep(0.01)
+    assert server.started
+    try:
+        yield service, base
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
+
+
+def mails(inbox: Path) -> list[EmailMessage]:
+    return [m.message() for m in sorted(captured(inbox), key=lambda m: -m.number)]
+
+
+def part(msg: EmailMessage, kind: str) -> str:
+    body = msg.get_body((kind,))
+    assert isinstance(body, EmailMessage)
+    return str(body.get_content())
+
+
+def links_in(text: str) -> dict[str, str]:
+    """The action links of a text part, by their label."""
+    return {label.strip(): url for label, url in re.findall(r"^(.+?) ?: (https?://\S+/act\?t=\S+)\s*$", text, re.M)}
+
+
+def form(page: str) -> dict[str, Any]:
+    token = re.search(r'name="t" value="([^"]+)"', page)
+    assert token, page
+    return {"t": unescape(token.group(1))}
+
+
+async def drain(service: Service) -> None:
+    assert service.worker is not None
+    await service.worker.drain()
+
+
+async def test_claim_and_resolve_from_the_email_and_the_thread_is_told(served: tuple[Service, str],
+                                                                         tmp_path: Path) -> None:
+    service, base = served
+    inbox = tmp_path / "inbox"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        r = await http.post("/v1/events", json={"kind": "support_request", "site": "shop.example.com",
+                                                "conversation_id": "c-7", "message": "Mon colis n'arrive pas"})
+        case_id = r.json()["case"]["id"]
+        await drain(service)
+        [alert] = mails(inbox)
+        text, html = part(alert, "plain"), part(alert, "html")
+        links = links_in(text)
+        assert set(links) == {"Je m'en occupe", "Résolu"}
+        # The HTML part carries the same two links, as buttons.
+        assert all(f'href="{url}"' in unescape(html) or f'href="{url}"' in html for url in links.values())
+        # Opening the link (what a mail scanner does) changes nothing.
+        page = await http.get(links["Je m'en occupe"], headers={"Accept-Language": "fr"})
+        assert page.status_code == 200 and "Prendre en charge cette demande" in unescape(page.text)
+        assert (await http.get(f"/v1/cases/{case_id}")).json()["status"] == "open"
+
+        posted = await http.post(f"/v1/cases/{case_id}/act", data={**form(page.text), "by": "Marie"},
+                                 headers={"Origin": base, "Accept-Language": "fr"})
+        assert posted.status_code == 200 and "Pris en charge par Marie" in unescape(posted.text)
+        assert (await http.get(f"/v1/cases/{case_id}")).json()["claimed_by"] == "Marie"
+
+        await drain(service)
+        _, told = mails(inbox)
+        assert told["In-Reply-To"] == alert["Message-ID"] and alert["Message-ID"] in told["References"]
+        assert told["Subject"] == f"Re: {alert['Subject']}" and told["X-Notifier-Kind"] == "follow_up"
+        told_text = part(told, "plain")
+        assert re.search(r"Pris en charge par Marie à \d\d:\d\d \(depuis l'email\)\.", told_text)
+        # Once claimed, the thread offers what is left to do: resolve.
+        assert set(links_in(told_text)) == {"Résolu"}
+
+        page = await http.get(links_in(told_text)["Résolu"], headers={"Accept-Language": "fr"})
+        done = await http.post(f"/v1/cases/{case_id}/act",
+                               data={**form(page.text), "by": "Marie", "note": "colis renvoyé"},
+                               headers={"Origin": base})
+        assert done.status_code == 200
+        await drain(service)
+        *_, resolved = mails(inbox)
+        assert resolved["In-Reply-To"] == alert["Message-ID"]
+        resolved_text = part(resolved, "plain")
+        assert "Résolu par Marie" in resolved_text and "colis renvoyé" in resolved_text
+        assert links_in(resolved_text) == {}
+        case = (await http.get(f"/v1/cases/{case_id}")).json()
+        assert [(a["action"], a["via"]) for a in case["actions"]] == [("claim", "email"), ("resolve", "email")]
+        # The follow-ups are deliveries like any other: listed with the case, sent.
+        follow_ups = [d for d in case["deliveries"] if d["route"] == "follow-up"]
+        assert [d["status"] for d in follow_ups] == ["sent", "sent"]
