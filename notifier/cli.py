@@ -270,6 +270,11 @@ def _cmd_check(args: argparse.Namespace) -> int:
     if not config.fallback_channels:
         print("warning: no fallback channel: a support request that no route takes is only stored",
               file=sys.stderr)
+    from notifier.action_links import links_off_reason
+
+    off = links_off_reason(config)
+    if off and any(ch.type in ("email", "teams") for ch in config.channels.values()):
+        print(f"note: email and Teams alerts carry no \"I'm on it\" / \"Resolved\" links: {off}", file=sys.stderr)
     return 0
 
 

@@ -63,12 +63,11 @@ def explain(config: Config, event: Event, now: datetime) -> tuple[dict[str, Any]
 
 async def previews(config: Config, event: Event, routed: Plan) -> list[Preview]:
     """What each planned delivery's channel would send; a rendering problem is shown in its place."""
+    from notifier.action_links import links_for
     from notifier.channels import ChannelContext, Outbound, build_channel
+    from notifier.core.follow_up import CaseState
     from notifier.core.privacy import for_channel
     from notifier.render import Renderer
-
-    from notifier.action_links import links_for
-    from notifier.core.follow_up import CaseState
 
     renderer = Renderer(config.templates)
     ctx = ChannelContext(defaults=config.defaults, renderer=renderer, inbox="127.0.0.1:0",

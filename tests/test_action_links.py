@@ -7,6 +7,7 @@ import re
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from html import unescape
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -260,3 +261,26 @@ async def test_without_links_configured_the_page_says_so(make_service: ServiceFa
         token = links().token("c1", "claim", datetime.now(UTC))
         r = await c.get("/v1/cases/c1/act", params={"t": token}, headers={"Accept-Language": "en"})
         assert r.status_code == 404 and "not enabled" in shown(r)
+
+
+def test_check_and_explain_say_when_alerts_carry_no_links(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    from notifier.cli import main
+
+    monkeypatch.delenv("NOTIFIER_LINK_SECRET", raising=False)
+    path = tmp_path / "channels.yaml"
+    path.write_text("version: 1\nchannels:\n  mail: {type: email, to: [s@example.com], smtp: 'smtp://127.0.0.1:25'}\n"
+                    "routes:\n  - {name: handoff, match: {kinds: [support_request]}, to: [mail]}\n")
+    event = tmp_path / "event.json"
+    event.write_text('{"kind": "support_request", "site": "shop", "conversation_id": "c1"}')
+    assert main(["check", str(path)]) == 0
+    assert "carry no \"I'm on it\" / \"Resolved\" links: set defaults.public_url" in capsys.readouterr().err
+    assert main(["explain", "--config", str(path), str(event)]) == 0
+    assert "action links off: set defaults.public_url" in capsys.readouterr().out
+    # Configured, the rendered email shows them (signed for the preview's case).
+    monkeypatch.setenv("NOTIFIER_LINK_SECRET", SECRET)
+    path.write_text(path.read_text().replace("version: 1\n", f"version: 1\ndefaults: {{public_url: {BASE}}}\n"))
+    assert main(["check", str(path)]) == 0
+    assert "links" not in capsys.readouterr().err
+    assert main(["explain", "--render", "--config", str(path), str(event)]) == 0
+    assert f"Je m'en occupe : {BASE}/v1/cases/preview/act?t=" in capsys.readouterr().out
