@@ -44,6 +44,7 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
     from notifier.console.config_page import config_router
     from notifier.console.deliveries_page import deliveries_router
     from notifier.console.digest_page import digest_router
+    from notifier.console.health_page import health_router
     from notifier.console.queue import queue_router
     from notifier.console.route_tester import route_tester_router
 
@@ -64,4 +65,5 @@ def add_console(app: FastAPI, get_service: Callable[[], Service],
     app.include_router(route_tester_router(console))
     app.include_router(config_router(console))
     app.include_router(digest_router(console))
+    app.include_router(health_router(console))
     return console

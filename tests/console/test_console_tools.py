@@ -15,8 +15,10 @@ from tests.conftest import ServiceFactory
 from tests.console.helpers import ADMIN, MONDAY_MORNING, READER, Clock, console_config, csrf_of, log_in, request_event
 from tests.sink import Sink
 
-EXTRA = ('  slack: {type: slack, token: "xoxb-console-secret-token", channel: "#support"}\n'
-         '  teams: {type: teams, url: "https://example.com/workflows/secret-path"}\n')
+# Nothing is sent to these (the tests render only); were something sent, it would reach a closed port.
+EXTRA = ('  slack: {type: slack, token: "xoxb-console-secret-token", channel: "#support", '
+         'base_url: "http://127.0.0.1:9/api/"}\n'
+         '  teams: {type: teams, url: "http://127.0.0.1:9/workflows/secret-path"}\n')
 
 
 @pytest.fixture
@@ -138,3 +140,34 @@ async def test_a_past_digest_is_previewed_in_each_channels_look(
         assert "<b>Où est ma commande" not in email.text
         future = await client.get("/console/digest?name=daily&date=2026-03-30")
         assert "a past day only" in future.text
+
+
+async def test_health_charts_count_what_was_sent_and_what_failed(
+        make_service: ServiceFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.sink import Reply
+
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    service = await make_service(console_config(sink.url), clock=Clock(MONDAY_MORNING))
+    sink.reply(Reply(200), Reply(400), Reply(200))
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Accept-Language": "en"}) as client:
+        await _health(client, service)
+
+
+async def _health(client: httpx.AsyncClient, service: Service) -> None:
+    for i in range(3):
+        r = await client.post("/v1/events", headers={"Authorization": f"Bearer {ADMIN}"},
+                              json=request_event(conversation_id=f"h{i}"))
+        assert r.status_code == 202
+    assert service.worker is not None
+    await service.worker.drain()
+    await log_in(client, READER)
+    page = (await client.get("/console/health")).text
+    sent = sum(1 for d in await service.store.list_deliveries(status="sent", channel="hook", limit=10))
+    assert sent == 2
+    assert "Sent: 2 · Error: 1" in page
+    throughput = page.split('id="chart-throughput"')[1].split("</figure>")[0]
+    assert throughput.count("<rect") == 24 and ": 2.0</title>" in throughput  # this hour's bar
+    statuses = page.split('id="chart-statuses"')[1].split("</figure>")[0]
+    assert "sent: 2.0" in statuses and "dead: 1.0" in statuses
