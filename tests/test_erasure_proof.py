@@ -2,7 +2,8 @@
 
 A real ``notifier serve`` process takes events carrying a distinctive email, phone number
 and name, delivers them over loopback (a real SMTP server, a fake Zendesk, a webhook
-sink), an agent resolves the case with a note naming the person; then the admin erases
+sink, a fake Slack), an agent resolves the case with a note naming the person (Slack is
+told, note included); then the admin erases
 the person through the API, the process is stopped, and the raw files are searched:
 SQLite's main file, ``-wal``, ``-journal`` and ``-shm``; a ``pg_dump`` of PostgreSQL.
 None of the strings is left. A bystander's strings, stored the same way, are still
@@ -24,7 +25,7 @@ import httpx
 import pytest
 
 from notifier.auth import hash_token
-from tests.channels.fakes import FakeZendesk
+from tests.channels.fakes import FakeSlack, FakeZendesk
 from tests.channels.test_email import Mailbox, Start, mailbox, smtp_server, tls  # noqa: F401  (fixtures)
 from tests.forensics import pg_dump, sqlite_leftovers
 from tests.pgserver import PgServer
@@ -53,7 +54,7 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[st
     server.drop_database(url.rsplit("/", 1)[1])
 
 
-def config(smtp_port: int, zendesk: FakeZendesk, sink: Sink) -> str:
+def config(smtp_port: int, zendesk: FakeZendesk, slack: FakeSlack, sink: Sink) -> str:
     return f"""
 version: 1
 defaults:
@@ -64,10 +65,11 @@ channels:
   zendesk: {{type: zendesk, subdomain: acme, email: {zendesk.email}, api_token: {zendesk.api_token},
             base_url: "{zendesk.url}"}}
   hook: {{type: webhook, url: "{sink.url}", timeout: 2s}}
+  slack: {{type: slack, token: {slack.token}, channel: "#support", base_url: "{slack.api_url}"}}
 routes:
   - name: handoff
     match: {{kinds: [support_request]}}
-    to: [mail, zendesk, hook]
+    to: [mail, zendesk, hook, slack]
     response_target: 2h
   - name: words
     match: {{kinds: [message], keywords: [urgent], role: user}}
@@ -110,16 +112,16 @@ async def test_erased_person_is_in_no_database_file(backend: tuple[str, Callable
                                                     smtp_server: Start, mailbox: Mailbox,  # noqa: F811
                                                     tmp_path: Path, sink: Sink) -> None:
     url, leftovers = backend
-    with FakeZendesk() as zendesk:
+    with FakeZendesk() as zendesk, FakeSlack() as slack:
         cfg = tmp_path / "channels.yaml"
-        cfg.write_text(config(await smtp_server(), zendesk, sink), encoding="utf-8")  # type: ignore[arg-type]
+        cfg.write_text(config(await smtp_server(), zendesk, slack, sink), encoding="utf-8")  # type: ignore[arg-type]
         port = free_port()
         env = {**os.environ, "NOTIFIER_LOG_FORMAT": "json"}
         env.pop("NOTIFIER_API_TOKEN", None)
         with (tmp_path / "serve.log").open("wb") as log:
             proc = await asyncio.create_subprocess_exec(
                 sys.executable, "-m", "notifier.cli", "serve", "--config", str(cfg), "--db", url,
-                "--port", str(port), env=env, stdout=log, stderr=log)
+                "--port", str(port), "--workers", "1", env=env, stdout=log, stderr=log)
         try:
             api = httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30,
                                     headers={"Authorization": f"Bearer {ADMIN}"})
@@ -133,23 +135,28 @@ async def test_erased_person_is_in_no_database_file(backend: tuple[str, Callable
             await wait_for(up, "the API", proc)
             assert (await api.post("/v1/events", json=EVENTS)).status_code == 202
 
-            async def all_sent() -> list[dict[str, Any]] | None:
-                listed = (await api.get("/v1/deliveries", params={"limit": 100})).json()["deliveries"]
-                return listed if len(listed) == 8 and all(d["status"] == "sent" for d in listed) else None
+            def all_sent(n: int) -> Callable[[], Any]:
+                async def check() -> bool:
+                    listed = (await api.get("/v1/deliveries", params={"limit": 100})).json()["deliveries"]
+                    return len(listed) == n and all(d["status"] == "sent" for d in listed)
+                return check
 
-            await wait_for(all_sent, "8 deliveries sent", proc)
+            await wait_for(all_sent(10), "10 deliveries sent", proc)
             assert len(mailbox.received) == 2 and len(zendesk.tickets) == 2
             case_id = (await api.get("/v1/privacy/subjects", params={"email": EMAIL})).json()["cases"][0]["id"]
             r = await api.post(f"/v1/cases/{case_id}/resolve",
                                json={"note": "Zéphyrine Quillard-Oxbow rappelée au 06 47 81 29 53"})
             assert r.status_code == 200
+            # Slack is told, with the note, in the alert's thread (a follow-up, stored like a delivery).
+            await wait_for(all_sent(11), "the follow-up sent", proc)
             # Before: the search finds her (else finding nothing later would prove nothing).
             assert leftovers(HERS), "her details should be stored before the erasure"
 
             r = await api.delete("/v1/privacy/subjects", params={"email": EMAIL.lower()})
             assert r.status_code == 200, r.text
             report = r.json()
-            assert report["reclaimed"] is True and report["counts"]["events_anonymised"] == 3
+            # Her two events, the bystander's message naming her, and the follow-up (a copy of her request).
+            assert report["reclaimed"] is True and report["counts"]["events_anonymised"] == 4
             assert [t["type"] for t in report["helpdesk_tickets"]] == ["zendesk"]
             await api.aclose()
         finally:

@@ -8,8 +8,8 @@ Written once above the connector port, for both backends. What belongs to a subj
   event of the conversations where the address is the user's own (the person's whole
   chat; a conversation that merely mentions them keeps its other events);
 - by conversation: every event with that ``conversation_id``;
-- then what notifier wrote for the cases those events opened (an escalation or an
-  acknowledgement carries a copy of the request).
+- then what notifier wrote for the cases those events opened (an escalation, an
+  acknowledgement or a follow-up carries a copy of the request).
 
 Erasure, per table (one transaction; see ``docs/privacy.md``):
 
@@ -23,8 +23,9 @@ deliveries      anonymised: status, channel, route and times stay (delivery heal
                 their reason text.
 dedup, threads  deleted (their keys are built from the conversation or the person).
 cases           anonymised: identity and conversation id replaced, note removed; the
-                notes of its actions removed; timers kept (no personal data).
-other notes     a case or action note elsewhere naming the email is removed.
+                notes of its actions and of their follow-ups removed; timers, measures
+                and ratings kept (no personal data).
+other notes     a case, action or follow-up note elsewhere naming the email is removed.
 ==============  ==========================================================================
 """
 
@@ -39,10 +40,15 @@ from typing import Any
 
 import orjson
 
+from notifier.core.events import Kind
 from notifier.core.subject import Subject
 from notifier.store.connector import Connector, Row, as_time, queries
 
 __all__ = ["ErasureCounts", "Found", "SubjectStore", "body_of"]
+
+
+#: The kinds a visitor's chatbot sends; any other kind of event was written by notifier.
+_VISITOR_KINDS = orjson.dumps([k.value for k in Kind]).decode()
 
 
 def _ids(values: Iterable[Any]) -> str:
@@ -143,7 +149,7 @@ class SubjectStore:
         if own:
             case_ids = [r["case_id"] for r in await db.fetch_all(q["cases_of_events"], {"ids": _ids(own)})]
         if case_ids:
-            add(await db.fetch_all(q["events_of_cases"], {"ids": _ids(case_ids)}))
+            add(await db.fetch_all(q["events_of_cases"], {"ids": _ids(case_ids), "visitor_kinds": _VISITOR_KINDS}))
         found = Found(events=sorted(events.values(), key=lambda r: (as_time(r["occurred_at"]), r["id"])))
         if case_ids:
             found.cases = await db.fetch_all(q["cases"], {"ids": _ids(case_ids)})
@@ -178,6 +184,8 @@ class SubjectStore:
         await db.execute(q["forget_attempt_reasons"], {"ids": _ids(delivery_ids)})
         await db.execute(q["forget_deliveries"], {"ids": _ids(delivery_ids)})
         if gone_ids:
+            await db.execute(q["delete_follow_ups"], {"ids": _ids(dropped)})
+            await db.execute(q["delete_feedback"], {"ids": _ids(gone_ids)})
             await db.execute(q["delete_attempts"], {"ids": _ids(dropped)})
             await db.execute(q["delete_deliveries"], {"ids": _ids(dropped)})
             await db.execute(q["delete_case_links"], {"ids": _ids(gone_ids)})
@@ -195,6 +203,9 @@ class SubjectStore:
             await db.execute(q["forget_cases"], {"ids": _ids(case_ids)})
         other_cases = [i for s, i in found.notes if s == "case"]
         other_actions = [i for s, i in found.notes if s == "action"]
+        other_follow_ups = [i for s, i in found.notes if s == "follow_up"]
+        if case_ids or other_follow_ups:
+            await db.execute(q["forget_follow_up_notes"], {"cases": _ids(case_ids), "ids": _ids(other_follow_ups)})
         if other_cases:
             await db.execute(q["forget_case_notes"], {"ids": _ids(other_cases)})
         notes = sum(1 for c in found.cases if c["note"]) + sum(1 for a in found.actions if a["note"])

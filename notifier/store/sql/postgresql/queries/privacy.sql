@@ -19,10 +19,11 @@ WHERE (site, conversation_id) IN (SELECT x->>0, x->>1 FROM jsonb_array_elements(
 SELECT DISTINCT case_id FROM case_events WHERE event_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
 
 -- name: events_of_cases
--- What notifier wrote for these cases (escalations, acknowledgements): copies of the request.
+-- What notifier wrote for these cases (escalations, acknowledgements, follow-ups: any kind
+-- a visitor cannot send): copies of the request.
 SELECT e.id, e.kind, e.site, e.conversation_id, e.role, e.occurred_at, e.received_at, e.body
 FROM case_events ce JOIN events e ON e.id = ce.event_id
-WHERE ce.case_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))) AND e.kind IN ('escalation', 'acknowledgement')
+WHERE ce.case_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))) AND e.kind NOT IN (SELECT jsonb_array_elements_text(CAST(%(visitor_kinds)s AS jsonb)))
 
 -- name: cases
 SELECT * FROM cases WHERE id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))) ORDER BY opened_at, id
@@ -45,6 +46,8 @@ WHERE delivery_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))) 
 SELECT 'case' AS source, id, note, id AS case_id FROM cases WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\'
 UNION ALL
 SELECT 'action', CAST(id AS TEXT), note, case_id FROM case_actions WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\'
+UNION ALL
+SELECT 'follow_up', delivery_id, note, case_id FROM follow_ups WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\'
 
 -- name: tombstone_event
 -- What the digest counts stays (kind, site, time, role); what the person wrote or was goes.
@@ -107,3 +110,14 @@ VALUES (%(digest)s, %(kind)s, %(erased_by)s, %(via)s, %(now)s, CAST(%(counts)s A
 -- name: erasures
 SELECT id, subject_digest, subject_kind, erased_by, via, at, counts FROM erasures
 WHERE (CAST(%(digest)s AS TEXT) IS NULL OR subject_digest = %(digest)s) ORDER BY id DESC LIMIT %(limit)s
+
+-- name: forget_follow_up_notes
+-- A follow-up tells a channel an action, with its note: the same note goes.
+UPDATE follow_ups SET note = NULL
+WHERE note IS NOT NULL AND (case_id IN (SELECT jsonb_array_elements_text(CAST(%(cases)s AS jsonb))) OR delivery_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))))
+
+-- name: delete_follow_ups
+DELETE FROM follow_ups WHERE delivery_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
+
+-- name: delete_feedback
+DELETE FROM case_feedback WHERE event_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))

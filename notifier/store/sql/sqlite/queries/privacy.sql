@@ -20,10 +20,11 @@ WHERE (site, conversation_id) IN (SELECT json_extract(value, '$[0]'), json_extra
 SELECT DISTINCT case_id FROM case_events WHERE event_id IN (SELECT value FROM json_each(:ids))
 
 -- name: events_of_cases
--- What notifier wrote for these cases (escalations, acknowledgements): copies of the request.
+-- What notifier wrote for these cases (escalations, acknowledgements, follow-ups: any kind
+-- a visitor cannot send): copies of the request.
 SELECT e.id, e.kind, e.site, e.conversation_id, e.role, e.occurred_at, e.received_at, e.body
 FROM case_events ce JOIN events e ON e.id = ce.event_id
-WHERE ce.case_id IN (SELECT value FROM json_each(:ids)) AND e.kind IN ('escalation', 'acknowledgement')
+WHERE ce.case_id IN (SELECT value FROM json_each(:ids)) AND e.kind NOT IN (SELECT value FROM json_each(:visitor_kinds))
 
 -- name: cases
 SELECT * FROM cases WHERE id IN (SELECT value FROM json_each(:ids)) ORDER BY opened_at, id
@@ -46,6 +47,8 @@ WHERE delivery_id IN (SELECT value FROM json_each(:ids)) ORDER BY delivery_id, n
 SELECT 'case' AS source, id, note, id AS case_id FROM cases WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\'
 UNION ALL
 SELECT 'action', CAST(id AS TEXT), note, case_id FROM case_actions WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\'
+UNION ALL
+SELECT 'follow_up', delivery_id, note, case_id FROM follow_ups WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\'
 
 -- name: tombstone_event
 -- What the digest counts stays (kind, site, time, role); what the person wrote or was goes.
@@ -109,3 +112,14 @@ VALUES (:digest, :kind, :erased_by, :via, :now, :counts)
 -- name: erasures
 SELECT id, subject_digest, subject_kind, erased_by, via, at, counts FROM erasures
 WHERE (CAST(:digest AS TEXT) IS NULL OR subject_digest = :digest) ORDER BY id DESC LIMIT :limit
+
+-- name: forget_follow_up_notes
+-- A follow-up tells a channel an action, with its note: the same note goes.
+UPDATE follow_ups SET note = NULL
+WHERE note IS NOT NULL AND (case_id IN (SELECT value FROM json_each(:cases)) OR delivery_id IN (SELECT value FROM json_each(:ids)))
+
+-- name: delete_follow_ups
+DELETE FROM follow_ups WHERE delivery_id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_feedback
+DELETE FROM case_feedback WHERE event_id IN (SELECT value FROM json_each(:ids))
