@@ -2,16 +2,19 @@
 
 -- name: queue
 -- A page of cases, newest round first, with how many escalation steps fired in this round.
+-- The inner query sorts ids only and pages first; the rows and levels are read for the page.
 -- %(statuses)s and %(sites)s are JSON arrays, or NULL for any.
 SELECT c.*, (SELECT count(*) FROM case_timers t
              WHERE t.case_id = c.id AND t.round = c.round AND t.status = 'fired') AS level
-FROM cases c
-WHERE (CAST(%(statuses)s AS jsonb) IS NULL
-       OR c.status IN (SELECT jsonb_array_elements_text(CAST(%(statuses)s AS jsonb))))
-  AND (CAST(%(sites)s AS jsonb) IS NULL
-       OR c.site IN (SELECT jsonb_array_elements_text(CAST(%(sites)s AS jsonb))))
-ORDER BY c.round_opened_at DESC, c.id DESC
-LIMIT %(limit)s OFFSET %(offset)s
+FROM (SELECT id, round_opened_at FROM cases
+      WHERE (CAST(%(statuses)s AS jsonb) IS NULL
+             OR status IN (SELECT jsonb_array_elements_text(CAST(%(statuses)s AS jsonb))))
+        AND (CAST(%(sites)s AS jsonb) IS NULL
+             OR site IN (SELECT jsonb_array_elements_text(CAST(%(sites)s AS jsonb))))
+      ORDER BY round_opened_at DESC, id DESC
+      LIMIT %(limit)s OFFSET %(offset)s) p
+JOIN cases c ON c.id = p.id
+ORDER BY p.round_opened_at DESC, p.id DESC
 
 -- name: queue_count
 SELECT count(*) AS n FROM cases c

@@ -2,14 +2,17 @@
 
 -- name: queue
 -- A page of cases, newest round first, with how many escalation steps fired in this round.
+-- The inner query sorts ids only and pages first; the rows and levels are read for the page.
 -- :statuses and :sites are JSON arrays, or NULL for any.
 SELECT c.*, (SELECT count(*) FROM case_timers t
              WHERE t.case_id = c.id AND t.round = c.round AND t.status = 'fired') AS level
-FROM cases c
-WHERE (:statuses IS NULL OR c.status IN (SELECT value FROM json_each(:statuses)))
-  AND (:sites IS NULL OR c.site IN (SELECT value FROM json_each(:sites)))
-ORDER BY c.round_opened_at DESC, c.id DESC
-LIMIT :limit OFFSET :offset
+FROM (SELECT id, round_opened_at FROM cases
+      WHERE (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+        AND (:sites IS NULL OR site IN (SELECT value FROM json_each(:sites)))
+      ORDER BY round_opened_at DESC, id DESC
+      LIMIT :limit OFFSET :offset) p
+JOIN cases c ON c.id = p.id
+ORDER BY p.round_opened_at DESC, p.id DESC
 
 -- name: queue_count
 SELECT count(*) AS n FROM cases c
