@@ -65,6 +65,13 @@ class Sink:
         self.responder: Callable[[Received], Reply] | None = None
         #: Seconds the sink takes to answer (a slow remote), 0 by default.
         self.latency = 0.0
+        #: Answer 429 to every n-th request (0: never), as a receiver that limits its clients.
+        self.refuse_every = 0
+        #: Requests being answered now, the most at once, and answers by status (``/_summary``).
+        self.in_flight = 0
+        self.peak = 0
+        self.statuses: dict[int, int] = {}
+        self.last_ok = 0.0
         self._lock = threading.Lock()
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
@@ -101,15 +108,40 @@ class Sink:
                                     (b"content-length", str(len(payload)).encode())]})
             await send({"type": "http.response.body", "body": payload})
             return
+        if scope["path"] in ("/_summary", "/_reset"):
+            with self._lock:
+                if scope["path"] == "/_reset":
+                    self.received.clear()
+                    self.peak, self.statuses, self.last_ok = 0, {}, 0.0
+                summary = {"requests": len(self.received), "peak_in_flight": self.peak,
+                           "statuses": self.statuses, "first": self.received[0].at if self.received else None,
+                           "last_ok": self.last_ok}
+            payload = orjson.dumps(summary, option=orjson.OPT_NON_STR_KEYS)
+            await send({"type": "http.response.start", "status": 200,
+                        "headers": [(b"content-type", b"application/json"),
+                                    (b"content-length", str(len(payload)).encode())]})
+            await send({"type": "http.response.body", "body": payload})
+            return
         req = Received(scope["method"], scope["path"],
                        {k.decode().lower(): v.decode() for k, v in scope["headers"]}, body, time.time())
         with self._lock:
             self.received.append(req)
             reply = self.script.popleft() if self.script else None
+            if reply is None and self.refuse_every and len(self.received) % self.refuse_every == 0:
+                reply = Reply(429, b'{"error":"too many requests"}')
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
         if reply is None:
             reply = self.responder(req) if self.responder else Reply()
-        if self.latency:
-            await asyncio.sleep(self.latency)
+        try:
+            if self.latency:
+                await asyncio.sleep(self.latency)
+        finally:
+            with self._lock:
+                self.in_flight -= 1
+                self.statuses[reply.status] = self.statuses.get(reply.status, 0) + 1
+                if 200 <= reply.status < 300:
+                    self.last_ok = time.time()
         headers = [(b"content-type", b"application/json"), (b"content-length", str(len(reply.body)).encode())]
         headers += [(k.encode(), v.encode()) for k, v in reply.headers.items()]
         await send({"type": "http.response.start", "status": reply.status, "headers": headers})
@@ -154,10 +186,11 @@ class Sink:
             await asyncio.sleep(0.01)
 
 
-if __name__ == "__main__":  # a sink in its own process: python -m tests.sink PORT [LATENCY_SECONDS]
+if __name__ == "__main__":  # a sink in its own process: python -m tests.sink PORT [LATENCY_SECONDS [REFUSE_EVERY]]
     import sys
 
     sink = Sink(int(sys.argv[1]))
     sink.latency = float(sys.argv[2]) if len(sys.argv) > 2 else 0.0
+    sink.refuse_every = int(sys.argv[3]) if len(sys.argv) > 3 else 0
     uvicorn.run(sink, host="127.0.0.1", port=sink.port, log_level="error", access_log=False,
                 lifespan="off", http="httptools", loop="uvloop")
