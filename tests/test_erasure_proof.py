@@ -135,10 +135,11 @@ async def test_erased_person_is_in_no_database_file(backend: tuple[str, Callable
             await wait_for(up, "the API", proc)
             assert (await api.post("/v1/events", json=EVENTS)).status_code == 202
 
-            def all_sent(n: int) -> Callable[[], Any]:
+            def all_sent(n: int, follow_ups: set[str] = frozenset()) -> Callable[[], Any]:  # type: ignore[assignment]
                 async def check() -> bool:
                     listed = (await api.get("/v1/deliveries", params={"limit": 100})).json()["deliveries"]
-                    return len(listed) == n and all(d["status"] == "sent" for d in listed)
+                    told = {d["channel"] for d in listed if d["route"] == "follow-up"}
+                    return len(listed) >= n and told >= follow_ups and all(d["status"] == "sent" for d in listed)
                 return check
 
             await wait_for(all_sent(10), "10 deliveries sent", proc)
@@ -147,8 +148,9 @@ async def test_erased_person_is_in_no_database_file(backend: tuple[str, Callable
             r = await api.post(f"/v1/cases/{case_id}/resolve",
                                json={"note": "Zéphyrine Quillard-Oxbow rappelée au 06 47 81 29 53"})
             assert r.status_code == 200
-            # Slack is told, with the note, in the alert's thread (a follow-up, stored like a delivery).
-            await wait_for(all_sent(11), "the follow-up sent", proc)
+            # Slack, the email thread and the Zendesk ticket are told, with the note (follow-ups,
+            # stored like deliveries).
+            await wait_for(all_sent(11, {"slack", "mail", "zendesk"}), "the follow-ups sent", proc)
             # Before: the search finds her (else finding nothing later would prove nothing).
             assert leftovers(HERS), "her details should be stored before the erasure"
 

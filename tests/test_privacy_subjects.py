@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 from notifier.api import create_app
 from notifier.auth import hash_token
 from notifier.cli import main
+from notifier.core.digest import DigestStats
 from notifier.core.events import Event
 from notifier.service import Service
 from tests.channels.fakes import FakeZendesk
@@ -161,7 +163,15 @@ async def test_only_an_unrestricted_admin_token_may_ask(client: httpx.AsyncClien
         assert r.status_code == 404 and "?email=" in r.json()["error"]
 
 
+async def digest_of_today(service: Service) -> DigestStats:
+    now = datetime.now(UTC)
+    return await service.store.digest_stats(now - timedelta(days=1), now + timedelta(hours=1), site=None,
+                                            tz="Europe/Paris", top_n=10)
+
+
 async def test_erase_forgets_her_keeps_counts_and_bystanders(client: httpx.AsyncClient, service: Service) -> None:
+    before = await digest_of_today(service)
+    assert any("48213" in q.example for q in before.questions)
     # The agent's note on her case names her: it goes too.
     case_id = (await client.get("/v1/privacy/subjects", params={"email": EMAIL},
                                 headers=bearer(ADMIN))).json()["cases"][0]["id"]
@@ -172,8 +182,10 @@ async def test_erase_forgets_her_keeps_counts_and_bystanders(client: httpx.Async
     r = await client.delete("/v1/privacy/subjects", params={"email": EMAIL}, headers=bearer(ADMIN))
     assert r.status_code == 200, r.text
     report = r.json()
-    assert report["counts"]["events_anonymised"] == 3 and report["counts"]["cases"] == 1
-    assert report["counts"]["deliveries"] == 4 and report["counts"]["notes"] >= 1
+    # Her two events, the message naming her, and the follow-up telling Zendesk of the resolution
+    # (a copy of her request, and the note).
+    assert report["counts"]["events_anonymised"] == 4 and report["counts"]["cases"] == 1
+    assert report["counts"]["deliveries"] == 5 and report["counts"]["notes"] >= 1
     assert report["erased_by"] == "dpo" and report["subject"]["digest"].startswith("hmac-sha256:")
     assert report["helpdesk_tickets"][0]["type"] == "zendesk"
     assert EMAIL.lower() not in r.text.lower()
@@ -181,7 +193,12 @@ async def test_erase_forgets_her_keeps_counts_and_bystanders(client: httpx.Async
     again = (await client.get("/v1/privacy/subjects", params={"email": EMAIL}, headers=bearer(ADMIN))).json()
     assert again["events"] == [] and again["cases"] == [] and again["deliveries"] == []
 
-    # What remains of her events says nothing about her; the digest still counts them.
+    # The digest still counts her conversation and messages, but no longer quotes her.
+    after = await digest_of_today(service)
+    assert after.totals == before.totals and after.hourly == before.hourly
+    assert not any("48213" in q.example or "JEANNE" in q.example.upper() for q in after.questions)
+    assert [s.excerpt for s in after.support if "Rappelez" in (s.excerpt or "")] == []
+    # What remains of her events says nothing about her.
     for event_id in ("j1", "j2", "o1"):
         found = await service.store.get_event(event_id)
         assert found is not None

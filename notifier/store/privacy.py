@@ -15,8 +15,8 @@ Erasure, per table (one transaction; see ``docs/privacy.md``):
 
 ==============  ==========================================================================
 events          anonymised: the body keeps kind, site, time, role, priority and locale; the
-                conversation id becomes a random one (distinct conversations still count),
-                the question key goes. An event whose *id* names the email is deleted.
+                subject's conversation id becomes a random one (distinct conversations still
+                count), the question key goes. An event whose *id* names the email is deleted.
 deliveries      anonymised: status, channel, route and times stay (delivery health);
                 dedup key, thread key, reference, progress and error text go; one not
                 sent yet is suppressed. Attempts keep their outcome and duration, not
@@ -82,6 +82,9 @@ class Found:
     actions: list[Row] = field(default_factory=list)
     deliveries: list[Row] = field(default_factory=list)
     attempts: list[Row] = field(default_factory=list)
+    #: Ids of the subject's own events (theirs, or of their conversations), as opposed to
+    #: another person's events that merely name them.
+    own: set[str] = field(default_factory=set)
     #: Notes of *other* cases and actions that name the subject: ``(source, id)``.
     notes: list[tuple[str, str]] = field(default_factory=list)
 
@@ -150,7 +153,8 @@ class SubjectStore:
             case_ids = [r["case_id"] for r in await db.fetch_all(q["cases_of_events"], {"ids": _ids(own)})]
         if case_ids:
             add(await db.fetch_all(q["events_of_cases"], {"ids": _ids(case_ids), "visitor_kinds": _VISITOR_KINDS}))
-        found = Found(events=sorted(events.values(), key=lambda r: (as_time(r["occurred_at"]), r["id"])))
+        found = Found(events=sorted(events.values(), key=lambda r: (as_time(r["occurred_at"]), r["id"])),
+                      own=own)
         if case_ids:
             found.cases = await db.fetch_all(q["cases"], {"ids": _ids(case_ids)})
             found.actions = await db.fetch_all(q["actions"], {"ids": _ids(case_ids)})
@@ -193,9 +197,10 @@ class SubjectStore:
         # One random conversation id per erased conversation: the digest still counts them apart.
         anonymous: dict[tuple[str, str], str] = {}
         for r in kept:
-            conversation = None
-            if r["conversation_id"]:
-                conversation = anonymous.setdefault((r["site"], r["conversation_id"]), f"erased-{uuid.uuid4().hex}")
+            conversation = r["conversation_id"]
+            # Another person's conversation that named the subject stays theirs (and counted once).
+            if conversation and r["id"] in found.own:
+                conversation = anonymous.setdefault((r["site"], conversation), f"erased-{uuid.uuid4().hex}")
             await db.execute(q["tombstone_event"], {"id": r["id"], "conversation_id": conversation,
                                                     "body": orjson.dumps(_tombstone(r, conversation)).decode()})
         case_ids = [c["id"] for c in found.cases]
