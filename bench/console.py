@@ -7,7 +7,8 @@
 Fills a store with open cases (support requests accepted through the service), then asks
 for the queue's first and last pages (50 cases each) in this process through the ASGI app,
 so the time is the server's: the queries, the waiting times, the template. Prints the
-median and 95th percentile over repeated requests, and the size of the first page.
+median and 95th percentile over repeated requests, the size of the first page, and the
+weight of a first load (the page, its stylesheet and scripts, uncompressed).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -88,6 +90,10 @@ async def main() -> None:
                     times, size = await timed(client, url, args.repeat)
                     print(f"queue {label:>10}: median {statistics.median(times):6.1f} ms, "
                           f"p95 {sorted(times)[int(len(times) * 0.95) - 1]:6.1f} ms, {size / 1024:.1f} KB")
+                page = await client.get("/console/")
+                assets = re.findall(r'(?:src|href)="(/console/static/[^"]+)"', page.text)
+                weight = len(page.content) + sum([len((await client.get(a)).content) for a in assets])
+                print(f"first load (page + {len(assets)} files, uncompressed): {weight / 1024:.1f} KB")
         finally:
             await service.close()
 

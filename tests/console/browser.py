@@ -61,8 +61,9 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -
 
 
 @contextmanager
-def serve(config: Path, db: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[str]:
-    """``notifier serve`` on a free loopback port; its base URL once ``/healthz`` answers."""
+def serve(config: Path, db: Path, log: Path, env: dict[str, str] | None = None) -> Iterator[Callable[[], str]]:
+    """``notifier serve`` on a free loopback port, started at once; calling what this yields
+    waits until ``/healthz`` answers and returns the base URL (start a browser meanwhile)."""
     port = free_port()
     with log.open("wb") as out:
         proc = subprocess.Popen(
@@ -79,9 +80,12 @@ def serve(config: Path, db: Path, log: Path, env: dict[str, str] | None = None) 
         except httpx.HTTPError:
             return False
 
-    try:
+    def ready() -> str:
         wait_until(up, "notifier serve to answer", timeout=60)
-        yield base
+        return base
+
+    try:
+        yield ready
     finally:
         proc.terminate()
         try:

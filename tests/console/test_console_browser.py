@@ -5,7 +5,7 @@ One server and one browser for the module (each costs seconds on a small machine
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +34,7 @@ def hook() -> Iterator[Sink]:
 
 
 @pytest.fixture(scope="module")
-def base(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack, hook: Sink) -> Iterator[str]:
+def server(tmp_path_factory: pytest.TempPathFactory, slack: FakeSlack, hook: Sink) -> Iterator[Callable[[], str]]:
     need_browser()
     tmp = tmp_path_factory.mktemp("console")
     config = tmp / "channels.yaml"
@@ -58,14 +58,19 @@ auth:
     - {{name: lecteur, secret: "{hash_token(READER)}", scopes: [read]}}
     - {{name: marie, secret: "{hash_token(ADMIN)}", scopes: [admin]}}
 """, encoding="utf-8")
-    with serve(config, tmp / "notifier.db", tmp / "serve.log") as url:
-        yield url
+    with serve(config, tmp / "notifier.db", tmp / "serve.log") as ready:
+        yield ready
 
 
 @pytest.fixture(scope="module")
-def browser(base: str) -> Iterator[Any]:
-    with chromium("en") as driver:
+def browser(server: Callable[[], str]) -> Iterator[Any]:
+    with chromium("en") as driver:  # starts while the server boots
         yield driver
+
+
+@pytest.fixture(scope="module")
+def base(server: Callable[[], str], browser: Any) -> str:
+    return server()
 
 
 def log_in(driver: Any, base: str, token: str) -> None:

@@ -150,5 +150,27 @@ async def test_a_forged_or_stale_cookie_is_no_session() -> None:
     _, value = sessions.issue(b"\x01" * 32)
     assert sessions.read(value) is not None
     assert Sessions("key-two").read(value) is None  # signed with another key
-    assert sessions.read(value[:-2] + "xx") is None
+    altered = ("A" if value[0] != "A" else "B") + value[1:]  # the payload changed, the signature kept
+    assert sessions.read(altered) is None
     assert Sessions("key-one", max_age=-1).read(value) is None  # expired
+
+
+async def test_the_first_load_weighs_under_100_kb_and_asks_no_other_host(client: httpx.AsyncClient) -> None:
+    import re
+
+    for i in range(50):  # a full first page of the queue
+        await post_event(client, conversation_id=f"w{i}", site="weight.example")
+    await log_in(client, ADMIN)  # the heavier page: every row has its buttons
+    page = await client.get("/console/")
+    assets = re.findall(r'(?:src|href)="(/console/static/[^"]+)"', page.text)
+    assert sorted(assets) == ["/console/static/console.css", "/console/static/htmx.min.js",
+                              "/console/static/sse.min.js"]
+    assert not re.search(r'(?:src|href)="(?:https?:)?//', page.text)  # nothing from another host
+    total = len(page.content)
+    for url in assets:
+        r = await client.get(url)
+        assert r.status_code == 200 and "max-age" in r.headers["cache-control"]
+        total += len(r.content)
+    assert total <= 100 * 1024, f"first load is {total} bytes"
+    licence = await client.get("/console/static/LICENSE-htmx.txt")
+    assert "Zero-Clause BSD" in licence.text  # the vendored scripts' notice is served with them
