@@ -106,9 +106,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     """
     stuck_after = stuck_after or stuck_after_from_env()
 
-    from notifier.mcp_server import http_manager
+    from notifier.mcp_http import McpEndpoint
 
-    mcp_manager = http_manager(lambda: service)
+    mcp_endpoint = McpEndpoint(lambda: service)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -119,9 +119,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             await service.open()
             task = asyncio.create_task(service.run(worker=run_worker, digests=run_worker))
         try:
-            async with mcp_manager.run():
-                yield
+            yield
         finally:
+            await mcp_endpoint.aclose()
             if manage:
                 service.stop()
                 if task is not None:
@@ -155,7 +155,6 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         site = await site_of_event(event_id)
         return site is not None and who.may_site(site)
 
-    from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
     from starlette.routing import Route
 
     from notifier.action_pages import action_page_router
@@ -172,7 +171,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     add_console(app, lambda: service, lambda: authenticator()[0])
     app.include_router(tool_router())
     # MCP over Streamable HTTP (notifier.mcp_server): an ASGI endpoint, guarded like the API.
-    app.router.routes.append(Route("/mcp", endpoint=StreamableHTTPASGIApp(mcp_manager),
+    app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint,
                                    methods=["GET", "POST", "DELETE"], include_in_schema=False))
 
     from notifier.privacy_api import privacy_router

@@ -21,6 +21,7 @@ from notifier.config.models import Config
 from notifier.core.cases import ACTIONS, STATUSES, Action
 from notifier.core.hours import business_time_between
 from notifier.store.cases import Case, CaseNotFound, CaseStore
+from notifier.store.measures import MeasureStore
 
 __all__ = ["case_router", "timings"]
 
@@ -105,7 +106,9 @@ def case_router(get_service: Any) -> APIRouter:
         if case is None or not visible(request, case):
             return _error(404, f"no case {case_id!r}")
         return _json({**case.to_json(), **await cases.history(case_id),
-                      "timings": timings(case, service.config, service.clock())})
+                      "timings": timings(case, service.config, service.clock()),
+                      # The users' ratings of this case (feedback events of its conversation).
+                      "satisfaction": await MeasureStore(service.store.connector()).case_rating(case_id)})
 
     @router.post("/v1/cases/{case_id}/{action}")
     async def act_on_case(request: Request, case_id: str, action: str) -> Response:

@@ -28,6 +28,7 @@ import orjson
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ModelWrapValidatorHandler,
@@ -245,6 +246,17 @@ class Tool(_Strict):
         return _check_arguments(value)
 
 
+def _whole_number(value: Any) -> Any:
+    # JSON has one number type: 4 and 4.0 are the same rating, true and "4" are not ratings.
+    if isinstance(value, bool) or not isinstance(value, int | float | None):
+        raise ValueError("must be a whole number from 1 to 5")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError("must be a whole number from 1 to 5")
+        return int(value)
+    return value
+
+
 def new_id() -> str:
     """A new random event id."""
     return uuid.uuid4().hex
@@ -252,6 +264,11 @@ def new_id() -> str:
 
 class Event(_Strict):
     """One support event. ``id`` and ``occurred_at`` are filled in on receipt when absent."""
+
+    # The JSON Schema says what the validator below checks: only feedback carries a rating.
+    model_config = ConfigDict(extra="forbid", frozen=True, json_schema_extra={"allOf": [{
+        "if": {"properties": {"kind": {"const": "feedback"}}},
+        "else": {"properties": {"rating": {"type": "null"}}}}]})
 
     id: Annotated[str, Field(min_length=1, max_length=LIMITS["id"])] | None = None
     kind: Kind
@@ -269,7 +286,7 @@ class Event(_Strict):
     labels: dict[LabelKey, LabelValue] = Field(default_factory=dict, max_length=LIMITS["labels"])
     #: For ``feedback``: the user's rating of the answer, 1 (bad) to 5 (very good); it is
     #: linked to the conversation's case and feeds the digest's satisfaction.
-    rating: Annotated[int, Field(ge=1, le=5, strict=True)] | None = None
+    rating: Annotated[int, Field(ge=1, le=5), BeforeValidator(_whole_number)] | None = None
 
     @field_validator("rating")
     @classmethod

@@ -13,6 +13,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import pytest
+
 from notifier import metrics
 from notifier.cases import act
 from notifier.config.loader import parse_config
@@ -154,3 +156,29 @@ async def test_the_digest_shows_both_sections_in_every_form(store: Store) -> Non
     data: dict[str, Any] = report.data
     assert data["response_times"]["resolution_rate"] == 0.5
     assert data["satisfaction"]["distribution"] == {"1": 0, "2": 1, "3": 0, "4": 1, "5": 1}
+
+
+async def test_names_people_typed_are_inert_in_every_form(store: Store) -> None:
+    if not store.url.startswith("sqlite"):
+        pytest.skip("rendering does not depend on the backend")
+    cfg = config()
+    agent, site = "<img src=x onerror=alert(1)> *gras* <!channel>", "<b>evil</b>.example"
+    case = await case_of(store, cfg, request("h", site=site), MONDAY)
+    await act(store, cfg, case, "claim", by=agent, via="api", now=MONDAY + 10 * M)
+    await accept(store, cfg, [feedback("h", 1, site=site).completed(MONDAY + H)], MONDAY + H)
+    scheduler = DigestScheduler(cfg, store, {}, Renderer(), "test")
+    digest = cfg.digests[0]
+    period = period_for_date(digest.schedule, ZoneInfo("Europe/Paris"), MONDAY.date())
+    report = scheduler.report(digest, period, await scheduler.stats(digest, period))
+    assert report.html is not None and "<img" not in report.html and "&lt;img src=x" in report.html
+    assert "<b>evil" not in report.html
+    slack = json.dumps(report.blocks, ensure_ascii=False)
+    assert "<!channel>" not in slack and "<img" not in slack and "&lt;!channel&gt;" in slack
+    # Teams reads Markdown in TextBlocks and facts: the names only travel in TextRuns.
+    assert report.card is not None
+    plain = [b for b in report.card["body"] if b.get("type") == "TextBlock"]
+    facts = [f for b in report.card["body"] if b.get("type") == "FactSet" for f in b["facts"]]
+    assert not any("<img" in b["text"] or "evil" in b["text"] for b in plain)
+    assert not any("<img" in f["value"] or "evil" in f["value"] for f in facts)
+    runs = [i["text"] for b in report.card["body"] if b.get("type") == "RichTextBlock" for i in b["inlines"]]
+    assert any(agent in r for r in runs) and any(site in r for r in runs)
