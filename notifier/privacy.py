@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
@@ -33,6 +33,9 @@ from notifier.store.privacy import SubjectStore, body_of
 __all__ = ["ERASED_TABLES", "audit_key", "erase_subject", "export_subject", "helpdesk_tickets"]
 
 log = structlog.get_logger("notifier.privacy")
+
+#: How long before its search an erasure looks again for new events, in its transaction.
+ACCEPT_MARGIN = timedelta(minutes=5)
 
 #: Tables an erasure changes: their free space is reclaimed afterwards.
 ERASED_TABLES = ["events", "deliveries", "attempts", "dedup", "threads", "cases", "case_events", "case_actions"]
@@ -156,9 +159,15 @@ async def erase_subject(config: Config, store: Store, subject: Subject, *, erase
     """
     key = await audit_key(config, store, now)
     digest = subject.digest(key)
+    # Searched first without the write lock (a scan of every event on a big database);
+    # then, in the transaction, what it found is read again and only events received
+    # since are searched (a margin covers an accept that stamped its time before the
+    # search and committed after).
+    started = datetime.now(UTC) - ACCEPT_MARGIN
+    first = await SubjectStore(store.connector()).find(subject)
     async with store.connector().transaction() as tx:
         subjects = SubjectStore(tx)
-        found = await subjects.find(subject)
+        found = await subjects.find(subject, known=first, since=min(started, now - ACCEPT_MARGIN))
         tickets = helpdesk_tickets(config, found.deliveries)
         counts = await subjects.erase(subject, found)
         await subjects.record(digest=digest, kind=subject.kind, erased_by=erased_by, via=via, now=now,

@@ -259,3 +259,20 @@ async def test_cli_export_erase_and_audit(service: Service, db_url: str, tmp_pat
     (record,) = json.loads(capsys.readouterr().out)
     assert record["subject_digest"] == report["subject"]["digest"] and record["via"] == "cli"
     assert record["counts"]["deliveries"] == 4 and "martinez" not in json.dumps(record).lower()
+
+
+async def test_the_erasure_searches_again_only_what_arrived_since(service: Service) -> None:
+    # An erasure searches every event without the write lock, then, in its transaction,
+    # reads those again and searches only what was received since (a new message of hers).
+    from notifier.core.subject import Subject
+    from notifier.store.privacy import Found, SubjectStore
+
+    subjects = SubjectStore(service.store.connector())
+    her = Subject.email(EMAIL)
+    full = await subjects.find(her)
+    ids = [r["id"] for r in full.events]
+    later = datetime.now(UTC) + timedelta(hours=1)
+    assert [r["id"] for r in (await subjects.find(her, known=full, since=later)).events] == ids
+    assert (await subjects.find(her, known=Found(), since=later)).events == []
+    since_before = await subjects.find(her, known=Found(), since=datetime.now(UTC) - timedelta(hours=1))
+    assert [r["id"] for r in since_before.events] == ids

@@ -120,8 +120,14 @@ class SubjectStore:
         self.q = queries(connector.dialect, "privacy")
 
     # ----------------------------------------------------------------- finding
-    async def find(self, subject: Subject) -> Found:
-        """Every record about ``subject`` (see the module's docstring for what belongs to it)."""
+    async def find(self, subject: Subject, *, known: Found | None = None, since: datetime | None = None) -> Found:
+        """Every record about ``subject`` (see the module's docstring for what belongs to it).
+
+        ``known`` and ``since``: what an earlier search found, and when it started. The
+        events it named are read again by id, and only events received since then are
+        searched: an erasure searches outside its transaction first, so it holds the
+        write lock for a short second search rather than a scan of every event.
+        """
         db, q = self.db, self.q
         events: dict[str, Row] = {}
 
@@ -137,7 +143,11 @@ class SubjectStore:
             own.update(events)
         else:
             a, b = (_like(n) for n in subject.needles)
-            candidates = await db.fetch_all(q["events_mentioning"], {"a": a, "b": b})
+            if known is not None and since is not None:
+                candidates = await db.fetch_all(q["events_by_ids"], {"ids": _ids(r["id"] for r in known.events)})
+                candidates += await db.fetch_all(q["events_mentioning_since"], {"a": a, "b": b, "since": since})
+            else:
+                candidates = await db.fetch_all(q["events_mentioning"], {"a": a, "b": b})
             named = [r for r in candidates
                      if subject.mentioned_in(body_of(r["body"])) or subject.mentioned_in(r["id"])]
             add(named)

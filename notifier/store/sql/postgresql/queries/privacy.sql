@@ -10,6 +10,16 @@ WHERE conversation_id = %(conversation)s
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
 WHERE body::text ILIKE %(a)s ESCAPE '\' OR body::text ILIKE %(b)s ESCAPE '\' OR id ILIKE %(a)s ESCAPE '\'
 
+-- name: events_mentioning_since
+-- The same, among events received since %(since)s only.
+SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
+WHERE received_at >= %(since)s AND (body::text ILIKE %(a)s ESCAPE '\' OR body::text ILIKE %(b)s ESCAPE '\'
+                                    OR id ILIKE %(a)s ESCAPE '\')
+
+-- name: events_by_ids
+SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
+WHERE id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
+
 -- name: events_of_conversations
 -- pairs: [[site, conversation_id], …]
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events

@@ -10,6 +10,16 @@ WHERE conversation_id = :conversation
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
 WHERE body LIKE :a ESCAPE '\' OR body LIKE :b ESCAPE '\' OR id LIKE :a ESCAPE '\'
 
+-- name: events_mentioning_since
+-- The same, among events received since :since only (the time is read before the body, so
+-- older rows cost no text search).
+SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
+WHERE received_at >= :since AND (body LIKE :a ESCAPE '\' OR body LIKE :b ESCAPE '\' OR id LIKE :a ESCAPE '\')
+
+-- name: events_by_ids
+SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
+WHERE id IN (SELECT value FROM json_each(:ids))
+
 -- name: events_of_conversations
 -- pairs: [[site, conversation_id], …]
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
