@@ -29,6 +29,7 @@ def config(base: str) -> str:
 defaults:
   timezone: Europe/Paris
   public_url: {base}
+  acknowledge: {{via: support-email}}
 action_links: {{secret: {SECRET}}}
 channels:
   support-email: {{type: email, to: [support@example.com], from: "Chatbot <bot@example.com>"}}
@@ -62,8 +63,9 @@ async def served(make_service: ServiceFactory, monkeypatch: pytest.MonkeyPatch) 
         sock.close()
 
 
-def mails(inbox: Path) -> list[EmailMessage]:
-    return [m.message() for m in sorted(captured(inbox), key=lambda m: -m.number)]
+def mails(inbox: Path, to: str = "support@example.com") -> list[EmailMessage]:
+    """The mails ``to`` received, oldest first."""
+    return [m.message() for m in sorted(captured(inbox), key=lambda m: -m.number) if m.to == to]
 
 
 def part(msg: EmailMessage, kind: str) -> str:
@@ -94,10 +96,14 @@ async def test_claim_and_resolve_from_the_email_and_the_thread_is_told(served: t
     inbox = tmp_path / "inbox"
     async with httpx.AsyncClient(base_url=base, timeout=10) as http:
         r = await http.post("/v1/events", json={"kind": "support_request", "site": "shop.example.com",
-                                                "conversation_id": "c-7", "message": "Mon colis n'arrive pas"})
+                                                "conversation_id": "c-7", "message": "Mon colis n'arrive pas",
+                                                "user": {"email": "ana@example.com", "consent": True}})
         case_id = r.json()["case"]["id"]
         await drain(service)
         [alert] = mails(inbox)
+        # The user is told their request was received; their mail holds none of the team's links.
+        [ack] = mails(inbox, "ana@example.com")
+        assert "/act?t=" not in ack.as_string()
         text, html = part(alert, "plain"), part(alert, "html")
         links = links_in(text)
         assert set(links) == {"Je m'en occupe", "Résolu"}

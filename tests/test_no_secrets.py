@@ -30,6 +30,10 @@ SECRETS = {
     "APPRISE_TOKEN": "apprisetok-6d6d6d6d",
     "SLACK_SIGNING": "slacksigning-2e2e2e2e",
     "SLACK_APP_TOKEN": "xapp-1-A0SECRET-appsecret",
+    "ZENDESK_WEBHOOK": "zdhook-secret-7e7e7e7e",
+    "FRESHDESK_WEBHOOK": "fdhook-secret-1c1c1c1c",
+    # Action links are signed with it: the links themselves must not carry it.
+    "NOTIFIER_LINK_SECRET": "linksecret-0f0f0f0f-0123456789abcdef",
 }
 
 
@@ -53,6 +57,7 @@ def config(sink: Sink, smtp_port: int) -> str:
     base = f"http://127.0.0.1:{sink.port}"
     return f"""
 version: 1
+defaults: {{public_url: "https://notifier.example.com"}}
 channels:
   hook: {{type: webhook, url: "{base}/hook/${{HOOK_PATH}}?key=${{HOOK_KEY}}", headers: {{X-Token: "${{HOOK_TOKEN}}"}}}}
   notify: {{type: apprise, urls: ["json://127.0.0.1:{sink.port}/apprise/${{APPRISE_TOKEN}}"]}}
@@ -60,8 +65,9 @@ channels:
           signing_secret: "${{SLACK_SIGNING}}", app_token: "${{SLACK_APP_TOKEN}}"}}
   teams: {{type: teams, url: "{base}/workflows?sig=${{TEAMS_SIG}}"}}
   zendesk: {{type: zendesk, subdomain: acme, email: agent@acme.com, api_token: "${{ZENDESK_TOKEN}}",
-            base_url: "{base}"}}
-  freshdesk: {{type: freshdesk, domain: acme, api_key: "${{FRESHDESK_KEY}}", base_url: "{base}"}}
+            base_url: "{base}", webhook_secret: "${{ZENDESK_WEBHOOK}}"}}
+  freshdesk: {{type: freshdesk, domain: acme, api_key: "${{FRESHDESK_KEY}}", base_url: "{base}",
+              webhook_secret: "${{FRESHDESK_WEBHOOK}}"}}
   mail: {{type: email, to: [a@example.com], smtp: "smtp://agent:${{SMTP_PASSWORD}}@127.0.0.1:{smtp_port}"}}
 routes:
   - name: all
@@ -93,11 +99,13 @@ def test_no_secret_in_errors_logs_deliveries_or_explain(env: dict[str, str], tmp
     assert main(["deliveries", "--json"]) == 0
     assert main(["deliveries"]) == 0
     assert main(["explain", "event.json", "--render", "--json"]) == 0
+    assert main(["check"]) == 0
     outputs = {"worker log": worker.stdout + worker.stderr, "cli": capsys.readouterr().out}
 
     rows = json.loads(outputs["cli"].split("\n]\n", 1)[0] + "\n]")
     assert {r["channel"] for r in rows} == {"hook", "slack", "teams", "zendesk", "freshdesk", "mail", "notify"}
     assert all(r["last_error"] for r in rows), "every channel failed and says why"
+    assert "/v1/cases/preview/act?t=" in outputs["cli"], "explain rendered the signed action links"
     for where, text in outputs.items():
         for name, secret in env.items():
             assert secret not in text, f"{name} leaked into the {where}"

@@ -25,6 +25,7 @@ import contextlib
 import hashlib
 import re
 import ssl
+from dataclasses import replace
 from datetime import datetime
 from email.headerregistry import Address
 from email.message import EmailMessage
@@ -169,7 +170,8 @@ class EmailTarget:
         """The email telling the user their request was received (``email/ack.*`` templates)."""
         ev = message.event
         locale = ev.locale or self.locale
-        context = {**self.context(message), "expected": ev.labels.get("expected", ""),
+        # The user's own mail never holds the team's action links, even in an admin's template.
+        context = {**self.context(replace(message, case=None)), "expected": ev.labels.get("expected", ""),
                    "message_for_user": ev.labels.get("message_for_user", ""),
                    "name": ev.user.name if ev.user else None}
         subject = " ".join(self.ctx.renderer.render("email", "ack.subject", locale, "txt", context).split())

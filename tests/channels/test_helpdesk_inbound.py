@@ -14,6 +14,7 @@ from notifier.auth import hash_token
 from notifier.service import Service
 from tests.channels.fakes import FakeFreshdesk, FakeZendesk, freshdesk_webhook, zendesk_webhook
 from tests.conftest import ServiceFactory
+from tests.pgserver import PgServer
 
 ZENDESK_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
 FRESHDESK_SECRET = "fd-webhook-shared-secret-0123456789"
@@ -32,11 +33,8 @@ def freshdesk() -> Iterator[FakeFreshdesk]:
         yield server  # type: ignore[misc]
 
 
-@pytest.fixture
-async def service(make_service: ServiceFactory, zendesk: FakeZendesk, freshdesk: FakeFreshdesk,
-                  monkeypatch: pytest.MonkeyPatch) -> Service:
-    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
-    return await make_service(f"""version: 1
+def config(zendesk: FakeZendesk, freshdesk: FakeFreshdesk) -> str:
+    return f"""version: 1
 defaults: {{admin_email: admin@example.com, retry: {{attempts: 2, backoff: 50ms}}}}
 channels:
   zendesk:
@@ -63,7 +61,14 @@ routes:
 auth:
   tokens:
     - {{name: admin, secret: "{hash_token(ADMIN)}", scopes: [admin]}}
-""")
+"""
+
+
+@pytest.fixture
+async def service(make_service: ServiceFactory, zendesk: FakeZendesk, freshdesk: FakeFreshdesk,
+                  monkeypatch: pytest.MonkeyPatch) -> Service:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    return await make_service(config(zendesk, freshdesk))
 
 
 @pytest.fixture
@@ -168,3 +173,18 @@ async def test_a_resolved_freshdesk_ticket_resolves_its_case(service: Service, c
     r = await client.post(url, content=body, headers=headers)
     assert r.status_code == 200 and r.json()["outcome"] == "unchanged"
     assert (await case(client, case_id))["resolved_by"] == "Tom"
+
+
+async def test_the_ticket_finds_its_case_on_postgresql(make_service: ServiceFactory, pg_server: PgServer,
+                                                       zendesk: FakeZendesk, freshdesk: FakeFreshdesk,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    service = await make_service(config(zendesk, freshdesk), db=pg_server.create_database())
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        case_id = await ticketed_case(service, client, "shop.example.com")
+        body, headers = zendesk_webhook(ZENDESK_SECRET, {"ticket_id": str(zendesk.tickets[0]["id"]),
+                                                         "status": "closed", "agent": "Léa"})
+        r = await client.post("/v1/inbound/zendesk/zendesk", content=body, headers=headers)
+        assert r.status_code == 200 and r.json()["outcome"] == "done"
+        assert (await case(client, case_id))["resolved_by"] == "Léa"
