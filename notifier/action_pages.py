@@ -218,14 +218,21 @@ def _cross_site(request: Request, base_url: str | None) -> bool:
     """Whether the browser says this post comes from a page of another site.
 
     Browsers send ``Origin`` with every form post and ``Sec-Fetch-Site`` too; a page that
-    is not ours (nor the confirmation page) is refused, though its token would still be needed.
+    is not ours (the public address, or the host the browser asked for) is refused, though
+    its token would still be needed.
     """
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         return True
     origin = request.headers.get("origin")
     if origin == "null":  # a sandboxed frame or a data: page, never the confirmation page
         return True
-    if not origin or base_url is None:
+    if not origin:
         return False
-    ours = urlsplit(base_url)
-    return origin.rstrip("/").lower() != f"{ours.scheme}://{ours.netloc}".lower()
+    seen = urlsplit(origin.rstrip("/").lower())
+    # Our page's origin is the public address, or the host the browser asked (a proxy may differ).
+    if seen.netloc and seen.netloc == request.headers.get("host", "").lower():
+        return False
+    if base_url is None:
+        return True
+    ours = urlsplit(base_url.lower())
+    return (seen.scheme, seen.netloc) != (ours.scheme, ours.netloc)
