@@ -84,6 +84,7 @@ def serve(config: Path, db: Path, log: Path, env: dict[str, str] | None = None) 
         wait_until(up, "notifier serve to answer", timeout=60)
         return base
 
+    ready.proc = proc  # type: ignore[attr-defined]  # for tests that signal the server
     try:
         yield ready
     finally:
