@@ -100,3 +100,44 @@ async def test_filters_and_replay_all_need_admin(client: httpx.AsyncClient, serv
     assert (await client.post("/console/deliveries/replay-dead", data={})).status_code == 403  # no CSRF token
     r = await client.post("/console/deliveries/replay-dead", data={"csrf": csrf_of(page.text)})
     assert r.headers["location"].endswith("replayed=2")
+
+
+async def test_a_token_bound_to_sites_sees_only_their_cases(
+        make_service: ServiceFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    from notifier.auth import hash_token
+
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    shop_only = "ntf_console-shop-only-0123456789"
+    text = console_config(sink.url) + (f'    - {{name: boutique, secret: "{hash_token(shop_only)}", scopes: [admin], '
+                                       'sites: [shop.example]}\n')
+    service = await make_service(text, clock=Clock(MONDAY_MORNING))
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test",
+                                 headers={"Accept-Language": "en"}) as client:
+        mine = await post_event(client, conversation_id="m", site="shop.example")
+        other = await post_event(client, conversation_id="o", site="other.example")
+        await log_in(client, shop_only)
+        queue = (await client.get("/console/")).text
+        assert mine["case"]["id"] in queue and other["case"]["id"] not in queue  # type: ignore[index]
+        assert (await client.get(f"/console/cases/{other['case']['id']}")).status_code == 404  # type: ignore[index]
+        r = await client.post(f"/console/cases/{other['case']['id']}/claim",  # type: ignore[index]
+                              data={"csrf": csrf_of(queue)})
+        assert r.status_code == 404
+
+
+def test_helpdesk_tickets_link_to_their_page_and_only_web_addresses_become_links() -> None:
+    from notifier.config.loader import parse_config
+    from notifier.console.case_page import ticket_url, web_link
+
+    config = parse_config("""version: 1
+channels:
+  zd: {type: zendesk, subdomain: acme, email: a@acme.com, api_token: t}
+  fd: {type: freshdesk, domain: acme, api_key: k}
+  hook: {type: webhook, url: "http://127.0.0.1:9/h"}
+routes: []
+""")
+    assert ticket_url(config, "zd", "123") == "https://acme.zendesk.com/agent/tickets/123"
+    assert ticket_url(config, "fd", "45") == "https://acme.freshdesk.com/a/tickets/45"
+    assert ticket_url(config, "hook", "45") is None and ticket_url(config, "zd", "1/../x") is None
+    assert web_link("https://shop.example/p") == "https://shop.example/p"
+    assert web_link("javascript:alert(1)") is None and web_link(" JaVaScRiPt:x") is None
