@@ -11,13 +11,19 @@ database, after its ``VACUUM``) no longer hold any old string, and still hold th
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
+import orjson
 import psycopg
+import pytest
 
 from notifier.core.events import Event
 from notifier.service import Service
@@ -37,7 +43,9 @@ def old_event(i: int) -> Event:
         "kind": "support_request", "site": "shop.example.com", "conversation_id": f"{OLD[5]}-{i}",
         "message": f"{OLD[3]} (#{i})",
         "user": {"name": OLD[0], "email": OLD[1], "phone": OLD[2], "consent": True},
-        "transcript": [{"role": "user", "text": f"{OLD[4]} {i}"}, {"role": "assistant", "text": "Je transmets."}],
+        # Long enough to fill pages of their own: the purge must give them back to the file system.
+        "transcript": [{"role": "user", "text": f"{OLD[4]} {i} " + "Où est mon colis ? " * 400},
+                       {"role": "assistant", "text": "Je transmets."}],
     })
 
 
@@ -47,10 +55,10 @@ def recent_event() -> Event:
         "message": RECENT[2], "user": {"name": RECENT[0], "email": RECENT[1], "consent": True}})
 
 
-def purge(config: Path, db: str) -> str:
+def purge(config: Path, db: str, *flags: str) -> str:
     """``notifier privacy purge`` in a process of its own; its output."""
     proc = subprocess.run([sys.executable, "-c", "import sys; from notifier.cli import main; sys.exit(main())",
-                           "privacy", "purge", "--config", str(config), "--db", db],
+                           "privacy", "purge", "--config", str(config), "--db", db, *flags],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
@@ -80,12 +88,17 @@ async def test_purged_events_leave_no_trace_in_the_sqlite_files(sink: Sink, tmp_
     path = tmp_path / "notifier.db"
     config = await deliver_old_and_recent(tmp_path, sink, f"sqlite:///{path}")
     assert set(sqlite_leftovers(path, OLD)) == set(OLD)  # there before: the search can find them
+    counted = purge(config, f"sqlite:///{path}", "--dry-run")
+    assert counted.startswith("would remove 5 events, 5 deliveries"), counted
+    assert set(sqlite_leftovers(path, OLD)) == set(OLD)  # a dry run removes nothing
 
     out = purge(config, f"sqlite:///{path}")
     assert out.startswith("removed 5 events, 5 deliveries, 5 attempts"), out
 
     files = [p.name for p in sqlite_files(path)]
     assert "notifier.db" in files
+    with sqlite3.connect(path) as conn:  # the freed pages were given back to the file system
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] == 0
     assert sqlite_leftovers(path, OLD) == {}
     assert set(sqlite_leftovers(path, RECENT)) == set(RECENT)
 
@@ -115,3 +128,47 @@ async def test_purged_events_leave_no_trace_in_a_postgresql_dump(
         assert pg_dump_leftovers(url, pg_server.bindir, RECENT) == RECENT
     finally:
         pg_server.drop_database(url.rsplit("/", 1)[1])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_three_worker_processes_purge_the_day_once(backend: str, sink: Sink, tmp_path: Path,
+                                                         request: pytest.FixtureRequest) -> None:
+    server: PgServer | None = request.getfixturevalue("pg_server") if backend == "postgresql" else None
+    db = server.create_database() if server else f"sqlite:///{tmp_path / 'notifier.db'}"
+    config = await deliver_old_and_recent(tmp_path, sink, db)
+    cmd = [sys.executable, "-c", "import sys; from notifier.cli import main; sys.exit(main())",
+           "worker", "--config", str(config), "--db", db]
+    env = {**os.environ, "NOTIFIER_LOG_FORMAT": "json"}
+    procs = [subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env) for _ in range(3)]
+    try:
+        deadline = time.monotonic() + 60
+        while True:  # every worker claims at start-up: wait for the day's purge to be recorded
+            runs = await finished_runs(db)
+            if runs or time.monotonic() > deadline:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        for p in procs:
+            p.send_signal(signal.SIGTERM)
+        logs = [p.communicate(timeout=60)[0].decode() for p in procs]
+    assert len(runs) == 1, runs
+    removed = runs[0][1] if isinstance(runs[0][1], dict) else orjson.loads(runs[0][1])
+    assert removed["removed"]["events"] == 5
+    purging = [log for log in logs if '"retention purge"' in log]
+    assert len(purging) == 1, logs
+    if server:
+        server.drop_database(db.rsplit("/", 1)[1])
+
+
+async def finished_runs(db: str) -> list[tuple[Any, ...]]:
+    """The purge runs recorded as done."""
+    from notifier.store import store_for
+
+    store = store_for(db)
+    await store.open()
+    try:
+        rows = await store.connector().fetch_all("SELECT day, removed FROM purge_runs WHERE status = 'done'")
+    finally:
+        await store.close()
+    return [(r["day"], r["removed"]) for r in rows]

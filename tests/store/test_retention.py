@@ -225,3 +225,18 @@ def test_db_compact_makes_an_older_sqlite_file_give_space_back(tmp_path: Path,
     assert "auto_vacuum incremental" in capsys.readouterr().out
     assert sqlite3.connect(path).execute("PRAGMA auto_vacuum").fetchone()[0] == 2
     assert path.stat().st_size < before / 10
+
+
+def test_batches_shrink_when_slow_grow_back_when_fast_and_the_purge_waits_as_long_as_it_held() -> None:
+    from notifier.retention import Pace
+
+    pace = Pace(1000, 0.005)
+    assert pace.after(0.2) == 0.2 and pace.size == 500   # held the lock 200 ms: waits 200 ms, halves
+    assert pace.after(0.2) == 0.2 and pace.size == 250
+    assert pace.after(0.001) == 0.005 and pace.size == 500  # fast again: grows back, never past 1,000
+    for _ in range(5):
+        pace.after(0.001)
+    assert pace.size == 1000
+    for _ in range(20):
+        pace.after(1.0)
+    assert pace.size == 50
