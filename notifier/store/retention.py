@@ -32,7 +32,7 @@ __all__ = ["PURGED_TABLES", "Cutoffs", "Purged", "RetentionStore"]
 
 #: Every table the purge removes rows from, in the order of the report.
 PURGED_TABLES = ("events", "deliveries", "attempts", "dedup", "threads", "cases", "case_actions",
-                 "case_events", "case_timers", "follow_ups")
+                 "case_events", "case_timers", "follow_ups", "case_measures", "case_feedback")
 
 _FINISHED = ("sent", "dead", "suppressed")
 
@@ -179,6 +179,7 @@ class RetentionStore:
             if events:
                 p = {"ids": _ids(events)}
                 out["case_events"] += await db.execute(q["delete_case_links_of_events"], p)
+                out["case_feedback"] += await db.execute(q["delete_feedback_of_events"], p)
                 out["events"] += await db.execute(q["delete_events"], p)
             return out, len(ids)
 
@@ -190,7 +191,7 @@ class RetentionStore:
             if not ids:
                 return out
             p = {"ids": _ids(ids)}
-            for table in ("case_timers", "case_actions", "case_events", "follow_ups"):
+            for table in ("case_timers", "case_actions", "case_events", "follow_ups", "case_measures", "case_feedback"):
                 name = {"case_events": "delete_case_links", "follow_ups": "delete_case_follow_ups"}.get(
                     table, f"delete_{table}")
                 out[table] += await db.execute(self.q[name], p)

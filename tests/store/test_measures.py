@@ -182,3 +182,21 @@ async def test_names_people_typed_are_inert_in_every_form(store: Store) -> None:
     assert not any("<img" in f["value"] or "evil" in f["value"] for f in facts)
     runs = [i["text"] for b in report.card["body"] if b.get("type") == "RichTextBlock" for i in b["inlines"]]
     assert any(agent in r for r in runs) and any(site in r for r in runs)
+
+
+async def test_the_retention_purge_takes_measures_and_ratings_with_their_cases_and_events(store: Store) -> None:
+    from notifier.store.retention import Cutoffs, RetentionStore
+
+    await a_week(store)
+    measures = MeasureStore(store.connector())
+    week = (MONDAY - 24 * H, MONDAY + 7 * 24 * H)
+    assert (await measures.response_times(*week, site=None, at=week[1], business_hours=True)).claimed.count == 2
+    later = MONDAY + 400 * 24 * H
+    cut = Cutoffs.at(later, events=timedelta(days=90), deliveries=timedelta(days=30), cases=timedelta(days=365))
+    purge = RetentionStore(store.connector())
+    removed = await purge.purge_cases(cut, 100)
+    assert removed["cases"] == 4 and removed["case_measures"] == 3 + 1 and removed["case_feedback"] == 2
+    while (await purge.purge_events(cut, later, 100))[1]:
+        pass
+    assert (await measures.response_times(*week, site=None, at=week[1], business_hours=True)).claimed.count == 0
+    assert (await measures.satisfaction(*week, site=None)).count == 0  # the rating without a case went with its event

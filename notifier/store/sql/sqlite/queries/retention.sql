@@ -73,6 +73,17 @@ DELETE FROM case_events WHERE case_id IN (SELECT value FROM json_each(:ids))
 -- name: delete_case_follow_ups
 DELETE FROM follow_ups WHERE case_id IN (SELECT value FROM json_each(:ids))
 
+-- name: delete_case_measures
+-- The answer times of a case go with it (notifier/store/measures.py).
+DELETE FROM case_measures WHERE case_id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_case_feedback
+DELETE FROM case_feedback WHERE case_id IN (SELECT value FROM json_each(:ids))
+
+-- name: delete_feedback_of_events
+-- A rating goes with its feedback event, whether or not it joined a case.
+DELETE FROM case_feedback WHERE event_id IN (SELECT value FROM json_each(:ids))
+
 -- name: delete_cases
 DELETE FROM cases WHERE id IN (SELECT value FROM json_each(:ids))
 
