@@ -79,10 +79,10 @@ async def render() -> dict[str, str]:
 
     from notifier.api import create_app
     from notifier.channels.slack_case import case_blocks, reply_text
+    from notifier.config.loader import parse_config
     from notifier.core.digest import period_for_date
     from notifier.core.follow_up import CaseState
     from notifier.digest import DigestScheduler
-    from notifier.render import Renderer
     from notifier.service import Service
 
     files: dict[str, str] = {}
@@ -158,11 +158,10 @@ async def render() -> dict[str, str]:
                 await post({"kind": "feedback", "site": "shop.example.com", "conversation_id": "conv-bot",
                             "rating": 4}, 3 * 24 * 60)
             for locale in ("fr", "en"):
-                path.write_text(CONFIG.replace("LOCALE", locale), encoding="utf-8")
-                config = (await service.reload(), service.config)[1]
+                config = parse_config(CONFIG.replace("LOCALE", locale), "channels.yaml")
                 digest = config.digests[0]
                 period = period_for_date(digest.schedule, ZoneInfo("Europe/Paris"), MONDAY.date())
-                scheduler = DigestScheduler(config, service.store, {}, Renderer(), "samples")
+                scheduler = DigestScheduler(config, service.store, {}, service.renderer, "samples")
                 report = scheduler.report(digest, period, await scheduler.stats(digest, period))
                 files[f"digest-measures-{locale}.txt"] = f"Subject: {report.title}\n\n{report.text}"
                 files[f"digest-measures-{locale}.html"] = report.html or ""
