@@ -358,8 +358,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         return service.config.cors, authenticator()[0]
 
     from notifier.access_log import AccessLog
+    from notifier.direct_route import DirectRoute
 
-    return AccessLog(BrowserAccess(AccessGuard(app, authenticator), browser_settings))  # type: ignore[return-value]
+    direct = DirectRoute(app, "POST", "/v1/events", post_events)
+    return AccessLog(BrowserAccess(AccessGuard(direct, authenticator), browser_settings))  # type: ignore[arg-type,return-value]
 
 
 
