@@ -11,6 +11,8 @@ made with a second sink that takes 50 ms to answer each request (a remote servic
 adaptive concurrency: 5,000 events to a 50 ms sink with no concurrency setting (time to all
 delivered), and 1,000 to one that also answers 429 to every 5th request (`--only-adaptive`
 runs just these).
+When ``prometheus-alertmanager`` is installed, the same 20,000 events are also delivered
+by Alertmanager and by ``notifier serve`` to the same sink (``bench/alertmanager.py``).
 """
 
 from __future__ import annotations
@@ -363,6 +365,8 @@ async def main() -> None:
     parser.add_argument("--throttled-deliveries", type=int, default=1000,
                         help="events to a 50 ms sink answering 429 to every 5th request (0: skip)")
     parser.add_argument("--only-adaptive", action="store_true", help="run only the adaptive-concurrency scenarios")
+    parser.add_argument("--alertmanager", type=int, default=20_000, metavar="N",
+                        help="events for the comparison with Prometheus Alertmanager, when installed (0: skip)")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
@@ -399,6 +403,10 @@ async def main() -> None:
                 rows.append(("50 ms sink: delivered end to end", f"{e2e:,.0f} events/s",
                              f"{e2e / raw:.0%} of raw aiohttp; {n:,} in {n / e2e:.1f} s "
                              f"(limit starting at {args.concurrency}, adaptive); rounds: {rounds}"))
+            if args.alertmanager:  # bench/alertmanager.py: the same events through both, same receiver
+                from alertmanager import compare as against_alertmanager
+
+                rows += await against_alertmanager(sink_port, args.alertmanager)
             p50, p99, count = await latency(work, sink_port, args.rate, args.seconds)
             rows.append((f"accept-to-delivered at {args.rate:.0f}/s, p50", f"{p50:.1f} ms", f"{count} events"))
             rows.append((f"accept-to-delivered at {args.rate:.0f}/s, p99", f"{p99:.1f} ms", "<= 50 ms"))

@@ -1,0 +1,244 @@
+"""Notifier against Prometheus Alertmanager: the same events to the same receiver, in the same run.
+
+    python bench/alertmanager.py --events 20000     # or as part of bench/spine.py
+
+Alertmanager (Debian's ``prometheus-alertmanager``, Go, alerts kept in memory) gets the
+events as alerts posted to its v2 API in batches of 500; its route groups by every label
+(``group_by: ['...']``), so each alert is a notification of its own, with small
+``group_wait``/``group_interval``, to a webhook receiver. Notifier (``notifier serve``,
+SQLite, synchronous durable commits, its default worker processes) gets the same events
+posted to ``/v1/events`` in batches of 500, routed to a webhook channel on the same
+receiver. For each: the time from the first post to the last notification received, and
+the peak resident memory (``VmHWM``) of its processes (for notifier, the API's and its
+workers', added up).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.sink import free_port  # noqa: E402
+
+ALERTMANAGER = "prometheus-alertmanager"
+
+AM_CONFIG = """
+route:
+  receiver: hook
+  group_by: ['...']
+  group_wait: 100ms
+  group_interval: 1s
+  repeat_interval: 24h
+receivers:
+  - name: hook
+    webhook_configs:
+      - url: http://127.0.0.1:{sink}/hook
+        send_resolved: false
+"""
+
+NOTIFIER_CONFIG = """
+version: 1
+defaults: {{timezone: UTC, dedup: {{window: 0s}}, retry: {{attempts: 5, backoff: 100ms}}}}
+channels:
+  hook: {{type: webhook, url: "http://127.0.0.1:{sink}/hook", timeout: 10s}}
+routes:
+  - name: all
+    match: {{kinds: [support_request]}}
+    to: [hook]
+"""
+
+
+@dataclass
+class Run:
+    """One contender's result."""
+
+    name: str
+    seconds: float
+    delivered: int
+    peak_rss_mb: float
+
+
+def event(i: int, tag: str) -> dict[str, object]:
+    return {"kind": "support_request", "site": "bench.example.com", "conversation_id": f"{tag}-{i}",
+            "id": f"{tag}-{i}", "message": "Bonjour, je voudrais parler à un conseiller au sujet de ma commande",
+            "page": {"url": "https://bench.example.com/cart", "title": "Panier"},
+            "user": {"name": "Bench", "email": "bench@example.com", "consent": True}}
+
+
+def alert(i: int, tag: str, now: datetime) -> dict[str, object]:
+    """The same event as an Alertmanager alert: what identifies it in labels, the text in annotations."""
+    ev = event(i, tag)
+    return {"labels": {"alertname": "support_request", "site": ev["site"], "conversation_id": ev["conversation_id"],
+                       "id": ev["id"]},
+            "annotations": {"message": ev["message"], "page": "https://bench.example.com/cart",
+                            "user": "Bench <bench@example.com>"},
+            "startsAt": now.isoformat(), "endsAt": (now + timedelta(hours=1)).isoformat()}
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """The sum of the peak resident set sizes (``VmHWM``) of ``pids``, in MB."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+                if line.startswith("VmHWM:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def children_of(pid: int) -> list[int]:
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def received(sink: int) -> int:
+    return len(httpx.get(f"http://127.0.0.1:{sink}/_stats", timeout=60).json())
+
+
+async def post_batches(url: str, batches: list[bytes], connections: int, ok: int) -> None:
+    queue = list(reversed(batches))
+    async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=connections)) as client:
+        async def one() -> None:
+            while queue:
+                r = await client.post(url, content=queue.pop(), headers={"Content-Type": "application/json"})
+                if r.status_code != ok:
+                    raise RuntimeError(f"{url}: {r.status_code} {r.text[:300]}")
+        await asyncio.gather(*(one() for _ in range(connections)))
+
+
+async def wait_received(sink: int, target: int, started: float, timeout: float) -> float:
+    """Seconds from ``started`` until the sink holds ``target`` requests (polled every 50 ms)."""
+    while True:
+        if received(sink) >= target:
+            return time.perf_counter() - started
+        if time.perf_counter() - started > timeout:
+            raise RuntimeError(f"only {received(sink)} of {target} delivered after {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=1)
+            return
+        except httpx.HTTPError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{url} did not come up") from None
+            time.sleep(0.05)
+
+
+async def run_alertmanager(work: Path, sink: int, n: int, batch: int, timeout: float) -> Run:
+    """Alertmanager, in memory, delivering ``n`` alerts to the sink."""
+    port = free_port()
+    (work / "alertmanager.yml").write_text(AM_CONFIG.format(sink=sink))
+    proc = subprocess.Popen([ALERTMANAGER, f"--config.file={work / 'alertmanager.yml'}",
+                             f"--storage.path={work / 'am-data'}", f"--web.listen-address=127.0.0.1:{port}",
+                             "--cluster.listen-address=",
+                             "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_up(f"http://127.0.0.1:{port}/-/ready", proc)
+        before = received(sink)
+        now = datetime.now(UTC)
+        bodies = [orjson.dumps([alert(i, "am", now) for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
+        started = time.perf_counter()
+        await post_batches(f"http://127.0.0.1:{port}/api/v2/alerts", bodies, 4, 200)
+        seconds = await wait_received(sink, before + n, started, timeout)
+        return Run("Alertmanager", seconds, received(sink) - before, peak_rss_mb([proc.pid]))
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+async def run_notifier(work: Path, sink: int, n: int, batch: int, timeout: float, workers: int | None) -> Run:
+    """``notifier serve`` on SQLite delivering ``n`` events to the sink."""
+    port = free_port()
+    (work / "notifier.yaml").write_text(NOTIFIER_CONFIG.format(sink=sink))
+    cmd = [sys.executable, "-m", "notifier.cli", "serve", "--config", str(work / "notifier.yaml"),
+           "--db", f"sqlite:///{work / 'notifier.db'}", "--port", str(port), "--log-level", "warning"]
+    if workers is not None:
+        cmd += ["--workers", str(workers)]
+    log = (work / "notifier.log").open("wb")
+    proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        try:
+            wait_up(f"http://127.0.0.1:{port}/healthz", proc, timeout=120)
+        except RuntimeError:
+            raise RuntimeError((work / "notifier.log").read_text()[-3000:]) from None
+        before = received(sink)
+        bodies = [orjson.dumps([event(i, "nt") for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
+        started = time.perf_counter()
+        await post_batches(f"http://127.0.0.1:{port}/v1/events", bodies, 4, 202)
+        seconds = await wait_received(sink, before + n, started, timeout)
+        return Run("notifier", seconds, received(sink) - before, peak_rss_mb([proc.pid, *children_of(proc.pid)]))
+    finally:
+        proc.terminate()
+        proc.wait(60)
+        log.close()
+
+
+async def compare(sink: int, n: int = 20_000, batch: int = 500, timeout: float = 600,
+                  workers: int | None = None) -> list[tuple[str, str, str]]:
+    """Rows for the spine table: each contender's time and memory, and the ratio (``[]`` without Alertmanager)."""
+    if shutil.which(ALERTMANAGER) is None:
+        return []
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        am = await run_alertmanager(work, sink, n, batch, timeout)
+        nt = await run_notifier(work, sink, n, batch, timeout, workers)
+    return [
+        (f"Alertmanager: {n:,} alerts, batches of {batch}", f"{am.seconds:,.1f} s",
+         f"all delivered; peak RSS {am.peak_rss_mb:,.0f} MB (in memory)"),
+        (f"notifier: {n:,} events, batches of {batch}", f"{nt.seconds:,.1f} s",
+         f"all delivered; peak RSS {nt.peak_rss_mb:,.0f} MB (API + workers, durable SQLite)"),
+        ("notifier speed / Alertmanager's", f"{am.seconds / nt.seconds:.2f}",
+         f"target >= 1.0; memory {nt.peak_rss_mb / am.peak_rss_mb:.2f} of Alertmanager's (target <= 0.5)"),
+    ]
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--events", type=int, default=20_000)
+    parser.add_argument("--batch", type=int, default=500)
+    parser.add_argument("--workers", type=int, default=None, help="notifier serve --workers (default: its own)")
+    args = parser.parse_args()
+    if shutil.which(ALERTMANAGER) is None:
+        print(f"{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)", file=sys.stderr)
+        raise SystemExit(1)
+    sink = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "tests.sink", str(sink)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_up(f"http://127.0.0.1:{sink}/_stats", proc)
+        rows = await compare(sink, args.events, args.batch, workers=args.workers)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    load = os.getloadavg()[0]
+    print(f"\nnotifier against Alertmanager — {os.cpu_count()} cores, load average {load:.1f}")
+    width = max(len(r[0]) for r in rows)
+    for name, value, note in rows:
+        print(f"  {name:<{width}}  {value:>10}  {note}")
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
