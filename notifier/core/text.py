@@ -9,10 +9,20 @@ from functools import lru_cache
 __all__ = ["find_keywords", "fold", "keyword_pattern"]
 
 
+#: Characters that may be combining marks: none is below U+0300, so ASCII and Latin-1
+#: letters are never looked at one by one (a regex scan in C instead of a Python loop).
+_MAYBE_MARK = re.compile(r"[^\x00-\u02ff]")
+
+
+def _drop_mark(found: re.Match[str]) -> str:
+    c = found.group()
+    return "" if unicodedata.combining(c) else c
+
+
 def fold(text: str) -> str:
     """Lower-case ``text`` and strip its accents: ``"Élève"`` -> ``"eleve"``."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    return decomposed if decomposed.isascii() else _MAYBE_MARK.sub(_drop_mark, decomposed)
 
 
 @lru_cache(maxsize=4096)

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from notifier.core.text import find_keywords, fold
 
@@ -56,3 +60,10 @@ def test_found_keywords_keep_the_configured_order() -> None:
 
 def test_fold() -> None:
     assert fold("Élève ÇA Straße") == "eleve ca strasse"
+
+
+@given(st.text())
+def test_fold_strips_every_combining_mark_whatever_the_script(text: str) -> None:
+    # The definition: case-folded, compatibility-decomposed, without combining marks.
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    assert fold(text) == "".join(c for c in decomposed if not unicodedata.combining(c))
