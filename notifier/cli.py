@@ -15,6 +15,7 @@ import importlib
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -108,17 +109,19 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if problems:
         return 1
     try:
-        sock = bind(args.host, args.port)
+        # An extra API process of `serve --api-processes` answers on its parent's socket.
+        sock = socket.socket(fileno=args.listen_fd) if args.listen_fd is not None else bind(args.host, args.port)
     except PortUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     app = create_app(service, run_worker=not args.no_worker)
     children = None
-    if workers > 1:
+    if workers > 1 or args.api_processes > 1:
         from notifier.worker_processes import WorkerProcesses
 
-        children = WorkerProcesses(workers, config=service.config_path, db_url=service.db_url,
-                                   log_level=args.log_level, capture=capture)
+        children = WorkerProcesses(max(workers, 1), config=service.config_path, db_url=service.db_url,
+                                   log_level=args.log_level, capture=capture, api_processes=args.api_processes,
+                                   api_command=_api_command(args, service), listen_fd=sock.fileno())
 
     from notifier.runfile import RunFile
 
@@ -141,6 +144,16 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     finally:
         runfile.remove()
     return 0
+
+
+def _api_command(args: argparse.Namespace, service: Service) -> list[str]:
+    """The command line of an extra API process of ``serve`` (it adds ``--listen-fd``)."""
+    cmd = [sys.executable, "-m", "notifier.cli", "serve", "--no-worker", "--config", str(service.config_path),
+           "--db", service.db_url, "--host", args.host, "--log-level", args.log_level,
+           "--header-timeout", str(args.header_timeout), "--body-timeout", str(args.body_timeout)]
+    if args.max_connections is not None:
+        cmd += ["--max-connections", str(args.max_connections)]
+    return cmd + [flag for flag, on in (("--insecure", args.insecure), ("--dev", args.dev)) if on]
 
 
 def _lease(text: str) -> timedelta:
@@ -606,6 +619,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--workers", type=_count_arg, default=None, metavar="N",
                    help="worker processes: this one and N-1 beside it, each claiming its share of the"
                         " deliveries first (default: the number of cores)")
+    p.add_argument("--api-processes", type=_count_arg, default=1, metavar="K",
+                   help="processes answering the API on the same port (default 1): each has its own"
+                        " transactions, so batches scale better than single events")
+    p.add_argument("--listen-fd", type=int, default=None, metavar="FD",
+                   help="answer on this inherited listening socket (what --api-processes passes its extra processes)")
     p.add_argument("--insecure", action="store_true",
                    help="listen on a non-loopback --host even without any API token")
     _running(p)

@@ -1,4 +1,4 @@
-"""Worker processes beside the API: ``notifier serve --workers N`` uses every core.
+"""Worker (and API) processes beside the API: ``notifier serve --workers N`` uses every core.
 
 One Python process delivers on one core. ``serve`` runs partition ``0/N`` in its own
 process (woken at once by its own accepts) and starts ``N - 1`` ``notifier worker
@@ -6,6 +6,10 @@ process (woken at once by its own accepts) and starts ``N - 1`` ``notifier worke
 its own share of the deliveries first (:mod:`notifier.store.partition`), so they do not
 fight over the same rows; a share whose worker died is taken over by the others once
 overdue, and the dead process is started again.
+
+With ``--api-processes K``, ``K - 1`` more ``notifier serve --no-worker`` processes
+answer on the same listening socket (inherited: the kernel hands each connection to
+one of them), each with its own group commit.
 
 Signals follow the parent: ``SIGHUP`` is passed on (each process reloads
 ``channels.yaml`` itself and keeps its running configuration if the new one is broken),
@@ -43,10 +47,12 @@ def default_workers() -> int:
 
 
 class WorkerProcesses:
-    """Children ``1/N`` .. ``N-1/N`` of a ``serve`` whose own worker is partition ``0/N``."""
+    """Children of a ``serve``: workers ``1/N`` .. ``N-1/N`` (its own worker is ``0/N``), and
+    API processes sharing its listening socket when ``api_processes`` > 1."""
 
     def __init__(self, count: int, *, config: Path, db_url: str, log_level: str, capture: bool,
-                 lease: str | None = None, grace: float = 10.0) -> None:
+                 lease: str | None = None, grace: float = 10.0, api_processes: int = 1,
+                 api_command: list[str] | None = None, listen_fd: int | None = None) -> None:
         self.count = count
         self.config = config
         self.db_url = db_url
@@ -55,12 +61,24 @@ class WorkerProcesses:
         self.lease = lease
         #: How long a child may take to finish its sends after ``SIGTERM`` before it is killed.
         self.grace = grace
+        self.api_processes = api_processes
+        self.api_command = api_command or []
+        self.listen_fd = listen_fd
         self.children: dict[int, asyncio.subprocess.Process] = {}
         self._stopping = False
         self._watch: asyncio.Task[None] | None = None
 
+    def _indexes(self) -> list[int]:
+        # Workers 1..N-1, then the extra API processes as -1, -2, ...
+        return [*range(1, self.count), *(-i for i in range(1, self.api_processes))]
+
+    def _name(self, index: int) -> str:
+        return f"worker {index}/{self.count}" if index > 0 else f"API {-index + 1}/{self.api_processes}"
+
     def command(self, index: int) -> list[str]:
-        """The command line of child ``index``."""
+        """The command line of child ``index`` (a worker when positive, an API process otherwise)."""
+        if index < 0:
+            return [*self.api_command, "--listen-fd", str(self.listen_fd)]
         cmd = [sys.executable, "-m", "notifier.cli", "worker", "--config", str(self.config), "--db", self.db_url,
                "--partition", f"{index}/{self.count}", "--no-digests", "--log-level", self.log_level]
         if self.capture:  # the parent was allowed the capture inbox: its workers deliver there too
@@ -70,15 +88,16 @@ class WorkerProcesses:
         return cmd
 
     async def _spawn(self, index: int) -> None:
+        fds = (self.listen_fd,) if index < 0 and self.listen_fd is not None else ()
         proc = await asyncio.create_subprocess_exec(
             *self.command(index), env={**os.environ, PARENT_ENV: str(os.getpid())},
-            stdin=asyncio.subprocess.DEVNULL)
+            stdin=asyncio.subprocess.DEVNULL, pass_fds=fds)
         self.children[index] = proc
-        log.info("worker process started", partition=f"{index}/{self.count}", pid=proc.pid)
+        log.info("process started", process=self._name(index), pid=proc.pid)
 
     async def start(self) -> None:
         """Start the children and keep them running (a dead one is started again)."""
-        for index in range(1, self.count):
+        for index in self._indexes():
             await self._spawn(index)
         self._watch = asyncio.create_task(self._keep_running())
 
@@ -95,8 +114,7 @@ class WorkerProcesses:
                 index = waits[fut]
                 if self._stopping:
                     return
-                log.warning("worker process exited; its share waits for the others until it is back",
-                            partition=f"{index}/{self.count}", code=fut.result())
+                log.warning("process exited; started again", process=self._name(index), code=fut.result())
                 # Started again at once, or after a second if it keeps dying (a broken store).
                 if time.monotonic() - restarts.get(index, 0.0) < 5:
                     await asyncio.sleep(1.0)
@@ -131,7 +149,7 @@ class WorkerProcesses:
             try:
                 await asyncio.wait_for(proc.wait(), self.grace + 5)
             except TimeoutError:
-                log.warning("worker process did not stop in time: killed", partition=f"{index}/{self.count}")
+                log.warning("process did not stop in time: killed", process=self._name(index))
                 with contextlib.suppress(ProcessLookupError):
                     proc.kill()
                 await proc.wait()

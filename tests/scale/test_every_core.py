@@ -82,20 +82,22 @@ def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     return url
 
 
-def test_serve_with_three_workers_delivers_each_once_and_restarts_a_killed_one(
+def test_serve_with_three_workers_and_two_apis_delivers_each_once_and_restarts_a_killed_worker(
         db: str, processes: Processes, tmp_path: Path) -> None:
     sink = processes.sink()
     config = tmp_path / "channels.yaml"
     config.write_text(CONFIG.format(sink=sink))
     port = free_port()
-    serve = processes.spawn("serve", "serve", "--workers", "3", "--config", str(config), "--db", db,
-                            "--port", str(port), "--log-level", "warning")
+    serve = processes.spawn("serve", "serve", "--workers", "3", "--api-processes", "2", "--config", str(config),
+                            "--db", db, "--port", str(port), "--log-level", "warning")
     wait_http(f"http://127.0.0.1:{port}/healthz", serve, lambda: processes.log("serve"))
     deadline = time.monotonic() + 30
-    while len(kids := children(serve.pid)) < 2:
+    while len(kids := children(serve.pid)) < 3:
         assert time.monotonic() < deadline, processes.log("serve")
         time.sleep(0.05)
-    assert sorted(c.split("--partition ")[1].split()[0] for c in kids.values()) == ["1/3", "2/3"]
+    assert sorted(c.split("--partition ")[1].split()[0] for c in kids.values() if "--partition" in c) == ["1/3", "2/3"]
+    # The second API process answers on the same port: it inherited the listening socket.
+    assert len([c for c in kids.values() if " serve --no-worker " in c and "--listen-fd" in c]) == 1
 
     planned = post(port, batch("a", 150))
     wait_all_sent(db, 150)
