@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -70,7 +71,11 @@ class ChannelGate:
         #: ``clock()`` until which no send may start (a ``Retry-After``).
         self.paused_until = float("-inf")
         self._rate = _limiter(bounds.rate)
-        self._room = asyncio.Event()
+        # Sends waiting for room, first come first served. One is woken per freed slot
+        # (an Event would wake every waiting sender for each send that ends).
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._gauge = metrics.channel_concurrency_limit.labels(name)
+        self._published: int | None = None
         self._publish()
 
     @property
@@ -88,7 +93,7 @@ class ChannelGate:
             self._rate = _limiter(bounds.rate)
         self.adaptive.rebound(bounds)
         self._publish()
-        self._room.set()
+        self._wake()
 
     async def enter(self, hold: float = HOLD) -> Ticket | None:
         """Wait for room to send; ``None`` when the channel is paused for longer than
@@ -101,8 +106,14 @@ class ChannelGate:
                 await asyncio.sleep(left)
                 continue
             if self.in_flight >= self.limit:
-                self._room.clear()
-                await self._room.wait()
+                waiter = asyncio.get_running_loop().create_future()
+                self._waiters.append(waiter)
+                try:
+                    await waiter
+                except asyncio.CancelledError:
+                    if waiter.done() and not waiter.cancelled():
+                        self._wake()  # woken and cancelled at once: pass the turn on
+                    raise
                 continue
             self.in_flight += 1
             if self._rate is not None:
@@ -124,15 +135,28 @@ class ChannelGate:
             self.adaptive.on_overload(started=started, now=self.clock())
             if result.retry_after:
                 self.paused_until = max(self.paused_until, self.clock() + result.retry_after)
+                self._wake(everyone=True)  # each waiting send must see the pause (wait, or hand back)
         self._leave()  # after the pause is set: a waiting send woken now sees it
         self._publish()
 
     def _leave(self) -> None:
         self.in_flight -= 1
-        self._room.set()
+        self._wake()
+
+    def _wake(self, *, everyone: bool = False) -> None:
+        """Wake as many waiting sends as there is room for, or all of them (each checks
+        again when it runs)."""
+        room = len(self._waiters) if everyone else self.limit - self.in_flight
+        while room > 0 and self._waiters:
+            waiter = self._waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(None)
+                room -= 1
 
     def _publish(self) -> None:
-        metrics.channel_concurrency_limit.labels(self.name).set(self.limit)
+        if self.limit != self._published:
+            self._published = self.limit
+            self._gauge.set(self.limit)
 
     def view(self) -> dict[str, Any]:
         """What ``/healthz`` shows of the channel's sends."""
