@@ -93,14 +93,15 @@ class ReplayGuard:
         self.limit = limit
         self._seen: OrderedDict[str, float] = OrderedDict()
 
-    def first_time(self, signature: str, now: float) -> bool:
-        """Whether ``signature`` was not seen yet (it is remembered from now on)."""
+    def seen(self, signature: str, now: float) -> bool:
+        """Whether ``signature`` was already accepted (and acted upon) recently."""
         while self._seen and (next(iter(self._seen.values())) < now - 2 * MAX_SKEW or len(self._seen) > self.limit):
             self._seen.popitem(last=False)
-        if signature in self._seen:
-            return False
+        return signature in self._seen
+
+    def remember(self, signature: str, now: float) -> None:
+        """Remember ``signature`` once its request was handled: a failed one may come again."""
         self._seen[signature] = now
-        return True
 
 
 def _zendesk_time(value: str) -> float | None:
@@ -130,7 +131,7 @@ def zendesk_problem(secret: str, headers: Any, body: bytes, now: float, guard: R
     expected = base64.b64decode(zendesk_signature(secret, timestamp, body))
     if not hmac.compare_digest(given, expected):
         return "the signature does not match"
-    if not guard.first_time(signature, now):
+    if guard.seen(signature, now):
         return "this signed request was already received (a replay)"
     return None
 
@@ -171,7 +172,8 @@ def helpdesk_router(get_service: Any) -> APIRouter:
         raw = await request.body()
         if len(raw) > _MAX_BODY:
             return _json({"error": f"body is larger than {_MAX_BODY} bytes"}, 413)
-        problem = (zendesk_problem(secret, request.headers, raw, time.time(), guard) if kind == "zendesk"
+        now = time.time()
+        problem = (zendesk_problem(secret, request.headers, raw, now, guard) if kind == "zendesk"
                    else freshdesk_problem(secret, request.headers))
         if problem:
             log.warning("inbound webhook refused", channel=channel, reason=problem,
@@ -198,6 +200,8 @@ def helpdesk_router(get_service: Any) -> APIRouter:
                                note=f"{via} ticket {change.ticket_id}: {status}")
         except CaseNotFound:
             return _json({"outcome": "ignored", "reason": "the case no longer exists"})
+        if kind == "zendesk":  # handled: the same signed request again is a replay
+            guard.remember(request.headers["x-zendesk-webhook-signature"], now)
         return _json({"outcome": result.outcome, "case": result.case.to_json()})
 
     return router
