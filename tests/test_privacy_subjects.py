@@ -276,3 +276,23 @@ async def test_the_erasure_searches_again_only_what_arrived_since(service: Servi
     assert (await subjects.find(her, known=Found(), since=later)).events == []
     since_before = await subjects.find(her, known=Found(), since=datetime.now(UTC) - timedelta(hours=1))
     assert [r["id"] for r in since_before.events] == ids
+
+
+async def test_a_configured_audit_salt_stays_out_of_the_database(make_service: ServiceFactory, sink: Sink,
+                                                                 zendesk: FakeZendesk, tmp_path: Path) -> None:
+    import hashlib
+
+    from notifier.core.subject import Subject
+    from notifier.privacy import erase_subject
+    from notifier.store.privacy import SubjectStore
+
+    text = config(sink, zendesk).replace("defaults:\n", "defaults:\n  privacy: {audit_salt: s3cret-salt-of-the-dpo}\n")
+    svc = await make_service(text, db=f"sqlite:///{tmp_path / 'salted.db'}")
+    await svc.accept(events())
+    report = await erase_subject(svc.config, svc.store, Subject.email(EMAIL), erased_by="dpo", via="api",
+                                 now=datetime.now(UTC))
+    key = hashlib.sha256(b"s3cret-salt-of-the-dpo").digest()
+    assert report["subject"]["digest"] == Subject.email(EMAIL).digest(key)
+    assert await svc.store.connector().fetch_all("SELECT * FROM privacy_salt") == []
+    (record,) = await SubjectStore(svc.store.connector()).erasures(digest=report["subject"]["digest"])
+    assert record["erased_by"] == "dpo"
