@@ -129,6 +129,9 @@ async def load_follow_up(db: Connector, config: Config, claimed: Claimed) -> Fol
     stored = await store.get(d.id)
     if stored is None:
         raise FollowUpPending("this follow-up's action is not recorded", retry=False)
+    if await store.earlier_unsent(d.id, stored.case.id, d.channel, stored.at):
+        # In order, per case and channel: a claim's update must not land after the resolution's.
+        raise FollowUpPending("an earlier follow-up of this case on this channel is not sent yet", retry=True)
     rows = await store.targets(stored.case.id, d.channel)
     posted = [r for r in rows if r.status == "sent" and r.ref]
     if not posted:

@@ -88,6 +88,12 @@ class FollowUpStore:
         return StoredFollowUp(_state(r["case_id"], r, "case_status", "case_note"), r["action"], r["actor"],
                               r["via"], at, r["note"], r["locale"])
 
+    async def earlier_unsent(self, delivery_id: str, case_id: str, channel: str, at: datetime) -> bool:
+        """Whether an earlier follow-up of the case on ``channel`` is still to be sent."""
+        row = await self.db.fetch_one(self.q["earlier_unsent"], {"delivery_id": delivery_id, "case_id": case_id,
+                                                                "channel": channel, "at": at})
+        return row is not None
+
     async def targets(self, case_id: str, channel: str) -> list[StoredTarget]:
         """The deliveries of the case's alert on ``channel``, oldest first, in any status."""
         rows = await self.db.fetch_all(self.q["targets"], {"case_id": case_id, "channel": channel})

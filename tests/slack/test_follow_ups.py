@@ -153,3 +153,25 @@ async def test_a_failing_update_is_retried_then_dead_lettered_like_any_delivery(
     assert await service.store.replay(datetime.now(UTC), follow.id) == [follow.id]
     await service.worker.drain()
     assert len(slack.updates) == 1
+
+
+async def test_follow_ups_of_one_case_are_sent_in_order(make_service: ServiceFactory, slack: FakeSlack,
+                                                         sink: Sink) -> None:
+    """A claim and a resolution a moment apart: the thread tells them in that order and the
+    message ends resolved, even with several sends in flight on the channel."""
+    service = await make_service(config(slack, sink))
+    assert service.worker is not None
+    [accepted] = await service.accept([request()])
+    assert accepted.case is not None
+    await service.worker.drain()
+    [alert] = slack.messages
+    case_id = accepted.case["id"]
+    now = datetime.now(UTC)
+    await act(service.store, service.config, case_id, "claim", by="Marie", via="api", now=now)
+    await act(service.store, service.config, case_id, "resolve", by="Marie", via="api",
+              now=now + timedelta(microseconds=1))
+    await service.worker.drain(include_retries=True, timeout=20)
+    replies = [m["text"] for m in slack.replies(alert["ts"])]
+    assert len(replies) == 2 and replies[0].startswith("✋") and replies[1].startswith("✅")
+    assert "Résolu par Marie" in str(slack.message(alert["ts"])["blocks"])
+    assert [u["blocks"] is not None for u in slack.updates] == [True, True]

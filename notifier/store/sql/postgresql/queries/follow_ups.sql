@@ -31,3 +31,11 @@ ORDER BY d.created_at, d.id
 -- The case an event belongs to, as channels show it.
 SELECT c.id, c.status, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note
 FROM case_events ce JOIN cases c ON c.id = ce.case_id WHERE ce.event_id = %(event_id)s
+
+-- name: earlier_unsent
+-- An earlier follow-up of the same case on the same channel not sent yet: this one waits
+-- for it, so the message ends in the latest state and the thread tells actions in order.
+SELECT f.delivery_id FROM follow_ups f JOIN deliveries d ON d.id = f.delivery_id
+WHERE f.case_id = %(case_id)s AND d.channel = %(channel)s AND d.status IN ('pending', 'claimed')
+  AND (f.at < %(at)s OR (f.at = %(at)s AND f.delivery_id < %(delivery_id)s))
+LIMIT 1
