@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
 from pydantic import Field, model_validator
@@ -9,6 +10,8 @@ from pydantic import Field, model_validator
 from notifier.config.common import ChannelSettings
 
 __all__ = ["SlackChannel"]
+
+_SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
 
 class SlackChannel(ChannelSettings):
@@ -38,6 +41,10 @@ class SlackChannel(ChannelSettings):
             raise ValueError("buttons need the bot token (token and channel): a webhook cannot update its messages")
         if self.socket_mode and not self.app_token:
             raise ValueError("socket_mode needs app_token (an app-level token, xapp-…)")
+        wrong = [a for a in self.allow if not _SLACK_ID.match(a)]
+        if wrong:
+            raise ValueError(f"allow takes Slack user ids (U…, W…) and user group ids (S…), not {wrong[0]!r}: "
+                             "copy a member's id from their profile (⋮ → Copy member ID)")
         return self
 
     @property
