@@ -2,6 +2,7 @@
 
     python bench/purge.py                          # SQLite, 1,000,000 old events
     python bench/purge.py --events 200000          # smaller
+    python bench/purge.py --postgres               # a throwaway PostgreSQL server (tests/pgserver.py)
     python bench/purge.py --db postgresql://…      # an empty PostgreSQL database
 
 Builds a database of ``--events`` events received 100 to 130 days ago (one in five a support
@@ -185,9 +186,28 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=1_000_000, help="old events to purge (default 1,000,000)")
     parser.add_argument("--db", default=None, help="an empty PostgreSQL database (default: a SQLite file)")
+    parser.add_argument("--postgres", action="store_true", help="start a throwaway PostgreSQL server and use it")
     parser.add_argument("--rate", type=float, default=200.0, help="POSTs per second during both phases")
     parser.add_argument("--seconds", type=float, default=15.0, help="length of the phase without a purge")
     args = parser.parse_args()
+    server = None
+    if args.postgres:
+        from tests.pgserver import PgServer
+
+        server = PgServer.find()
+        if server is None:
+            raise SystemExit("PostgreSQL server binaries (initdb, pg_ctl) are needed: install postgresql")
+        server.start()
+        args.db = server.create_database()
+    try:
+        await measure(args)
+    finally:
+        if server is not None:
+            server.stop()
+
+
+async def measure(args: argparse.Namespace) -> None:
+    """Build, then measure the API without and during the purge; print the table."""
 
     work = Path(tempfile.mkdtemp(prefix="notifier-purge-"))
     url = args.db or f"sqlite:///{work}/purge.db"

@@ -24,7 +24,9 @@ SELECT day, status, claimed_by, claimed_at, finished_at, removed FROM purge_runs
 
 -- name: old_deliveries
 -- Finished deliveries past their age; a pending or claimed one is never removed.
+-- Locked until the deletes: a replay meanwhile waits, then finds nothing to replay.
 SELECT id FROM deliveries WHERE status IN ('sent', 'dead', 'suppressed') AND created_at < %(before)s LIMIT %(n)s
+FOR UPDATE SKIP LOCKED
 
 -- name: old_events
 -- Events past their age none of whose deliveries is still pending or being sent.

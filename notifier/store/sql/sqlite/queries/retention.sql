@@ -52,8 +52,9 @@ DELETE FROM dedup WHERE first_delivery_id IN (SELECT value FROM json_each(:ids))
 DELETE FROM follow_ups WHERE delivery_id IN (SELECT value FROM json_each(:ids))
 
 -- name: delete_deliveries
+-- (+status: looked up by id, never through the status index, which holds most deliveries)
 DELETE FROM deliveries WHERE id IN (SELECT value FROM json_each(:ids))
-  AND status IN ('sent', 'dead', 'suppressed')
+  AND +status IN ('sent', 'dead', 'suppressed')
 
 -- name: delete_case_links_of_events
 DELETE FROM case_events WHERE event_id IN (SELECT value FROM json_each(:ids))
