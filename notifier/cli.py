@@ -29,7 +29,7 @@ from notifier.config.loader import load_config
 from notifier.config.models import Config
 from notifier.core.durations import format_duration
 from notifier.core.events import Event, Kind, User
-from notifier.service import Service, default_config_path, needs_inbox
+from notifier.service import Service, default_config_path, default_db_url, needs_inbox
 from notifier.store import Store
 
 if TYPE_CHECKING:
@@ -82,7 +82,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     capture = capture_allowed(args.host, args.dev)
     from notifier.worker_processes import default_workers
 
-    workers = 0 if args.no_worker else (args.workers or default_workers())
+    db_url = args.db or default_db_url()
+    workers = 0 if args.no_worker else (args.workers or default_workers(db_url))
     options: dict[str, Any] = {}
     if workers > 1:  # this process's worker is the first share; the others run beside it
         from notifier.store.partition import Partition
@@ -618,7 +619,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-worker", action="store_true", help="API only (run workers with `notifier worker`)")
     p.add_argument("--workers", type=_count_arg, default=None, metavar="N",
                    help="worker processes: this one and N-1 beside it, each claiming its share of the"
-                        " deliveries first (default: the number of cores)")
+                        " deliveries first (default: the number of cores on PostgreSQL, 1 on SQLite)")
     p.add_argument("--api-processes", type=_count_arg, default=1, metavar="K",
                    help="processes answering the API on the same port (default 1): each has its own"
                         " transactions, so batches scale better than single events")

@@ -38,8 +38,16 @@ log = structlog.get_logger("notifier.worker_processes")
 PARENT_ENV = "NOTIFIER_PARENT_PID"
 
 
-def default_workers() -> int:
-    """The number of cores this process may run on."""
+def default_workers(db_url: str) -> int:
+    """The number of cores this process may run on; 1 on SQLite.
+
+    SQLite has one write lock for the whole file: worker processes would take turns on it
+    with the API's accepts, each waiting out the others' transactions, and accept-to-
+    delivered latency grew several times in ``bench/spine.py`` with two processes on two
+    cores. One process writes best there; ``--workers N`` still asks for more.
+    """
+    if db_url.startswith("sqlite:"):
+        return 1
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
