@@ -8,7 +8,9 @@ write); a plain ``SELECT`` runs on the reading connection. Inside :meth:`transac
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import datetime
@@ -79,10 +81,29 @@ class SqliteConnector(Connector):
             raise RuntimeError("reclaim runs outside a transaction")
         if self._store.path == ":memory:":
             return True
-        from notifier.store.sqlite_wal import scrub
+        from notifier.store.sqlite_wal import scrub, vacuum_step
 
-        async with self._store._lock:
-            return cast(bool, await self._store.retry_busy(lambda: self._store.writer.run(scrub)))
+        # Free pages first, a step at a time, the lock let go between steps (and for as long
+        # as a step took): other writers are never held up by more than one step. A database
+        # without incremental auto-vacuum frees nothing: the loop ends at once.
+        before: int | None = None
+        while True:
+            started = time.monotonic()
+            async with self._store._lock:
+                left = await self._store.retry_busy(lambda: self._store.writer.run(vacuum_step))
+            if not left or (before is not None and left >= before):
+                break
+            before = left
+            await asyncio.sleep(time.monotonic() - started)
+        # Then the log, emptied once no reader needs it; tried again off the lock meanwhile.
+        deadline = time.monotonic() + 10.0
+        while True:
+            async with self._store._lock:
+                emptied = cast(bool, await self._store.retry_busy(
+                    lambda: self._store.writer.run(lambda c: scrub(c, timeout=0.0))))
+            if emptied or time.monotonic() >= deadline:
+                return emptied
+            await asyncio.sleep(0.05)
 
     def transaction(self) -> AbstractAsyncContextManager[Connector]:
         return self._transaction()

@@ -27,7 +27,7 @@ import sqlite3
 import threading
 import time
 
-__all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "Checkpointer", "scrub"]
+__all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "VACUUM_STEP", "Checkpointer", "scrub", "vacuum_step"]
 
 #: The log is truncated to this size whenever it starts again from the beginning.
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
@@ -117,6 +117,22 @@ class Checkpointer:
         finally:
             if conn is not None:
                 conn.close()
+
+
+#: Free pages given back per write transaction (4 MB of 4 KB pages; tens of milliseconds).
+VACUUM_STEP = 1000
+
+
+def vacuum_step(conn: sqlite3.Connection, pages: int = VACUUM_STEP) -> int:
+    """Give up to ``pages`` free pages back to the file system; how many free pages are left.
+
+    A purge frees hundreds of megabytes: given back in one transaction, the writers (the
+    API) would wait for all of it; in steps, they get the lock between two.
+    """
+    # Run to completion by sqlite3_exec: through execute(), Python steps the statement once
+    # and it frees a single page (it returns no row to fetch).
+    conn.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
+    return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
 
 
 def scrub(conn: sqlite3.Connection, timeout: float = 10.0) -> bool:
