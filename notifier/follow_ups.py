@@ -42,7 +42,6 @@ import orjson
 import structlog
 
 from notifier.config.models import Config
-from notifier.core.cases import labelled
 from notifier.core.events import Event, Priority
 from notifier.core.follow_up import FollowUp, Target
 from notifier.core.outbound import Outbound
@@ -94,16 +93,11 @@ async def queue_follow_ups(tx: Transaction, config: Config, result: ActionResult
     if not channels:
         return []
     cases = CaseStore(db)
-    row = await db.fetch_one(cases.q["latest_event"], {"case_id": case.id})
-    if row is None:
-        return []
-    body = row["body"] if isinstance(row["body"], dict) else orjson.loads(row["body"])
     event_id = f"{case.id}:follow-up:{uuid.uuid4().hex}"
-    # The request itself, so the worker loads it like any delivery's event; the labels say
-    # what it is when one reads it in /v1/events.
-    body = {**body, "id": event_id, "labels": labelled(body.get("labels") or {},
-                                                       {"follow_up": result.action, "followed_case": case.id})}
-    # Writes nobody reads the count of: sent with the next statement or the commit.
+    # The delivery's event says what it is and nothing of the visitor: the adapters render
+    # the case's own messages (FollowUp.targets), and an erasure has no copy to look for.
+    body = {"id": event_id, "kind": case.kind, "site": case.site,
+            "labels": {"follow_up": result.action, "followed_case": case.id}}
     await db.write(cases.q["insert_internal_event"], {
         "id": event_id, "kind": "follow_up", "site": case.site, "now": now, "body": orjson.dumps(body).decode()})
     # Linked to the case, so its history lists the follow-ups and how they went.
