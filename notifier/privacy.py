@@ -136,7 +136,10 @@ async def export_subject(config: Config, store: Store, subject: Subject, now: da
     return {
         "subject": {"kind": subject.kind, "value": subject.value},
         "exported_at": now.isoformat(),
+        # ``own``: false for another visitor's event that names the subject (their words,
+        # to review before the export is sent on).
         "events": [{"id": r["id"], "kind": r["kind"], "received_at": _iso(r["received_at"]),
+                    "own": r["id"] in found.own or subject.kind == "conversation",
                     "event": body_of(r["body"])} for r in found.events],
         "deliveries": [{"id": d["id"], "event_id": d["event_id"], "channel": d["channel"], "route": d["route"],
                         "status": d["status"], "attempts": attempts.get(d["id"], []),

@@ -132,6 +132,7 @@ async def test_export_lists_her_events_deliveries_as_sent_and_tickets(client: ht
     assert r.status_code == 200, r.text
     data = r.json()
     assert [e["id"] for e in data["events"]] == ["j1", "j2", "o1"]
+    assert [e["own"] for e in data["events"]] == [True, True, False]  # o1 is another visitor's words
     assert data["events"][0]["event"]["user"]["phone"] == "+33 6 47 81 29 53"
     sent = {(d["event_id"], d["channel"]): d for d in data["deliveries"]}
     assert set(sent) == {("j1", "hook"), ("j1", "zendesk"), ("j2", "hook"), ("o1", "hook")}
