@@ -148,6 +148,7 @@ async def test_export_lists_her_events_deliveries_as_sent_and_tickets(client: ht
     assert len(data["cases"]) == 1 and data["cases"][0]["conversation_id"] == "conv-j"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the same on both: the store is not involved
 async def test_only_an_unrestricted_admin_token_may_ask(client: httpx.AsyncClient) -> None:
     for method in ("GET", "DELETE"):
         r = await client.request(method, "/v1/privacy/subjects", params={"email": EMAIL}, headers=bearer(READER))
@@ -239,6 +240,7 @@ async def test_erase_a_conversation(client: httpx.AsyncClient, service: Service)
     assert j1 is not None and j1[0].message == "Rappelez-moi au 06 47 81 29 53 svp"
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)  # the layer below is tested on both
 async def test_cli_export_erase_and_audit(service: Service, db_url: str, tmp_path: Path,
                                           capsys: pytest.CaptureFixture[str]) -> None:
     # In a thread, as the command runs beside the serving process (its own event loop and store).
