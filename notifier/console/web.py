@@ -159,8 +159,16 @@ class Console:
         tz = ZoneInfo(service.config.defaults.timezone)
         lang = visit.lang
 
-        def when(value: datetime | None) -> str:
-            return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else "—"
+        def when(value: datetime | str | None) -> str:
+            if isinstance(value, str):  # an ISO time from a JSON-ready record
+                text = value
+                try:
+                    value = datetime.fromisoformat(text)
+                except ValueError:
+                    return text
+            if not isinstance(value, datetime):
+                return "—"
+            return value.astimezone(tz).strftime("%Y-%m-%d %H:%M")
 
         def here(**changes: Any) -> str:
             # This page's URL with some query parameters changed (pagination, filters).
