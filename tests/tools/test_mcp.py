@@ -33,6 +33,7 @@ ARGS = {"message": "Je voudrais parler à un conseiller", "name": "Marie", "emai
         "conversation_id": "conv-mcp", "locale": "en"}
 
 
+@pytest.mark.slow  # a process of its own, as an MCP host starts it
 async def test_stdio_a_host_starts_notifier_mcp_and_the_call_opens_a_case(tmp_path: Path, sink: Sink) -> None:
     config = tmp_path / "channels.yaml"
     config.write_text(cases_config(sink.url), encoding="utf-8")
