@@ -171,3 +171,13 @@ async def _health(client: httpx.AsyncClient, service: Service) -> None:
     assert throughput.count("<rect") == 24 and ": 2.0</title>" in throughput  # this hour's bar
     statuses = page.split('id="chart-statuses"')[1].split("</figure>")[0]
     assert "sent: 2.0" in statuses and "dead: 1.0" in statuses
+
+
+async def test_the_configuration_page_shows_each_channels_adaptive_limit(client: httpx.AsyncClient) -> None:
+    from notifier import metrics
+
+    metrics.channel_concurrency_limit.labels("teams").set(7)
+    await log_in(client, READER)
+    page = (await client.get("/console/config")).text
+    row = page.split('id="channel-teams"')[1].split("</tr>")[0]
+    assert "<td>7</td>" in row
