@@ -281,7 +281,8 @@ async def measure(args: argparse.Namespace) -> None:
 
     backend = "SQLite" if url.startswith("sqlite") else "PostgreSQL"
     print(f"\nMeasured {datetime.now(UTC):%Y-%m-%d} with `python bench/purge.py"
-          f"{'' if args.events == 1_000_000 else f' --events {args.events}'}` ({backend}); "
+          f"{'' if args.events == 1_000_000 else f' --events {args.events}'}"
+          f"{' --postgres' if args.postgres else ''}` ({backend}); "
           f"{os.cpu_count()} cores, Python {platform.python_version()}.\n")
     print("| measure | result |\n|---|---:|")
     print(f"| rows removed ({status}) | {total:,} ({removed['removed']['events']:,} events, "
