@@ -4,7 +4,8 @@ Tokens come from ``channels.yaml`` (``auth.tokens``, stored as SHA-256 hashes) a
 ``NOTIFIER_API_TOKEN``, which stays a full-access token (every scope, every site).
 
 Scopes: ``events:write`` may only post events; ``read`` may GET events, deliveries,
-``/metrics`` and the API docs; ``admin`` may do everything, replay included. A token with
+``/metrics`` and the API docs; ``admin`` may do everything, replay included, and alone
+reads or erases a person's data (``/v1/privacy/…``, even with GET). A token with
 ``sites`` only posts and reads events of those sites.
 
 Signed bodies (a token's ``hmac_secret``)::
