@@ -10,10 +10,12 @@ import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
 from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 from notifier.api import create_app
 from notifier.core.events import Event
@@ -174,3 +176,52 @@ async def test_a_long_pause_hands_the_claims_back(make_service: ServiceFactory, 
     deliveries = await service.store.list_deliveries()
     assert sorted(d.status for d in deliveries) == ["pending"] * 20  # none left claimed
     assert service.worker.concurrency()["hook"]["paused_for_seconds"] > 3000
+
+
+
+class SlowMailServer(SMTP):
+    """A real SMTP server (aiosmtpd) that takes 50 ms per mail and counts its open sessions."""
+
+    open = 0
+    peak = 0
+    mails = 0
+
+    def __init__(self) -> None:
+        super().__init__(self, hostname="mx.test")
+
+    def connection_made(self, transport: Any) -> None:
+        type(self).open += 1
+        type(self).peak = max(type(self).peak, type(self).open)
+        super().connection_made(transport)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        type(self).open -= 1
+        super().connection_lost(exc)
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        await asyncio.sleep(0.05)  # the relay's own pace
+        type(self).mails += 1
+        return "250 OK"
+
+
+async def test_an_email_channel_keeps_to_a_few_smtp_sessions(make_service: ServiceFactory) -> None:
+    """However fast the relay answers, email does not open dozens of sessions: mail servers
+    refuse a client's extra connections ("421 Too many concurrent SMTP connections")."""
+    server_class = type("Relay", (SlowMailServer,), {})  # its own counters
+    server = await asyncio.get_running_loop().create_server(server_class, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        service = await make_service(
+            "version: 1\n"
+            "defaults: {timezone: UTC, dedup: {window: 0s}, retry: {attempts: 5, backoff: 50ms}}\n"
+            "channels:\n"
+            f'  mail: {{type: email, smtp: "smtp://127.0.0.1:{port}", to: [team@example.com]}}\n'
+            "routes:\n"
+            "  - {name: all, match: {kinds: [support_request]}, to: [mail]}\n")
+        await service.accept(events(80, "mail"))
+        assert service.worker is not None
+        assert (await service.worker.drain(timeout=60)).sent == 80
+        assert server_class.mails == 80
+        assert 1 <= server_class.peak <= 4, f"{server_class.peak} SMTP sessions at once"
+    finally:
+        server.close()

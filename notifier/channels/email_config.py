@@ -15,6 +15,12 @@ class EmailChannel(ChannelSettings):
     """SMTP email, the primary channel. ``smtp`` unset means the built-in capture inbox."""
 
     type: Literal["email"]
+    # Mail servers count a client's sessions, not its latency: many refuse a few parallel
+    # connections ("421 Too many concurrent SMTP connections"), and hosted ones (Microsoft
+    # 365, Gmail) throttle submissions per account. So an email channel does not grow to
+    # ``defaults.max_concurrency``: it stays within a handful unless told otherwise.
+    max_concurrency: int | None = Field(4, ge=1, le=256, description=(
+        "Most SMTP sessions at once (4 unless set: mail servers limit parallel connections)."))
     to: list[str] = Field(default_factory=list)
     cc: list[str] = Field(default_factory=list)
     bcc: list[str] = Field(default_factory=list)
