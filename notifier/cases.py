@@ -8,13 +8,12 @@ time as an argument.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 from typing import Any
 
 from notifier.config.models import Config, Route
 from notifier.core.cases import Action, case_identity, message_for_user, opens_case
-from notifier.core.events import Event, Kind
+from notifier.core.events import Event, Kind, new_ids
 from notifier.core.hours import add_business_time
 from notifier.core.routing import Plan
 from notifier.follow_ups import queue_follow_ups
@@ -83,12 +82,13 @@ async def open_cases(cases: CaseStore, config: Config, batch: list[tuple[Event, 
         if wants_case(event, routed):
             grouped.setdefault(case_identity(event), []).append((event, routed))
     openings = []
-    for identity, items in grouped.items():
+    ids = new_ids(len(grouped))
+    for (identity, items), case_id in zip(grouped.items(), ids, strict=True):
         first, routed = items[0]  # the first request of the batch sets the case's route
         name = case_route(config, routed)
         route = _route(config, name)
         openings.append(Opening(
-            case_id=uuid.uuid4().hex, identity=identity, event_ids=tuple(e.id or "" for e, _ in items),
+            case_id=case_id, identity=identity, event_ids=tuple(e.id or "" for e, _ in items),
             site=first.site, conversation_id=first.conversation_id, kind=first.kind.value, route=name,
             locale=first.locale, expected=response_due(config, route, now),
             timers=tuple(timer_plans(config, route, now))))

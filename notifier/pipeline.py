@@ -7,7 +7,6 @@ key's row locked, so two processes accepting repeats at once still send one noti
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
@@ -16,7 +15,7 @@ from notifier.acknowledge import queue_acknowledgement
 from notifier.cases import case_view, open_cases
 from notifier.config.models import Config
 from notifier.core.dedup import decide
-from notifier.core.events import Event, Kind
+from notifier.core.events import Event, Kind, new_ids
 from notifier.core.privacy import with_anonymised_ip
 from notifier.core.questions import question_key
 from notifier.core.routing import plan
@@ -93,6 +92,7 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
         order = sorted(range(len(events)), key=lambda i: events[i].id or "")
         inserted = await tx.insert_events([(events[i], now, _question_key(events[i])) for i in order])
         fresh = {i for i, new in zip(order, inserted, strict=True) if new}
+        ids = iter(new_ids(sum(len(plans[i].deliveries) for i in fresh)))
         for i, (event, routed) in enumerate(zip(events, plans, strict=True)):
             assert event.id is not None
             if i not in fresh:
@@ -111,7 +111,7 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
                         decisions[planned.dedup_key] = (decision.send, decision.folded)
                     send, folded = decisions[planned.dedup_key]
                 new.append(NewDelivery(
-                    id=uuid.uuid4().hex,
+                    id=next(ids),
                     route=planned.route,
                     channel=planned.channel,
                     priority=planned.priority,
