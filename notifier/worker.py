@@ -139,6 +139,11 @@ class Worker:
         self.beat: float | None = None
         #: Runs of failures per channel, to warn about patterns rather than single retries.
         self.failures = FailureWatch()
+        # Channels whose last send succeeded and whose failure gauges already read 0: the
+        # next success there changes nothing, so it skips the gauges (a send's hot path).
+        self._healthy: set[str] = set()
+        # Labelled metric children, looked up once per channel (and outcome) rather than per send.
+        self._children: dict[tuple[int | str, ...], Any] = {}
 
     def gates(self) -> dict[str, ChannelGate]:
         """Each channel's gate (its current in-flight limit, pause and rate), by channel name."""
@@ -509,7 +514,7 @@ class Worker:
             else:
                 result, elapsed = await self._send(channels[d.channel], claimed, claimed.event)
         ticket.close(result, elapsed)  # before the store write: the next send need not wait for it
-        metrics.delivery_seconds.labels(d.channel).observe(elapsed)
+        self._child(metrics.delivery_seconds, d.channel).observe(elapsed)
         return await self._record(claimed, result, elapsed * 1000)
 
     async def _send(self, channel: Channel, claimed: Claimed, event: Event) -> tuple[SendResult, float]:
@@ -613,17 +618,31 @@ class Worker:
             log.warning("delivery dead-lettered", delivery=d.id, channel=d.channel, reason=result.reason)
         if not ok:
             self.stats.lost_claims += 1
-        metrics.attempts.labels(d.channel, outcome, result.label or outcome).inc()
+        self._child(metrics.attempts, d.channel, outcome, result.label or outcome).inc()
         self._watch(d.channel, result, d.attempts + 1, now)
         return result.status != "sent"
 
 
+    def _child(self, metric: Any, *labels: str) -> Any:
+        """``metric.labels(*labels)``, remembered: the lookup costs more than the update."""
+        key: tuple[int | str, ...] = (id(metric), *labels)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*labels)
+        return child
+
     def _watch(self, channel: str, result: SendResult, attempt: int, now: datetime) -> None:
-        notices = self.failures.observe(channel, ok=result.status == "sent", attempt=attempt, now=now,
-                                        reason=result.reason)
+        ok = result.status == "sent"
+        if ok and channel in self._healthy:
+            return  # already clean, gauges at 0: observing this success would change nothing
+        notices = self.failures.observe(channel, ok=ok, attempt=attempt, now=now, reason=result.reason)
         state = self.failures.channels.get(channel)
-        metrics.channel_consecutive_failures.labels(channel).set(state.consecutive if state else 0)
-        metrics.channel_failing_seconds.labels(channel).set(self.failures.failing_seconds(channel, now))
+        self._child(metrics.channel_consecutive_failures, channel).set(state.consecutive if state else 0)
+        self._child(metrics.channel_failing_seconds, channel).set(self.failures.failing_seconds(channel, now))
+        if ok:
+            self._healthy.add(channel)
+        else:
+            self._healthy.discard(channel)
         for notice in notices:
             if notice.kind == "recovered":
                 log.info("channel recovered", channel=channel, detail=notice.message)

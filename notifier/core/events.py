@@ -104,6 +104,8 @@ LIMITS: dict[str, int] = {
     "labels": 50, "labels.key": 100, "labels.value": 1000,
 }
 _EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
+#: Validation context key: the input is known to hold no NUL character (see ``Event.from_stored_json``).
+_NUL_FREE = "nul_free"
 
 
 def _without_nul(data: Any) -> Any:
@@ -314,10 +316,11 @@ class Event(_Strict):
 
     @model_validator(mode="wrap")
     @classmethod
-    def _tool_arguments(cls, data: Any, handler: ModelWrapValidatorHandler[Event]) -> Event:
+    def _tool_arguments(cls, data: Any, handler: ModelWrapValidatorHandler[Event], info: ValidationInfo) -> Event:
         # A tool call's arguments (send_support_email's name, email, message…) fill the
         # event's own fields, so the team sees who asks; see notifier.core.tool_calls.
-        data = _without_nul(data)
+        if not (info.context and info.context.get(_NUL_FREE)):
+            data = _without_nul(data)
         if not isinstance(data, dict) or data.get("kind") != "tool_call":
             return handler(data)  # the common case, kept cheap: every event passes here
         data, sources = read_tool_arguments(data)
@@ -349,6 +352,17 @@ class Event(_Strict):
     def to_json(self) -> dict[str, Any]:
         """The event as JSON-ready data, without unset optional fields."""
         return self.model_dump(mode="json", exclude_none=True)
+
+    @classmethod
+    def from_stored_json(cls, text: str | bytes) -> Event:
+        """The event stored as JSON ``text``, validated again (stored events predate today's limits).
+
+        Text without a NUL (raw or escaped, the usual case) skips the NUL scan: the worker
+        loads every delivery's event, and that scan re-encoded the whole event each time.
+        """
+        nul_free = ("\\u0000" not in text and "\x00" not in text) if isinstance(text, str) \
+            else (b"\\u0000" not in text and b"\x00" not in text)
+        return cls.model_validate_json(text, context={_NUL_FREE: True} if nul_free else None)
 
 
 def _renamed(exc: ValidationError, sources: dict[tuple[str | int, ...], tuple[str | int, ...]]) -> ValidationError:
