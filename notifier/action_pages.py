@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse
 from notifier.action_links import LinkGrant, LinkRefused, links_for
 from notifier.cases import act
 from notifier.core.cases import Action
+from notifier.http_guard import read_body
 from notifier.render import LABELS
 from notifier.store.cases import Case, CaseNotFound, CaseStore
 
@@ -178,9 +179,9 @@ def action_page_router(get_service: Any) -> APIRouter:
         w = _WORDS[_language(request, service.config.defaults.locale)]
         if _cross_site(request, service.config.defaults.base_url):
             return page(request, 403, state="problem", message=w["cross_site"])
-        raw = await request.body()
+        raw = await read_body(request, _MAX_FORM)
         content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-        if len(raw) > _MAX_FORM or content_type != "application/x-www-form-urlencoded":
+        if raw is None or content_type != "application/x-www-form-urlencoded":
             return page(request, 400, state="problem", message=w["bad_form"])
         try:
             form = dict(parse_qsl(raw.decode("utf-8"), max_num_fields=8))

@@ -31,6 +31,7 @@ from notifier.config.errors import format_path
 from notifier.console import is_console_path
 from notifier.core.events import MAX_BATCH, Event
 from notifier.health import due_age, judge, stuck_after_from_env
+from notifier.http_guard import read_body
 from notifier.openapi import document
 from notifier.service import Service
 from notifier.store.base import STATUSES, StoreUnavailable
@@ -206,11 +207,8 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     @app.post("/v1/events", status_code=202)
     async def post_events(request: Request) -> Response:
         """Accept one event or a JSON array of up to 1,000."""
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            return _error(413, f"body is larger than {MAX_BODY} bytes")
-        raw = await request.body()
-        if len(raw) > MAX_BODY:
+        raw = await read_body(request, MAX_BODY)
+        if raw is None:
             return _error(413, f"body is larger than {MAX_BODY} bytes")
         who = principal(request)
         if who is not None and who.hmac_secret:

@@ -45,6 +45,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from notifier.cases import act
+from notifier.http_guard import read_body
 from notifier.store.cases import CaseNotFound
 from notifier.store.connector import queries
 
@@ -169,8 +170,8 @@ def helpdesk_router(get_service: Any) -> APIRouter:
         secret = getattr(settings, "webhook_secret", None)
         if settings is None or settings.type != kind or kind not in _DONE or not secret:
             return _json({"error": f"no inbound webhook for {kind} channel {channel!r}"}, 404)
-        raw = await request.body()
-        if len(raw) > _MAX_BODY:
+        raw = await read_body(request, _MAX_BODY)
+        if raw is None:
             return _json({"error": f"body is larger than {_MAX_BODY} bytes"}, 413)
         now = time.time()
         problem = (zendesk_problem(secret, request.headers, raw, now, guard) if kind == "zendesk"

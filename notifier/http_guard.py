@@ -33,11 +33,12 @@ from typing import Any, ClassVar
 
 import structlog
 import uvicorn
+from starlette.requests import Request
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from notifier import metrics
 
-__all__ = ["Limits", "connection_cap", "uvicorn_config"]
+__all__ = ["Limits", "connection_cap", "read_body", "uvicorn_config"]
 
 log = structlog.get_logger("notifier.http")
 
@@ -156,3 +157,20 @@ def uvicorn_config(app: Any, *, limits: Limits | None = None, **options: Any) ->
                     {"limits": limits, "cap": connection_cap(limits.max_connections), "by_wait": OrderedDict()})
     options = {"log_level": "warning", "access_log": False, **options}
     return uvicorn.Config(app, http=protocol, **options)
+
+
+async def read_body(request: Request, limit: int) -> bytes | None:
+    """The request's body, or ``None`` when it is larger than ``limit`` bytes.
+
+    A declared ``Content-Length`` over the limit is refused before reading; otherwise the
+    body is read only until it passes the limit, so an oversized upload is never buffered whole.
+    """
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        return None
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            return None
+    return bytes(body)

@@ -40,6 +40,7 @@ from notifier.cases import act
 from notifier.channels.slack_case import ACTION_IDS, BLOCK_PREFIX, mention, words
 from notifier.channels.slack_config import SlackChannel
 from notifier.core.cases import Action
+from notifier.http_guard import read_body
 from notifier.store.base import StoreUnavailable
 from notifier.store.cases import ActionResult, CaseNotFound
 
@@ -266,11 +267,8 @@ def slack_router(get_service: Callable[[], Service]) -> APIRouter:
 
     @router.post(INTERACTIONS_PATH, include_in_schema=False)
     async def interactions(request: Request) -> Response:
-        length = request.headers.get("content-length")
-        if length is not None and length.isdigit() and int(length) > MAX_BODY:
-            return _error(413, f"body is larger than {MAX_BODY} bytes")
-        body = await request.body()
-        if len(body) > MAX_BODY:
+        body = await read_body(request, MAX_BODY)
+        if body is None:
             return _error(413, f"body is larger than {MAX_BODY} bytes")
         handler = interactions_for(get_service())
         candidates = handler.verified(body, request.headers)

@@ -110,6 +110,16 @@ async def test_body_over_1_mib_is_413(client: httpx.AsyncClient) -> None:
     assert r.status_code == 413
 
 
+async def test_a_streamed_body_over_1_mib_is_413(client: httpx.AsyncClient) -> None:
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: the server must count
+        for _ in range(64):
+            yield b" " * 65536
+
+    r = await client.post("/v1/events", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413
+    assert "larger than" in r.json()["error"]
+
+
 async def test_batch_over_1000_is_413(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/events", content=orjson.dumps([{"kind": "message"}] * 1001),
                           headers={"content-type": "application/json"})
