@@ -78,6 +78,11 @@ async def test_a_killed_workers_claims_return_within_its_lease(pg_url: str, proc
             assert w.poll() is None, processes.log(f"worker{i}")
         await asyncio.sleep(0.05)
     victim = workers[0]
+    # Kill it while it holds claims: a fast worker may be between two batches at any moment.
+    while not held_by(pg_url, victim.pid):
+        assert time.monotonic() < deadline, "the worker to kill never held a claim"
+        assert victim.poll() is None, processes.log("worker0")
+        await asyncio.sleep(0.01)
     victim.send_signal(signal.SIGKILL)
     victim.wait(10)
     killed_at = time.monotonic()
