@@ -180,11 +180,12 @@ async def delivery_rate(work: Path, sink_port: int, n: int, tag: str = "r0",
     return (len(times) - 1) / (times[-1] - times[0])
 
 
-async def latency(work: Path, sink_port: int, rate: float, seconds: float) -> tuple[float, float, int]:
+async def latency(work: Path, sink_port: int, rate: float, seconds: float,
+                  workers: int | None = None) -> tuple[float, float, int]:
     port = free_port()
     db = f"sqlite:///{work}/latency.db"
     api = start(notifier("serve", "--config", str(work / "channels.yaml"), "--db", db, "--port", str(port),
-                         "--log-level", "warning"))
+                         "--log-level", "warning", *(["--workers", str(workers)] if workers else [])))
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
         before = len(sink_stats(sink_port))
@@ -367,6 +368,9 @@ async def main() -> None:
     parser.add_argument("--only-adaptive", action="store_true", help="run only the adaptive-concurrency scenarios")
     parser.add_argument("--alertmanager", type=int, default=20_000, metavar="N",
                         help="events for the comparison with Prometheus Alertmanager, when installed (0: skip)")
+    parser.add_argument("--workers", type=int, default=None,
+                        help="`notifier serve --workers` for the latency and Alertmanager runs (default: its own)")
+    parser.add_argument("--only-latency", action="store_true", help="run only the accept-to-delivered latency")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
     args = parser.parse_args()
@@ -384,37 +388,39 @@ async def main() -> None:
             work = Path(tmp)
             (work / "channels.yaml").write_text(CONFIG.format(sink=sink_port, conc=args.concurrency))
             (work / "slow.yaml").write_text(CONFIG.format(sink=slow_port, conc=args.concurrency))
-            single, batched = await accept_rate(work, args.single, args.batches)
-            rows.append(("accepted, single-event POSTs", f"{single:,.0f} events/s", ">= 1,500"))
-            rows.append(("accepted, batches of 100", f"{batched:,.0f} events/s", ">= 5,000"))
-            raw, e2e, rounds = await compare(work, sink_port, args.deliveries, args.concurrency, args.rounds, "r")
-            rows.append((f"raw aiohttp to the sink, concurrency {args.concurrency}", f"{raw:,.0f} posts/s",
-                         f"the Python limit; median of {args.rounds}"))
-            rows.append(("delivered end to end (worker)", f"{e2e:,.0f} events/s",
-                         f"{e2e / raw:.0%} of raw aiohttp (target >= 80%); rounds: {rounds}"))
-            rows.append(("receiver not the bottleneck", "yes" if raw > e2e else "NO",
-                         f"the sink serves raw aiohttp {raw / e2e:.1f}x notifier's delivery rate"))
-            if args.slow_deliveries:
-                n = args.slow_deliveries
-                raw, e2e, rounds = await compare(work, slow_port, n, args.concurrency, args.slow_rounds, "s",
-                                                 "slow.yaml")
-                rows.append((f"50 ms sink: raw aiohttp, concurrency {args.concurrency}", f"{raw:,.0f} posts/s",
-                             f"{n:,} posts in {n / raw:.1f} s"))
-                rows.append(("50 ms sink: delivered end to end", f"{e2e:,.0f} events/s",
-                             f"{e2e / raw:.0%} of raw aiohttp; {n:,} in {n / e2e:.1f} s "
-                             f"(limit starting at {args.concurrency}, adaptive); rounds: {rounds}"))
-            if args.alertmanager:  # bench/alertmanager.py: the same events through both, same receiver
-                from alertmanager import compare as against_alertmanager
+            if not args.only_latency:
+                single, batched = await accept_rate(work, args.single, args.batches)
+                rows.append(("accepted, single-event POSTs", f"{single:,.0f} events/s", ">= 1,500"))
+                rows.append(("accepted, batches of 100", f"{batched:,.0f} events/s", ">= 5,000"))
+                raw, e2e, rounds = await compare(work, sink_port, args.deliveries, args.concurrency, args.rounds, "r")
+                rows.append((f"raw aiohttp to the sink, concurrency {args.concurrency}", f"{raw:,.0f} posts/s",
+                             f"the Python limit; median of {args.rounds}"))
+                rows.append(("delivered end to end (worker)", f"{e2e:,.0f} events/s",
+                             f"{e2e / raw:.0%} of raw aiohttp (target >= 80%); rounds: {rounds}"))
+                rows.append(("receiver not the bottleneck", "yes" if raw > e2e else "NO",
+                             f"the sink serves raw aiohttp {raw / e2e:.1f}x notifier's delivery rate"))
+                if args.slow_deliveries:
+                    n = args.slow_deliveries
+                    raw, e2e, rounds = await compare(work, slow_port, n, args.concurrency, args.slow_rounds, "s",
+                                                     "slow.yaml")
+                    rows.append((f"50 ms sink: raw aiohttp, concurrency {args.concurrency}", f"{raw:,.0f} posts/s",
+                                 f"{n:,} posts in {n / raw:.1f} s"))
+                    rows.append(("50 ms sink: delivered end to end", f"{e2e:,.0f} events/s",
+                                 f"{e2e / raw:.0%} of raw aiohttp; {n:,} in {n / e2e:.1f} s "
+                                 f"(limit starting at {args.concurrency}, adaptive); rounds: {rounds}"))
+                if args.alertmanager:  # bench/alertmanager.py: the same events through both, same receiver
+                    from alertmanager import compare as against_alertmanager
 
-                rows += await against_alertmanager(sink_port, args.alertmanager)
-            p50, p99, count = await latency(work, sink_port, args.rate, args.seconds)
+                    rows += await against_alertmanager(sink_port, args.alertmanager, workers=args.workers)
+            p50, p99, count = await latency(work, sink_port, args.rate, args.seconds, args.workers)
             rows.append((f"accept-to-delivered at {args.rate:.0f}/s, p50", f"{p50:.1f} ms", f"{count} events"))
             rows.append((f"accept-to-delivered at {args.rate:.0f}/s, p99", f"{p99:.1f} ms", "<= 50 ms"))
     finally:
         for sink in sinks:
             sink.terminate()
             sink.wait(10)
-    rows += await run_adaptive(args)
+    if not args.only_latency:
+        rows += await run_adaptive(args)
     print_rows(rows)
 
 

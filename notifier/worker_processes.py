@@ -60,8 +60,11 @@ class WorkerProcesses:
 
     def __init__(self, count: int, *, config: Path, db_url: str, log_level: str, capture: bool,
                  lease: str | None = None, grace: float = 10.0, api_processes: int = 1,
-                 api_command: list[str] | None = None, listen_fd: int | None = None) -> None:
+                 api_command: list[str] | None = None, listen_fd: int | None = None,
+                 partitioned: bool = True) -> None:
         self.count = count
+        #: Whether each worker claims its own share first (``--partition I/N``), or what is due first.
+        self.partitioned = partitioned
         self.config = config
         self.db_url = db_url
         self.log_level = log_level
@@ -88,7 +91,9 @@ class WorkerProcesses:
         if index < 0:
             return [*self.api_command, "--listen-fd", str(self.listen_fd)]
         cmd = [sys.executable, "-m", "notifier.cli", "worker", "--config", str(self.config), "--db", self.db_url,
-               "--partition", f"{index}/{self.count}", "--no-digests", "--log-level", self.log_level]
+               "--no-digests", "--log-level", self.log_level]
+        if self.partitioned:
+            cmd += ["--partition", f"{index}/{self.count}"]
         if self.capture:  # the parent was allowed the capture inbox: its workers deliver there too
             cmd.append("--dev")
         if self.lease:

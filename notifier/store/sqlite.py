@@ -320,6 +320,26 @@ class SqliteStore(SqliteDigestQueries, Store):
                         " OR next_attempt_at <= ?)")
             mine_params = [t - partition.steal_after.total_seconds()]
 
+        def look(c: sqlite3.Connection) -> tuple[int, bool]:
+            # A read, outside any transaction: in WAL mode it never waits for the write lock.
+            version = c.execute("PRAGMA data_version").fetchone()[0]
+            due = c.execute(
+                "SELECT EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_due"
+                f" WHERE status = 'pending' AND next_attempt_at <= ?{chan_sql}{mine_sql})"
+                " OR EXISTS (SELECT 1 FROM deliveries INDEXED BY deliveries_lease"
+                f" WHERE status = 'claimed' AND lease_until < ?{chan_sql})",
+                (t, *params, *mine_params, t, *params)).fetchone()[0]
+            return version, bool(due)
+
+        # Nothing to take: no write transaction. Every commit of another process wakes the
+        # idle workers (PRAGMA data_version); with several workers, most of those wake-ups
+        # find the work already claimed, and an empty claim would still queue for the lock
+        # that the API's accepts need. Whatever commits after ``version`` wakes us again.
+        version, due = await self.retry_busy(lambda: self.writer.run(look))
+        if not due:
+            self._seen_version = version
+            return []
+
         def claim(c: sqlite3.Connection) -> tuple[int, list[Any]]:
             version = c.execute("PRAGMA data_version").fetchone()[0]
             # Each side walks its own partial index in order and stops at ``limit``: left to
