@@ -20,7 +20,7 @@ Example::
 from __future__ import annotations
 
 import os
-import uuid
+import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
@@ -262,23 +262,37 @@ def _whole_number(value: Any) -> Any:
 
 
 def new_id() -> str:
-    """A new random event id."""
-    return uuid.uuid4().hex
+    """A new event id: see :func:`new_ids`."""
+    return new_ids(1)[0]
 
 
-# The bits a version-4 UUID fixes (its version and variant), as :func:`uuid.uuid4` sets them.
-_UUID4_KEEP = ~((0xC000 << 48) | (0xF000 << 64)) & ((1 << 128) - 1)
-_UUID4_SET = (0x8000 << 48) | (4 << 76)
+# A version-7 UUID (RFC 9562): 48 bits of Unix time in milliseconds, then the version,
+# 74 random bits and the variant.
+_UUID7_RANDOM = (1 << 74) - 1
+_UUID7_VERSION = 7 << 76
+_UUID7_VARIANT = 0b10 << 62
 
 
 def new_ids(n: int) -> list[str]:
-    """``n`` new random ids, the same as ``uuid.uuid4().hex`` gives, from one read of randomness.
+    """``n`` new ids: version-7 UUIDs as 32 lower-case hex digits, from one read of randomness.
 
-    A batch's deliveries and cases each need one: a read per id is a system call each, which
+    Time first, so ids made close together sort close together: each table keyed by them
+    (deliveries, cases) grows at its end instead of dirtying a random page of its index
+    per row, which is most of what committing a batch writes. The 74 random bits keep ids
+    unguessable and distinct; the last digits, which partition the deliveries between
+    workers, stay random. A read of randomness per id would be a system call each, which
     also lets the database thread take the interpreter lock between ids.
     """
-    raw = os.urandom(16 * n)
-    return [f"{int.from_bytes(raw[i:i + 16], 'big') & _UUID4_KEEP | _UUID4_SET:032x}" for i in range(0, 16 * n, 16)]
+    if n <= 0:
+        return []
+    head = (time.time_ns() // 1_000_000 & 0xFFFF_FFFF_FFFF) << 80 | _UUID7_VERSION
+    raw = os.urandom(10 * n)
+    return [f"{head | _uuid7_tail(int.from_bytes(raw[i:i + 10], 'big')):032x}" for i in range(0, 10 * n, 10)]
+
+
+def _uuid7_tail(bits: int) -> int:
+    # 80 random bits in: 12 go under the version, 62 under the variant (74 in all).
+    return (bits >> 62 & 0xFFF) << 64 | _UUID7_VARIANT | bits & ((1 << 62) - 1)
 
 
 class Event(_Strict):
