@@ -33,7 +33,11 @@ def event(kind: str = "support_request", **fields: object) -> Event:
 
 
 def sent_to(cfg: Config, ev: Event, now: datetime = NOW) -> list[tuple[str, str]]:
-    return [(d.route, d.channel) for d in plan(cfg, ev, now).deliveries]
+    explained, accepted = plan(cfg, ev, now), plan(cfg, ev, now, explain=False)
+    # Accepting routes without the reasons: it must reach the same verdicts as `notifier explain`.
+    assert [(v.route, v.matched) for v in accepted.verdicts] == [(v.route, v.matched) for v in explained.verdicts]
+    assert accepted.deliveries == explained.deliveries and accepted.keywords == explained.keywords
+    return [(d.route, d.channel) for d in explained.deliveries]
 
 
 HANDOFF_AND_WORDS = """\
