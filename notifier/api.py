@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import os
 import time
+from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -29,7 +30,7 @@ from notifier.browser import BrowserAccess, add_docs
 from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
 from notifier.console import is_console_path
-from notifier.core.events import MAX_BATCH, Event
+from notifier.core.events import MAX_BATCH, NUL_FREE, Event
 from notifier.health import due_age, judge, stuck_after_from_env
 from notifier.http_guard import read_body
 from notifier.openapi import document
@@ -225,8 +226,12 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             return _error(413, f"a batch holds at most {MAX_BATCH} events, this one has {len(data)}")
         if batch and not data:
             return _error(422, "empty batch")
+        # A body without an escaped NUL holds none (JSON strings cannot carry it raw): the
+        # events need not be searched for one, each on its own (see Event._tool_arguments).
+        context = {NUL_FREE: True} if b"\\u0000" not in raw else None
         try:
-            events = _many.validate_python(data) if batch else [_one.validate_python(data)]
+            events = _many.validate_python(data, context=context) if batch else \
+                [_one.validate_python(data, context=context)]
         except ValidationError as exc:
             return _error(422, "invalid event" + (" in batch: nothing was stored" if batch else ""),
                           _details(exc, batch))
@@ -246,8 +251,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             events = [events[0].completed(now, key)]
         # No time given: concurrent requests share transactions (notifier/intake.py).
         results = await service.accept(events)
-        for ev, res in zip(events, results, strict=True):
-            metrics.accepted.labels(ev.kind.value, str(res.duplicate).lower()).inc()
+        counted = Counter((ev.kind.value, "true" if res.duplicate else "false")
+                          for ev, res in zip(events, results, strict=True))
+        for labels, n in counted.items():
+            metrics.accepted.labels(*labels).inc(n)
         body = [r.to_json() for r in results]
         return _JSON({"events": body} if batch else body[0], status_code=202)
 

@@ -83,15 +83,20 @@ async def open_cases(cases: CaseStore, config: Config, batch: list[tuple[Event, 
             grouped.setdefault(case_identity(event), []).append((event, routed))
     openings = []
     ids = new_ids(len(grouped))
+    # What a route's cases expect depends on the route and the time only: worked out once
+    # per route of the batch, not per case (business hours make it a calendar walk).
+    by_route: dict[str | None, tuple[datetime | None, tuple[TimerPlan, ...]]] = {}
     for (identity, items), case_id in zip(grouped.items(), ids, strict=True):
         first, routed = items[0]  # the first request of the batch sets the case's route
         name = case_route(config, routed)
-        route = _route(config, name)
+        if name not in by_route:
+            route = _route(config, name)
+            by_route[name] = (response_due(config, route, now), tuple(timer_plans(config, route, now)))
+        expected, timers = by_route[name]
         openings.append(Opening(
             case_id=case_id, identity=identity, event_ids=tuple(e.id or "" for e, _ in items),
             site=first.site, conversation_id=first.conversation_id, kind=first.kind.value, route=name,
-            locale=first.locale, expected=response_due(config, route, now),
-            timers=tuple(timer_plans(config, route, now))))
+            locale=first.locale, expected=expected, timers=timers))
     out = await cases.open_many(openings, now)
     for event, _ in sorted(writers, key=lambda ep: (case_identity(ep[0]), ep[0].id or "")):
         identity = case_identity(event)

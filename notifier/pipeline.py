@@ -7,7 +7,7 @@ key's row locked, so two processes accepting repeats at once still send one noti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -78,9 +78,10 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
     if config.defaults.privacy.ip == "anonymise":
         # Before anything is stored or routed: the full address is never written.
         events = [with_anonymised_ip(e) for e in events]
-    results: list[Accepted] = []
+    #: Per event, its deliveries as reported (``None``: a duplicate, not processed again).
+    reported: list[list[PlannedView] | None] = []
     any_pending = False
-    plans = [plan(config, event, now) for event in events]
+    plans = [plan(config, event, now, explain=False) for event in events]
     # Lock every dedup key of the batch up front, in one global order, so that two
     # transactions sharing keys wait for each other instead of deadlocking.
     keys = sorted({d.dedup_key for p in plans for d in p.deliveries if d.dedup_key is not None})
@@ -96,7 +97,7 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
         for i, (event, routed) in enumerate(zip(events, plans, strict=True)):
             assert event.id is not None
             if i not in fresh:
-                results.append(Accepted(event.id, True))
+                reported.append(None)
                 continue
             decisions: dict[str, tuple[bool, int]] = {}
             new: list[NewDelivery] = []
@@ -124,9 +125,7 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
             if new:
                 await tx.insert_deliveries(event.id, new, now)
             any_pending = any_pending or any(d.status == "pending" for d in new)
-            results.append(Accepted(event.id, False, [
-                PlannedView(d.id, d.route, d.channel, d.status, d.folded) for d in new
-            ]))
+            reported.append([PlannedView(d.id, d.route, d.channel, d.status, d.folded) for d in new])
         # Cases open in the same transaction: a 202 means the person's case exists.
         cases = CaseStore(tx.connector())
         opened = await open_cases(cases, config, [(events[i], plans[i]) for i in sorted(fresh)], now)
@@ -136,10 +135,12 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
             found = opened.get(events[i].id or "")
             if found is not None and await queue_acknowledgement(tx, cases, config, events[i], found, now):
                 any_pending = True
-        for i, res in enumerate(results):
-            found = opened.get(res.id) if i in fresh else await cases.of_event(res.id)
-            if found is not None:
-                results[i] = replace(res, case=case_view(found, config, events[i].locale, now))
+        results: list[Accepted] = []
+        for event, views in zip(events, reported, strict=True):
+            assert event.id is not None
+            found = opened.get(event.id) if views is not None else await cases.of_event(event.id)
+            results.append(Accepted(event.id, views is None, views or [],
+                                    None if found is None else case_view(found, config, event.locale, now)))
     if any_pending:
         await store.notify_work()
     return results

@@ -47,6 +47,7 @@ __all__ = [
     "LIMITS",
     "MAX_BATCH",
     "MAX_DEPTH",
+    "NUL_FREE",
     "Event",
     "Kind",
     "Page",
@@ -104,8 +105,9 @@ LIMITS: dict[str, int] = {
     "labels": 50, "labels.key": 100, "labels.value": 1000,
 }
 _EARLIEST_YEAR, _LATEST_YEAR = 2000, 2099
-#: Validation context key: the input is known to hold no NUL character (see ``Event.from_stored_json``).
-_NUL_FREE = "nul_free"
+#: Validation context key: the input is known to hold no NUL character (a stored event, a
+#: request body without ``\\u0000``), so it need not be searched for one.
+NUL_FREE = "nul_free"
 
 
 def _without_nul(data: Any) -> Any:
@@ -333,7 +335,7 @@ class Event(_Strict):
     def _tool_arguments(cls, data: Any, handler: ModelWrapValidatorHandler[Event], info: ValidationInfo) -> Event:
         # A tool call's arguments (send_support_email's name, email, message…) fill the
         # event's own fields, so the team sees who asks; see notifier.core.tool_calls.
-        if not (info.context and info.context.get(_NUL_FREE)):
+        if not (info.context and info.context.get(NUL_FREE)):
             data = _without_nul(data)
         if not isinstance(data, dict) or data.get("kind") != "tool_call":
             return handler(data)  # the common case, kept cheap: every event passes here
@@ -376,7 +378,7 @@ class Event(_Strict):
         """
         nul_free = ("\\u0000" not in text and "\x00" not in text) if isinstance(text, str) \
             else (b"\\u0000" not in text and b"\x00" not in text)
-        return cls.model_validate_json(text, context={_NUL_FREE: True} if nul_free else None)
+        return cls.model_validate_json(text, context={NUL_FREE: True} if nul_free else None)
 
 
 def _renamed(exc: ValidationError, sources: dict[tuple[str | int, ...], tuple[str | int, ...]]) -> ValidationError:
