@@ -12,6 +12,7 @@ The HTTP server is uvicorn, with the read deadlines and the connection cap of
 from __future__ import annotations
 
 import asyncio
+import gc
 import signal
 import socket
 from collections.abc import Callable
@@ -23,9 +24,21 @@ import structlog
 from notifier.service import Service
 from notifier.worker_processes import WorkerProcesses
 
-__all__ = ["handle_hangup", "serve_http"]
+__all__ = ["freeze_startup_heap", "handle_hangup", "serve_http"]
 
 log = structlog.get_logger("notifier.server")
+
+
+def freeze_startup_heap() -> None:
+    """Leave what start-up built (modules, the app, the configuration) out of garbage collection.
+
+    A full collection walks every tracked object; a serving process allocates thousands a
+    second (each event is a pydantic model, a dict, a plan) and so runs one every few
+    seconds, each walking the whole start-up heap again for nothing: about a tenth of the
+    API's CPU per accepted event. Frozen objects are still freed by reference counting.
+    """
+    gc.collect()
+    gc.freeze()
 
 
 def handle_hangup(service: Service, after: Callable[[list[str]], None] | None = None,
@@ -70,6 +83,8 @@ def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
     class Server(uvicorn.Server):
         async def startup(self, sockets: list[socket.socket] | None = None) -> None:
             await super().startup(sockets=sockets)
+            if self.started:
+                freeze_startup_heap()
             if self.started and workers is not None:
                 await workers.start()
             if self.started and on_started is not None:
