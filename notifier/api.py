@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import os
 import time
-from collections import Counter
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -251,8 +250,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             events = [events[0].completed(now, key)]
         # No time given: concurrent requests share transactions (notifier/intake.py).
         results = await service.accept(events)
-        counted = Counter((ev.kind.value, "true" if res.duplicate else "false")
-                          for ev, res in zip(events, results, strict=True))
+        counted: dict[tuple[str, str], int] = {}
+        for ev, res in zip(events, results, strict=True):
+            labels = (ev.kind.value, "true" if res.duplicate else "false")
+            counted[labels] = counted.get(labels, 0) + 1
         for labels, n in counted.items():
             metrics.accepted.labels(*labels).inc(n)
         body = [r.to_json() for r in results]
