@@ -2,6 +2,7 @@
 
     python bench/accept_cpu.py                     # ~1 minute on 2 cores
     python bench/accept_cpu.py --rounds 3          # repeat each load, report every round
+    python bench/accept_cpu.py --delivering 20000  # serve with its worker, delivering meanwhile
 
 Starts ``notifier serve --no-worker`` on a fresh SQLite database (the config of
 ``bench/spine.py``: every event a support request routed to one webhook, so each opens
@@ -9,6 +10,11 @@ a case), warms it up, then posts a fixed load per scenario and reads the API pro
 user+system CPU time from ``/proc/PID/stat`` before and after. CPU per event is what
 other processes on a shared machine disturb least; events/s is printed too, but on a
 busy machine it is only indicative. Every answer must be a ``202``.
+
+``--delivering N`` is the accept side of ``bench/alertmanager.py``'s run instead: ``serve``
+with its default workers, delivering to a local webhook sink while ``N`` events are posted
+in batches of 500 over 4 connections; it prints how long accepting all of them took and
+the CPU of the API process (its in-process worker included) per event meanwhile.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -50,13 +57,48 @@ async def scenario(client: RawClient, pid: int, bodies: list[bytes], per_body: i
     return used / n * 1e6, n / took
 
 
+async def delivering(n: int) -> None:
+    """Accept ``n`` events (batches of 500, 4 connections) while ``serve`` delivers them to a sink."""
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        sink = free_port()
+        sink_proc = subprocess.Popen([sys.executable, "-m", "tests.sink", str(sink)], cwd=ROOT,
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        (work / "channels.yaml").write_text(CONFIG.format(sink=sink, conc=32))
+        port = free_port()
+        api = start(notifier("serve", "--config", str(work / "channels.yaml"), "--db", f"sqlite:///{work}/accept.db",
+                             "--port", str(port), "--log-level", "warning"))
+        try:
+            wait_http(f"http://127.0.0.1:{sink}/_summary")
+            wait_http(f"http://127.0.0.1:{port}/healthz")
+            client = RawClient(port, "/v1/events")
+            bodies = [orjson.dumps([event(i, "d") for i in range(s, min(n, s + 500))]) for s in range(0, n, 500)]
+            before = cpu_seconds(api.pid)
+            took, bad = await client.run(bodies, 4)
+            used = cpu_seconds(api.pid) - before
+            if bad:
+                raise RuntimeError(f"{bad} posts were not answered 202")
+            print(f"{n:,} events accepted in {took:.1f} s ({n / took:,.0f}/s) while delivering; "
+                  f"API process {used / n * 1e6:.0f} µs CPU per event (its worker included)")
+        finally:
+            api.terminate()
+            api.wait(30)
+            sink_proc.terminate()
+            sink_proc.wait(10)
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--singles", type=int, default=4000, help="single-event POSTs per round")
     parser.add_argument("--batch100", type=int, default=100, help="batches of 100 per round")
     parser.add_argument("--batch500", type=int, default=40, help="batches of 500 per round")
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--delivering", type=int, default=0, metavar="N",
+                        help="instead: accept N events while serve's worker delivers them")
     args = parser.parse_args()
+    if args.delivering:
+        await delivering(args.delivering)
+        return
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         (work / "channels.yaml").write_text(CONFIG.format(sink=free_port(), conc=8))
