@@ -252,4 +252,5 @@ class Service:
         """Accept events (ids and times filled in): durable when this returns."""
         if now is not None:  # a given time (tests, imports): a transaction of its own
             return await accept(self.store, self.config, [e.completed(now) for e in events], now)
-        return await self._intake.accept([e.completed(self.clock()) for e in events])
+        received = self.clock()  # one request's events arrived together
+        return await self._intake.accept([e.completed(received) for e in events])
