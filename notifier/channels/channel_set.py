@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 
 import structlog
 
@@ -56,17 +55,20 @@ class ChannelSet(Mapping[str, Channel]):
         """Whether the channels were closed (after :meth:`retire`)."""
         return self._closed
 
-    @contextmanager
-    def in_use(self) -> Iterator[ChannelSet]:
-        """Hold the channels open for the length of a send."""
+    def in_use(self) -> ChannelSet:
+        """Hold the channels open for the length of a send: ``with channels.in_use(): …``."""
+        return self
+
+    # The set is its own context manager, a generator's costs more on every send.
+    def __enter__(self) -> ChannelSet:
         self._users += 1
         self._idle.clear()
-        try:
-            yield self
-        finally:
-            self._users -= 1
-            if self._users == 0:
-                self._idle.set()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._users -= 1
+        if self._users == 0:
+            self._idle.set()
 
     async def retire(self) -> None:
         """Close every channel once the sends still using them have returned."""

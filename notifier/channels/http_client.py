@@ -90,10 +90,15 @@ class HttpClient:
         self.headers = dict(headers or {})
         if auth:
             self.headers.setdefault("Authorization", basic_auth(*auth))
+        self._header_names = CIMultiDict(self.headers)
+        self._targets: dict[str, tuple[URL, str | None, str]] = {}
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _open(self) -> aiohttp.ClientSession:
+        session = self._session
+        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
+            return session  # the usual case, first
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             self._loop = loop
@@ -105,26 +110,43 @@ class HttpClient:
             )
         return self._session
 
+    def _target(self, url: str) -> tuple[URL, str | None, str]:
+        """``url`` parsed once: the URL to request (credentials removed), the Basic auth
+        they make (unless the client sets its own ``Authorization``), and its text."""
+        known = self._targets.get(url)
+        if known is None:
+            target, auth = URL(url), None
+            if target.user is not None:
+                # Credentials in the URL (user:password@) become Basic auth, unless the channel
+                # sets its own Authorization header.
+                if "Authorization" not in self._header_names:
+                    auth = basic_auth(target.user, target.password or "")
+                target = target.with_user(None)
+            known = (target, auth, str(target))
+            if len(self._targets) < 64:  # a channel posts to one or a few URLs; an API's ids vary
+                self._targets[url] = known
+        return known
+
     async def request(self, method: str, url: str, *, content: bytes | None = None, json: Any = None,
                       headers: Mapping[str, str] | None = None,
                       params: Mapping[str, str] | None = None) -> Response:
         """Send one request and read its answer; :class:`TransportError` when none came."""
-        target = URL(url)
-        sent_headers = CIMultiDict(headers or {})
-        if target.user is not None:
-            # Credentials in the URL (user:password@) become Basic auth, unless the channel
-            # sets its own Authorization header.
-            if "Authorization" not in sent_headers and "Authorization" not in self.headers:
-                sent_headers["Authorization"] = basic_auth(target.user, target.password or "")
-            target = target.with_user(None)
-        if json is not None:
-            content = orjson.dumps(json)
-            sent_headers.setdefault("Content-Type", "application/json")
+        target, auth, text = self._target(url)
+        sent_headers: CIMultiDict[str] | Mapping[str, str] | None = headers
+        if auth is not None or json is not None:
+            sent_headers = CIMultiDict(headers or {})
+            if auth is not None and "Authorization" not in sent_headers:
+                sent_headers["Authorization"] = auth
+            if json is not None:
+                content = orjson.dumps(json)
+                sent_headers.setdefault("Content-Type", "application/json")
         try:
             async with self._open().request(method, target, data=content, headers=sent_headers, params=params,
                                             allow_redirects=False) as answer:
                 body = await answer.read()
-                return Response(answer.status, answer.reason or "", answer.headers, body, str(answer.url))
+                # Without redirects (and params) the answer's URL is the one requested.
+                return Response(answer.status, answer.reason or "", answer.headers, body,
+                                text if params is None else str(answer.url))
         except aiohttp.InvalidURL:
             raise  # a configuration problem, not the network's: permanent
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:

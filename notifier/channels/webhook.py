@@ -34,16 +34,26 @@ __all__ = ["Webhook", "create", "preview"]
 
 
 def payload(channel: str, message: Outbound, ctx: ChannelContext | None = None, *,
-            personal_data: bool = False) -> dict[str, Any]:
+            personal_data: bool = False, encoded: bool = False) -> dict[str, Any]:
     """The JSON document posted for ``message``.
+
+    With ``encoded`` its ``event`` may be JSON already encoded (an ``orjson.Fragment``),
+    for ``orjson.dumps`` to copy as it is: the send's path, not a preview's.
 
     The user's details (name, email, phone, IP) are included only with ``user.consent``,
     or when the channel sets ``include_personal_data: true`` (``personal_data``); otherwise
     ``event.user`` holds only ``{"consent": false}``.
     """
-    event = message.event.to_json()
-    if "user" in event and not (message.event.user and message.event.user.consent) and not personal_data:
+    user = message.event.user
+    event: dict[str, Any] | orjson.Fragment
+    if user is not None and not user.consent and not personal_data:
+        event = message.event.to_json()
         event["user"] = {"consent": False}
+    elif encoded:
+        # The same JSON as ``to_json()`` would give, without the dict in between.
+        event = orjson.Fragment(message.event.__pydantic_serializer__.to_json(message.event, exclude_none=True))
+    else:
+        event = message.event.to_json()
     body: dict[str, Any] = {
         "event": event,
         "delivery_id": message.delivery_id,
@@ -95,8 +105,8 @@ class Webhook:
         return classify_response(response, secrets=self._secrets)
 
     async def send(self, message: Outbound) -> SendResult:
-        return await self._post(payload(self.name, message, self.ctx,
-                                        personal_data=self.config.include_personal_data), message.delivery_id)
+        return await self._post(payload(self.name, message, self.ctx, personal_data=self.config.include_personal_data,
+                                        encoded=True), message.delivery_id)
 
     async def send_report(self, report: Report) -> SendResult:
         body = {"report": report.key, "title": report.title, "text": report.text, "data": report.data}

@@ -1,0 +1,112 @@
+"""CPU the worker spends per delivery to a webhook, next to raw aiohttp's CPU per post.
+
+    python bench/worker_cpu.py                     # ~30 s on 2 cores
+    python bench/worker_cpu.py --rounds 3 --deliveries 5000
+    python bench/worker_cpu.py --profile out.prof  # cProfile of the worker's drains
+
+Starts the plain sink of ``bench/spine.py`` (``python -m tests.sink PORT``) in its own
+process, accepts ``--deliveries`` events into a fresh SQLite database (the config of
+``bench/spine.py``: one webhook, concurrency 8), then, in alternated rounds in this process:
+raw aiohttp posting the same number of bodies to the sink (the Python limit), and the
+worker draining the backlog as ``notifier worker --burst`` does. Each is measured with
+``time.process_time()`` (user+system CPU of every thread of this process, so the SQLite
+thread counts), which other processes on a shared machine disturb far less than
+wall-clock rates. The ratio raw/worker CPU is the ceiling of the spine's delivery ratio
+when the CPU is the limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import cProfile
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.spine import CONFIG, baseline, event, start_sink, wait_http  # noqa: E402
+from tests.sink import free_port  # noqa: E402
+
+
+async def worker_round(work: Path, n: int, tag: str, profile: cProfile.Profile | None) -> tuple[float, float]:
+    """(µs of CPU per delivery, deliveries/s) of one burst drain of ``n`` accepted events."""
+    from notifier.core.events import Event
+    from notifier.service import Service
+
+    db = f"sqlite:///{work}/cpu-{tag}.db"
+    accepting = Service(work / "channels.yaml", db)
+    await accepting.store.open()
+    for start_i in range(0, n, 500):
+        await accepting.accept([Event.model_validate(event(i, f"cpu{tag}"))
+                                for i in range(start_i, min(n, start_i + 500))])
+    await accepting.store.close()
+
+    service = Service(work / "channels.yaml", db)
+    await service.open()
+    assert service.worker is not None
+    try:
+        cpu0, t0 = time.process_time(), time.perf_counter()
+        if profile is not None:
+            profile.enable()
+        stats = await service.worker.drain(include_retries=False, timeout=300)
+        if profile is not None:
+            profile.disable()
+        cpu, took = time.process_time() - cpu0, time.perf_counter() - t0
+    finally:
+        await service.close()
+    if stats.sent != n:
+        raise RuntimeError(f"sent {stats.sent} of {n}: {stats}")
+    return cpu / n * 1e6, n / took
+
+
+async def raw_round(port: int, n: int, conc: int) -> tuple[float, float]:
+    """(µs of CPU per post, posts/s) of raw aiohttp posting ``n`` bodies to the sink."""
+    cpu0 = time.process_time()
+    rate = await baseline(port, n, conc)
+    return (time.process_time() - cpu0) / n * 1e6, rate
+
+
+async def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--deliveries", type=int, default=5000)
+    parser.add_argument("--concurrency", type=int, default=8, help="webhook concurrency (and raw aiohttp's)")
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the worker's drains to FILE")
+    args = parser.parse_args()
+    from notifier.logs import configure_logging
+
+    configure_logging("warning")  # as the spine's worker runs
+    profile = cProfile.Profile() if args.profile else None
+    port = free_port()
+    sink = start_sink(port)
+    try:
+        wait_http(f"http://127.0.0.1:{port}/_stats")
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            (work / "channels.yaml").write_text(CONFIG.format(sink=port, conc=args.concurrency))
+            await raw_round(port, 500, args.concurrency)  # warm-up: imports, first connections
+            raws, workers = [], []
+            print(f"{'round':<7}{'raw µs/post':>12}{'worker µs/delivery':>20}{'raw/worker':>12}"
+                  f"{'raw posts/s':>13}{'worker /s':>11}")
+            for r in range(args.rounds):
+                raw_cpu, raw_rate = await raw_round(port, args.deliveries, args.concurrency)
+                w_cpu, w_rate = await worker_round(work, args.deliveries, str(r), profile)
+                raws.append(raw_cpu)
+                workers.append(w_cpu)
+                print(f"{r:<7}{raw_cpu:>12.0f}{w_cpu:>20.0f}{raw_cpu / w_cpu:>12.0%}{raw_rate:>13,.0f}{w_rate:>11,.0f}")
+            raw_m, w_m = statistics.median(raws), statistics.median(workers)
+            print(f"median {raw_m:>12.0f}{w_m:>20.0f}{raw_m / w_m:>12.0%}")
+    finally:
+        sink.terminate()
+        sink.wait(10)
+    if profile is not None:
+        profile.dump_stats(args.profile)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
