@@ -1,4 +1,4 @@
-"""A claim reads what it takes, not the backlog (SQLite).
+"""A claim reads what it takes, not the backlog, and takes no lock for nothing (SQLite).
 
 Claims and the idle wait's ``next_due`` run with the write lock held, by every worker,
 several times a second. Left to SQLite's planner they read every pending delivery through
@@ -81,4 +81,22 @@ async def test_a_claim_costs_the_same_under_a_backlog_of_thousands(tmp_path: Pat
                                        small, large, strict=True):
             assert after <= 2 * before + 5, f"{name}: {before} -> {after} hundred steps"
     finally:
+        await store.close()
+
+
+async def test_a_worker_with_nothing_due_does_not_wait_for_the_write_lock(tmp_path: Path) -> None:
+    # Another process holds the write lock (the API in the middle of an accept): a worker
+    # woken by some commit, with nothing due, answers at once instead of queueing for it.
+    store = SqliteStore(f"sqlite:///{tmp_path / 'notifier.db'}", busy_budget=0.5)
+    await store.open()
+    other = sqlite3.connect(tmp_path / "notifier.db", isolation_level=None)
+    try:
+        await accept(store, event("e0"), planned(uuid.uuid4().hex))
+        assert len(await store.claim("w", T0, LEASE, 5)) == 1
+        other.execute("BEGIN IMMEDIATE")
+        assert await store.claim("w", T0, LEASE, 5) == []
+        assert await store.claim("w", T0, LEASE, 5, partition=Partition(1, 2)) == []
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
         await store.close()
