@@ -218,6 +218,9 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         service = Service(args.config, args.db, config=config, capture=args.dev, worker_options=options)
         await service.open()
         assert service.worker is not None
+        from notifier.server import freeze_startup_heap
+
+        freeze_startup_heap()  # each delivery allocates; full collections would walk start-up's heap
         try:
             if args.burst:
                 from notifier.escalation import fire_due
