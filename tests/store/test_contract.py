@@ -232,6 +232,32 @@ async def test_complete_many_records_a_batch_at_once(store: Store) -> None:
     assert (a.outcome, a.duration_ms) == ("sent", 3.0)
 
 
+async def test_a_batch_of_completions_records_what_single_ones_do(store: Store) -> None:
+    # The batch is written in a couple of statements: each row still gets its own time,
+    # reference, attempt number and reason, and a first message starts its thread.
+    from notifier.store.base import Completion
+
+    await accept(store, event("e1"), planned("d1", "slack", thread_key="shop:c1"), planned("d2", "hook"))
+    assert len(await store.claim("w1", T0, LEASE, 10)) == 2
+    assert await store.reschedule("d2", "w1", T0, T0, reason="HTTP 503", duration_ms=1.0)
+    assert [c.delivery.id for c in await store.claim("w1", T0 + S, LEASE, 10)] == ["d2"]
+    assert await store.complete_many([
+        Completion("d1", "w1", T0 + S, "1700.1", "1700.1", 3.0, "slow but fine"),
+        Completion("d2", "w1", T0 + 2 * S, None, None, 4.5),
+    ]) == [True, True]
+    d1, d2 = await store.get_delivery("d1"), await store.get_delivery("d2")
+    assert d1 is not None and d2 is not None
+    assert (d1.status, d1.ref, d1.attempts, d1.sent_at, d1.first_attempt_at) == ("sent", "1700.1", 1, T0 + S, T0 + S)
+    assert (d2.status, d2.ref, d2.attempts, d2.sent_at, d2.first_attempt_at) == ("sent", None, 2, T0 + 2 * S, T0)
+    assert [(a.number, a.outcome, a.at, a.reason, a.duration_ms) for a in await store.attempts("d1")] == [
+        (1, "sent", T0 + S, "slow but fine", 3.0)]
+    assert [(a.number, a.outcome, a.duration_ms) for a in await store.attempts("d2")] == [
+        (1, "retry", 1.0), (2, "sent", 4.5)]
+    await accept(store, event("e2"), planned("d3", "slack", thread_key="shop:c1"))
+    [c] = await store.claim("w1", T0 + 2 * S, LEASE, 10)
+    assert c.thread_ref == "1700.1"
+
+
 async def test_reschedule_makes_it_due_at_the_given_time(store: Store) -> None:
     await accept(store, event("e1"), planned("d1"))
     await claim_one(store)
