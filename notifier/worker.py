@@ -23,7 +23,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -148,6 +148,8 @@ class Worker:
         self._healthy: set[str] = set()
         # Labelled metric children, looked up once per channel (and outcome) rather than per send.
         self._children: dict[tuple[int | str, ...], Any] = {}
+        # Each channel's data policy and locale, read from the configuration once (reset by a reload).
+        self._policies: dict[str, tuple[Collection[str] | None, Collection[str], str]] = {}
 
     def gates(self) -> dict[str, ChannelGate]:
         """Each channel's gate (its current in-flight limit, pause and rate), by channel name."""
@@ -170,6 +172,7 @@ class Worker:
         old :class:`ChannelSet` until they return); lanes stay, keyed by channel name.
         """
         self.config, self.channels = config, channels
+        self._policies.clear()
         for name, gate in self._gates.items():
             gate.rebound(config.concurrency_for(name))
             self._add_senders(name)
@@ -525,8 +528,12 @@ class Worker:
         d = claimed.delivery
         # The channel's data policy is applied here, once, so every adapter sees only what
         # its ``privacy`` allows (explain --render applies the same).
-        policy = self.config.privacy_for(d.channel)
-        event = for_channel(event, policy.include, policy.redact or (), self.config.locale_for(d.channel))
+        policy = self._policies.get(d.channel)
+        if policy is None:
+            privacy = self.config.privacy_for(d.channel)
+            policy = self._policies[d.channel] = (privacy.include, privacy.redact or (),
+                                                  self.config.locale_for(d.channel))
+        event = for_channel(event, *policy)
         message = Outbound(
             delivery_id=d.id,
             event=event,

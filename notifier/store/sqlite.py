@@ -73,15 +73,22 @@ def _dt(value: float | None) -> datetime | None:
 
 
 
+_PRIORITIES = {p.value: p for p in Priority}
+
+
 def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
-    r = tuple(row)
+    # Every claimed delivery passes here: positional fields and inlined conversions.
+    (id_, event_id, route, channel, status, priority, attempts, created, updated, next_at, first_at, sent,
+     last_error, ref, folded, dedup_key, keywords, thread_key, progress, claimed_by, lease) = row
+    at = datetime.fromtimestamp
     return Delivery(
-        id=r[0], event_id=r[1], route=r[2], channel=r[3], status=r[4], priority=Priority(r[5]),
-        attempts=r[6], created_at=_dt(r[7]) or datetime.now(UTC), updated_at=_dt(r[8]) or datetime.now(UTC),
-        next_attempt_at=_dt(r[9]), first_attempt_at=_dt(r[10]), sent_at=_dt(r[11]),
-        last_error=r[12], ref=r[13], folded=r[14], dedup_key=r[15],
-        keywords=tuple(orjson.loads(r[16])) if r[16] else (), thread_key=r[17],
-        progress=orjson.loads(r[18]) if r[18] else {}, claimed_by=r[19], lease_until=_dt(r[20]),
+        id_, event_id, route, channel, status, _PRIORITIES.get(priority) or Priority(priority), attempts,
+        at(created, UTC) if created is not None else datetime.now(UTC),
+        at(updated, UTC) if updated is not None else datetime.now(UTC),
+        at(next_at, UTC) if next_at is not None else None, at(first_at, UTC) if first_at is not None else None,
+        at(sent, UTC) if sent is not None else None, last_error, ref, folded, dedup_key,
+        tuple(orjson.loads(keywords)) if keywords else (), thread_key,
+        orjson.loads(progress) if progress else {}, claimed_by, at(lease, UTC) if lease is not None else None,
     )
 
 
@@ -371,7 +378,19 @@ class SqliteStore(SqliteDigestQueries, Store):
             ).fetchall()
 
         self._seen_version, rows = await self.write(claim)
-        return [claimed(_delivery(r[:21]), r[21], r[22]) for r in rows]
+        # An event routed to several channels is read once per batch, not once per delivery
+        # (events are immutable once loaded).
+        loaded: dict[str, Claimed] = {}
+        out = []
+        for r in rows:
+            delivery, body = _delivery(r[:21]), r[21]
+            first = loaded.get(body)
+            if first is None or first.event is None:
+                first = loaded[body] = claimed(delivery, body, r[22])
+                out.append(first)
+            else:
+                out.append(Claimed(delivery, first.event, r[22]))
+        return out
 
     async def renew(self, worker: str, delivery_ids: list[str], now: datetime, lease: timedelta) -> list[str]:
         if not delivery_ids:
