@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import logging
 import os
 import socket
 import time
@@ -31,7 +32,7 @@ from typing import Any
 import structlog
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
-from notifier import metrics
+from notifier import logs, metrics
 from notifier.channel_gate import ChannelGate, Ticket, view
 from notifier.channels.base import Channel, Outbound, SendResult, permanent, retryable
 from notifier.channels.channel_set import ChannelSet
@@ -594,8 +595,9 @@ class Worker:
             ok = True
             self.stats.sent += 1
             outcome = "sent"
-            log.info("delivered", delivery=d.id, event_id=d.event_id, channel=d.channel, route=d.route,
-                     ref=result.ref, attempt=d.attempts + 1, ms=round(duration_ms, 1))
+            if logs.enabled(logging.INFO):  # the hot path: skip the filtered line's whole cost
+                log.info("delivered", delivery=d.id, event_id=d.event_id, channel=d.channel, route=d.route,
+                         ref=result.ref, attempt=d.attempts + 1, ms=round(duration_ms, 1))
         elif result.status == "retry":
             decision = next_attempt(
                 self.config.retry_for(d.channel),

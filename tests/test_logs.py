@@ -79,3 +79,18 @@ def test_every_refused_request_is_logged_without_its_body(tmp_path: Path) -> Non
     assert all(r["level"] == "warning" and r["reason"] for r in access)
     assert "kind" in access[1]["reason"]
     assert "private-visitor-text" not in err and "query-secret" not in err
+
+
+def test_the_hot_path_guard_agrees_with_what_is_written() -> None:
+    # The worker skips its per-delivery line when logs.enabled() says it would be filtered:
+    # the guard must say exactly what structlog writes, at each level.
+    snippet = ("import logging, structlog; from notifier.logs import configure_logging, enabled; "
+               "log = structlog.get_logger('notifier.worker')\n"
+               "for level in ('debug', 'info', 'warning'):\n"
+               "    configure_logging(level)\n"
+               "    print(level, enabled(logging.INFO), flush=True)\n"
+               "    log.info('delivered', configured=level)\n")
+    proc = subprocess.run([sys.executable, "-c", snippet], capture_output=True, text=True, env=_env(), timeout=60)
+    assert proc.stdout.split("\n")[:3] == ["debug True", "info True", "warning False"]
+    written = [json.loads(line)["configured"] for line in proc.stderr.splitlines() if '"delivered"' in line]
+    assert written == ["debug", "info"]
