@@ -21,7 +21,8 @@ from notifier.core.events import Event, Priority
 from notifier.store.base import NewDelivery, Transaction
 from notifier.store.cases import CaseStore, Opened
 
-__all__ = ["ACKNOWLEDGE_ROUTE", "acknowledgement_for", "queue_acknowledgement", "user_address"]
+__all__ = ["ACKNOWLEDGE_ROUTE", "acknowledgement_for", "may_acknowledge", "queue_acknowledgement",
+           "user_address"]
 
 #: The route name of every acknowledgement delivery.
 ACKNOWLEDGE_ROUTE = "acknowledge"
@@ -37,6 +38,17 @@ def acknowledgement_for(config: Config, route: Route | None) -> Acknowledge | No
     """The acknowledgement settings in force for a case of ``route`` (``None``: none is sent)."""
     ack = (route.acknowledge if route is not None else None) or config.defaults.acknowledge
     return ack if ack is not None and ack.enabled else None
+
+
+def may_acknowledge(config: Config, events: list[Event]) -> list[bool]:
+    """Per event, ``False`` when :func:`queue_acknowledgement` would queue nothing whatever its case.
+
+    Worked out before the accept transaction: with no acknowledgement enabled anywhere, or
+    no address the user consented to, there is nothing to look at inside it.
+    """
+    enabled = (config.defaults.acknowledge is not None and config.defaults.acknowledge.enabled) or any(
+        r.acknowledge is not None and r.acknowledge.enabled for r in config.routes)
+    return [enabled and user_address(event) is not None for event in events]
 
 
 async def queue_acknowledgement(tx: Transaction, cases: CaseStore, config: Config, event: Event,

@@ -21,7 +21,7 @@ from notifier.measures import measure_action, observe
 from notifier.store.base import Store
 from notifier.store.cases import ActionResult, CaseStore, Opened, Opening, TimerPlan
 
-__all__ = ["act", "case_view", "open_cases", "response_due", "timer_plans"]
+__all__ = ["act", "case_view", "open_cases", "plan_openings", "response_due", "timer_plans"]
 
 
 def _route(config: Config, name: str | None) -> Route | None:
@@ -67,16 +67,12 @@ def may_reopen(event: Event) -> bool:
     return event.kind is Kind.message and event.role in (None, "user") and bool(event.conversation_id)
 
 
-async def open_cases(cases: CaseStore, config: Config, batch: list[tuple[Event, Plan]],
-                     now: datetime) -> dict[str, Opened]:
-    """Open, join or reopen the cases of a batch of fresh events; by event id.
+def plan_openings(config: Config, batch: list[tuple[Event, Plan]], now: datetime) -> list[Opening]:
+    """The cases a batch's requests for a human (or keyword alerts) open or join, one per identity.
 
-    A request for a human (or a keyword alert) opens or joins its case; any other message
-    the user writes in a conversation whose case was resolved reopens it. Identities are
-    visited in one global order, so two batches touching the same cases cannot deadlock.
+    Depends on the batch, the configuration and the time only: the accept transaction works
+    it out before it takes the database's write lock.
     """
-    writers = [(e, p) for e, p in batch if not wants_case(e, p) and may_reopen(e)]
-    resolved = await cases.resolved_among([case_identity(e) for e, _ in writers])
     grouped: dict[str, list[tuple[Event, Plan]]] = {}
     for event, routed in batch:
         if wants_case(event, routed):
@@ -97,6 +93,22 @@ async def open_cases(cases: CaseStore, config: Config, batch: list[tuple[Event, 
             case_id=case_id, identity=identity, event_ids=tuple(e.id or "" for e, _ in items),
             site=first.site, conversation_id=first.conversation_id, kind=first.kind.value, route=name,
             locale=first.locale, expected=expected, timers=timers))
+    return openings
+
+
+async def open_cases(cases: CaseStore, config: Config, batch: list[tuple[Event, Plan]],
+                     now: datetime, openings: list[Opening] | None = None) -> dict[str, Opened]:
+    """Open, join or reopen the cases of a batch of fresh events; by event id.
+
+    A request for a human (or a keyword alert) opens or joins its case; any other message
+    the user writes in a conversation whose case was resolved reopens it. Identities are
+    visited in one global order, so two batches touching the same cases cannot deadlock.
+    ``openings``: :func:`plan_openings` of ``batch`` when it was worked out already.
+    """
+    writers = [(e, p) for e, p in batch if not wants_case(e, p) and may_reopen(e)]
+    resolved = await cases.resolved_among([case_identity(e) for e, _ in writers])
+    if openings is None:
+        openings = plan_openings(config, batch, now)
     out = await cases.open_many(openings, now)
     for event, _ in sorted(writers, key=lambda ep: (case_identity(ep[0]), ep[0].id or "")):
         identity = case_identity(event)

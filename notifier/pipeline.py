@@ -7,21 +7,22 @@ key's row locked, so two processes accepting repeats at once still send one noti
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from notifier.acknowledge import queue_acknowledgement
-from notifier.cases import case_view, open_cases
+from notifier.acknowledge import may_acknowledge, queue_acknowledgement
+from notifier.cases import case_view, open_cases, plan_openings
 from notifier.config.models import Config
-from notifier.core.dedup import decide
+from notifier.core.dedup import DedupState, decide
 from notifier.core.events import Event, Kind, new_ids
 from notifier.core.privacy import with_anonymised_ip
 from notifier.core.questions import question_key
-from notifier.core.routing import plan
+from notifier.core.routing import Plan, plan
 from notifier.measures import link_ratings
-from notifier.store.base import NewDelivery, Store
-from notifier.store.cases import CaseStore
+from notifier.store.base import NewDelivery, Store, Transaction
+from notifier.store.cases import CaseStore, Opened
 
 __all__ = ["Accepted", "PlannedView", "accept"]
 
@@ -73,74 +74,89 @@ def _question_key(event: Event) -> str | None:
     return None
 
 
+def _drafts(event: Event, routed: Plan, ids: Iterator[str]) -> list[NewDelivery]:
+    """``event``'s deliveries as if it were new and nothing folded (dedup decides inside the lock)."""
+    tkey = thread_key(event)
+    keywords = tuple(routed.keywords)
+    return [NewDelivery(id=next(ids), route=planned.route, channel=planned.channel, priority=planned.priority,
+                        dedup_key=planned.dedup_key, keywords=keywords, thread_key=tkey)
+            for planned in routed.deliveries]
+
+
+async def _deduplicated(tx: Transaction, drafts: list[NewDelivery], states: dict[str, DedupState | None],
+                        routed: Plan, now: datetime) -> list[NewDelivery]:
+    """``drafts`` with the dedup decisions taken on the locked ``states`` (which they update)."""
+    decisions: dict[str, tuple[bool, int]] = {}
+    out = []
+    for draft, planned in zip(drafts, routed.deliveries, strict=True):
+        key = draft.dedup_key
+        if key is None:
+            out.append(draft)
+            continue
+        if key not in decisions:
+            decision = decide(states[key], now, planned.dedup_window)
+            states[key] = decision.state
+            await tx.save_dedup(key, decision.state)
+            decisions[key] = (decision.send, decision.folded)
+        send, folded = decisions[key]
+        out.append(replace(draft, status="pending" if send else "suppressed", folded=folded))
+    return out
+
+
 async def accept(store: Store, config: Config, events: list[Event], now: datetime) -> list[Accepted]:
-    """Store ``events`` (ids and times filled in) with their deliveries, all or nothing."""
+    """Store ``events`` (ids and times filled in) with their deliveries, all or nothing.
+
+    Only what needs the transaction's answers runs while it holds the database's write lock
+    (which events are new, dedup decisions, the cases as stored): the deliveries and cases
+    are drafted before it begins, as if every event were new, and the answer is formatted
+    after it committed.
+    """
     if config.defaults.privacy.ip == "anonymise":
         # Before anything is stored or routed: the full address is never written.
         events = [with_anonymised_ip(e) for e in events]
-    #: Per event, its deliveries as reported (``None``: a duplicate, not processed again).
-    reported: list[list[PlannedView] | None] = []
-    any_pending = False
     plans = [plan(config, event, now, explain=False) for event in events]
     # Lock every dedup key of the batch up front, in one global order, so that two
     # transactions sharing keys wait for each other instead of deadlocking.
     keys = sorted({d.dedup_key for p in plans for d in p.deliveries if d.dedup_key is not None})
+    # Events are inserted in id order too: two batches sharing ids in different orders
+    # would otherwise each wait for a row the other inserted (a deadlock). Dedup
+    # decisions below still follow the batch's own order.
+    order = sorted(range(len(events)), key=lambda i: events[i].id or "")
+    rows = [(events[i], now, _question_key(events[i])) for i in order]
+    ids = iter(new_ids(sum(len(p.deliveries) for p in plans)))
+    drafts = [_drafts(event, routed, ids) for event, routed in zip(events, plans, strict=True)]
+    batch = list(zip(events, plans, strict=True))
+    openings = plan_openings(config, batch, now)
+    acknowledge = may_acknowledge(config, events)
+    #: Per event, its deliveries (``None``: a duplicate, not processed again) and its case.
+    made: list[list[NewDelivery] | None] = [None] * len(events)
+    found: list[Opened | None] = [None] * len(events)
     async with store.transaction() as tx:
         states = await tx.lock_dedups(keys) if keys else {}
-        # Events are inserted in id order too: two batches sharing ids in different orders
-        # would otherwise each wait for a row the other inserted (a deadlock). Dedup
-        # decisions below still follow the batch's own order.
-        order = sorted(range(len(events)), key=lambda i: events[i].id or "")
-        inserted = await tx.insert_events([(events[i], now, _question_key(events[i])) for i in order])
-        fresh = {i for i, new in zip(order, inserted, strict=True) if new}
-        ids = iter(new_ids(sum(len(plans[i].deliveries) for i in fresh)))
-        for i, (event, routed) in enumerate(zip(events, plans, strict=True)):
-            assert event.id is not None
-            if i not in fresh:
-                reported.append(None)
-                continue
-            decisions: dict[str, tuple[bool, int]] = {}
-            new: list[NewDelivery] = []
-            tkey = thread_key(event)
-            for planned in routed.deliveries:
-                send, folded = True, 0
-                if planned.dedup_key is not None:
-                    if planned.dedup_key not in decisions:
-                        decision = decide(states[planned.dedup_key], now, planned.dedup_window)
-                        states[planned.dedup_key] = decision.state
-                        await tx.save_dedup(planned.dedup_key, decision.state)
-                        decisions[planned.dedup_key] = (decision.send, decision.folded)
-                    send, folded = decisions[planned.dedup_key]
-                new.append(NewDelivery(
-                    id=next(ids),
-                    route=planned.route,
-                    channel=planned.channel,
-                    priority=planned.priority,
-                    status="pending" if send else "suppressed",
-                    dedup_key=planned.dedup_key,
-                    folded=folded,
-                    keywords=tuple(routed.keywords),
-                    thread_key=tkey,
-                ))
-            if new:
-                await tx.insert_deliveries(event.id, new, now)
-            any_pending = any_pending or any(d.status == "pending" for d in new)
-            reported.append([PlannedView(d.id, d.route, d.channel, d.status, d.folded) for d in new])
-        # Cases open in the same transaction: a 202 means the person's case exists.
+        inserted = await tx.insert_events(rows)
+        fresh = sorted(i for i, new in zip(order, inserted, strict=True) if new)
+        for i in fresh:
+            made[i] = await _deduplicated(tx, drafts[i], states, plans[i], now) if keys else drafts[i]
+        await tx.insert_deliveries_of([(events[i].id or "", made[i] or []) for i in fresh if made[i]], now)
+        # Cases open in the same transaction: a 202 means the person's case exists. The
+        # openings drafted for the whole batch hold when every event is new (the common case).
         cases = CaseStore(tx.connector())
-        opened = await open_cases(cases, config, [(events[i], plans[i]) for i in sorted(fresh)], now)
+        opened = await open_cases(cases, config, [batch[i] for i in fresh], now,
+                                  openings if len(fresh) == len(events) else None)
         # A rating joins its conversation's case (after opening: a case opened in this batch counts).
-        await link_ratings(tx.connector(), [events[i] for i in sorted(fresh)], now)
-        for i in sorted(fresh):
-            found = opened.get(events[i].id or "")
-            if found is not None and await queue_acknowledgement(tx, cases, config, events[i], found, now):
-                any_pending = True
-        results: list[Accepted] = []
-        for event, views in zip(events, reported, strict=True):
-            assert event.id is not None
-            found = opened.get(event.id) if views is not None else await cases.of_event(event.id)
-            results.append(Accepted(event.id, views is None, views or [],
-                                    None if found is None else case_view(found, config, event.locale, now)))
-    if any_pending:
+        await link_ratings(tx.connector(), [events[i] for i in fresh], now)
+        acknowledged = False
+        for i in fresh:
+            case = found[i] = opened.get(events[i].id or "")
+            if acknowledge[i] and case is not None and await queue_acknowledgement(
+                    tx, cases, config, events[i], case, now):
+                acknowledged = True
+        for i, views in enumerate(made):
+            if views is None:
+                found[i] = await cases.of_event(events[i].id or "")
+    if acknowledged or any(d.status == "pending" for views in made if views for d in views):
         await store.notify_work()
-    return results
+    return [Accepted(event.id or "", views is None,
+                     [PlannedView(d.id, d.route, d.channel, d.status, d.folded) for d in views or []],
+                     None if case is None else case_view(case, config, event.locale, now))
+            for event, views, case in zip(events, made, found, strict=True)]

@@ -232,6 +232,11 @@ class Transaction(abc.ABC):
     async def insert_deliveries(self, event_id: str, deliveries: list[NewDelivery], now: datetime) -> None:
         """Create the deliveries of one event, due ``now``."""
 
+    async def insert_deliveries_of(self, batch: list[tuple[str, list[NewDelivery]]], now: datetime) -> None:
+        """:meth:`insert_deliveries` for each ``(event_id, deliveries)`` (adapters may do it at once)."""
+        for event_id, deliveries in batch:
+            await self.insert_deliveries(event_id, deliveries, now)
+
     @abc.abstractmethod
     def connector(self) -> Connector:
         """The connector port bound to this transaction (tables such as cases commit with it)."""

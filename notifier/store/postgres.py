@@ -91,7 +91,10 @@ class _PgTx(Transaction):
         )
 
     async def insert_deliveries(self, event_id: str, deliveries: list[NewDelivery], now: datetime) -> None:
-        if not deliveries:
+        await self.insert_deliveries_of([(event_id, deliveries)], now)
+
+    async def insert_deliveries_of(self, batch: list[tuple[str, list[NewDelivery]]], now: datetime) -> None:
+        if not any(deliveries for _, deliveries in batch):
             return
         async with self._c.cursor() as cur:
             await cur.executemany(
@@ -101,7 +104,7 @@ class _PgTx(Transaction):
                     (d.id, event_id, d.route, d.channel, d.status, d.priority.value, now, now,
                      now if d.status == "pending" else None, d.folded, d.dedup_key,
                      list(d.keywords) if d.keywords else None, d.thread_key)
-                    for d in deliveries
+                    for event_id, deliveries in batch for d in deliveries
                 ],
             )
 

@@ -169,13 +169,18 @@ class SqliteTransaction(Transaction):
             " suppressed = excluded.suppressed, first_delivery_id = excluded.first_delivery_id", params))
 
     async def insert_deliveries(self, event_id: str, deliveries: list[NewDelivery], now: datetime) -> None:
+        await self.insert_deliveries_of([(event_id, deliveries)], now)
+
+    async def insert_deliveries_of(self, batch: list[tuple[str, list[NewDelivery]]], now: datetime) -> None:
         t = now.timestamp()
         rows = [
             (d.id, event_id, d.route, d.channel, d.status, d.priority.value, t, t,
              t if d.status == "pending" else None, d.folded, d.dedup_key,
              orjson.dumps(list(d.keywords)).decode() if d.keywords else None, d.thread_key)
-            for d in deliveries
+            for event_id, deliveries in batch for d in deliveries
         ]
+        if not rows:
+            return
         # A batch's events each add their deliveries: while nothing else was queued after
         # the previous insert (it is not in the writer thread's hands yet), they join it.
         if self._deliveries is not None and self._later and self._later[-1] is self._deliveries[0]:
