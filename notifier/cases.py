@@ -8,6 +8,7 @@ time as an argument.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -21,7 +22,8 @@ from notifier.measures import measure_action, observe
 from notifier.store.base import Store
 from notifier.store.cases import ActionResult, CaseStore, Opened, Opening, TimerPlan
 
-__all__ = ["act", "case_view", "open_cases", "plan_openings", "response_due", "timer_plans"]
+__all__ = ["CasePlan", "act", "case_view", "open_cases", "plan_cases", "plan_openings", "response_due",
+           "timer_plans"]
 
 
 def _route(config: Config, name: str | None) -> Route | None:
@@ -96,20 +98,41 @@ def plan_openings(config: Config, batch: list[tuple[Event, Plan]], now: datetime
     return openings
 
 
+@dataclass(frozen=True)
+class CasePlan:
+    """What a batch does to cases as far as it is known before the accept transaction begins."""
+
+    #: :func:`plan_openings` of the batch, and the rows that open them.
+    openings: list[Opening]
+    rows: str
+    #: The events that reopen their conversation's case if it was resolved.
+    writers: list[tuple[Event, Plan]]
+
+
+def plan_cases(config: Config, batch: list[tuple[Event, Plan]], now: datetime) -> CasePlan:
+    """:class:`CasePlan` of ``batch``: what :func:`open_cases` does with it when every event is new."""
+    openings = plan_openings(config, batch, now)
+    return CasePlan(openings, CaseStore.opening_rows(openings), _writers(batch))
+
+
+def _writers(batch: list[tuple[Event, Plan]]) -> list[tuple[Event, Plan]]:
+    return [(e, p) for e, p in batch if not wants_case(e, p) and may_reopen(e)]
+
+
 async def open_cases(cases: CaseStore, config: Config, batch: list[tuple[Event, Plan]],
-                     now: datetime, openings: list[Opening] | None = None) -> dict[str, Opened]:
+                     now: datetime, planned: CasePlan | None = None) -> dict[str, Opened]:
     """Open, join or reopen the cases of a batch of fresh events; by event id.
 
     A request for a human (or a keyword alert) opens or joins its case; any other message
     the user writes in a conversation whose case was resolved reopens it. Identities are
     visited in one global order, so two batches touching the same cases cannot deadlock.
-    ``openings``: :func:`plan_openings` of ``batch`` when it was worked out already.
+    ``planned``: :func:`plan_cases` of ``batch``, when it was worked out already.
     """
-    writers = [(e, p) for e, p in batch if not wants_case(e, p) and may_reopen(e)]
+    if planned is None:
+        planned = plan_cases(config, batch, now)
+    writers = planned.writers
     resolved = await cases.resolved_among([case_identity(e) for e, _ in writers])
-    if openings is None:
-        openings = plan_openings(config, batch, now)
-    out = await cases.open_many(openings, now)
+    out = await cases.open_many(planned.openings, now, planned.rows)
     for event, _ in sorted(writers, key=lambda ep: (case_identity(ep[0]), ep[0].id or "")):
         identity = case_identity(event)
         if identity not in resolved or event.id is None:

@@ -13,7 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from notifier.acknowledge import may_acknowledge, queue_acknowledgement
-from notifier.cases import case_view, open_cases, plan_openings
+from notifier.cases import case_view, open_cases, plan_cases
 from notifier.config.models import Config
 from notifier.core.dedup import DedupState, decide
 from notifier.core.events import Event, Kind, new_ids
@@ -126,7 +126,7 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
     ids = iter(new_ids(sum(len(p.deliveries) for p in plans)))
     drafts = [_drafts(event, routed, ids) for event, routed in zip(events, plans, strict=True)]
     batch = list(zip(events, plans, strict=True))
-    openings = plan_openings(config, batch, now)
+    planned = plan_cases(config, batch, now)
     acknowledge = may_acknowledge(config, events)
     #: Per event, its deliveries (``None``: a duplicate, not processed again) and its case.
     made: list[list[NewDelivery] | None] = [None] * len(events)
@@ -142,7 +142,7 @@ async def accept(store: Store, config: Config, events: list[Event], now: datetim
         # openings drafted for the whole batch hold when every event is new (the common case).
         cases = CaseStore(tx.connector())
         opened = await open_cases(cases, config, [batch[i] for i in fresh], now,
-                                  openings if len(fresh) == len(events) else None)
+                                  planned if len(fresh) == len(events) else None)
         # A rating joins its conversation's case (after opening: a case opened in this batch counts).
         await link_ratings(tx.connector(), [events[i] for i in fresh], now)
         acknowledged = False

@@ -163,18 +163,27 @@ class CaseStore:
                           expected, tuple(timers))
         return (await self.open_many([opening], now))[event_id]
 
-    async def open_many(self, openings: list[Opening], now: datetime) -> dict[str, Opened]:
+    @staticmethod
+    def opening_rows(openings: list[Opening]) -> str:
+        """The rows :meth:`open_many` sends for ``openings`` (made ahead, outside a transaction)."""
+        return _json([
+            {"id": o.case_id, "identity": o.identity, "site": o.site, "conversation_id": o.conversation_id,
+             "kind": o.kind, "route": o.route, "locale": o.locale, "n": len(o.event_ids),
+             "expected": o.expected.timestamp() if o.expected else None}
+            for o in sorted(openings, key=lambda o: o.identity)])
+
+    async def open_many(self, openings: list[Opening], now: datetime,
+                        rows_made: str | None = None) -> dict[str, Opened]:
         """Open, join or reopen the case of each identity at once (three statements); by event id.
 
         Each identity appears once, with every event of the batch that belongs to it.
+        ``rows_made``: :meth:`opening_rows` of ``openings``, when made ahead.
         """
         if not openings:
             return {}
         ordered = sorted(openings, key=lambda o: o.identity)
-        rows = await self.db.fetch_all(self.q["open_or_join"], {"now": now, "rows": _json([
-            {"id": o.case_id, "identity": o.identity, "site": o.site, "conversation_id": o.conversation_id,
-             "kind": o.kind, "route": o.route, "locale": o.locale, "n": len(o.event_ids),
-             "expected": o.expected.timestamp() if o.expected else None} for o in ordered])})
+        rows = await self.db.fetch_all(self.q["open_or_join"], {
+            "now": now, "rows": rows_made if rows_made is not None else self.opening_rows(ordered)})
         by_identity = {r["identity"]: r for r in rows}
         out: dict[str, Opened] = {}
         links, arms = [], []
@@ -183,7 +192,7 @@ class CaseStore:
             opened = Opened(r["id"], r["status"], r["round"], r["round_events"] == len(o.event_ids),
                             as_time(r["expected_response_at"]), r["route"], r["locale"])
             links += [{"case_id": opened.id, "event_id": e, "round": opened.round} for e in o.event_ids]
-            if opened.new_round:
+            if opened.new_round and o.timers:
                 arms += self._timer_rows(opened.id, opened.round, list(o.timers))
             out.update({e: opened for e in o.event_ids})
         await self.db.write(self.q["link_events"], {"now": now, "rows": _json(links)})
