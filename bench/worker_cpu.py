@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import cProfile
+import gc
 import statistics
 import sys
 import tempfile
@@ -49,6 +50,8 @@ async def worker_round(work: Path, n: int, tag: str, profile: cProfile.Profile |
     service = Service(work / "channels.yaml", db)
     await service.open()
     assert service.worker is not None
+    gc.collect()
+    gc.freeze()  # as `notifier worker` does once started (notifier.server.freeze_startup_heap)
     try:
         cpu0, t0 = time.process_time(), time.perf_counter()
         if profile is not None:
