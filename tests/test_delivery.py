@@ -34,6 +34,28 @@ async def test_event_reaches_webhook_with_its_delivery_id(make_service: ServiceF
     assert d.status == "sent" and d.attempts == 1
 
 
+async def test_the_posted_event_is_the_stored_one_and_hides_a_user_who_did_not_consent(
+        make_service: ServiceFactory, sink: Sink) -> None:
+    # The send encodes the event straight to JSON; it must read as the event does, every
+    # field a visitor typed included, and a user without consent must still be hidden.
+    service = await make_service(webhook_config(sink.url))
+    told = support(id="ev-yes", message='Emoji 😀, \\ "quoted" <b>x</b>', labels={"team": "ops", "lang": "é"},
+                   user={"name": "Zoë", "email": "z@example.com", "consent": True},
+                   transcript=[{"role": "user", "text": "Bonjour \u2028"}, {"role": "assistant", "text": "Oui ?"}],
+                   page={"url": "https://shop.example.com/p?q=1", "title": "Panier"})
+    hidden = support(id="ev-no", conversation_id="c2",
+                     user={"name": "Anne", "email": "a@example.com", "consent": False})
+    await service.accept([told, hidden])
+    assert service.worker is not None
+    assert (await service.worker.drain()).sent == 2
+    bodies = {r.json()["event"]["id"]: r.json() for r in sink.received}
+    stored = await service.store.get_event("ev-yes")
+    assert stored is not None and bodies["ev-yes"]["event"] == stored[0].to_json()
+    assert bodies["ev-yes"]["event"]["user"]["name"] == "Zoë"
+    assert bodies["ev-no"]["event"]["user"] == {"consent": False}
+    assert "Anne" not in sink.received[0].body.decode() + sink.received[1].body.decode()
+
+
 async def test_503_then_200_is_delivered_on_retry(make_service: ServiceFactory, sink: Sink) -> None:
     sink.reply(Reply(503, b"busy"))
     service = await make_service(webhook_config(sink.url))
