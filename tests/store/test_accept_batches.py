@@ -57,3 +57,17 @@ async def test_a_repeat_in_a_batch_of_new_events_changes_nothing_stored(store: S
     history = await cases.history(c1)
     assert sorted(e["id"] for e in history["events"]) == ["e1", "e4"]
     assert len(history["deliveries"]) == 2
+
+
+async def test_repeats_within_the_dedup_window_are_folded_across_batches(store: Store) -> None:
+    cfg = parse_config(CONFIG.replace("defaults: {timezone: UTC, locale: en}",
+                                      "defaults: {timezone: UTC, locale: en, dedup: {window: 10m}}"),
+                       "channels.yaml")
+    first = await accept(store, cfg, [request("e1", "c1", T0), request("e2", "c1", T0),
+                                      request("e3", "c2", T0)], T0)
+    assert [[d.status for d in a.deliveries] for a in first] == [["pending"], ["suppressed"], ["pending"]]
+    # The window's state was saved with the batch: the next batch's request is folded too.
+    (later,) = await accept(store, cfg, [request("e4", "c1", T0 + M)], T0 + M)
+    assert [d.status for d in later.deliveries] == ["suppressed"]
+    (after,) = await accept(store, cfg, [request("e5", "c1", T0 + 11 * M)], T0 + 11 * M)
+    assert [d.status for d in after.deliveries] == ["pending"] and after.deliveries[0].folded == 2
