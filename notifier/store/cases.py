@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 import orjson
 
@@ -80,9 +80,12 @@ def _t(value: Any) -> datetime:
     return out
 
 
-@dataclass(frozen=True)
-class Opened:
-    """The case an accepted event opened, joined or reopened."""
+class Opened(NamedTuple):
+    """The case an accepted event opened, joined or reopened.
+
+    A named tuple rather than a frozen dataclass: one is made per case of a batch while the
+    accept transaction holds the write lock, and a tuple is made in a third of the time.
+    """
 
     id: str
     status: CaseStatus
@@ -194,7 +197,7 @@ class CaseStore:
             links += [{"case_id": opened.id, "event_id": e, "round": opened.round} for e in o.event_ids]
             if opened.new_round and o.timers:
                 arms += self._timer_rows(opened.id, opened.round, list(o.timers))
-            out.update({e: opened for e in o.event_ids})
+            out.update(dict.fromkeys(o.event_ids, opened))
         await self.db.write(self.q["link_events"], {"now": now, "rows": _json(links)})
         if arms:
             await self.db.write(self.q["arm_timers"], {"rows": _json(arms)})
