@@ -37,21 +37,24 @@ log = structlog.get_logger("notifier.worker_processes")
 #: Set in a child's environment: the pid of the ``serve`` that started it.
 PARENT_ENV = "NOTIFIER_PARENT_PID"
 
+#: The most worker processes ``serve`` starts by itself on SQLite.
+SQLITE_MAX_WORKERS = 4
+
 
 def default_workers(db_url: str) -> int:
-    """The number of cores this process may run on; 1 on SQLite.
+    """The number of cores this process may run on (at most :data:`SQLITE_MAX_WORKERS` on SQLite).
 
-    SQLite has one write lock for the whole file: worker processes would take turns on it
-    with the API's accepts, each waiting out the others' transactions, and accept-to-
-    delivered latency grew several times in ``bench/spine.py`` with two processes on two
-    cores. One process writes best there; ``--workers N`` still asks for more.
+    A worker's sending is Python on one core, so a burst needs every core. SQLite's one
+    write lock is shared by all of them, but a worker holds it only to claim and to record
+    (tens of microseconds a delivery, in batches), and an idle worker does not take it
+    (see ``SqliteStore.claim``); beyond a few processes the lock and each process's own
+    memory would cost more than the cores bring.
     """
-    if db_url.startswith("sqlite:"):
-        return 1
     try:
-        return len(os.sched_getaffinity(0))
+        cores = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
+        cores = os.cpu_count() or 1
+    return min(cores, SQLITE_MAX_WORKERS) if db_url.startswith("sqlite:") else cores
 
 
 class WorkerProcesses:
