@@ -627,8 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="TCP port to listen on (default 8080)")
     p.add_argument("--no-worker", action="store_true", help="API only (run workers with `notifier worker`)")
     p.add_argument("--workers", type=_count_arg, default=None, metavar="N",
-                   help="worker processes: this one and N-1 beside it, each claiming its share of the"
-                        " deliveries first (default: the number of cores on PostgreSQL, 1 on SQLite)")
+                   help="worker processes: this one and N-1 beside it (default: the number of cores,"
+                        " at most 4 on SQLite); on PostgreSQL each claims its share of the deliveries first")
     p.add_argument("--api-processes", type=_count_arg, default=1, metavar="K",
                    help="processes answering the API on the same port (default 1): each has its own"
                         " transactions, so batches scale better than single events")
