@@ -451,7 +451,10 @@ class SqliteStore(SqliteDigestQueries, Store):
                 "UPDATE deliveries SET status = 'sent', attempts = attempts + 1, sent_at = j.t,"
                 " updated_at = j.t, ref = j.ref, first_attempt_at = coalesce(first_attempt_at, j.t),"
                 " claimed_by = NULL, lease_until = NULL, next_attempt_at = NULL"
-                " FROM (SELECT value ->> 0 AS id, value ->> 1 AS t, value ->> 2 AS ref FROM json_each(?)) AS j"
+                # json_extract rather than ->> (SQLite 3.38): the store asks for no newer SQLite
+                # than RETURNING did (3.35).
+                " FROM (SELECT json_extract(value, '$[0]') AS id, json_extract(value, '$[1]') AS t,"
+                " json_extract(value, '$[2]') AS ref FROM json_each(?)) AS j"
                 " WHERE deliveries.id = j.id AND +deliveries.status IN ('claimed', 'pending')"
                 " RETURNING deliveries.id, deliveries.attempts, deliveries.channel, deliveries.thread_key",
                 (sent,))}
@@ -460,7 +463,8 @@ class SqliteStore(SqliteDigestQueries, Store):
             if tried:
                 c.execute(
                     "INSERT INTO attempts (delivery_id, number, at, outcome, reason, duration_ms)"
-                    " SELECT value ->> 0, value ->> 1, value ->> 2, 'sent', value ->> 3, value ->> 4"
+                    " SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]'),"
+                    " json_extract(value, '$[2]'), 'sent', json_extract(value, '$[3]'), json_extract(value, '$[4]')"
                     " FROM json_each(?) WHERE true ON CONFLICT DO NOTHING",
                     (orjson.dumps(tried).decode(),))
             for item in items:
