@@ -181,3 +181,22 @@ async def test_reading_needs_read_and_acting_needs_admin(make_service: ServiceFa
         # With a token, the actor defaults to the token's name.
         r = await c.post(f"/v1/cases/{case_id}/claim", headers=admin)
         assert r.status_code == 200 and r.json()["case"]["claimed_by"] == "marie"
+
+
+async def test_an_oversized_action_body_is_refused_and_changes_nothing(client: httpx.AsyncClient) -> None:
+    case_id = (await client.post("/v1/events", json=ev(id="e1"))).json()["case"]["id"]
+    # A note far over its 2,000 characters, as a visitor's script might send.
+    r = await client.post(f"/v1/cases/{case_id}/claim", content=b'{"by": "marie", "note": "' + b"x" * 200_000 + b'"}',
+                          headers={"Content-Type": "application/json"})
+    assert r.status_code == 413 and "16384 bytes" in r.json()["error"]
+
+    async def endless() -> AsyncIterator[bytes]:  # no Content-Length: refused once past the limit
+        for _ in range(1_000):
+            yield b"x" * 1024
+
+    r = await client.post(f"/v1/cases/{case_id}/claim", content=endless(), headers={"Content-Type": "application/json"})
+    assert r.status_code == 413
+    detail = (await client.get(f"/v1/cases/{case_id}")).json()
+    assert detail["status"] == "open" and detail["actions"] == []
+    r = await client.post(f"/v1/cases/{case_id}/claim", json={"by": "marie", "note": "je prends"})
+    assert r.status_code == 200

@@ -16,7 +16,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import Request
+from fastapi import HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 
@@ -24,6 +24,7 @@ from notifier.auth import Authenticator, Principal
 from notifier.config.auth import SCOPES
 from notifier.console.i18n import choose, translator
 from notifier.console.session import COOKIE, Session, Sessions
+from notifier.http_guard import read_body
 from notifier.service import Service
 
 __all__ = ["CSP", "Console", "Visit"]
@@ -33,6 +34,8 @@ CSP = ("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-u
        "form-action 'self'; object-src 'none'")
 
 LANG_COOKIE = "notifier_lang"
+#: The most a posted form may hold (bytes).
+MAX_FORM = 1_000_000
 #: Who acts when the API has no token at all (the console is then as open as the API).
 OPEN = Principal("console", frozenset(SCOPES))
 
@@ -123,8 +126,15 @@ class Console:
         return who, cookie
 
     async def form(self, request: Request) -> dict[str, str]:
-        """The posted form (URL-encoded, a browser's default), last value of each field."""
-        raw = (await request.body())[:1_000_000].decode("utf-8", "replace")
+        """The posted form (URL-encoded, a browser's default), last value of each field.
+
+        A body over :data:`MAX_FORM` is refused with ``413`` before it is read whole (the
+        largest form, the route tester's event, is far smaller).
+        """
+        body = await read_body(request, MAX_FORM)
+        if body is None:
+            raise HTTPException(413, f"a form is at most {MAX_FORM} bytes")
+        raw = body.decode("utf-8", "replace")
         return {k: v[-1] for k, v in parse_qs(raw, keep_blank_values=True).items()}
 
     def csrf_ok(self, visit: Visit, form: dict[str, str]) -> bool:

@@ -75,6 +75,20 @@ async def test_a_form_without_its_csrf_token_is_refused(client: httpx.AsyncClien
         assert (await stranger.get("/console/")).status_code == 303  # not logged in
 
 
+async def test_an_oversized_form_is_refused_before_it_is_read_whole(client: httpx.AsyncClient,
+                                                                    service: Service) -> None:
+    case_id = await post_event(client)
+    page = await log_in(client, ADMIN)
+    csrf = csrf_of((await client.get("/console/")).text)
+    assert page.status_code == 303
+    r = await client.post(f"/console/cases/{case_id}/claim", data={"csrf": csrf, "note": "x" * 2_000_000})
+    assert r.status_code == 413
+    assert (await CaseStore(service.store.connector()).get(case_id)).status == "open"  # type: ignore[union-attr]
+    r = await client.post(f"/console/cases/{case_id}/claim", data={"csrf": csrf})
+    assert r.status_code == 303
+    assert (await CaseStore(service.store.connector()).get(case_id)).status == "claimed"  # type: ignore[union-attr]
+
+
 async def test_a_read_token_sees_the_queue_but_cannot_act(client: httpx.AsyncClient, service: Service) -> None:
     case_id = await post_event(client)
     await log_in(client, READER)
