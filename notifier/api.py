@@ -6,8 +6,10 @@ objects that name the field: ``{"error": "…", "details": [{"path": "[3].kind",
 
 from __future__ import annotations
 
+import functools
 import math
 import os
+import re
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -375,6 +377,16 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 _PRINCIPAL = "notifier.principal"
 
 
+@functools.cache
+def _own_credential_paths() -> tuple[re.Pattern[str], re.Pattern[str], str]:
+    # Imported on first use, once: these modules import this one.
+    from notifier.action_pages import ACT_PATH
+    from notifier.helpdesk_inbound import INBOUND_PATH
+    from notifier.slack_interactions import INTERACTIONS_PATH
+
+    return ACT_PATH, INBOUND_PATH, INTERACTIONS_PATH
+
+
 def self_authenticated(path: str) -> bool:
     """Paths whose requests carry their own credential instead of an API token.
 
@@ -383,14 +395,8 @@ def self_authenticated(path: str) -> bool:
     console checks its own session cookies (a browser sends no bearer token). Each checks
     it and answers 4xx when it fails.
     """
-    if path == "/v1/events":  # the hot path, answered before the imports and patterns below
-        return False
-    from notifier.action_pages import ACT_PATH
-    from notifier.helpdesk_inbound import INBOUND_PATH
-    from notifier.slack_interactions import INTERACTIONS_PATH
-
-    return (bool(ACT_PATH.match(path) or INBOUND_PATH.match(path)) or is_console_path(path)
-            or path == INTERACTIONS_PATH)
+    act, inbound, interactions = _own_credential_paths()
+    return bool(act.match(path) or inbound.match(path)) or is_console_path(path) or path == interactions
 
 
 def principal(request: Request) -> Principal | None:
