@@ -96,9 +96,6 @@ class HttpClient:
         self._loop: asyncio.AbstractEventLoop | None = None
 
     def _open(self) -> aiohttp.ClientSession:
-        session = self._session
-        if session is not None and not session.closed and self._loop is asyncio.get_running_loop():
-            return session  # the usual case, first
         loop = asyncio.get_running_loop()
         if self._session is None or self._session.closed or self._loop is not loop:
             self._loop = loop

@@ -51,7 +51,7 @@ def payload(channel: str, message: Outbound, ctx: ChannelContext | None = None, 
         event["user"] = {"consent": False}
     elif encoded:
         # The same JSON as ``to_json()`` would give, without the dict in between.
-        event = orjson.Fragment(message.event.__pydantic_serializer__.to_json(message.event, exclude_none=True))
+        event = orjson.Fragment(message.event.model_dump_json(exclude_none=True))
     else:
         event = message.event.to_json()
     body: dict[str, Any] = {
