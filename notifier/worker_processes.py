@@ -47,7 +47,7 @@ def default_workers(db_url: str) -> int:
     A worker's sending is Python on one core, so a burst needs every core. SQLite's one
     write lock is shared by all of them, but a worker holds it only to claim and to record
     (tens of microseconds a delivery, in batches), and an idle worker does not take it
-    (see ``SqliteStore.claim``); beyond a few processes the lock and each process's own
+    (see ``SqliteClaims.claim``); beyond a few processes the lock and each process's own
     memory would cost more than the cores bring.
     """
     try:

@@ -42,9 +42,7 @@ from notifier.store.base import (
     migrations,
 )
 from notifier.store.connector import Connector
-from notifier.store.sqlite_claims import SqliteClaims
-from notifier.store.sqlite_claims import delivery_of as _delivery
-from notifier.store.sqlite_claims import time_of as _dt
+from notifier.store.sqlite_claims import SqliteClaims, delivery_of, time_of
 from notifier.store.sqlite_connector import SqliteConnector
 from notifier.store.sqlite_digest import SqliteDigestQueries
 from notifier.store.sqlite_thread import StoreBusy, ThreadConnection
@@ -290,7 +288,7 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
     async def get_delivery(self, delivery_id: str) -> Delivery | None:
         row = await self.read(lambda c: c.execute(
             f"SELECT {_DELIVERY_COLS} FROM deliveries WHERE id = ?", (delivery_id,)).fetchone())
-        return _delivery(row) if row else None
+        return delivery_of(row) if row else None
 
     async def list_deliveries(self, *, status: DeliveryStatus | None = None, event_id: str | None = None,
                               channel: str | None = None, limit: int = 100) -> list[Delivery]:
@@ -304,7 +302,7 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
             sql += " WHERE " + " AND ".join(where)
         sql += " ORDER BY created_at DESC, id LIMIT ?"
         rows = await self.read(lambda c: c.execute(sql, (*params, limit)).fetchall())
-        return [_delivery(r) for r in rows]
+        return [delivery_of(r) for r in rows]
 
     async def attempts(self, delivery_id: str) -> list[Attempt]:
         rows = await self.read(lambda c: c.execute(
@@ -367,5 +365,5 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
             " FROM digest_runs WHERE digest = ? ORDER BY period_start DESC LIMIT 1", (digest,)).fetchone())
         if row is None:
             return None
-        return DigestRun(row[0], _dt(row[1]) or datetime.now(UTC), _dt(row[2]) or datetime.now(UTC),
-                         row[3], row[4], _dt(row[5]) or datetime.now(UTC), _dt(row[6]), row[7])
+        return DigestRun(row[0], time_of(row[1]) or datetime.now(UTC), time_of(row[2]) or datetime.now(UTC),
+                         row[3], row[4], time_of(row[5]) or datetime.now(UTC), time_of(row[6]), row[7])

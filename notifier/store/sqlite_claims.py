@@ -26,18 +26,20 @@ __all__ = ["SqliteClaims", "delivery_of", "time_of"]
 _T = TypeVar("_T")
 
 
-def _ts(value: datetime | None) -> float | None:
+def _timestamp(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
 
 
-def _dt(value: float | None) -> datetime | None:
+def time_of(value: float | None) -> datetime | None:
+    """A stored time (seconds since the epoch) as a UTC datetime; ``None`` stays ``None``."""
     return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
 _PRIORITIES = {p.value: p for p in Priority}
 
 
-def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
+def delivery_of(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
+    """The delivery of a row read with ``DELIVERY_COLS``."""
     # Every claimed delivery passes here: positional fields and inlined conversions.
     (id_, event_id, route, channel, status, priority, attempts, created, updated, next_at, first_at, sent,
      last_error, ref, folded, dedup_key, keywords, thread_key, progress, claimed_by, lease) = row
@@ -51,10 +53,6 @@ def _delivery(row: sqlite3.Row | tuple[Any, ...]) -> Delivery:
         tuple(orjson.loads(keywords)) if keywords else (), thread_key,
         orjson.loads(progress) if progress else {}, claimed_by, at(lease, UTC) if lease is not None else None,
     )
-
-
-#: Public names for the rest of the adapter.
-delivery_of, time_of = _delivery, _dt
 
 
 class SqliteClaims:
@@ -146,7 +144,7 @@ class SqliteClaims:
         loaded: dict[str, Claimed] = {}
         out = []
         for r in rows:
-            delivery, body = _delivery(r[:21]), r[21]
+            delivery, body = delivery_of(r[:21]), r[21]
             first = loaded.get(body)
             if first is None or first.event is None:
                 first = loaded[body] = claimed(delivery, body, r[22])
@@ -250,7 +248,7 @@ class SqliteClaims:
                 " next_attempt_at = ?, last_error = ?, first_attempt_at = coalesce(first_attempt_at, ?),"
                 " progress = coalesce(?, progress), claimed_by = NULL, lease_until = NULL"
                 " WHERE id = ? AND status = 'claimed' AND claimed_by = ? RETURNING attempts",
-                (status, t, _ts(at), reason, t, orjson.dumps(progress).decode() if progress else None,
+                (status, t, _timestamp(at), reason, t, orjson.dumps(progress).decode() if progress else None,
                  delivery_id, worker),
             ).fetchone()
             if row is None:
@@ -287,7 +285,7 @@ class SqliteClaims:
                 " UNION ALL SELECT min(lease_until) FROM deliveries INDEXED BY deliveries_lease"
                 " WHERE status = 'claimed')"
             ).fetchone())
-            return _dt(row[0])
+            return time_of(row[0])
         # Ours first due (the index walked in order, stopping at the first of ours), anyone's
         # once overdue, and expired leases.
         row = await self.read(lambda c: c.execute(
@@ -302,4 +300,4 @@ class SqliteClaims:
             " WHERE status = 'claimed')",
             (partition.steal_after.total_seconds(),),
         ).fetchone())
-        return _dt(row[0])
+        return time_of(row[0])
