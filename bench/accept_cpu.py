@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import subprocess
 import sys
 import tempfile
 from pathlib import Path
@@ -32,7 +31,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.spine import CONFIG, RawClient, event, notifier, start, wait_http  # noqa: E402
+from bench.spine import CONFIG, RawClient, event, notifier, start, start_sink, wait_http  # noqa: E402
 from tests.sink import free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -62,8 +61,7 @@ async def delivering(n: int) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         sink = free_port()
-        sink_proc = subprocess.Popen([sys.executable, "-m", "tests.sink", str(sink)], cwd=ROOT,
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        sink_proc = start_sink(sink)
         (work / "channels.yaml").write_text(CONFIG.format(sink=sink, conc=32))
         port = free_port()
         api = start(notifier("serve", "--config", str(work / "channels.yaml"), "--db", f"sqlite:///{work}/accept.db",
