@@ -19,6 +19,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import os
 import time
 from datetime import UTC, datetime
@@ -38,7 +39,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
-from pydantic_core import InitErrorDetails
+from pydantic_core import InitErrorDetails, SchemaValidator
 
 from notifier.core.tool_calls import read_tool_arguments
 
@@ -378,7 +379,20 @@ class Event(_Strict):
         """
         nul_free = ("\\u0000" not in text and "\x00" not in text) if isinstance(text, str) \
             else (b"\\u0000" not in text and b"\x00" not in text)
+        if nul_free and (b'"tool_call"' not in text if isinstance(text, bytes) else '"tool_call"' not in text):
+            # Neither a NUL to replace nor a tool call's arguments to read: the wrap validator
+            # would only hand the data on, at the price of a Python call and a dict built from
+            # the JSON. What fails here is validated again below, for the errors' full names.
+            with contextlib.suppress(ValidationError):
+                event: Event = _FIELDS_ONLY.validate_json(text)
+                if event.kind is not Kind.tool_call:
+                    return event
         return cls.model_validate_json(text, context={NUL_FREE: True} if nul_free else None)
+
+
+#: :class:`Event`'s validation without its wrap validator (:meth:`Event._tool_arguments`):
+#: the same fields, limits and field validators, for input known to need neither step.
+_FIELDS_ONLY = SchemaValidator(Event.__pydantic_core_schema__["schema"])
 
 
 def _renamed(exc: ValidationError, sources: dict[tuple[str | int, ...], tuple[str | int, ...]]) -> ValidationError:

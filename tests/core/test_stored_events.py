@@ -1,6 +1,8 @@
 """Events read back from the store: the worker's fast load keeps the NUL replacement."""
 
 import orjson
+import pytest
+from pydantic import ValidationError
 
 from notifier.core.events import Event
 
@@ -22,3 +24,49 @@ def test_a_nul_free_stored_event_loads_as_full_validation_does() -> None:
     text = orjson.dumps({**STORED, "message": "a backslash \\u0000 typed as text"})
     assert Event.from_stored_json(text) == Event.model_validate_json(text)
     assert Event.from_stored_json(text).message == "a backslash \\u0000 typed as text"
+
+
+FULL = {**STORED, "occurred_at": "2026-03-01T10:00:00+02:00", "role": "user", "locale": "fr-FR",
+        "user": {"name": "Ana", "email": "ana@example.com", "consent": True},
+        "page": {"url": "https://shop.example.com/cart", "title": "Panier"},
+        "transcript": [{"role": "user", "text": "hello", "at": "2026-03-01T09:59:00"}], "priority": "high"}
+TOOL_CALL = {"kind": "tool_call", "id": "t1", "site": "shop.example.com",
+             "tool": {"name": "send_support_email",
+                      "arguments": {"name": "Ana", "email": "ana@example.com", "consent": True, "message": "help"}}}
+
+
+@pytest.mark.parametrize("stored", [
+    STORED, FULL, TOOL_CALL,
+    {"kind": "feedback", "id": "f1", "rating": 4.0},
+    {**STORED, "occurred_at": "2026-03-01T10:00:00"},  # naive: taken as UTC
+    {**STORED, "message": 'a "tool_call" mentioned in the text'},
+], ids=["minimal", "full", "tool_call", "feedback", "naive_time", "tool_call_in_text"])
+def test_a_stored_event_loads_exactly_as_full_validation_does(stored: dict[str, object]) -> None:
+    # The worker's load skips the model's wrap validator when it has nothing to do: the
+    # event it gets must be the one full validation gives, field for field.
+    text = orjson.dumps(stored)
+    for body in (text, text.decode()):
+        loaded = Event.from_stored_json(body)
+        full = Event.model_validate_json(body)
+        assert loaded == full
+        assert loaded.model_dump_json(exclude_none=True) == full.model_dump_json(exclude_none=True)
+    if stored is TOOL_CALL:  # the arguments filled the event's own fields
+        assert loaded.user is not None and loaded.user.email == "ana@example.com" and loaded.message == "help"
+
+
+@pytest.mark.parametrize("stored", [
+    {**STORED, "message": "x" * 64_001},                       # stored before today's limits
+    {**STORED, "surprise": 1},                                  # a field this version does not know
+    {**STORED, "rating": 3},                                    # a rating outside feedback
+    {**STORED, "occurred_at": "1900-01-01T00:00:00Z"},
+    {**TOOL_CALL, "tool": {"name": "send_support_email", "arguments": {"email": "x" * 400}}},
+], ids=["too_long", "unknown_field", "rating", "old_time", "tool_argument_too_long"])
+def test_an_unreadable_stored_event_fails_as_full_validation_does(stored: dict[str, object]) -> None:
+    text = orjson.dumps(stored)
+    with pytest.raises(ValidationError) as fast:
+        Event.from_stored_json(text)
+    with pytest.raises(ValidationError) as full:
+        Event.model_validate_json(text)
+    # Same errors, same places: a tool call's filled field is named after its argument.
+    assert fast.value.errors(include_context=False) == full.value.errors(include_context=False)
+    assert str(fast.value) == str(full.value)
