@@ -65,7 +65,12 @@ class SendResult:
 
 def sent(ref: str | None = None, *, thread_ref: str | None = None, reason: str = "") -> SendResult:
     """The channel confirmed the message."""
+    if ref is None and thread_ref is None and not reason:
+        return _SENT  # immutable, so one serves every plain success (most sends of a webhook)
     return SendResult("sent", reason, ref=ref, thread_ref=thread_ref)
+
+
+_SENT = SendResult("sent")
 
 
 def retryable(reason: str, *, retry_after: float | None = None, label: str = "",
