@@ -99,13 +99,14 @@ class ChannelGate:
         """Wait for room to send; ``None`` when the channel is paused for longer than
         ``hold`` seconds (the caller hands its delivery back)."""
         while True:
-            left = self.pause_left()
-            if left > hold:
-                return None
-            if left > 0:
+            now = self.clock()
+            if self.paused_until > now:
+                left = self.paused_until - now
+                if left > hold:
+                    return None
                 await asyncio.sleep(left)
                 continue
-            if self.in_flight >= self.limit:
+            if self.in_flight >= self.adaptive.current:
                 waiter = asyncio.get_running_loop().create_future()
                 self._waiters.append(waiter)
                 try:
@@ -122,11 +123,13 @@ class ChannelGate:
                 except BaseException:
                     self._leave()
                     raise
-                if self.pause_left() > 0:  # paused while this send waited for its turn
+                now = self.clock()
+                if self.paused_until > now:  # paused while this send waited for its turn
                     self._leave()
                     continue
-            self.peak = max(self.peak, self.in_flight)
-            return Ticket(self, self.clock())
+            if self.in_flight > self.peak:
+                self.peak = self.in_flight
+            return Ticket(self, now)
 
     def _close(self, started: float, result: SendResult | None, latency: float) -> None:
         if result is not None and result.status == "sent":
@@ -141,7 +144,8 @@ class ChannelGate:
 
     def _leave(self) -> None:
         self.in_flight -= 1
-        self._wake()
+        if self._waiters:
+            self._wake()
 
     def _wake(self, *, everyone: bool = False) -> None:
         """Wake as many waiting sends as there is room for, or all of them (each checks
@@ -154,9 +158,10 @@ class ChannelGate:
                 room -= 1
 
     def _publish(self) -> None:
-        if self.limit != self._published:
-            self._published = self.limit
-            self._gauge.set(self.limit)
+        limit = self.adaptive.current
+        if limit != self._published:
+            self._published = limit
+            self._gauge.set(limit)
 
     def view(self) -> dict[str, Any]:
         """What ``/healthz`` shows of the channel's sends."""

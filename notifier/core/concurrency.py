@@ -89,8 +89,10 @@ class AdaptiveLimit:
     @property
     def baseline(self) -> float | None:
         """The best latency seen over the last one to two windows (seconds)."""
-        known = [b for b in (self._best, self._best_before) if b is not None]
-        return min(known) if known else None
+        best, before = self._best, self._best_before
+        if best is None or before is None:
+            return before if best is None else best
+        return min(best, before)
 
     def rebound(self, bounds: Bounds) -> None:
         """New bounds (a reloaded configuration); the current limit is kept inside them."""
