@@ -389,6 +389,18 @@ class Event(_Strict):
                     return event
         return cls.model_validate_json(text, context={NUL_FREE: True} if nul_free else None)
 
+    @classmethod
+    def from_stored_data(cls, data: dict[str, Any]) -> Event:
+        """The event stored as JSON ``data`` by PostgreSQL, validated again (see :meth:`from_stored_json`).
+
+        ``jsonb`` cannot hold a NUL, so only a tool call needs the wrap validator.
+        """
+        if data.get("kind") != Kind.tool_call.value:
+            with contextlib.suppress(ValidationError):  # what fails is validated again below, for its errors
+                event: Event = _FIELDS_ONLY.validate_python(data)
+                return event
+        return cls.model_validate(data, context={NUL_FREE: True})
+
 
 #: :class:`Event`'s validation without its wrap validator (:meth:`Event._tool_arguments`):
 #: the same fields, limits and field validators, for input known to need neither step.

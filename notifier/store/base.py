@@ -154,7 +154,7 @@ def claimed(delivery: Delivery, body: str | bytes | dict[str, Any], thread_ref: 
     must not make the whole claim raise: that would stop the worker on every restart.
     """
     try:
-        event = Event.model_validate(body) if isinstance(body, dict) else Event.from_stored_json(body)
+        event = Event.from_stored_data(body) if isinstance(body, dict) else Event.from_stored_json(body)
     except Exception as exc:  # any reason at all: the delivery is dead-lettered with it
         first = str(exc).splitlines()
         detail = " ".join(first[1:3]).strip() if len(first) > 1 else (first[0] if first else "")

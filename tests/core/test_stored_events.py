@@ -70,3 +70,21 @@ def test_an_unreadable_stored_event_fails_as_full_validation_does(stored: dict[s
     # Same errors, same places: a tool call's filled field is named after its argument.
     assert fast.value.errors(include_context=False) == full.value.errors(include_context=False)
     assert str(fast.value) == str(full.value)
+
+
+@pytest.mark.parametrize("stored", [STORED, FULL, TOOL_CALL, {"kind": "feedback", "id": "f1", "rating": 4.0}],
+                         ids=["minimal", "full", "tool_call", "feedback"])
+def test_an_event_stored_as_json_data_loads_as_full_validation_does(stored: dict[str, object]) -> None:
+    # PostgreSQL hands the body back as data (jsonb), which cannot hold a NUL.
+    data = orjson.loads(orjson.dumps(stored))
+    assert Event.from_stored_data(data) == Event.model_validate(data)
+
+
+def test_unreadable_stored_data_fails_as_full_validation_does() -> None:
+    for stored in ({**STORED, "message": "x" * 64_001},
+                   {**TOOL_CALL, "tool": {"name": "send_support_email", "arguments": {"email": "x" * 400}}}):
+        with pytest.raises(ValidationError) as fast:
+            Event.from_stored_data(stored)
+        with pytest.raises(ValidationError) as full:
+            Event.model_validate(stored)
+        assert str(fast.value) == str(full.value)
