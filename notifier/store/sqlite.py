@@ -48,6 +48,7 @@ from notifier.store.sqlite_digest import SqliteDigestQueries
 from notifier.store.sqlite_thread import StoreBusy, ThreadConnection
 from notifier.store.sqlite_tx import DELIVERY_COLS as _DELIVERY_COLS
 from notifier.store.sqlite_tx import SqliteTransaction, Work, in_transaction
+from notifier.store.sqlite_wake import WakeSockets
 from notifier.store.sqlite_wal import RESTART_ABOVE, Checkpointer
 
 __all__ = ["SqliteStore"]
@@ -85,6 +86,8 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
         self._lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._poll = poll_interval
+        #: Wake-ups from the other processes on this database (see sqlite_wake); the poll is the fallback.
+        self._wakes = WakeSockets(self.path) if self.path != ":memory:" else None
         #: ``PRAGMA data_version`` when work was last looked for (see :meth:`wait_for_work`).
         self._seen_version: int | None = None
         self._checkpointer: Checkpointer | None = None
@@ -157,6 +160,8 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
 
     async def close(self) -> None:
         self._open = False
+        if self._wakes is not None:
+            self._wakes.close()
         if self._checkpointer is not None:
             await asyncio.to_thread(self._checkpointer.stop)
             self._checkpointer = None
@@ -250,16 +255,21 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
 
     async def notify_work(self) -> None:
         self._wake.set()
+        if self._wakes is not None:
+            self._wakes.notify()
 
     async def _data_version(self) -> int:
         return await self.writer.run(lambda c: int(c.execute("PRAGMA data_version").fetchone()[0]))
 
     async def wait_for_work(self, timeout: float) -> None:
-        # Another process's commit changes PRAGMA data_version; this process's own commits
-        # set the in-process event. Polling data_version costs a few microseconds.
+        # This process's own commits set the in-process event, and so does another process's
+        # wake-up datagram (sqlite_wake). A commit by a process that sends none still changes
+        # PRAGMA data_version, polled every ``poll_interval`` (a few microseconds each).
         # The version is the one seen by the last claim, so a commit made between that
         # claim and this call wakes us at once instead of after ``timeout``.
         deadline = time.monotonic() + timeout
+        if self._wakes is not None:
+            self._wakes.listen(self._wake.set)
         start_version = self._seen_version
         if start_version is None:
             start_version = await self._data_version()
