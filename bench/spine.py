@@ -188,6 +188,15 @@ async def latency(work: Path, sink_port: int, rate: float, seconds: float,
                          "--log-level", "warning", *(["--workers", str(workers)] if workers else [])))
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
+        # The steady state, not the start: the worker processes beside the API have started
+        # once a first event reached the sink.
+        warm = event(0, "latwarm")
+        before = len(sink_stats(sink_port))
+        httpx.post(f"http://127.0.0.1:{port}/v1/events", json=warm, timeout=10).raise_for_status()
+        deadline = time.monotonic() + 30
+        while len(sink_stats(sink_port)) == before:
+            assert time.monotonic() < deadline, "the warm-up event was never delivered"
+            time.sleep(0.05)
         before = len(sink_stats(sink_port))
         posted: dict[str, float] = {}
         n = int(rate * seconds)
