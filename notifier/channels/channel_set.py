@@ -39,6 +39,9 @@ class ChannelSet(Mapping[str, Channel]):
     def __getitem__(self, name: str) -> Channel:
         return self._channels[name]
 
+    def __contains__(self, name: object) -> bool:  # asked before every send: the dict's own test, not Mapping's
+        return name in self._channels
+
     def __iter__(self) -> Iterator[str]:
         return iter(self._channels)
 
