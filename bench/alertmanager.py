@@ -10,19 +10,28 @@ SQLite, synchronous durable commits, its default worker processes) gets the same
 posted to ``/v1/events`` in batches of 500, routed to a webhook channel on the same
 receiver. For each: the time from the first post to the last notification received, and
 the peak resident memory (``VmHWM``) of its processes (for notifier, the API's and its
-workers', added up).
+workers', added up). Resident sizes added up count each shared library once per process, so
+the proportional set size (``Pss``: a shared page divided among the processes mapping it),
+sampled every 0.5 s, is reported beside it.
+
+Each contender is started and warmed up first: one alert (one event) posted and delivered
+before the clock starts, so neither run counts its own start (notifier's worker processes
+start beside its API). ``--rounds R`` alternates the two R times; medians are reported.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -71,6 +80,7 @@ class Run:
     seconds: float
     delivered: int
     peak_rss_mb: float
+    peak_pss_mb: float
 
 
 def event(i: int, tag: str) -> dict[str, object]:
@@ -101,6 +111,29 @@ def peak_rss_mb(pids: list[int]) -> float:
         except OSError:
             pass
     return total / 1024
+
+
+def pss_mb(pids: list[int]) -> float:
+    """The sum of the proportional set sizes (``Pss``) of ``pids`` now, in MB."""
+    total = 0
+    for pid in pids:
+        try:
+            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+                if line.startswith("Pss:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+async def peak_pss(pids: Callable[[], list[int]], until: asyncio.Event) -> float:
+    """The highest :func:`pss_mb` of ``pids()`` seen every 0.5 s until ``until`` is set."""
+    peak = 0.0
+    while not until.is_set():
+        peak = max(peak, pss_mb(pids()))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(until.wait(), 0.5)
+    return max(peak, pss_mb(pids()))
 
 
 def children_of(pid: int) -> list[int]:
@@ -140,6 +173,29 @@ async def wait_received(sink: int, target: int, started: float, timeout: float) 
         await asyncio.sleep(0.05)
 
 
+async def timed(url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeout: float,
+                pids: Callable[[], list[int]]) -> tuple[float, float]:
+    """Seconds from the first post of ``bodies`` until the sink got ``n`` more requests, and the
+    peak PSS of ``pids()`` meanwhile (MB)."""
+    before = received(sink)
+    done = asyncio.Event()
+    sampling = asyncio.create_task(peak_pss(pids, done))
+    started = time.perf_counter()
+    try:
+        await post_batches(url, bodies, 4, ok)
+        seconds = await wait_received(sink, before + n, started, timeout)
+    finally:
+        done.set()
+    return seconds, await sampling
+
+
+async def warm_up(url: str, body: bytes, ok: int, sink: int) -> None:
+    """Post ``body`` (one alert or event) and wait for its delivery: the contender has started."""
+    before = received(sink)
+    await post_batches(url, [body], 1, ok)
+    await wait_received(sink, before + 1, time.perf_counter(), 60)
+
+
 def wait_up(url: str, proc: subprocess.Popen[bytes], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while True:
@@ -162,13 +218,12 @@ async def run_alertmanager(work: Path, sink: int, n: int, batch: int, timeout: f
                              "--log.level=warn"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_up(f"http://127.0.0.1:{port}/-/ready", proc)
-        before = received(sink)
+        url = f"http://127.0.0.1:{port}/api/v2/alerts"
         now = datetime.now(UTC)
+        await warm_up(url, orjson.dumps([alert(0, "am-warm", now)]), 200, sink)
         bodies = [orjson.dumps([alert(i, "am", now) for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
-        started = time.perf_counter()
-        await post_batches(f"http://127.0.0.1:{port}/api/v2/alerts", bodies, 4, 200)
-        seconds = await wait_received(sink, before + n, started, timeout)
-        return Run("Alertmanager", seconds, received(sink) - before, peak_rss_mb([proc.pid]))
+        seconds, pss = await timed(url, bodies, 200, sink, n, timeout, lambda: [proc.pid])
+        return Run("Alertmanager", seconds, n, peak_rss_mb([proc.pid]), pss)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -189,12 +244,11 @@ async def run_notifier(work: Path, sink: int, n: int, batch: int, timeout: float
             wait_up(f"http://127.0.0.1:{port}/healthz", proc, timeout=120)
         except RuntimeError:
             raise RuntimeError((work / "notifier.log").read_text()[-3000:]) from None
-        before = received(sink)
+        url = f"http://127.0.0.1:{port}/v1/events"
+        await warm_up(url, orjson.dumps([event(0, "nt-warm")]), 202, sink)
         bodies = [orjson.dumps([event(i, "nt") for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
-        started = time.perf_counter()
-        await post_batches(f"http://127.0.0.1:{port}/v1/events", bodies, 4, 202)
-        seconds = await wait_received(sink, before + n, started, timeout)
-        return Run("notifier", seconds, received(sink) - before, peak_rss_mb([proc.pid, *children_of(proc.pid)]))
+        seconds, pss = await timed(url, bodies, 202, sink, n, timeout, lambda: [proc.pid, *children_of(proc.pid)])
+        return Run("notifier", seconds, n, peak_rss_mb([proc.pid, *children_of(proc.pid)]), pss)
     finally:
         proc.terminate()
         proc.wait(60)
@@ -202,21 +256,37 @@ async def run_notifier(work: Path, sink: int, n: int, batch: int, timeout: float
 
 
 async def compare(sink: int, n: int = 20_000, batch: int = 500, timeout: float = 600,
-                  workers: int | None = None) -> list[tuple[str, str, str]]:
-    """Rows for the spine table: each contender's time and memory, and the ratio (``[]`` without Alertmanager)."""
+                  workers: int | None = None, rounds: int = 1) -> list[tuple[str, str, str]]:
+    """Rows for the spine table: each contender's time and memory, and the ratio (``[]`` without
+    Alertmanager); medians of ``rounds`` alternated runs."""
     if shutil.which(ALERTMANAGER) is None:
         return []
-    with tempfile.TemporaryDirectory() as tmp:
-        work = Path(tmp)
-        am = await run_alertmanager(work, sink, n, batch, timeout)
-        nt = await run_notifier(work, sink, n, batch, timeout, workers)
+    ams, nts = [], []
+    for r in range(rounds):
+        with tempfile.TemporaryDirectory() as tmp:
+            ams.append(await run_alertmanager(Path(tmp), sink, n, batch, timeout))
+        with tempfile.TemporaryDirectory() as tmp:
+            nts.append(await run_notifier(Path(tmp), sink, n, batch, timeout, workers))
+        if rounds > 1:
+            print(f"  round {r + 1}: Alertmanager {ams[-1].seconds:.1f} s, notifier {nts[-1].seconds:.1f} s,"
+                  f" ratio {ams[-1].seconds / nts[-1].seconds:.2f}", flush=True)
+
+    def med(runs: list[Run], field: str) -> float:
+        return statistics.median(getattr(x, field) for x in runs)
+
+    am_s, nt_s = med(ams, "seconds"), med(nts, "seconds")
+    am_rss, nt_rss, am_pss, nt_pss = med(ams, "peak_rss_mb"), med(nts, "peak_rss_mb"), med(ams, "peak_pss_mb"), \
+        med(nts, "peak_pss_mb")
+    ratios = ", ".join(f"{a.seconds / b.seconds:.2f}" for a, b in zip(ams, nts, strict=True))
     return [
-        (f"Alertmanager: {n:,} alerts, batches of {batch}", f"{am.seconds:,.1f} s",
-         f"all delivered; peak RSS {am.peak_rss_mb:,.0f} MB (in memory)"),
-        (f"notifier: {n:,} events, batches of {batch}", f"{nt.seconds:,.1f} s",
-         f"all delivered; peak RSS {nt.peak_rss_mb:,.0f} MB (API + workers, durable SQLite)"),
-        ("notifier speed / Alertmanager's", f"{am.seconds / nt.seconds:.2f}",
-         f"target >= 1.0; memory {nt.peak_rss_mb / am.peak_rss_mb:.2f} of Alertmanager's (target <= 0.5)"),
+        (f"Alertmanager: {n:,} alerts, batches of {batch}", f"{am_s:,.1f} s",
+         f"all delivered; peak RSS {am_rss:,.0f} MB, PSS {am_pss:,.0f} MB (in memory)"),
+        (f"notifier: {n:,} events, batches of {batch}", f"{nt_s:,.1f} s",
+         f"all delivered; peak RSS {nt_rss:,.0f} MB, PSS {nt_pss:,.0f} MB (API + workers, durable SQLite)"),
+        ("notifier speed / Alertmanager's", f"{am_s / nt_s:.2f}",
+         f"target >= 1.0{f' (rounds: {ratios})' if rounds > 1 else ''}"),
+        ("notifier memory / Alertmanager's", f"{nt_rss / am_rss:.2f}",
+         f"peak RSS added up; by PSS {nt_pss / am_pss:.2f} (target <= 0.5)"),
     ]
 
 
@@ -225,6 +295,7 @@ async def main() -> None:
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--workers", type=int, default=None, help="notifier serve --workers (default: its own)")
+    parser.add_argument("--rounds", type=int, default=1, help="alternated runs of each (medians reported)")
     args = parser.parse_args()
     if shutil.which(ALERTMANAGER) is None:
         print(f"{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)", file=sys.stderr)
@@ -234,7 +305,7 @@ async def main() -> None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_up(f"http://127.0.0.1:{sink}/_stats", proc)
-        rows = await compare(sink, args.events, args.batch, workers=args.workers)
+        rows = await compare(sink, args.events, args.batch, workers=args.workers, rounds=args.rounds)
     finally:
         proc.terminate()
         proc.wait(10)
