@@ -159,9 +159,10 @@ async def baseline(sink_port: int, n: int, conc: int) -> float:
 
 
 async def delivery_rate(work: Path, sink_port: int, n: int, tag: str = "r0",
-                        config: str = "channels.yaml") -> float:
-    """Deliveries/s of a worker process, from the first arrival at the sink to the last
-    (the process's start-up, imports included, is not the delivery rate)."""
+                        config: str = "channels.yaml", processes: int = 1) -> float:
+    """Deliveries/s of ``processes`` worker processes (as ``serve --workers`` runs them beside
+    its API) draining ``n`` accepted events, from the first arrival at the sink to the last
+    (a process's start-up, imports included, is not the delivery rate)."""
     db = f"sqlite:///{work}/deliver-{tag}.db"
     from notifier.core.events import Event
     from notifier.service import Service
@@ -172,10 +173,13 @@ async def delivery_rate(work: Path, sink_port: int, n: int, tag: str = "r0",
         await service.accept([Event.model_validate(event(i, f"e2e{tag}"))
                               for i in range(start_i, min(n, start_i + 500))])
     await service.store.close()
-    proc = subprocess.run(notifier("worker", "--burst", "--no-digests", "--config", str(work / config),
-                                   "--db", db, "--log-level", "warning"), capture_output=True, text=True)
-    if proc.returncode != 0 or f"sent {n}" not in proc.stdout:
-        raise RuntimeError(f"worker: {proc.stdout} {proc.stderr[-2000:]}")
+    procs = [subprocess.Popen(notifier("worker", "--burst", "--no-digests", "--config", str(work / config),
+                                       "--db", db, "--log-level", "warning"),
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
+    outs = [(p.communicate(), p.returncode) for p in procs]
+    sent = sum(int(o.split("sent ", 1)[1].split()[0]) for (o, _), _ in outs if "sent " in o)
+    if any(code != 0 for _, code in outs) or sent != n:
+        raise RuntimeError(f"workers: {outs}")
     times = sorted(float(at) for _, at, eid in sink_stats(sink_port) if str(eid).startswith(f"e2e{tag}-"))
     return (len(times) - 1) / (times[-1] - times[0])
 
@@ -240,13 +244,14 @@ async def latency(work: Path, sink_port: int, rate: float, seconds: float,
 
 
 async def compare(work: Path, sink_port: int, n: int, conc: int, rounds: int, tag: str,
-                  config: str = "channels.yaml") -> tuple[float, float, str]:
+                  config: str = "channels.yaml", processes: int = 1) -> tuple[float, float, str]:
     """Medians of raw aiohttp and of notifier's delivery to one sink, in alternated rounds
-    (the machine is shared and noisy), and each round's ratio."""
+    (the machine is shared and noisy), and each round's ratio. With several worker processes,
+    each sending ``conc`` at once, raw aiohttp sends ``conc`` times as many at once."""
     raws, e2es = [], []
     for r in range(rounds):
-        raws.append(await baseline(sink_port, n, conc))
-        e2es.append(await delivery_rate(work, sink_port, n, f"{tag}{r}", config))
+        raws.append(await baseline(sink_port, n, conc * processes))
+        e2es.append(await delivery_rate(work, sink_port, n, f"{tag}{r}", config, processes))
     per_round = ", ".join(f"{b / a:.0%}" for a, b in zip(raws, e2es, strict=True))
     return statistics.median(raws), statistics.median(e2es), per_round
 
@@ -404,10 +409,21 @@ async def main() -> None:
                 raw, e2e, rounds = await compare(work, sink_port, args.deliveries, args.concurrency, args.rounds, "r")
                 rows.append((f"raw aiohttp to the sink, concurrency {args.concurrency}", f"{raw:,.0f} posts/s",
                              f"the Python limit; median of {args.rounds}"))
-                rows.append(("delivered end to end (worker)", f"{e2e:,.0f} events/s",
+                rows.append(("delivered end to end (one worker process)", f"{e2e:,.0f} events/s",
                              f"{e2e / raw:.0%} of raw aiohttp (target >= 80%); rounds: {rounds}"))
                 rows.append(("receiver not the bottleneck", "yes" if raw > e2e else "NO",
                              f"the sink serves raw aiohttp {raw / e2e:.1f}x notifier's delivery rate"))
+                from notifier.worker_processes import default_workers
+
+                if (processes := args.workers or default_workers("sqlite:")) > 1:
+                    conc = args.concurrency * processes
+                    raw, e2e, rounds = await compare(work, sink_port, args.deliveries, args.concurrency,
+                                                     args.rounds, "p", processes=processes)
+                    rows.append((f"raw aiohttp to the sink, concurrency {conc}", f"{raw:,.0f} posts/s",
+                                 f"median of {args.rounds}"))
+                    rows.append((f"delivered end to end ({processes} worker processes, as serve)",
+                                 f"{e2e:,.0f} events/s",
+                                 f"{e2e / raw:.0%} of raw aiohttp at concurrency {conc}; rounds: {rounds}"))
                 if args.slow_deliveries:
                     n = args.slow_deliveries
                     raw, e2e, rounds = await compare(work, slow_port, n, args.concurrency, args.slow_rounds, "s",

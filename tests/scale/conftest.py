@@ -63,10 +63,11 @@ class Processes:
         wait_http(f"http://127.0.0.1:{port}/healthz", proc, lambda: self.log(name))
         return proc, port
 
-    def sink(self) -> int:
-        """A webhook sink in its own process (``python -m tests.sink``); its port."""
+    def sink(self, latency: float = 0.0) -> int:
+        """A webhook sink in its own process (``python -m tests.sink``), answering each request
+        after ``latency`` seconds; its port."""
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", "tests.sink", str(port)],
+        proc = subprocess.Popen([sys.executable, "-m", "tests.sink", str(port), str(latency)],
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.started.append(proc)
         wait_http(f"http://127.0.0.1:{port}/_stats", proc, lambda: "")

@@ -55,7 +55,9 @@ def statuses(db: str) -> dict[str, int]:
 
 async def test_a_killed_workers_claims_return_within_its_lease(pg_url: str, processes: Processes,
                                                                tmp_path: Path) -> None:
-    sink = processes.sink()
+    # A receiver taking 50 ms per answer, as a remote one does: the workers hold claims for
+    # most of the run (against an instant one they may drain everything between two looks).
+    sink = processes.sink(latency=0.05)
     config = tmp_path / "channels.yaml"
     config.write_text(CONFIG.format(sink=sink))
     service = Service(config, pg_url)
