@@ -399,7 +399,7 @@ class Event(_Strict):
             with contextlib.suppress(ValidationError):  # what fails is validated again below, for its errors
                 event: Event = _FIELDS_ONLY.validate_python(data)
                 return event
-        return cls.model_validate(data, context={NUL_FREE: True})
+        return cls.model_validate(data)  # a tool call (rare): the whole validation, as any input
 
 
 #: :class:`Event`'s validation without its wrap validator (:meth:`Event._tool_arguments`):
