@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import os
 import platform
+import re
 import statistics
 import subprocess
 import sys
@@ -177,7 +178,7 @@ async def delivery_rate(work: Path, sink_port: int, n: int, tag: str = "r0",
                                        "--db", db, "--log-level", "warning"),
                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
     outs = [(p.communicate(), p.returncode) for p in procs]
-    sent = sum(int(o.split("sent ", 1)[1].split()[0]) for (o, _), _ in outs if "sent " in o)
+    sent = sum(int(m.group(1)) for (o, _), _ in outs if (m := re.search(r"sent (\d+)", o)))
     if any(code != 0 for _, code in outs) or sent != n:
         raise RuntimeError(f"workers: {outs}")
     times = sorted(float(at) for _, at, eid in sink_stats(sink_port) if str(eid).startswith(f"e2e{tag}-"))
