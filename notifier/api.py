@@ -100,11 +100,9 @@ def _not_json(request: Request, exc: orjson.JSONDecodeError) -> _JSON:
                        "(Content-Type: application/json)")
 
 
-def create_app(service: Service, *, run_worker: bool = True, run_digests: bool | None = None,
-               manage: bool = True, stuck_after: timedelta | None = None) -> FastAPI:
-    """The ASGI app for ``service``. With ``manage`` it opens and closes the service itself,
-    and runs the worker (``run_worker``) and the digest scheduler (``run_digests``, by
-    default where the worker runs).
+def create_app(service: Service, *, run_worker: bool = True, manage: bool = True,
+               stuck_after: timedelta | None = None) -> FastAPI:
+    """The ASGI app for ``service``. With ``manage`` it opens and closes the service itself.
 
     ``/healthz`` turns unhealthy when the oldest due delivery waited longer than
     ``stuck_after`` (default ``NOTIFIER_STUCK_AFTER``, else 10 minutes).
@@ -122,8 +120,7 @@ def create_app(service: Service, *, run_worker: bool = True, run_digests: bool |
         task = None
         if manage:
             await service.open()
-            digests = run_worker if run_digests is None else run_digests
-            task = asyncio.create_task(service.run(worker=run_worker, digests=digests))
+            task = asyncio.create_task(service.run(worker=run_worker, digests=run_worker))
         try:
             yield
         finally:
@@ -344,17 +341,13 @@ def create_app(service: Service, *, run_worker: bool = True, run_digests: bool |
             next_due = await service.store.next_due()
         except Exception as exc:
             return _error(503, f"database unavailable: {exc}")
-        # The workers of `serve --workers N` run beside this process (see notifier.worker_processes).
-        children = getattr(app.state, "worker_processes", None)
         verdict = judge(worker=service.worker_liveness(), oldest_due_age=due_age(next_due, service.clock()),
-                        stuck_after=stuck_after,
-                        processes=children.running() if children is not None and children.count else None)
+                        stuck_after=stuck_after)
         body: dict[str, Any] = {"status": "ok" if verdict.ok else "unhealthy", **verdict.details,
                                 "deliveries": counts}
         if service.worker is not None and service.worker_liveness() is not None:
             # Per channel: how many sends it may have in flight now (adaptive), and any pause.
             body["channels"] = service.worker.concurrency()
-
         if not verdict.ok:
             body["error"] = "; ".join(verdict.problems)
         return _JSON(body, status_code=200 if verdict.ok else 503)

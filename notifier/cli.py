@@ -84,16 +84,18 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     db_url = args.db or default_db_url()
     workers = 0 if args.no_worker else (args.workers or default_workers(db_url))
-    # One worker runs in this process. Two or more run beside it, each in a process of its
-    # own (see notifier.worker_processes), and this one answers the API and runs the digests.
-    own_worker = workers == 1
-    # PostgreSQL: each worker claims its own share of the deliveries first (notifier.store.partition).
+    options: dict[str, Any] = {}
+    # PostgreSQL: each worker claims its own share first (see notifier.store.partition).
     # SQLite: every worker claims whatever is due first. Its single write lock already
     # makes claims take turns, so they never fight over rows, and a share would wait for
-    # its own worker: one still starting, or one busy while another idles.
+    # its own worker: one still starting, or one busy while this one idles.
     partitioned = not db_url.startswith("sqlite:")
+    if workers > 1 and partitioned:  # this process's worker is the first share; the others run beside it
+        from notifier.store.partition import Partition
+
+        options["partition"] = Partition(0, workers)
     try:
-        service = Service(args.config, args.db, capture=capture)
+        service = Service(args.config, args.db, capture=capture, worker_options=options)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -118,16 +120,15 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except PortUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    app = create_app(service, run_worker=own_worker, run_digests=not args.no_worker)
+    app = create_app(service, run_worker=not args.no_worker)
     children = None
     if workers > 1 or args.api_processes > 1:
         from notifier.worker_processes import WorkerProcesses
 
-        children = WorkerProcesses(0 if own_worker else workers, config=service.config_path, db_url=service.db_url,
+        children = WorkerProcesses(max(workers, 1), config=service.config_path, db_url=service.db_url,
                                    partitioned=partitioned,
                                    log_level=args.log_level, capture=capture, api_processes=args.api_processes,
                                    api_command=_api_command(args, service), listen_fd=sock.fileno())
-        app.state.worker_processes = children  # for /healthz
 
     from notifier.runfile import RunFile
 
@@ -139,7 +140,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(summary(config=service.config, config_path=str(service.config_path),
                       store=service.db_url, inbox=inbox, host=args.host, port=sock.getsockname()[1],
                       token=bool(service.config.auth.tokens or os.environ.get(ENV_TOKEN)),
-                      worker=not args.no_worker, worker_processes=0 if own_worker else workers),
+                      worker=not args.no_worker),
               file=sys.stderr, flush=True)
 
     try:
@@ -626,9 +627,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8080, help="TCP port to listen on (default 8080)")
     p.add_argument("--no-worker", action="store_true", help="API only (run workers with `notifier worker`)")
     p.add_argument("--workers", type=_count_arg, default=None, metavar="N",
-                   help="worker processes (default: the number of cores, at most 4 on SQLite): with 1 this"
-                        " process delivers too; with N > 1, N processes deliver beside it, and on PostgreSQL"
-                        " each claims its share of the deliveries first")
+                   help="worker processes: this one and N-1 beside it (default: the number of cores,"
+                        " at most 4 on SQLite); on PostgreSQL each claims its share of the deliveries first")
     p.add_argument("--api-processes", type=_count_arg, default=1, metavar="K",
                    help="processes answering the API on the same port (default 1): each has its own"
                         " transactions, so batches scale better than single events")

@@ -75,22 +75,15 @@ def due_age(next_due: datetime | None, now: datetime) -> float | None:
 
 
 def judge(*, worker: WorkerLiveness | None, oldest_due_age: float | None, stuck_after: timedelta,
-          heartbeat_stale: timedelta = HEARTBEAT_STALE, processes: dict[str, int] | None = None) -> Health:
-    """Healthy unless this process's worker is dead or hung, none of the worker processes
-    beside it runs, or due work waits too long.
+          heartbeat_stale: timedelta = HEARTBEAT_STALE) -> Health:
+    """Healthy unless this process's worker is dead or hung, or due work waits too long.
 
-    ``worker`` is ``None`` when this process runs no worker (``serve --no-worker``, or the
-    workers of ``serve --workers N`` beside it: ``processes`` then counts them,
-    ``{"running": k, "of": N}``).
+    ``worker`` is ``None`` when this process runs no worker (``serve --no-worker``).
     """
     problems: list[str] = []
     details: dict[str, Any] = {}
     if worker is None:
         details["worker"] = {"in_this_process": False}
-        if processes is not None:
-            details["worker"]["processes"] = processes
-            if not processes["running"]:
-                problems.append("no worker process is running: nothing is being delivered")
     else:
         details["worker"] = {"in_this_process": True, "running": worker.running,
                              "last_heartbeat_seconds_ago": None if worker.beat_age is None

@@ -1,18 +1,11 @@
 """Worker (and API) processes beside the API: ``notifier serve --workers N`` uses every core.
 
-One Python process delivers on one core. With ``N`` ≥ 2, ``serve`` answers the API (and
-runs the digests) in its own process and starts ``N`` ``notifier worker --no-digests``
-processes beside it, ``0/N`` .. ``N-1/N``, on the same configuration and store. The API's
-transactions then never wait on delivery work sharing their event loop: an accept holds
-SQLite's write lock only while it runs, not while the loop turns to a send (measured in
-``docs/benchmarks.md``, "Every core"). With ``N`` = 1, the one worker runs in the API's own
-process, woken at once by its accepts.
-
-On PostgreSQL each worker claims its own share of the deliveries first
-(:mod:`notifier.store.partition`), so they do not fight over the same rows; a share whose
-worker died is taken over by the others once overdue, and the dead process is started
-again. On SQLite every worker claims whatever is due first: the single write lock already
-makes claims take turns.
+One Python process delivers on one core. ``serve`` runs partition ``0/N`` in its own
+process (woken at once by its own accepts) and starts ``N - 1`` ``notifier worker
+--partition I/N`` processes beside it, on the same configuration and store. Each claims
+its own share of the deliveries first (:mod:`notifier.store.partition`), so they do not
+fight over the same rows; a share whose worker died is taken over by the others once
+overdue, and the dead process is started again.
 
 With ``--api-processes K``, ``K - 1`` more ``notifier serve --no-worker`` processes
 answer on the same listening socket (inherited: the kernel hands each connection to
@@ -65,8 +58,8 @@ def default_workers(db_url: str) -> int:
 
 
 class WorkerProcesses:
-    """Children of a ``serve``: ``count`` workers ``0/N`` .. ``N-1/N``, and API processes
-    sharing its listening socket when ``api_processes`` > 1."""
+    """Children of a ``serve``: workers ``1/N`` .. ``N-1/N`` (its own worker is ``0/N``), and
+    API processes sharing its listening socket when ``api_processes`` > 1."""
 
     def __init__(self, count: int, *, config: Path, db_url: str, log_level: str, capture: bool,
                  lease: str | None = None, grace: float = 10.0, api_processes: int = 1,
@@ -90,19 +83,14 @@ class WorkerProcesses:
         self._watch: asyncio.Task[None] | None = None
 
     def _indexes(self) -> list[int]:
-        # Workers 0..N-1, then the extra API processes as -1, -2, ...
-        return [*range(self.count), *(-i for i in range(1, self.api_processes))]
+        # Workers 1..N-1, then the extra API processes as -1, -2, ...
+        return [*range(1, self.count), *(-i for i in range(1, self.api_processes))]
 
     def _name(self, index: int) -> str:
-        return f"worker {index}/{self.count}" if index >= 0 else f"API {-index + 1}/{self.api_processes}"
-
-    def running(self) -> dict[str, int]:
-        """How many worker processes run now, of how many: what ``/healthz`` shows."""
-        alive = sum(1 for i, p in self.children.items() if i >= 0 and p.returncode is None)
-        return {"running": alive, "of": self.count}
+        return f"worker {index}/{self.count}" if index > 0 else f"API {-index + 1}/{self.api_processes}"
 
     def command(self, index: int) -> list[str]:
-        """The command line of child ``index`` (a worker when 0 or more, an API process otherwise)."""
+        """The command line of child ``index`` (a worker when positive, an API process otherwise)."""
         if index < 0:
             return [*self.api_command, "--listen-fd", str(self.listen_fd)]
         cmd = [sys.executable, "-m", "notifier.cli", "worker", "--config", str(self.config), "--db", self.db_url,

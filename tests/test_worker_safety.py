@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -146,27 +145,3 @@ async def test_healthz_reports_a_stuck_queue(make_service: ServiceFactory, sink:
     assert r.status_code == 503
     assert "queue is stuck" in r.json()["error"]
     assert r.json()["oldest_due_seconds"] >= 1200
-
-
-async def test_healthz_turns_503_when_none_of_serves_worker_processes_runs(
-        make_service: ServiceFactory, sink: Sink, tmp_path: Path) -> None:
-    # `serve --workers 2`: the API's process delivers nothing; its two workers run beside it.
-    from notifier.worker_processes import WorkerProcesses
-
-    service = await make_service(webhook_config(sink.url))
-    children = WorkerProcesses(2, config=tmp_path / "channels.yaml", db_url="sqlite://:memory:",
-                               log_level="warning", capture=False)
-    app = create_app(service, manage=False, run_worker=False)
-    app.state.worker_processes = children
-    for index in range(2):  # two real processes, one still running and one that ended
-        children.children[index] = await asyncio.create_subprocess_exec("sleep", "30" if index == 0 else "0")
-    await children.children[1].wait()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
-        r = await c.get("/healthz")
-        assert r.status_code == 200, r.text
-        assert r.json()["worker"] == {"in_this_process": False, "processes": {"running": 1, "of": 2}}
-        children.children[0].kill()
-        await children.children[0].wait()
-        r = await c.get("/healthz")
-    assert r.status_code == 503
-    assert "no worker process is running" in r.json()["error"]
