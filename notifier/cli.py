@@ -145,7 +145,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     try:
         serve_http(app, service, sockets=[sock], on_started=started, on_reloaded=runfile.reloaded,
-                   workers=children,
+                   workers=children, stop_with_parent=args.listen_fd is not None,
                    limits=Limits(header_timeout=args.header_timeout, body_timeout=args.body_timeout,
                                  max_connections=args.max_connections))
     finally:

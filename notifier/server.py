@@ -68,8 +68,13 @@ def handle_hangup(service: Service, after: Callable[[list[str]], None] | None = 
 def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
                on_started: Callable[[], None] | None = None,
                on_reloaded: Callable[[list[str]], None] | None = None,
-               workers: WorkerProcesses | None = None, **options: Any) -> None:
+               workers: WorkerProcesses | None = None, stop_with_parent: bool = False,
+               **options: Any) -> None:
     """Run ``app`` on ``sockets`` until ``SIGTERM``/``SIGINT``; ``SIGHUP`` reloads ``service``.
+
+    With ``stop_with_parent`` (an extra API process of ``serve --api-processes``) it also
+    stops once the ``serve`` that started it is gone, killed with ``SIGKILL`` included:
+    otherwise it would go on answering on the port with nobody to stop it.
 
     ``on_started`` is called once the service is open and serving, ``on_reloaded`` after
     each ``SIGHUP`` reload with its problems; ``workers`` are started once the service is
@@ -106,9 +111,16 @@ def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
 
     async def main() -> None:
         handle_hangup(service, on_reloaded, workers.reload if workers is not None else None)
+        watcher = None
+        if stop_with_parent:
+            from notifier.worker_processes import watch_parent
+
+            watcher = asyncio.create_task(watch_parent(lambda: server.handle_exit(signal.SIGTERM, None)))
         try:
             await server.serve(sockets=sockets)
         finally:
+            if watcher is not None:
+                watcher.cancel()
             if workers is not None:
                 await workers.stop()
 

@@ -172,11 +172,12 @@ class WorkerProcesses:
 
 
 async def watch_parent(on_gone: Callable[[], None], every: float = 1.0) -> None:
-    """In a child of :class:`WorkerProcesses`: call ``on_gone`` once the parent ``serve`` is gone."""
+    """In a child of :class:`WorkerProcesses` (a worker or an API process): call ``on_gone``
+    once the parent ``serve`` is gone."""
     parent = os.environ.get(PARENT_ENV)
     if not parent or not parent.isdigit():
         return
     while os.getppid() == int(parent):
         await asyncio.sleep(every)
-    log.warning("the serve process that started this worker is gone: stopping")
+    log.warning("the serve process that started this process is gone: stopping")
     on_gone()

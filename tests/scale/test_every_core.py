@@ -128,6 +128,32 @@ def test_serve_with_three_workers_and_two_apis_delivers_each_once_and_restarts_a
     assert not [pid for pid in kids if Path(f"/proc/{pid}").exists()], "worker processes left running"
 
 
+def test_every_process_of_a_killed_serve_stops_by_itself(processes: Processes, tmp_path: Path) -> None:
+    # SIGKILL leaves serve no chance to stop its children: each must notice and stop, the
+    # extra API process too, or it would go on answering on the port with nobody to stop it.
+    config = tmp_path / "channels.yaml"
+    config.write_text(CONFIG.format(sink=processes.sink()))
+    port = free_port()
+    serve = processes.spawn("serve", "serve", "--workers", "2", "--api-processes", "2", "--config", str(config),
+                            "--db", f"sqlite:///{tmp_path / 'notifier.db'}", "--port", str(port),
+                            "--log-level", "warning")
+    wait_http(f"http://127.0.0.1:{port}/healthz", serve, lambda: processes.log("serve"))
+    deadline = time.monotonic() + 30
+    while len(kids := children(serve.pid)) < 2:
+        assert time.monotonic() < deadline, processes.log("serve")
+        time.sleep(0.05)
+    assert sorted("--listen-fd" in c for c in kids.values()) == [False, True]  # a worker and an API process
+    serve.send_signal(signal.SIGKILL)
+    serve.wait(10)
+    deadline = time.monotonic() + 30
+    while left := [pid for pid in kids if Path(f"/proc/{pid}").exists()
+                   and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"]:
+        assert time.monotonic() < deadline, f"still running after serve was killed: {left}"
+        time.sleep(0.1)
+    with pytest.raises(httpx.TransportError):  # nobody answers on the port any more
+        httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=5)
+
+
 def test_a_dead_workers_share_is_taken_over_by_the_others(processes: Processes, tmp_path: Path) -> None:
     # On SQLite here; the claim that takes an overdue share over is checked on both
     # backends by tests/store/test_partitions.py.
