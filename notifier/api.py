@@ -334,7 +334,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         ``200 {"status": "ok", …}`` or ``503 {"status": "unhealthy", "error": why, …}``; both
         carry the worker's heartbeat and the age of the oldest due delivery, and, when this
         process runs the worker, ``channels``: each channel's current in-flight limit
-        (``concurrency_limit``), its bounds, ``rate`` and ``paused_for_seconds``.
+        (``concurrency_limit``), its bounds, ``rate`` and ``paused_for_seconds``; under
+        ``serve --workers N``, ``worker.processes_beside``: how many of the ``N - 1`` worker
+        processes beside it run.
         """
         try:
             counts = await service.store.count_deliveries()
@@ -348,6 +350,11 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         if service.worker is not None and service.worker_liveness() is not None:
             # Per channel: how many sends it may have in flight now (adaptive), and any pause.
             body["channels"] = service.worker.concurrency()
+        children = getattr(app.state, "worker_processes", None)
+        if children is not None and children.count > 1:
+            # `serve --workers N`: the N - 1 worker processes beside this one (a dead one is
+            # started again; one that keeps dying shows here).
+            body["worker"]["processes_beside"] = children.running()
         if not verdict.ok:
             body["error"] = "; ".join(verdict.problems)
         return _JSON(body, status_code=200 if verdict.ok else 503)

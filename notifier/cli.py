@@ -129,6 +129,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
                                    partitioned=partitioned,
                                    log_level=args.log_level, capture=capture, api_processes=args.api_processes,
                                    api_command=_api_command(args, service), listen_fd=sock.fileno())
+        app.state.worker_processes = children  # counted by /healthz
 
     from notifier.runfile import RunFile
 

@@ -89,6 +89,11 @@ class WorkerProcesses:
     def _name(self, index: int) -> str:
         return f"worker {index}/{self.count}" if index > 0 else f"API {-index + 1}/{self.api_processes}"
 
+    def running(self) -> dict[str, int]:
+        """How many of the worker processes beside ``serve`` run now, of how many (``/healthz``)."""
+        alive = sum(1 for i, p in self.children.items() if i > 0 and p.returncode is None)
+        return {"running": alive, "of": max(self.count - 1, 0)}
+
     def command(self, index: int) -> list[str]:
         """The command line of child ``index`` (a worker when positive, an API process otherwise)."""
         if index < 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import time
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -145,3 +146,25 @@ async def test_healthz_reports_a_stuck_queue(make_service: ServiceFactory, sink:
     assert r.status_code == 503
     assert "queue is stuck" in r.json()["error"]
     assert r.json()["oldest_due_seconds"] >= 1200
+
+
+async def test_healthz_counts_the_worker_processes_beside_serve(
+        make_service: ServiceFactory, sink: Sink, tmp_path: Path) -> None:
+    # `serve --workers 3`: its own worker, and two worker processes beside it.
+    from notifier.worker_processes import WorkerProcesses
+
+    service = await make_service(webhook_config(sink.url))
+    children = WorkerProcesses(3, config=tmp_path / "channels.yaml", db_url="sqlite://:memory:",
+                               log_level="warning", capture=False)
+    app = create_app(service, manage=False)
+    app.state.worker_processes = children
+    for index in (1, 2):  # two real processes: one running, one that ended (not yet started again)
+        children.children[index] = await asyncio.create_subprocess_exec("sleep", "30" if index == 1 else "0")
+    await children.children[2].wait()
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+            r = await c.get("/healthz")
+        assert r.json()["worker"]["processes_beside"] == {"running": 1, "of": 2}
+    finally:
+        children.children[1].kill()
+        await children.children[1].wait()
