@@ -141,7 +141,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         print(summary(config=service.config, config_path=str(service.config_path),
                       store=service.db_url, inbox=inbox, host=args.host, port=sock.getsockname()[1],
                       token=bool(service.config.auth.tokens or os.environ.get(ENV_TOKEN)),
-                      worker=not args.no_worker),
+                      worker=not args.no_worker, beside=max(workers - 1, 0)),
               file=sys.stderr, flush=True)
 
     try:

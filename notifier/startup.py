@@ -122,7 +122,7 @@ def destination(cfg: ChannelConfig, inbox: str | None) -> str:
 
 
 def summary(*, config: Config, config_path: str, store: str, inbox: str | None, host: str, port: int,
-            token: bool, worker: bool) -> str:
+            token: bool, worker: bool, beside: int = 0) -> str:
     """The start-up summary: one screen an operator can check at a glance."""
     from notifier.store.cli import redact_url
 
@@ -133,7 +133,7 @@ def summary(*, config: Config, config_path: str, store: str, inbox: str | None, 
         f"  store    {redact_url(store)}",
         "  API      " + ("token required (auth.tokens or NOTIFIER_API_TOKEN)" if token
                              else "no token: anyone who reaches the port can post"),
-        f"  worker   {'on, with the digest scheduler' if worker else 'off (API only: run `notifier worker`)'}",
+        f"  worker   {_worker_line(worker, beside)}",
         f"  channels ({len(config.channels)}):",
     ]
     for name, cfg in config.channels.items():
@@ -141,3 +141,11 @@ def summary(*, config: Config, config_path: str, store: str, inbox: str | None, 
     if not is_loopback(host) and not token:
         lines.append("warning: listening beyond this machine without NOTIFIER_API_TOKEN")
     return "\n".join(lines)
+
+
+def _worker_line(worker: bool, beside: int) -> str:
+    if not worker:
+        return "off (API only: run `notifier worker`)"
+    if beside:
+        return f"on, with the digest scheduler, and {beside} worker process{'es' if beside > 1 else ''} beside it"
+    return "on, with the digest scheduler"

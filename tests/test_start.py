@@ -167,7 +167,8 @@ def test_a_busy_port_is_reported_before_anything_starts(workdir: Path) -> None:
 
 def test_serve_prints_where_each_channel_really_delivers(workdir: Path) -> None:
     (workdir / "channels.yaml").write_text(REAL_SMTP, encoding="utf-8")
-    proc = _notifier("serve", "--port", "0", cwd=workdir, env={"NOTIFIER_API_TOKEN": "t0ken-for-the-test"})
+    proc = _notifier("serve", "--port", "0", "--workers", "2", cwd=workdir,
+                     env={"NOTIFIER_API_TOKEN": "t0ken-for-the-test"})
     try:
         lines = _lines_until(proc, "notifier listening on")
     finally:
@@ -179,6 +180,7 @@ def test_serve_prints_where_each_channel_really_delivers(workdir: Path) -> None:
     assert "config   channels.yaml" in summary
     assert f"store    sqlite:///{workdir}/start.db" in summary
     assert "token required" in summary
+    assert "worker   on, with the digest scheduler, and 1 worker process beside it" in summary
     assert "support-email → SMTP smtp.example.com:587 (smtp+starttls)" in summary
     assert "hook          → webhook 127.0.0.1:9" in summary
     assert "s3cr3t-pw" not in text
