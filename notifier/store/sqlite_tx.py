@@ -69,8 +69,6 @@ class SqliteTransaction(Transaction):
         self._store = store
         #: Writes whose result nobody reads: sent with the next call or with the commit.
         self._later: list[Work] = []
-        #: The last queued insert of deliveries and its rows (more join them while it is last).
-        self._deliveries: tuple[Work, list[tuple[Any, ...]]] | None = None
         self.begun = False
 
     async def ask(self, work: Work) -> Any:
@@ -179,17 +177,7 @@ class SqliteTransaction(Transaction):
              orjson.dumps(list(d.keywords)).decode() if d.keywords else None, d.thread_key)
             for event_id, deliveries in batch for d in deliveries
         ]
-        if not rows:
-            return
-        # A batch's events each add their deliveries: while nothing else was queued after
-        # the previous insert (it is not in the writer thread's hands yet), they join it.
-        if self._deliveries is not None and self._later and self._later[-1] is self._deliveries[0]:
-            self._deliveries[1].extend(rows)
-            return
-
-        def insert(c: sqlite3.Connection) -> None:
-            c.executemany(f"INSERT INTO deliveries ({DELIVERY_COLS}) VALUES "
-                          "(?,?,?,?,?,?,0,?,?,?,NULL,NULL,NULL,NULL,?,?,?,?,NULL,NULL,NULL)", rows)
-
-        self._deliveries = (insert, rows)
-        self._later.append(insert)
+        if rows:
+            self._later.append(lambda c: c.executemany(
+                f"INSERT INTO deliveries ({DELIVERY_COLS}) VALUES "
+                "(?,?,?,?,?,?,0,?,?,?,NULL,NULL,NULL,NULL,?,?,?,?,NULL,NULL,NULL)", rows))
