@@ -84,15 +84,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
     db_url = args.db or default_db_url()
     workers = 0 if args.no_worker else (args.workers or default_workers(db_url))
-    options: dict[str, Any] = {}
-    # PostgreSQL: each worker claims its own share first (see notifier.store.partition).
-    # SQLite: every worker claims whatever is due first. Its single write lock already
-    # makes claims take turns, so they never fight over rows, and a share would wait for
-    # its own worker: one still starting, or one busy while this one idles.
-    partitioned = not db_url.startswith("sqlite:")
-    if workers > 1 and partitioned:  # this process's worker is the first share; the others run beside it
-        from notifier.store.partition import Partition
+    from notifier.store.partition import Partition, shares_claims
 
+    options: dict[str, Any] = {}
+    if workers > 1 and shares_claims(db_url):  # this process's worker is the first share; the others run beside it
         options["partition"] = Partition(0, workers)
     try:
         service = Service(args.config, args.db, capture=capture, worker_options=options)
@@ -126,7 +121,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         from notifier.worker_processes import WorkerProcesses
 
         children = WorkerProcesses(max(workers, 1), config=service.config_path, db_url=service.db_url,
-                                   partitioned=partitioned,
                                    log_level=args.log_level, capture=capture, api_processes=args.api_processes,
                                    api_command=_api_command(args, service), listen_fd=sock.fileno())
         app.state.worker_processes = children  # counted by /healthz

@@ -30,6 +30,8 @@ from pathlib import Path
 
 import structlog
 
+from notifier.store.partition import shares_claims
+
 __all__ = ["PARENT_ENV", "WorkerProcesses", "default_workers", "watch_parent"]
 
 log = structlog.get_logger("notifier.worker_processes")
@@ -63,11 +65,8 @@ class WorkerProcesses:
 
     def __init__(self, count: int, *, config: Path, db_url: str, log_level: str, capture: bool,
                  lease: str | None = None, grace: float = 10.0, api_processes: int = 1,
-                 api_command: list[str] | None = None, listen_fd: int | None = None,
-                 partitioned: bool = True) -> None:
+                 api_command: list[str] | None = None, listen_fd: int | None = None) -> None:
         self.count = count
-        #: Whether each worker claims its own share first (``--partition I/N``), or what is due first.
-        self.partitioned = partitioned
         self.config = config
         self.db_url = db_url
         self.log_level = log_level
@@ -100,7 +99,7 @@ class WorkerProcesses:
             return [*self.api_command, "--listen-fd", str(self.listen_fd)]
         cmd = [sys.executable, "-m", "notifier.cli", "worker", "--config", str(self.config), "--db", self.db_url,
                "--no-digests", "--log-level", self.log_level]
-        if self.partitioned:
+        if shares_claims(self.db_url):
             cmd += ["--partition", f"{index}/{self.count}"]
         if self.capture:  # the parent was allowed the capture inbox: its workers deliver there too
             cmd.append("--dev")

@@ -18,7 +18,18 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 
-__all__ = ["Partition", "partition_sql"]
+__all__ = ["Partition", "partition_sql", "shares_claims"]
+
+def shares_claims(db_url: str) -> bool:
+    """Whether the workers on ``db_url`` each claim their own share first (``--partition I/N``).
+
+    PostgreSQL: yes, so they do not fight over the same rows. SQLite: no, every worker claims
+    whatever is due first. Its single write lock already makes claims take turns, so they
+    never fight over rows, and a share would wait for its own worker: one still starting,
+    or one busy while another idles.
+    """
+    return not db_url.startswith("sqlite:")
+
 
 #: How long past its due time another partition's delivery waits for its owner.
 DEFAULT_STEAL_AFTER = timedelta(seconds=30)
