@@ -67,10 +67,7 @@ class WakeSockets:
         loop = asyncio.get_running_loop()
         if self._loop is loop or not self._ready():
             return
-        self.close()
-        self._usable = None  # close() may have removed the directory: made again by _ready()
-        if not self._ready():
-            return
+        self._unbind()  # a socket of an earlier loop
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         sock.setblocking(False)
         path = self.dir / f"{os.getpid()}-{secrets.token_hex(4)}.sock"
@@ -115,8 +112,7 @@ class WakeSockets:
             except OSError:
                 pass
 
-    def close(self) -> None:
-        """Stop listening and remove this process's socket."""
+    def _unbind(self) -> None:
         if self._sock is not None:
             if self._loop is not None and not self._loop.is_closed():
                 self._loop.remove_reader(self._sock.fileno())
@@ -127,8 +123,13 @@ class WakeSockets:
                 self._path.unlink()
             self._path = None
         self._loop = None
+
+    def close(self) -> None:
+        """Stop listening and remove this process's socket."""
+        self._unbind()
         if self._sender is not None:
             self._sender.close()
             self._sender = None
         with contextlib.suppress(OSError):
             self.dir.rmdir()  # the last process of this database leaves no empty directory behind
+        self._usable = None  # made (and checked) again if this store is opened again
