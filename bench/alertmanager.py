@@ -100,30 +100,27 @@ def alert(i: int, tag: str, now: datetime) -> dict[str, object]:
             "startsAt": now.isoformat(), "endsAt": (now + timedelta(hours=1)).isoformat()}
 
 
-def peak_rss_mb(pids: list[int]) -> float:
-    """The sum of the peak resident set sizes (``VmHWM``) of ``pids``, in MB."""
+def _status_mb(pids: list[int], file: str, field: str) -> float:
+    """The sum of ``field`` (kB) in ``/proc/PID/file`` over ``pids``, in MB (a process gone counts 0)."""
     total = 0
     for pid in pids:
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
+            for line in Path(f"/proc/{pid}/{file}").read_text().splitlines():
+                if line.startswith(field):
                     total += int(line.split()[1])
         except OSError:
             pass
     return total / 1024
+
+
+def peak_rss_mb(pids: list[int]) -> float:
+    """The sum of the peak resident set sizes (``VmHWM``) of ``pids``, in MB."""
+    return _status_mb(pids, "status", "VmHWM:")
 
 
 def pss_mb(pids: list[int]) -> float:
     """The sum of the proportional set sizes (``Pss``) of ``pids`` now, in MB."""
-    total = 0
-    for pid in pids:
-        try:
-            for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-                if line.startswith("Pss:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total / 1024
+    return _status_mb(pids, "smaps_rollup", "Pss:")
 
 
 async def peak_pss(pids: Callable[[], list[int]], until: asyncio.Event) -> float:
