@@ -6,7 +6,8 @@ Everything runs on 127.0.0.1 in separate processes: the notifier API (``notifier
 the worker (``notifier worker``), a webhook sink, and this load generator (a minimal
 keep-alive HTTP/1.1 client, so that the client is not what is measured). The baseline is
 raw aiohttp posting the same payloads to the same sink with the same concurrency, in the
-same run: the fastest a Python client delivers to that receiver. The same comparison is
+same run, on uvloop (this process runs on it): the fastest a Python client delivers to that
+receiver, 20% less CPU per post than aiohttp on asyncio's own loop. The same comparison is
 made with a second sink that takes 50 ms to answer each request (a remote service). Then the
 adaptive concurrency: 5,000 events to a 50 ms sink with no concurrency setting (time to all
 delivered), and 1,000 to one that also answers 429 to every 5th request (`--only-adaptive`
@@ -451,4 +452,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    import uvloop  # with uvicorn[standard]: the raw aiohttp baseline at its fastest
+
+    uvloop.run(main())
