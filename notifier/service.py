@@ -153,11 +153,7 @@ class Service:
 
             escalator = Escalator(self.store, lambda: self.config, self.worker.id, self.clock)
             self._tasks.append(asyncio.create_task(escalator.run(self._stop)))
-            from notifier.slack_socket import SlackSockets, wants_sockets
-
-            if wants_sockets(self):  # Slack clicks over Socket Mode (no public URL needed)
-                self.sockets = SlackSockets(self)
-                self._tasks.append(asyncio.create_task(self.sockets.run(self._stop)))
+            self._follow_sockets()
         if digests:
             from notifier.digest import DigestScheduler
 
@@ -173,6 +169,17 @@ class Service:
             self._tasks.append(asyncio.create_task(purger.run(self._stop)))
         if self._tasks:
             await asyncio.gather(*self._tasks)
+
+    def _follow_sockets(self) -> None:
+        """Slack clicks over Socket Mode (no public URL needed), beside the worker: its
+        connections follow the configuration, started by the first reload that asks for one."""
+        from notifier.slack_socket import SlackSockets, wants_sockets
+
+        if self.sockets is not None:
+            self.sockets.follow()
+        elif wants_sockets(self) and not self._stop.is_set():
+            self.sockets = SlackSockets(self)
+            self._tasks.append(asyncio.create_task(self.sockets.run(self._stop)))
 
     def worker_liveness(self) -> WorkerLiveness | None:
         """The state of this process's worker loop; ``None`` when it runs none."""
@@ -239,6 +246,8 @@ class Service:
             self.worker.reconfigure(config, channels)
         if self.scheduler is not None:
             self.scheduler.reconfigure(config, channels, renderer)
+        if self._worker_task is not None:
+            self._follow_sockets()
         task = asyncio.create_task(old.retire())
         self._retiring.add(task)
         task.add_done_callback(self._retiring.discard)

@@ -10,7 +10,8 @@ and its payload goes to the same handler as the Request URL
 of origin: no signing secret is involved.
 
 One connection per app-level token, in each process that runs a worker; Slack sends each
-envelope to one of an app's connections (up to ten).
+envelope to one of an app's connections (up to ten). A reload (:meth:`SlackSockets.follow`)
+connects the tokens it adds, closes those it removes and leaves the others connected.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -55,15 +57,25 @@ def wants_sockets(service: Service) -> bool:
     return bool(_socket_channels(service))
 
 
+@dataclass
+class _Socket:
+    """One app-level token's connection, and the API URL it asks for its WebSocket URL."""
+
+    base_url: str
+    client: SocketModeClient
+    connecting: asyncio.Task[None]
+
+
 class SlackSockets:
-    """The Socket Mode connections of a service, open until stopped."""
+    """The Socket Mode connections of a service, matching its configuration until stopped."""
 
     def __init__(self, service: Service, *, ping_interval: float = 10.0) -> None:
         self.service = service
         self.ping_interval = ping_interval
-        self.clients: list[SocketModeClient] = []
-        #: Set once every connection is established (tests wait on it).
-        self.connected = asyncio.Event()
+        #: The connections, by app-level token.
+        self.sockets: dict[str, _Socket] = {}
+        self._closing: set[asyncio.Task[None]] = set()
+        self._stopped = False
 
     def _listener(self, app_token: str) -> Any:
         interactions = interactions_for(self.service)
@@ -72,36 +84,69 @@ class SlackSockets:
             # Acknowledge first: Slack retries an envelope left unacknowledged.
             await client.send_socket_mode_response(SocketModeResponse(envelope_id=request.envelope_id))
             if request.type == "interactive":
+                # Looked up at each click: after a reload, the channels of the new configuration.
                 channels = interactions.socket_channels(app_token)
                 if channels:
                     interactions.accept(request.payload, channels)
 
         return on_request
 
-    async def _connect_all(self) -> None:
-        # connect() retries by itself until it succeeds (or the client is closed).
-        await asyncio.gather(*(c.connect() for c in self.clients))  # type: ignore[no-untyped-call]
-        log.info("slack socket mode connected", connections=len(self.clients))
-        self.connected.set()
+    def follow(self) -> None:
+        """Connect the app-level tokens the configuration names and close the others.
 
-    async def run(self, stop: asyncio.Event) -> None:
-        """Connect every app-level token's socket, and hold them until ``stop``."""
+        Called at start and after each reload. A token still configured with the same API
+        URL keeps its connection: a reload does not make Slack's clicks wait for a reconnect.
+        """
         from notifier.channels.slack import _without_userinfo
 
-        for app_token, ch in _socket_channels(self.service).items():
-            web = AsyncWebClient(base_url=_without_userinfo(ch.base_url), logger=_SDK_LOG)
-            client = SocketModeClient(app_token=app_token, web_client=web, logger=_SDK_LOG,
-                                      ping_interval=self.ping_interval)
-            client.socket_mode_request_listeners.append(self._listener(app_token))
-            self.clients.append(client)
-        connecting = asyncio.create_task(self._connect_all())
+        if self._stopped:
+            return
+        wanted = {token: _without_userinfo(ch.base_url) for token, ch in _socket_channels(self.service).items()}
+        gone = [token for token, socket in self.sockets.items() if wanted.get(token) != socket.base_url]
+        for token in gone:
+            self._close(self.sockets.pop(token))
+        opened = [token for token in wanted if token not in self.sockets]
+        for token in opened:
+            self.sockets[token] = self._open(token, wanted[token])
+        if gone or opened:
+            log.info("slack socket mode follows the configuration", connecting=len(opened), closed=len(gone),
+                     kept=len(self.sockets) - len(opened))
+
+    def _open(self, app_token: str, base_url: str) -> _Socket:
+        web = AsyncWebClient(base_url=base_url, logger=_SDK_LOG)
+        client = SocketModeClient(app_token=app_token, web_client=web, logger=_SDK_LOG,
+                                  ping_interval=self.ping_interval)
+        client.socket_mode_request_listeners.append(self._listener(app_token))
+        return _Socket(base_url, client, asyncio.create_task(self._connect(client)))
+
+    async def _connect(self, client: SocketModeClient) -> None:
+        # connect() retries by itself until it succeeds (or the client is closed).
+        await client.connect()  # type: ignore[no-untyped-call]
+        if not client.closed:
+            log.info("slack socket mode connected", connections=len(self.sockets))
+
+    def _close(self, socket: _Socket) -> None:
+        task = asyncio.create_task(self._shut(socket))
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
+
+    @staticmethod
+    async def _shut(socket: _Socket) -> None:
+        with contextlib.suppress(Exception):
+            await socket.client.close()  # type: ignore[no-untyped-call]
+        socket.connecting.cancel()
+        with contextlib.suppress(Exception):
+            if socket.client.web_client.session is not None:
+                await socket.client.web_client.session.close()
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Connect every app-level token's socket, and hold them (following reloads) until ``stop``."""
+        self.follow()
         try:
             await stop.wait()
         finally:
-            for client in self.clients:
-                with contextlib.suppress(Exception):
-                    await client.close()  # type: ignore[no-untyped-call]
-            connecting.cancel()
-            with contextlib.suppress(Exception):
-                await asyncio.gather(*(c.web_client.session.close() for c in self.clients
-                                       if c.web_client.session is not None))
+            self._stopped = True
+            for socket in self.sockets.values():
+                self._close(socket)
+            self.sockets.clear()
+            await asyncio.gather(*list(self._closing), return_exceptions=True)

@@ -407,6 +407,9 @@ class FakeSlack(FakeServer):
         #: The app-level token and the WebSocket URL ``apps.connections.open`` hands out.
         self.app_token = "xapp-1-A000-test"
         self.socket_url: str | None = None
+        #: More app-level tokens ``apps.connections.open`` accepts, and the URL each buys
+        #: (another app, or the same app's regenerated token).
+        self.more_socket_urls: dict[str, str] = {}
         self._response_urls: dict[str, str] = {}
         #: An error code the next ``chat.postMessage`` answers *after* posting the message, as
         #: Slack's ``fatal_error`` may ("It's possible some aspect of the operation succeeded").
@@ -577,11 +580,14 @@ class FakeSlack(FakeServer):
     def _connections_open(self, request: Request) -> Reply:
         """``apps.connections.open`` (https://docs.slack.dev/reference/methods/apps.connections.open):
         an app-level token buys a temporary WebSocket URL (here, a local one)."""
-        if request.headers.get("authorization") != f"Bearer {self.app_token}":
+        urls = {self.app_token: self.socket_url, **self.more_socket_urls}
+        token = request.headers.get("authorization", "").removeprefix("Bearer ")
+        if token not in urls:
             return Reply(200, {"ok": False, "error": "invalid_auth"})
-        if self.socket_url is None:
+        url = urls[token]
+        if url is None:
             return Reply(200, {"ok": False, "error": "internal_error"})
-        return Reply(200, {"ok": True, "url": self.socket_url})
+        return Reply(200, {"ok": True, "url": url})
 
     def click_payload(self, ts: str, action_id: str, *, user: str = "U0MARIE", name: str = "marie") -> dict[str, Any]:
         """The ``block_actions`` payload Slack sends when ``user`` clicks the button ``action_id``

@@ -5,6 +5,9 @@ connects to the URL ``apps.connections.open`` returned, Slack sends a ``hello`` 
 then each event or interaction arrives in an envelope ``{"envelope_id", "type",
 "payload", "accepts_response_payload"}`` (``type: interactive`` for a button click), and
 the app must answer ``{"envelope_id": …}`` to acknowledge it, or Slack sends it again.
+The URL names its connection with a ``ticket`` (``wss://…/link/?ticket=12348&app_id=5678`` in
+https://docs.slack.dev/reference/methods/apps.connections.open): the fake records which tickets
+were opened and which the app closed, so a test can tell one app-level token's socket from another's.
 """
 
 from __future__ import annotations
@@ -25,6 +28,10 @@ class FakeSocketMode:
     def __init__(self) -> None:
         self.acks: list[str] = []
         self.connections = 0
+        #: The ticket of each connection the app opened, and of each it closed, in order.
+        self.opened: list[str] = []
+        self.closed: list[str] = []
+        self._by_ticket: dict[str, web.WebSocketResponse] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._connected = asyncio.Event()
         self._acked = asyncio.Condition()
@@ -33,7 +40,15 @@ class FakeSocketMode:
 
     @property
     def url(self) -> str:
-        return f"ws://127.0.0.1:{self.port}/link/?ticket=test-ticket"
+        return self.url_for("test-ticket")
+
+    def url_for(self, ticket: str) -> str:
+        """The WebSocket URL ``apps.connections.open`` hands out, naming its connection ``ticket``."""
+        return f"ws://127.0.0.1:{self.port}/link/?ticket={ticket}&app_id=A000"
+
+    def still_open(self, ticket: str) -> bool:
+        """Whether the app holds a connection opened with ``ticket``."""
+        return self.opened.count(ticket) > self.closed.count(ticket)
 
     async def start(self) -> FakeSocketMode:
         app = web.Application()
@@ -53,27 +68,34 @@ class FakeSocketMode:
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
+        ticket = request.query.get("ticket", "")
         self.connections += 1
+        self.opened.append(ticket)
         self._sockets.append(ws)
+        self._by_ticket[ticket] = ws
         await ws.send_str(json.dumps({"type": "hello", "num_connections": self.connections,
                                       "debug_info": {"host": "fake"}, "connection_info": {"app_id": "A000"}}))
         self._connected.set()
-        async for message in ws:
-            if message.type == WSMsgType.TEXT:
-                data = json.loads(message.data)
-                if "envelope_id" in data:
-                    async with self._acked:
-                        self.acks.append(str(data["envelope_id"]))
-                        self._acked.notify_all()
+        try:
+            async for message in ws:
+                if message.type == WSMsgType.TEXT:
+                    data = json.loads(message.data)
+                    if "envelope_id" in data:
+                        async with self._acked:
+                            self.acks.append(str(data["envelope_id"]))
+                            self._acked.notify_all()
+        finally:
+            self.closed.append(ticket)
         return ws
 
     async def connected(self, timeout: float = 15.0) -> None:
         await asyncio.wait_for(self._connected.wait(), timeout)
 
-    async def send_interactive(self, payload: dict[str, Any]) -> str:
-        """Push a click to the app; the envelope's id."""
+    async def send_interactive(self, payload: dict[str, Any], ticket: str | None = None) -> str:
+        """Push a click to the app (over the connection of ``ticket``, else the last one); the envelope's id."""
         envelope = uuid.uuid4().hex
-        await self._sockets[-1].send_str(json.dumps({"envelope_id": envelope, "type": "interactive",
+        ws = self._by_ticket[ticket] if ticket is not None else self._sockets[-1]
+        await ws.send_str(json.dumps({"envelope_id": envelope, "type": "interactive",
                                                      "payload": payload, "accepts_response_payload": False,
                                                      "retry_attempt": 0, "retry_reason": ""}))
         return envelope
