@@ -62,7 +62,7 @@ def case_router(console: Console) -> APIRouter:
 
     @router.get("/console/cases/{case_id}", include_in_schema=False)
     async def case_page(request: Request, case_id: str) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if visit.who is None:
             return console.to_login(visit)
         service = console.service

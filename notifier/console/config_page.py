@@ -88,7 +88,7 @@ def config_router(console: Console) -> APIRouter:
 
     @router.get("/console/config", include_in_schema=False)
     async def config_page(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if visit.who is None:
             return console.to_login(visit)
         service = console.service
@@ -111,7 +111,7 @@ def config_router(console: Console) -> APIRouter:
 
     @router.post("/console/config/reload", include_in_schema=False)
     async def reload(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if not console.csrf_ok(visit, await console.form(request)):
             return console.refuse(visit, 403, "Your session expired or the form is stale: try again.")
         if visit.who is None:

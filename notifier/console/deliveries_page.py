@@ -42,7 +42,7 @@ def deliveries_router(console: Console) -> APIRouter:
 
     @router.get("/console/deliveries", include_in_schema=False)
     async def deliveries(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if visit.who is None:
             return console.to_login(visit)
         service = console.service
@@ -65,7 +65,7 @@ def deliveries_router(console: Console) -> APIRouter:
                             replayed=q.get("replayed"))
 
     async def may_replay(request: Request) -> tuple[Visit, Response | None]:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if not console.csrf_ok(visit, await console.form(request)):
             return visit, console.refuse(visit, 403, "Your session expired or the form is stale: try again.")
         if visit.who is None:

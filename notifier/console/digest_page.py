@@ -58,7 +58,7 @@ def digest_router(console: Console) -> APIRouter:
 
     @router.get("/console/digest", include_in_schema=False)
     async def digest_page(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if (refused := login_needed(visit)) is not None:
             return refused
         name, day, problem = chosen(request)
@@ -72,7 +72,7 @@ def digest_router(console: Console) -> APIRouter:
 
     @router.get("/console/digest/email", include_in_schema=False)
     async def digest_email(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if (refused := login_needed(visit)) is not None:
             return refused
         name, day, _ = chosen(request)

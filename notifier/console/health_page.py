@@ -23,7 +23,7 @@ def health_router(console: Console) -> APIRouter:
 
     @router.get("/console/health", include_in_schema=False)
     async def health(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if visit.who is None:
             return console.to_login(visit)
         service = console.service

@@ -70,14 +70,14 @@ def queue_router(console: Console) -> APIRouter:
 
     @router.get("/console/login", include_in_schema=False)
     async def login_form(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if visit.who is not None and console.get_authenticator().enabled is False:
             return console.finish(visit, RedirectResponse("/console/", 303))
         return console.page(visit, "login.html", next=safe_next(request.query_params.get("next")), error=None)
 
     @router.post("/console/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         form = await console.form(request)
         nxt = safe_next(form.get("next"))
         if not console.csrf_ok(visit, form):
@@ -93,9 +93,11 @@ def queue_router(console: Console) -> APIRouter:
 
     @router.post("/console/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if not console.csrf_ok(visit, await console.form(request)):
             return console.refuse(visit, 403, "Your session expired or the form is stale: try again.")
+        # Ended on the server first: deleting the cookie only reaches this browser, not a copy.
+        await console.log_out(visit)
         response = RedirectResponse("/console/login", 303)
         response.delete_cookie(COOKIE, path="/console", httponly=True, samesite="strict")
         visit.new_cookie = None
@@ -103,7 +105,7 @@ def queue_router(console: Console) -> APIRouter:
 
     @router.get("/console/", include_in_schema=False)
     async def queue(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if visit.who is None:
             return console.to_login(visit)
         status = status_of(request)
@@ -114,7 +116,7 @@ def queue_router(console: Console) -> APIRouter:
 
     @router.get("/console/queue/stream", include_in_schema=False)
     async def stream(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if visit.who is None:
             return Response(status_code=401)
         status = status_of(request)
@@ -127,6 +129,9 @@ def queue_router(console: Console) -> APIRouter:
             deadline = loop.time() + STREAM_SECONDS
             yield "retry: 1000\n\n"
             while loop.time() < deadline and not getattr(request.app.state, "closing", False):
+                if visit.session is not None and visit.session.logged_in \
+                        and await console.session_ended(visit.session):
+                    return  # logged out meanwhile (here or in another process): the reconnect gets 401
                 current = await version()
                 if current != seen:
                     seen = current
@@ -143,7 +148,7 @@ def queue_router(console: Console) -> APIRouter:
 
     @router.post("/console/cases/{case_id}/{action}", include_in_schema=False)
     async def act_on_case(request: Request, case_id: str, action: str) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         form = await console.form(request)
         if not console.csrf_ok(visit, form):
             return console.refuse(visit, 403, "Your session expired or the form is stale: try again.")

@@ -39,7 +39,7 @@ def route_tester_router(console: Console) -> APIRouter:
 
     @router.get("/console/routes", include_in_schema=False)
     async def tester(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         if visit.who is None:
             return console.to_login(visit)
         text = orjson.dumps(SAMPLE, option=orjson.OPT_INDENT_2).decode()
@@ -47,7 +47,7 @@ def route_tester_router(console: Console) -> APIRouter:
 
     @router.post("/console/routes", include_in_schema=False)
     async def try_event(request: Request) -> Response:
-        visit = console.visit(request)
+        visit = await console.visit(request)
         form = await console.form(request)
         if not console.csrf_ok(visit, form):
             return console.refuse(visit, 403, "Your session expired or the form is stale: try again.")

@@ -23,7 +23,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from notifier.auth import Authenticator, Principal
 from notifier.config.auth import SCOPES
 from notifier.console.i18n import choose, translator
-from notifier.console.session import COOKIE, Session, Sessions
+from notifier.console.session import COOKIE, EndedSessions, Session, Sessions
 from notifier.http_guard import read_body
 from notifier.service import Service
 
@@ -89,6 +89,7 @@ class Console:
         self.get_service = get_service
         self.get_authenticator = get_authenticator
         self.sessions = sessions or Sessions()
+        self.ended = EndedSessions()
         self.env = Environment(loader=PackageLoader("notifier.console", "templates"),
                                autoescape=select_autoescape(["html", "svg"], default=True),
                                trim_blocks=True, lstrip_blocks=True)
@@ -99,9 +100,14 @@ class Console:
         return self.get_service()
 
     # ----------------------------------------------------------------- visitors
-    def visit(self, request: Request) -> Visit:
-        """The visitor of ``request``; an anonymous session is started when they have none."""
+    async def visit(self, request: Request) -> Visit:
+        """The visitor of ``request``; an anonymous session is started when they have none.
+
+        A cookie whose session a logout ended counts as none (see :class:`EndedSessions`).
+        """
         session = self.sessions.read(request.cookies.get(COOKIE))
+        if session is not None and session.logged_in and await self.session_ended(session):
+            session = None
         new_cookie = None
         if session is None:
             session, new_cookie = self.sessions.issue(None)
@@ -124,6 +130,20 @@ class Console:
             return None, None
         _, cookie = self.sessions.issue(digest)
         return who, cookie
+
+    async def session_ended(self, session: Session) -> bool:
+        """Whether a logout, in this process or another sharing the store, ended ``session``."""
+        return await self.ended.is_ended(self.service.store.connector(), session)
+
+    async def log_out(self, visit: Visit) -> None:
+        """End the visitor's session on the server: a copy of its cookie is refused from now on.
+
+        Only a logged-in session is recorded (an anonymous one gives nothing to a copier; only
+        a login signs a cookie with a token's digest), so a visitor without a token cannot
+        fill the table.
+        """
+        if visit.session is not None and visit.session.logged_in:
+            await self.ended.end(self.service.store.connector(), visit.session)
 
     async def form(self, request: Request) -> dict[str, str]:
         """The posted form (URL-encoded, a browser's default), last value of each field.
