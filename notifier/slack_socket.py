@@ -132,9 +132,9 @@ class SlackSockets:
 
     @staticmethod
     async def _shut(socket: _Socket) -> None:
+        socket.connecting.cancel()  # first: a connect still under way must not open a socket after close()
         with contextlib.suppress(Exception):
             await socket.client.close()  # type: ignore[no-untyped-call]
-        socket.connecting.cancel()
         with contextlib.suppress(Exception):
             if socket.client.web_client.session is not None:
                 await socket.client.web_client.session.close()
