@@ -2,7 +2,8 @@
 process sharing the store, after a restart too, while other sessions of the token go on.
 
 Each "process" is a :class:`Service` of its own (its own store connections, its own console
-and memory of ended sessions) answering real HTTP on 127.0.0.1, on SQLite and PostgreSQL.
+and memory of ended sessions) answering real HTTP on 127.0.0.1, on SQLite and PostgreSQL;
+a slow test does it with two real ``notifier serve`` processes.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from notifier.console.session import COOKIE, ENV_SECRET, MAX_AGE, SKEW
 from notifier.service import Service
 from notifier.store.cases import CaseStore
 from notifier.store.connector import as_time
+from tests.console.browser import serve
 from tests.console.helpers import ADMIN, console_config, csrf_of, log_in, request_event
 from tests.pgserver import PgServer
 from tests.sink import Sink
@@ -156,3 +158,30 @@ async def test_an_open_live_queue_ends_when_its_session_is_logged_out_elsewhere(
                     pass
         again = await tab.get("/console/queue/stream?status=active&page=1&v=")
         assert again.status_code == 401
+
+
+@pytest.mark.slow
+def test_a_second_serve_process_refuses_a_logged_out_cookie(tmp_path: Path, sink: Sink) -> None:
+    """The same with two real ``notifier serve`` processes on one SQLite database (the
+    restart is the in-process test's: a third process here would only cost seconds)."""
+    config = tmp_path / "channels.yaml"
+    config.write_text(console_config(sink.url), encoding="utf-8")
+    env = {ENV_SECRET: "console-logout-test-secret-0123456789"}
+    db = tmp_path / "notifier.db"
+
+    def get(base: str, cookie: str) -> httpx.Response:
+        with httpx.Client(base_url=base, timeout=20, cookies={COOKIE: cookie}) as client:
+            return client.get("/console/")
+
+    with serve(config, db, tmp_path / "a.log", env) as ready_a, serve(config, db, tmp_path / "b.log", env) as ready_b:
+        a, b = ready_a(), ready_b()
+        with httpx.Client(base_url=a, timeout=20) as one, httpx.Client(base_url=a, timeout=20) as other:
+            for client in (one, other):
+                form = client.get("/console/login")
+                client.post("/console/login", data={"csrf": csrf_of(form.text), "token": ADMIN, "next": "/console/"})
+            copied, other_cookie = one.cookies[COOKIE], other.cookies[COOKIE]
+            assert get(b, copied).status_code == 200
+            page = one.get("/console/")
+            assert sent_to_login(one.post("/console/logout", data={"csrf": csrf_of(page.text)}))
+        assert sent_to_login(get(b, copied))
+        assert get(b, other_cookie).status_code == 200
