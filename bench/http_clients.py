@@ -6,7 +6,11 @@
 The receiver is the webhook sink of the tests (uvicorn, own process, 127.0.0.1). Each client
 posts the same JSON body with the same headers, ``concurrency`` requests in flight over at most
 ``concurrency`` connections, the way a channel does. Rounds alternate the clients (the machine
-is shared and noisy) and the median is printed.
+is shared and noisy) and the median is printed, with the CPU this process spent per POST
+(every thread counts: the clients written in Rust send from threads of their own).
+
+Two clients written in Rust are measured too when they are installed (``pip install
+pyreqwest rnet``; they are not dependencies of notifier).
 """
 
 from __future__ import annotations
@@ -37,10 +41,11 @@ BODY = orjson.dumps({"event": {"kind": "support_request", "id": "bench", "site":
                                "message": "Bonjour, je voudrais parler à un conseiller"}, "delivery_id": "x"})
 HEADERS = {"Content-Type": "application/json", "User-Agent": "notifier", "Idempotency-Key": "x"}
 
-Poster = Callable[[str, int, int], Awaitable[float]]
+Poster = Callable[[str, int, int], Awaitable[tuple[float, float]]]
 
 
-async def _drive(n: int, conc: int, post: Callable[[], Awaitable[int]]) -> float:
+async def _drive(n: int, conc: int, post: Callable[[], Awaitable[int]]) -> tuple[float, float]:
+    """(POSTs/s, µs of this process's CPU per POST) of ``n`` POSTs, ``conc`` at a time."""
     left = n
 
     async def lane() -> None:
@@ -51,12 +56,12 @@ async def _drive(n: int, conc: int, post: Callable[[], Awaitable[int]]) -> float
             if status != 200:
                 raise RuntimeError(f"receiver answered {status}")
 
-    t0 = time.perf_counter()
+    t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(lane() for _ in range(conc)))
-    return n / (time.perf_counter() - t0)
+    return n / (time.perf_counter() - t0), (time.process_time() - cpu0) / n * 1e6
 
 
-async def with_httpx(url: str, n: int, conc: int) -> float:
+async def with_httpx(url: str, n: int, conc: int) -> tuple[float, float]:
     limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
         async def post() -> int:
@@ -64,7 +69,7 @@ async def with_httpx(url: str, n: int, conc: int) -> float:
         return await _drive(n, conc, post)
 
 
-async def with_httpx_over_aiohttp(url: str, n: int, conc: int) -> float:
+async def with_httpx_over_aiohttp(url: str, n: int, conc: int) -> tuple[float, float]:
     limits = httpx.Limits(max_connections=conc, max_keepalive_connections=conc)
     async with httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=10) as client:
         async def post() -> int:
@@ -72,7 +77,7 @@ async def with_httpx_over_aiohttp(url: str, n: int, conc: int) -> float:
         return await _drive(n, conc, post)
 
 
-async def with_aiohttp(url: str, n: int, conc: int) -> float:
+async def with_aiohttp(url: str, n: int, conc: int) -> tuple[float, float]:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=conc),
                                      timeout=aiohttp.ClientTimeout(total=10)) as session:
         async def post() -> int:
@@ -82,7 +87,7 @@ async def with_aiohttp(url: str, n: int, conc: int) -> float:
         return await _drive(n, conc, post)
 
 
-async def with_channel_client(url: str, n: int, conc: int) -> float:
+async def with_channel_client(url: str, n: int, conc: int) -> tuple[float, float]:
     """What the HTTP channels send with (``notifier.channels.http_client``): aiohttp plus
     the small interface the channels read responses through."""
     client = HttpClient(limit=conc, timeout=10, headers={"User-Agent": "notifier"})
@@ -94,12 +99,43 @@ async def with_channel_client(url: str, n: int, conc: int) -> float:
         await client.aclose()
 
 
+async def with_pyreqwest(url: str, n: int, conc: int) -> tuple[float, float]:
+    """pyreqwest: Rust's reqwest (hyper, tokio) behind an asyncio interface."""
+    from pyreqwest.client import ClientBuilder
+
+    async with ClientBuilder().max_connections(conc).error_for_status(False).build() as client:
+        async def post() -> int:
+            response = await client.post(url).body_bytes(BODY).headers(HEADERS).build().send()
+            await response.bytes()
+            return response.status
+        return await _drive(n, conc, post)
+
+
+async def with_rnet(url: str, n: int, conc: int) -> tuple[float, float]:
+    """rnet: another asyncio client over Rust's hyper."""
+    import rnet
+
+    client = rnet.Client()
+
+    async def post() -> int:
+        response = await client.post(url, body=BODY, headers=HEADERS)
+        await response.bytes()
+        return int(response.status)
+    return await _drive(n, conc, post)
+
+
 CLIENTS: dict[str, Poster] = {
     "httpx AsyncClient": with_httpx,
     "httpx over aiohttp transport": with_httpx_over_aiohttp,
     "aiohttp ClientSession": with_aiohttp,
     "notifier's HttpClient (aiohttp)": with_channel_client,
 }
+for _module, _name, _poster in (("pyreqwest", "pyreqwest (Rust)", with_pyreqwest), ("rnet", "rnet (Rust)", with_rnet)):
+    try:
+        __import__(_module)
+    except ImportError:
+        continue
+    CLIENTS[_name] = _poster
 
 
 async def main() -> None:
@@ -107,7 +143,13 @@ async def main() -> None:
     parser.add_argument("--posts", type=int, default=5000, help="POSTs per client and concurrency")
     parser.add_argument("--concurrency", type=int, nargs="+", default=[4, 8, 32])
     parser.add_argument("--rounds", type=int, default=1, help="rounds (median reported)")
+    parser.add_argument("--only", nargs="+", metavar="WORD",
+                        help="only the clients whose name holds one of these words (e.g. aiohttp pyreqwest)")
     args = parser.parse_args()
+    if args.only:
+        for name in list(CLIENTS):
+            if not any(w.lower() in name.lower() for w in args.only):
+                del CLIENTS[name]
 
     port = free_port()
     sink = subprocess.Popen([sys.executable, "-m", "tests.sink", str(port)], cwd=ROOT,
@@ -126,7 +168,7 @@ async def main() -> None:
         for conc in args.concurrency:  # warm-up: connections, imports, the sink's first requests
             for poster in CLIENTS.values():
                 await poster(url, 200, conc)
-        rates: dict[tuple[str, int], list[float]] = {}
+        rates: dict[tuple[str, int], list[tuple[float, float]]] = {}
         for _ in range(args.rounds):
             for conc in args.concurrency:
                 for name, poster in CLIENTS.items():
@@ -138,13 +180,15 @@ async def main() -> None:
     print(f"\nHTTP clients, {args.posts:,} POSTs each — {platform.node()}, {os.cpu_count()} cores, "
           f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}, httpx {httpx.__version__}")
     width = max(len(n) for n in CLIENTS)
-    print(f"  {'client (POSTs/s)':<{width}}" + "".join(f"  {'conc ' + str(c):>10}" for c in args.concurrency)
-          + "   ratio to httpx")
-    base = {c: statistics.median(rates[("httpx AsyncClient", c)]) for c in args.concurrency}
+    first = next(iter(CLIENTS))
+    print(f"  {'client (POSTs/s, µs CPU/POST)':<{width}}"
+          + "".join(f"  {'conc ' + str(c):>16}" for c in args.concurrency) + f"   ratio to {first}")
+    base = {c: statistics.median(r for r, _ in rates[(first, c)]) for c in args.concurrency}
     for name in CLIENTS:
-        meds = [statistics.median(rates[(name, c)]) for c in args.concurrency]
-        ratios = " / ".join(f"{m / base[c]:.1f}x" for m, c in zip(meds, args.concurrency, strict=True))
-        print(f"  {name:<{width}}" + "".join(f"  {m:>10,.0f}" for m in meds) + f"   {ratios}")
+        meds = [(statistics.median(r for r, _ in rates[(name, c)]), statistics.median(u for _, u in rates[(name, c)]))
+                for c in args.concurrency]
+        ratios = " / ".join(f"{m / base[c]:.1f}x" for (m, _), c in zip(meds, args.concurrency, strict=True))
+        print(f"  {name:<{width}}" + "".join(f"  {m:>8,.0f} {u:>5,.0f}µs" for m, u in meds) + f"   {ratios}")
 
 
 if __name__ == "__main__":

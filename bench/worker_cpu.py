@@ -3,6 +3,7 @@
     python bench/worker_cpu.py                     # ~30 s on 2 cores
     python bench/worker_cpu.py --rounds 3 --deliveries 5000
     python bench/worker_cpu.py --profile out.prof  # cProfile of the worker's drains
+    python bench/worker_cpu.py --without-http      # and its drain with no HTTP request at all
 
 Starts the plain sink of ``bench/spine.py`` (``python -m tests.sink PORT``) in its own
 process, accepts ``--deliveries`` events into a fresh SQLite database (the config of
@@ -16,12 +17,19 @@ when the CPU is the limit. On Linux the worker's CPU is also split between the e
 thread and the others (SQLite's). Other processes on a shared machine still inflate every
 figure; the best (lowest) round is the least disturbed one, so compare best with best and
 median with median, over alternated runs.
+
+``--without-http`` adds a third drain per round, of the same backlog, in which the channels'
+HTTP client answers 200 at once without sending anything (a diagnostic, in this process
+only): what the worker spends on its own steps around the request (claims, decoding,
+rendering the body, the gate, group commits, metrics). Raw aiohttp's CPU per post over that
+plus raw aiohttp's is the ratio the worker could reach if its request cost what a raw one does.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import cProfile
 import gc
 import os
@@ -29,7 +37,9 @@ import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -84,6 +94,27 @@ async def worker_round(work: Path, n: int, tag: str,
     return cpu / n * 1e6, loop, n / took
 
 
+@contextlib.contextmanager
+def without_http() -> Iterator[None]:
+    """The channels' HTTP client answering 200 at once, sending nothing (this process only)."""
+    from multidict import CIMultiDict, CIMultiDictProxy
+
+    from notifier.channels.http_client import HttpClient, Response
+
+    headers = CIMultiDictProxy(CIMultiDict[str]())
+    real = HttpClient.request
+
+    async def answer(self: HttpClient, method: str, url: str, **_: Any) -> Response:
+        await asyncio.sleep(0)  # a request would let the loop run other sends meanwhile
+        return Response(200, "OK", headers, b"", url)
+
+    HttpClient.request = answer  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        HttpClient.request = real  # type: ignore[method-assign]
+
+
 async def raw_round(port: int, n: int, conc: int) -> tuple[float, float]:
     """(µs of CPU per post, posts/s) of raw aiohttp posting ``n`` bodies to the sink."""
     cpu0 = time.process_time()
@@ -97,6 +128,8 @@ async def main() -> None:
     parser.add_argument("--concurrency", type=int, default=8, help="webhook concurrency (and raw aiohttp's)")
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the worker's drains to FILE")
+    parser.add_argument("--without-http", action="store_true",
+                        help="also drain with the HTTP client answering at once (the worker's own steps)")
     args = parser.parse_args()
     from notifier.logs import configure_logging
 
@@ -113,11 +146,15 @@ async def main() -> None:
             raws: list[float] = []
             workers: list[float] = []
             loops: list[float] = []
+            bare: list[float] = []
             print(f"{'round':<7}{'raw µs/post':>12}{'worker µs/delivery':>20}{'loop thread':>13}{'others':>8}"
                   f"{'raw/worker':>12}{'raw posts/s':>13}{'worker /s':>11}")
             for r in range(args.rounds):
                 raw_cpu, raw_rate = await raw_round(port, args.deliveries, args.concurrency)
                 w_cpu, loop_cpu, w_rate = await worker_round(work, args.deliveries, str(r), profile)
+                if args.without_http:
+                    with without_http():
+                        bare.append((await worker_round(work, args.deliveries, f"bare{r}", None))[0])
                 raws.append(raw_cpu)
                 workers.append(w_cpu)
                 split = "" if loop_cpu is None else f"{loop_cpu:>13.0f}{w_cpu - loop_cpu:>8.0f}"
@@ -129,6 +166,14 @@ async def main() -> None:
                 raw_m, w_m = pick(raws), pick(workers)
                 split = f"{pick(loops):>13.0f}{'':>8}" if loops else " " * 21
                 print(f"{label:<7}{raw_m:>12.0f}{w_m:>20.0f}{split}{raw_m / w_m:>12.0%}")
+            if bare:
+                own = statistics.median(bare)
+                raw_m = statistics.median(raws)
+                print(f"\nwithout HTTP requests (the worker's own steps), per round: "
+                      f"{', '.join(f'{b:.0f}' for b in bare)} µs CPU per delivery; median {own:.0f}.\n"
+                      f"raw aiohttp's {raw_m:.0f} µs per post / ({raw_m:.0f} + {own:.0f}) = "
+                      f"{raw_m / (raw_m + own):.0%}: "
+                      f"the worker's ratio if its requests cost what raw aiohttp's do")
     finally:
         sink.terminate()
         sink.wait(10)
