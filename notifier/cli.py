@@ -14,6 +14,7 @@ import dataclasses
 import importlib
 import json
 import os
+import secrets
 import signal
 import socket
 import sys
@@ -73,6 +74,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from notifier.api import create_app
     from notifier.auth import ENV_TOKEN
     from notifier.auth_cli import exposure_refusal, exposure_warning
+    from notifier.console.session import ENV_SECRET as CONSOLE_SECRET
     from notifier.http_guard import Limits
     from notifier.logs import configure_logging
     from notifier.server import serve_http
@@ -115,6 +117,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except PortUnavailable as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
+    if args.api_processes > 1 and not os.environ.get(CONSOLE_SECRET):
+        # The kernel hands each request to any of the API processes: they must all sign and
+        # check console cookies and CSRF tokens with one key, or a login made in one is refused
+        # by the next. One random key for this run, in the environment the children inherit
+        # (never on their command line, which every user sees); lost at a restart, like
+        # each process's own random key.
+        os.environ[CONSOLE_SECRET] = secrets.token_urlsafe(32)
     app = create_app(service, run_worker=not args.no_worker)
     children = None
     if workers > 1 or args.api_processes > 1:

@@ -16,7 +16,8 @@ cannot read it, so it cannot post a form in the user's name. The login form is p
 the same way by an anonymous session (a nonce without a digest) given with the form.
 
 The signing key is ``NOTIFIER_CONSOLE_SECRET`` when set (needed for sessions to survive a
-restart or be shared by several processes), else a random key of this process.
+restart or be shared by separately started processes), else a random key of this process;
+``serve --api-processes`` sets one random key in its own and its API processes' environment.
 """
 
 from __future__ import annotations
