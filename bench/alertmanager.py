@@ -12,7 +12,9 @@ receiver. For each: the time from the first post to the last notification receiv
 the peak resident memory (``VmHWM``) of its processes (for notifier, the API's and its
 workers', added up). Resident sizes added up count each shared library once per process, so
 the proportional set size (``Pss``: a shared page divided among the processes mapping it),
-sampled every 0.5 s, is reported beside it.
+sampled every 0.5 s, is reported beside it. And the CPU seconds each contender's processes
+spent from the first post to the last delivery (``/proc/PID/stat``): on a shared machine,
+less disturbed by other work than the times.
 
 Each contender is started and warmed up first: one alert (one event) posted and delivered
 before the clock starts, so neither run counts its own start (notifier's worker processes
@@ -81,6 +83,7 @@ class Run:
     delivered: int
     peak_rss_mb: float
     peak_pss_mb: float
+    cpu_seconds: float
 
 
 def event(i: int, tag: str) -> dict[str, object]:
@@ -133,6 +136,18 @@ async def peak_pss(pids: Callable[[], list[int]], until: asyncio.Event) -> float
     return max(peak, pss_mb(pids()))
 
 
+def cpu_seconds(pids: list[int]) -> float:
+    """User + system CPU seconds spent so far by ``pids`` (every thread of each)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def children_of(pid: int) -> list[int]:
     out = []
     for task in Path(f"/proc/{pid}/task").iterdir():
@@ -171,19 +186,20 @@ async def wait_received(sink: int, target: int, started: float, timeout: float) 
 
 
 async def timed(url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeout: float,
-                pids: Callable[[], list[int]]) -> tuple[float, float]:
-    """Seconds from the first post of ``bodies`` until the sink got ``n`` more requests, and the
-    peak PSS of ``pids()`` meanwhile (MB)."""
+                pids: Callable[[], list[int]]) -> tuple[float, float, float]:
+    """Seconds from the first post of ``bodies`` until the sink got ``n`` more requests, the
+    peak PSS of ``pids()`` meanwhile (MB), and the CPU seconds they spent meanwhile."""
     before = received(sink)
     done = asyncio.Event()
     sampling = asyncio.create_task(peak_pss(pids, done))
+    cpu0 = cpu_seconds(pids())
     started = time.perf_counter()
     try:
         await post_batches(url, bodies, 4, ok)
         seconds = await wait_received(sink, before + n, started, timeout)
     finally:
         done.set()
-    return seconds, await sampling
+    return seconds, await sampling, cpu_seconds(pids()) - cpu0
 
 
 async def warm_up(url: str, body: bytes, ok: int, sink: int) -> None:
@@ -219,8 +235,8 @@ async def run_alertmanager(work: Path, sink: int, n: int, batch: int, timeout: f
         now = datetime.now(UTC)
         await warm_up(url, orjson.dumps([alert(0, "am-warm", now)]), 200, sink)
         bodies = [orjson.dumps([alert(i, "am", now) for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
-        seconds, pss = await timed(url, bodies, 200, sink, n, timeout, lambda: [proc.pid])
-        return Run("Alertmanager", seconds, n, peak_rss_mb([proc.pid]), pss)
+        seconds, pss, cpu = await timed(url, bodies, 200, sink, n, timeout, lambda: [proc.pid])
+        return Run("Alertmanager", seconds, n, peak_rss_mb([proc.pid]), pss, cpu)
     finally:
         proc.terminate()
         proc.wait(30)
@@ -244,8 +260,8 @@ async def run_notifier(work: Path, sink: int, n: int, batch: int, timeout: float
         url = f"http://127.0.0.1:{port}/v1/events"
         await warm_up(url, orjson.dumps([event(0, "nt-warm")]), 202, sink)
         bodies = [orjson.dumps([event(i, "nt") for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
-        seconds, pss = await timed(url, bodies, 202, sink, n, timeout, lambda: [proc.pid, *children_of(proc.pid)])
-        return Run("notifier", seconds, n, peak_rss_mb([proc.pid, *children_of(proc.pid)]), pss)
+        seconds, pss, cpu = await timed(url, bodies, 202, sink, n, timeout, lambda: [proc.pid, *children_of(proc.pid)])
+        return Run("notifier", seconds, n, peak_rss_mb([proc.pid, *children_of(proc.pid)]), pss, cpu)
     finally:
         proc.terminate()
         proc.wait(60)
@@ -265,7 +281,8 @@ async def compare(sink: int, n: int = 20_000, batch: int = 500, timeout: float =
         with tempfile.TemporaryDirectory() as tmp:
             nts.append(await run_notifier(Path(tmp), sink, n, batch, timeout, workers))
         if rounds > 1:
-            print(f"  round {r + 1}: Alertmanager {ams[-1].seconds:.1f} s, notifier {nts[-1].seconds:.1f} s,"
+            print(f"  round {r + 1}: Alertmanager {ams[-1].seconds:.1f} s ({ams[-1].cpu_seconds:.1f} s of CPU),"
+                  f" notifier {nts[-1].seconds:.1f} s ({nts[-1].cpu_seconds:.1f} s of CPU),"
                   f" ratio {ams[-1].seconds / nts[-1].seconds:.2f}", flush=True)
 
     def med(runs: list[Run], field: str) -> float:
@@ -275,11 +292,13 @@ async def compare(sink: int, n: int = 20_000, batch: int = 500, timeout: float =
     am_rss, nt_rss, am_pss, nt_pss = med(ams, "peak_rss_mb"), med(nts, "peak_rss_mb"), med(ams, "peak_pss_mb"), \
         med(nts, "peak_pss_mb")
     ratios = ", ".join(f"{a.seconds / b.seconds:.2f}" for a, b in zip(ams, nts, strict=True))
+    am_cpu, nt_cpu = med(ams, "cpu_seconds"), med(nts, "cpu_seconds")
     return [
         (f"Alertmanager: {n:,} alerts, batches of {batch}", f"{am_s:,.1f} s",
-         f"all delivered; peak RSS {am_rss:,.0f} MB, PSS {am_pss:,.0f} MB (in memory)"),
+         f"all delivered; {am_cpu:.1f} s of CPU; peak RSS {am_rss:,.0f} MB, PSS {am_pss:,.0f} MB (in memory)"),
         (f"notifier: {n:,} events, batches of {batch}", f"{nt_s:,.1f} s",
-         f"all delivered; peak RSS {nt_rss:,.0f} MB, PSS {nt_pss:,.0f} MB (API + workers, durable SQLite)"),
+         f"all delivered; {nt_cpu:.1f} s of CPU; peak RSS {nt_rss:,.0f} MB, PSS {nt_pss:,.0f} MB "
+         "(API + workers, durable SQLite)"),
         ("notifier speed / Alertmanager's", f"{am_s / nt_s:.2f}",
          f"target >= 1.0{f' (rounds: {ratios})' if rounds > 1 else ''}"),
         ("notifier memory / Alertmanager's", f"{nt_rss / am_rss:.2f}",

@@ -6,8 +6,11 @@ Everything runs on 127.0.0.1 in separate processes: the notifier API (``notifier
 the worker (``notifier worker``), a webhook sink, and this load generator (a minimal
 keep-alive HTTP/1.1 client, so that the client is not what is measured). The baseline is
 raw aiohttp posting the same payloads to the same sink with the same concurrency, in the
-same run, on uvloop (this process runs on it): the fastest a Python client delivers to that
-receiver, 20% less CPU per post than aiohttp on asyncio's own loop. The same comparison is
+same run, on uvloop (this process runs on it): what the webhook channel sends with, at its
+fastest (20% less CPU per post than aiohttp on asyncio's own loop). When pyreqwest is
+installed (``pip install pyreqwest``: Rust's reqwest, the fastest Python client measured in
+``bench/http_clients.py``, not a dependency of notifier), raw pyreqwest is measured beside
+it. The same comparison is
 made with a second sink that takes 50 ms to answer each request (a remote service). Then the
 adaptive concurrency: 5,000 events to a 50 ms sink with no concurrency setting (time to all
 delivered), and 1,000 to one that also answers 429 to every 5th request (`--only-adaptive`
@@ -160,6 +163,33 @@ async def baseline(sink_port: int, n: int, conc: int) -> float:
         return n / (time.perf_counter() - t0)
 
 
+def has_pyreqwest() -> bool:
+    """Whether raw pyreqwest can be measured beside raw aiohttp."""
+    try:
+        import pyreqwest  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+async def baseline_pyreqwest(sink_port: int, n: int, conc: int) -> float:
+    """Raw pyreqwest posts/s to the sink, as :func:`baseline`."""
+    from pyreqwest.client import ClientBuilder
+
+    bodies = [orjson.dumps({"event": event(i, "raw"), "delivery_id": f"raw-{i}"}) for i in range(n)]
+    queue = list(bodies)
+    url = f"http://127.0.0.1:{sink_port}/hook"
+    headers = {"Content-Type": "application/json", "Idempotency-Key": "x"}
+    async with ClientBuilder().max_connections(conc).error_for_status(True).build() as client:
+        async def one() -> None:
+            while queue:
+                answer = await client.post(url).body_bytes(queue.pop()).headers(headers).build().send()
+                await answer.bytes()
+        t0 = time.perf_counter()
+        await asyncio.gather(*(one() for _ in range(conc)))
+        return n / (time.perf_counter() - t0)
+
+
 async def delivery_rate(work: Path, sink_port: int, n: int, tag: str = "r0",
                         config: str = "channels.yaml", processes: int = 1) -> float:
     """Deliveries/s of ``processes`` worker processes (as ``serve --workers`` runs them beside
@@ -246,16 +276,19 @@ async def latency(work: Path, sink_port: int, rate: float, seconds: float,
 
 
 async def compare(work: Path, sink_port: int, n: int, conc: int, rounds: int, tag: str,
-                  config: str = "channels.yaml", processes: int = 1) -> tuple[float, float, str]:
-    """Medians of raw aiohttp and of notifier's delivery to one sink, in alternated rounds
-    (the machine is shared and noisy), and each round's ratio. With several worker processes,
-    each sending ``conc`` at once, raw aiohttp sends ``conc`` times as many at once."""
-    raws, e2es = [], []
+                  config: str = "channels.yaml", processes: int = 1) -> tuple[float, float, float, str]:
+    """Medians of raw aiohttp, raw pyreqwest (0 when it is not installed) and notifier's
+    delivery to one sink, in alternated rounds (the machine is shared and noisy), and each
+    round's ratio to raw aiohttp. With several worker processes, each sending ``conc`` at
+    once, the raw clients send ``conc`` times as many at once."""
+    raws, fastest, e2es = [], [], []
     for r in range(rounds):
         raws.append(await baseline(sink_port, n, conc * processes))
+        if has_pyreqwest():
+            fastest.append(await baseline_pyreqwest(sink_port, n, conc * processes))
         e2es.append(await delivery_rate(work, sink_port, n, f"{tag}{r}", config, processes))
     per_round = ", ".join(f"{b / a:.0%}" for a, b in zip(raws, e2es, strict=True))
-    return statistics.median(raws), statistics.median(e2es), per_round
+    return statistics.median(raws), statistics.median(fastest or [0.0]), statistics.median(e2es), per_round
 
 
 def start_sink(port: int, latency: float = 0.0, refuse_every: int = 0) -> subprocess.Popen[bytes]:
@@ -408,28 +441,38 @@ async def main() -> None:
                 single, batched = await accept_rate(work, args.single, args.batches)
                 rows.append(("accepted, single-event POSTs", f"{single:,.0f} events/s", ">= 1,500"))
                 rows.append(("accepted, batches of 100", f"{batched:,.0f} events/s", ">= 5,000"))
-                raw, e2e, rounds = await compare(work, sink_port, args.deliveries, args.concurrency, args.rounds, "r")
+                raw, rq, e2e, rounds = await compare(work, sink_port, args.deliveries, args.concurrency,
+                                                     args.rounds, "r")
                 rows.append((f"raw aiohttp to the sink, concurrency {args.concurrency}", f"{raw:,.0f} posts/s",
-                             f"the Python limit; median of {args.rounds}"))
+                             f"what the channel sends with; median of {args.rounds}"))
+                if rq:
+                    rows.append((f"raw pyreqwest to the sink, concurrency {args.concurrency}", f"{rq:,.0f} posts/s",
+                                 f"median of {args.rounds}"))
                 rows.append(("delivered end to end (one worker process)", f"{e2e:,.0f} events/s",
-                             f"{e2e / raw:.0%} of raw aiohttp (target >= 80%); rounds: {rounds}"))
-                rows.append(("receiver not the bottleneck", "yes" if raw > e2e else "NO",
-                             f"the sink serves raw aiohttp {raw / e2e:.1f}x notifier's delivery rate"))
+                             f"{e2e / raw:.0%} of raw aiohttp (target >= 80%)"
+                             f"{f', {e2e / rq:.0%} of raw pyreqwest' if rq else ''}; rounds: {rounds}"))
+                rows.append(("receiver not the bottleneck", "yes" if max(raw, rq) > e2e else "NO",
+                             f"the sink serves the fastest raw client {max(raw, rq) / e2e:.1f}x notifier's "
+                             "delivery rate"))
                 from notifier.worker_processes import default_workers
 
                 if (processes := args.workers or default_workers("sqlite:")) > 1:
                     conc = args.concurrency * processes
-                    raw, e2e, rounds = await compare(work, sink_port, args.deliveries, args.concurrency,
-                                                     args.rounds, "p", processes=processes)
+                    raw, rq, e2e, rounds = await compare(work, sink_port, args.deliveries, args.concurrency,
+                                                         args.rounds, "p", processes=processes)
                     rows.append((f"raw aiohttp to the sink, concurrency {conc}", f"{raw:,.0f} posts/s",
                                  f"median of {args.rounds}"))
+                    if rq:
+                        rows.append((f"raw pyreqwest to the sink, concurrency {conc}", f"{rq:,.0f} posts/s",
+                                     f"median of {args.rounds}"))
                     rows.append((f"delivered end to end ({processes} worker processes, as serve)",
                                  f"{e2e:,.0f} events/s",
-                                 f"{e2e / raw:.0%} of raw aiohttp at concurrency {conc}; rounds: {rounds}"))
+                                 f"{e2e / raw:.0%} of raw aiohttp{f', {e2e / rq:.0%} of raw pyreqwest' if rq else ''}"
+                                 f" at concurrency {conc}; rounds: {rounds}"))
                 if args.slow_deliveries:
                     n = args.slow_deliveries
-                    raw, e2e, rounds = await compare(work, slow_port, n, args.concurrency, args.slow_rounds, "s",
-                                                     "slow.yaml")
+                    raw, _, e2e, rounds = await compare(work, slow_port, n, args.concurrency, args.slow_rounds, "s",
+                                                        "slow.yaml")
                     rows.append((f"50 ms sink: raw aiohttp, concurrency {args.concurrency}", f"{raw:,.0f} posts/s",
                                  f"{n:,} posts in {n / raw:.1f} s"))
                     rows.append(("50 ms sink: delivered end to end", f"{e2e:,.0f} events/s",

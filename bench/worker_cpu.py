@@ -44,7 +44,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.spine import CONFIG, baseline, event, start_sink, wait_http  # noqa: E402
+from bench.spine import CONFIG, baseline, baseline_pyreqwest, event, has_pyreqwest, start_sink, wait_http  # noqa: E402
 from tests.sink import free_port  # noqa: E402
 
 
@@ -115,10 +115,10 @@ def without_http() -> Iterator[None]:
         HttpClient.request = real  # type: ignore[method-assign]
 
 
-async def raw_round(port: int, n: int, conc: int) -> tuple[float, float]:
-    """(µs of CPU per post, posts/s) of raw aiohttp posting ``n`` bodies to the sink."""
+async def raw_round(port: int, n: int, conc: int, client: str = "aiohttp") -> tuple[float, float]:
+    """(µs of CPU per post, posts/s) of raw aiohttp (or pyreqwest) posting ``n`` bodies to the sink."""
     cpu0 = time.process_time()
-    rate = await baseline(port, n, conc)
+    rate = await (baseline_pyreqwest if client == "pyreqwest" else baseline)(port, n, conc)
     return (time.process_time() - cpu0) / n * 1e6, rate
 
 
@@ -147,10 +147,13 @@ async def main() -> None:
             workers: list[float] = []
             loops: list[float] = []
             bare: list[float] = []
+            fastest: list[float] = []
             print(f"{'round':<7}{'raw µs/post':>12}{'worker µs/delivery':>20}{'loop thread':>13}{'others':>8}"
                   f"{'raw/worker':>12}{'raw posts/s':>13}{'worker /s':>11}")
             for r in range(args.rounds):
                 raw_cpu, raw_rate = await raw_round(port, args.deliveries, args.concurrency)
+                if has_pyreqwest():
+                    fastest.append((await raw_round(port, args.deliveries, args.concurrency, "pyreqwest"))[0])
                 w_cpu, loop_cpu, w_rate = await worker_round(work, args.deliveries, str(r), profile)
                 if args.without_http:
                     with without_http():
@@ -166,6 +169,10 @@ async def main() -> None:
                 raw_m, w_m = pick(raws), pick(workers)
                 split = f"{pick(loops):>13.0f}{'':>8}" if loops else " " * 21
                 print(f"{label:<7}{raw_m:>12.0f}{w_m:>20.0f}{split}{raw_m / w_m:>12.0%}")
+            if fastest:  # pip install pyreqwest: the fastest Python client of bench/http_clients.py
+                print(f"\nraw pyreqwest, per round: {', '.join(f'{f:.0f}' for f in fastest)} µs CPU per post; "
+                      f"median {statistics.median(fastest):.0f}, "
+                      f"{statistics.median(fastest) / statistics.median(workers):.0%} of the worker's per delivery")
             if bare:
                 own = statistics.median(bare)
                 raw_m = statistics.median(raws)

@@ -140,12 +140,14 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
-def network_problem(exc: BaseException, host: str, port: int | None) -> tuple[str, str]:
+def network_problem(exc: BaseException, host: str, port: int | None,
+                    ca_hint: str = "set `ca_file` for a private CA") -> tuple[str, str]:
     """What went wrong reaching ``host:port``, in plain words, and a metric label.
 
     Libraries wrap the socket error several times (``ConnectError(OSError(...))``); the
     root cause decides the words: a name that does not resolve, a refused connection, no
     answer in time, a TLS handshake or certificate problem, a connection cut short.
+    ``ca_hint`` says how to trust a private CA where the certificate is not trusted.
     """
     where = f"{host}:{port}" if port else host
     chain = _chain(exc)
@@ -158,7 +160,7 @@ def network_problem(exc: BaseException, host: str, port: int | None) -> tuple[st
     for e in chain:
         if isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
             detail = getattr(e, "verify_message", None) or "not trusted"
-            return (f"{where}: TLS certificate {detail}; set `ca_file` for a private CA", "tls")
+            return (f"{where}: TLS certificate {detail}; {ca_hint}", "tls")
         if isinstance(e, ssl.SSLError):
             return f"{where}: TLS handshake failed ({getattr(e, 'reason', None) or e})", "tls"
     for e in chain:
@@ -185,7 +187,9 @@ def classify_exception(exc: Exception, *, secrets: Iterable[str | None] = ()) ->
     """Transport errors (refused, reset, timeout) are retryable, in plain words; others are permanent."""
     if isinstance(exc, TransportError | OSError):
         host, port = (exc.host, exc.port) if isinstance(exc, TransportError) else ("the server", None)
-        text, label = network_problem(exc, host, port)
+        # The HTTP channels have no `ca_file` (email's): they trust what Python's ssl trusts.
+        text, label = network_problem(exc, host, port, ca_hint="for a private CA, add it to the system's "
+                                      "certificates or start notifier with SSL_CERT_FILE naming a bundle holding it")
         if label == "tls" and "certificate" in text:
             return permanent(redact(text, secrets), label=label)
         return retryable(redact(text, secrets), label=label)

@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+import os
 import socket
-from collections.abc import Iterator
+import ssl
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
 
 import pytest
+import trustme
 
 from notifier.channels import webhook
 from notifier.config.models import WebhookChannel
@@ -94,3 +102,63 @@ async def test_webhook_server_that_hangs_up_is_told_as_such() -> None:
         server.close()
     assert result.status == "retry"
     assert result.reason == f"127.0.0.1:{port}: the server closed the connection unexpectedly"
+
+
+@pytest.fixture
+def tls_receiver(tmp_path: Path) -> Iterator[tuple[Callable[[], Awaitable[int]], Path]]:
+    """A webhook receiver over HTTPS whose certificate a private CA signed, and that CA's file."""
+    ca = trustme.CA()
+    ca_file = tmp_path / "private-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert("127.0.0.1").configure_cert(context)
+    servers: list[asyncio.Server] = []
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        with contextlib.suppress(ConnectionError, asyncio.IncompleteReadError, ssl.SSLError):
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            await reader.readexactly(length)
+            writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok")
+            await writer.drain()
+        writer.close()
+
+    async def start() -> int:
+        server = await asyncio.start_server(answer, "127.0.0.1", 0, ssl=context)
+        servers.append(server)
+        return int(server.sockets[0].getsockname()[1])
+
+    yield start, ca_file
+    for server in servers:
+        server.close()
+
+
+async def _notifier_test(config: Path, **env: str) -> dict[str, Any]:
+    """``notifier test hook --json`` in a process of its own, with ``env`` added to its environment."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "notifier.cli", "test", "hook", "--config", str(config), "--db",
+        f"sqlite:///{config.parent / 'n.db'}", "--json", stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE, env={**os.environ, **env})
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert out, err.decode()
+    return json.loads(out)  # type: ignore[no-any-return]
+
+
+async def test_a_webhook_to_a_private_ca_fails_for_good_and_says_how_to_trust_it(
+        tls_receiver: tuple[Callable[[], Awaitable[int]], Path], tmp_path: Path) -> None:
+    start, ca_file = tls_receiver
+    port = await start()
+    config = tmp_path / "channels.yaml"
+    config.write_text(f"version: 1\nchannels:\n  hook: {{type: webhook, url: 'https://127.0.0.1:{port}/hook'}}\n"
+                      "routes: []\n")
+    system = ssl.get_default_verify_paths().openssl_cafile  # the system's bundle, whatever the caller set
+    untrusted = await _notifier_test(config, SSL_CERT_FILE=system)
+    # Not a passing network problem: trying again changes nothing until someone acts.
+    assert untrusted["status"] == "permanent", untrusted
+    assert untrusted["reason"].startswith(f"127.0.0.1:{port}: TLS certificate "), untrusted
+    assert untrusted["reason"].endswith("for a private CA, add it to the system's certificates or start notifier "
+                                        "with SSL_CERT_FILE naming a bundle holding it"), untrusted
+    # Doing what it says is enough.
+    trusted = await _notifier_test(config, SSL_CERT_FILE=str(ca_file))
+    assert trusted["status"] == "sent", trusted
