@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import getpass
 from collections.abc import Callable
-from typing import Any
 
+from notifier.cli_common import AddCommand, add_common_flags, local_time, print_json, with_service
 from notifier.core.cases import ACTIONS, STATUSES, Action
 
 __all__ = ["add_commands"]
@@ -19,7 +19,6 @@ __all__ = ["add_commands"]
 
 def _cmd_cases(args: argparse.Namespace) -> int:
     from notifier.cases_api import timings
-    from notifier.cli import _fmt_time, _print_json, _with_service
     from notifier.service import Service
     from notifier.store.cases import CaseStore
 
@@ -28,7 +27,7 @@ def _cmd_cases(args: argparse.Namespace) -> int:
                                                                limit=args.limit)
         now = service.clock()
         if args.json:
-            _print_json([{**c.to_json(), "timings": timings(c, service.config, now)} for c in rows])
+            print_json([{**c.to_json(), "timings": timings(c, service.config, now)} for c in rows])
             return 0
         if not rows:
             print("no cases" + (f" with status {args.status}" if args.status else ""))
@@ -37,17 +36,16 @@ def _cmd_cases(args: argparse.Namespace) -> int:
         for c in rows:
             late = c.expected_response_at is not None and (c.claimed_at or now) > c.expected_response_at
             who = c.claimed_by or c.resolved_by or ""
-            print(f"{c.id:<32}  {c.status:<9} {c.site[:18]:<18} {_fmt_time(c.round_opened_at):<19}  "
-                  f"{_fmt_time(c.expected_response_at):<19}{'!' if late else ' '} {who}")
+            print(f"{c.id:<32}  {c.status:<9} {c.site[:18]:<18} {local_time(c.round_opened_at):<19}  "
+                  f"{local_time(c.expected_response_at):<19}{'!' if late else ' '} {who}")
         return 0
 
-    return _with_service(args, go)
+    return with_service(args, go)
 
 
 def _action(verb: Action) -> Callable[[argparse.Namespace], int]:
     def run(args: argparse.Namespace) -> int:
         from notifier.cases import act
-        from notifier.cli import _print_json, _with_service
         from notifier.service import Service
         from notifier.store.cases import CaseNotFound
 
@@ -59,7 +57,7 @@ def _action(verb: Action) -> Callable[[argparse.Namespace], int]:
                 print(f"no case {args.case!r} (see `notifier cases`)")
                 return 2
             if args.json:
-                _print_json({"outcome": result.outcome, "reason": result.reason, "case": result.case.to_json()})
+                print_json({"outcome": result.outcome, "reason": result.reason, "case": result.case.to_json()})
             elif result.outcome == "refused":
                 print(f"case {args.case} is {result.reason}")
             elif result.outcome == "unchanged":
@@ -69,19 +67,18 @@ def _action(verb: Action) -> Callable[[argparse.Namespace], int]:
                 print(f"case {args.case} {result.case.status} by {args.by}")
             return 1 if result.outcome == "refused" else 0
 
-        return _with_service(args, go)
+        return with_service(args, go)
 
     return run
 
 
-def add_commands(command: Callable[[str, str], argparse.ArgumentParser],
-                 common: Callable[..., Any]) -> None:
+def add_commands(command: AddCommand) -> None:
     """Register the cases commands on the ``notifier`` parser."""
     p = command("cases", "list cases (people waiting for an answer), most recently active first")
     p.add_argument("--status", choices=STATUSES, help="only cases in this state")
     p.add_argument("--site", help="only this site's cases")
     p.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
-    common(p)
+    add_common_flags(p)
     p.set_defaults(func=_cmd_cases)
     helps = {"claim": "take a case: the team sees who is on it, escalations stop",
              "resolve": "mark a case answered", "reopen": "open a resolved case again"}
@@ -91,5 +88,5 @@ def add_commands(command: Callable[[str, str], argparse.ArgumentParser],
         p.add_argument("--by", default=getpass.getuser(), help="who acts (default: your login name)")
         if verb == "resolve":
             p.add_argument("--note", help="what was done, kept with the case")
-        common(p)
+        add_common_flags(p)
         p.set_defaults(func=_action(verb))

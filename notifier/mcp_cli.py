@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 
+from notifier.cli_common import loaded_config
+
 __all__ = ["add_arguments", "run"]
 
 
@@ -30,13 +32,12 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Serve until the host closes stdin."""
-    from notifier.cli import _load
     from notifier.logs import configure_logging
     from notifier.mcp_server import run_stdio
     from notifier.service import Service
 
     configure_logging(args.log_level)
-    config = _load(args.config, unset_ok=True)
+    config = loaded_config(args.config, unset_ok=True)
     if config is None:
         return 1
 

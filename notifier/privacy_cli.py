@@ -23,6 +23,7 @@ from typing import Any
 
 import orjson
 
+from notifier.cli_common import loaded_config
 from notifier.core.subject import Subject, SubjectError
 
 __all__ = ["add_arguments", "run"]
@@ -72,7 +73,6 @@ def run(args: argparse.Namespace) -> int:
         from notifier.retention_cli import purge
 
         return purge(args)
-    from notifier.cli import _load
     from notifier.logs import configure_logging
 
     # Logs on stderr, warnings only: stdout is the export or the report.
@@ -82,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     except SubjectError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    config = _load(args.config, unset_ok=True)
+    config = loaded_config(args.config, unset_ok=True)
     if config is None:
         return 1
     return asyncio.run(_run(args, config, subject))

@@ -1,0 +1,133 @@
+"""What the ``notifier`` commands share: their common flags, loading channels.yaml with
+every problem printed, opening the service or the store around a command, and printing.
+
+Every command module (``cli``, ``config_cli``, ``delivery_cli``, ``cases_cli``…) imports
+from here, and none from ``cli``: ``cli`` builds the parser from them, so the imports
+point one way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from notifier.config.errors import ConfigError
+from notifier.config.loader import load_config
+from notifier.config.models import Config
+from notifier.core.events import Event
+from notifier.service import Service, default_config_path
+from notifier.store import Store
+
+__all__ = ["LOG_LEVELS", "AddCommand", "add_common_flags", "add_running_flags", "counted", "loaded_config",
+           "local_time", "print_json", "read_events", "with_service", "with_store"]
+
+LOG_LEVELS = ("debug", "info", "warning", "error")
+
+AddCommand = Callable[[str, str], argparse.ArgumentParser]
+"""``command(name, help)``: a new ``notifier NAME`` sub-parser (what ``add_commands`` functions receive)."""
+
+
+def add_common_flags(p: argparse.ArgumentParser, *, db: bool = True, json_flag: bool = True) -> None:
+    """``--config``, and unless told otherwise ``--db`` and ``--json``."""
+    p.add_argument("--config", default=None, help="channels.yaml (default: $NOTIFIER_CONFIG or ./channels.yaml)")
+    if db:
+        p.add_argument("--db", default=None, help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
+    if json_flag:
+        p.add_argument("--json", action="store_true", help="machine-readable output")
+
+
+def add_running_flags(p: argparse.ArgumentParser) -> None:
+    """Flags of the long-running commands."""
+    p.add_argument("--log-level", default="info", type=str.lower, choices=LOG_LEVELS,
+                   help="least severe log records shown (default: info)")
+    p.add_argument("--dev", action="store_true",
+                   help="let email channels without SMTP deliver to the local capture inbox (trying notifier out)")
+
+
+def print_json(data: Any) -> None:
+    """``data`` as indented JSON on stdout (``--json``)."""
+    sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def counted(n: int, word: str) -> str:
+    """``1 channel``, ``2 channels``."""
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def local_time(value: Any) -> str:
+    """A stored time in the local zone, to the second, for tables (``-`` when unset)."""
+    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+
+
+def loaded_config(path: str | None, *, unset_ok: bool = False) -> Config | None:
+    """The configuration, or ``None`` after printing every problem.
+
+    ``unset_ok`` for commands that send nothing: a channel's unset ``${SECRET}`` is no problem.
+    """
+    p = Path(path) if path else default_config_path()
+    try:
+        return load_config(p, unset_ok=unset_ok)
+    except FileNotFoundError:
+        print(f"{p}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
+    except ConfigError as exc:
+        for issue in exc.issues:
+            print(issue, file=sys.stderr)
+        print(f"{counted(len(exc.issues), 'problem')} in {p}", file=sys.stderr)
+    return None
+
+
+def read_events(source: str) -> list[Event]:
+    """The events of a JSON file (one event or an array), ``-`` for standard input."""
+    raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+    data = orjson.loads(raw)
+    items = data if isinstance(data, list) else [data]
+    return [Event.model_validate(item) for item in items]
+
+
+def with_service(args: argparse.Namespace, fn: Callable[[Service], Awaitable[int]],
+                 *, open_channels: bool = False) -> int:
+    """Run ``fn`` on the service of ``--config`` and ``--db``; its exit code, 1 if the configuration is refused.
+
+    Without ``open_channels`` only the store is opened, and a channel's unset secret is no problem.
+    """
+    config = loaded_config(args.config, unset_ok=not open_channels)
+    if config is None:
+        return 1
+
+    async def go() -> int:
+        service = Service(args.config, args.db, config=config)
+        if open_channels:
+            await service.open()
+        else:
+            await service.store.open()
+        try:
+            return await fn(service)
+        finally:
+            if open_channels:
+                await service.close()
+            else:
+                await service.store.close()
+
+    return asyncio.run(go())
+
+
+def with_store(args: argparse.Namespace, fn: Callable[[Store], Awaitable[int]]) -> int:
+    """Run ``fn`` on the store alone: no configuration, so no channel secret is needed."""
+    from notifier.service import default_db_url
+    from notifier.store import store_for
+
+    async def go() -> int:
+        store = store_for(args.db or default_db_url())
+        await store.open()
+        try:
+            return await fn(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(go())
