@@ -6,12 +6,10 @@ objects that name the field: ``{"error": "…", "details": [{"path": "[3].kind",
 
 from __future__ import annotations
 
-import functools
 import math
 import os
-import re
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 from typing import Any
@@ -26,11 +24,12 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 
 from notifier import metrics
-from notifier.auth import ENV_TOKEN, Authenticator, Principal, signature_problem
+from notifier.api_access import AccessGuard, principal
+from notifier.api_responses import JSONBody, error_response
+from notifier.auth import ENV_TOKEN, Authenticator, signature_problem
 from notifier.browser import BrowserAccess, add_docs
 from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
-from notifier.console import is_console_path
 from notifier.core.events import MAX_BATCH, NUL_FREE, Event
 from notifier.health import due_age, judge, stuck_after_from_env
 from notifier.http_guard import read_body
@@ -46,20 +45,6 @@ log = structlog.get_logger(__name__)
 
 _one = TypeAdapter(Event)
 _many = TypeAdapter(list[Event])
-
-
-class _JSON(Response):
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content)
-
-
-def _error(status: int, message: str, details: list[dict[str, Any]] | None = None) -> _JSON:
-    body: dict[str, Any] = {"error": message}
-    if details:
-        body["details"] = details
-    return _JSON(body, status_code=status)
 
 
 def _details(exc: ValidationError, batch: bool) -> list[dict[str, Any]]:
@@ -84,20 +69,20 @@ def _details(exc: ValidationError, batch: bool) -> list[dict[str, Any]]:
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
-def _not_json(request: Request, exc: orjson.JSONDecodeError) -> _JSON:
+def _not_json(request: Request, exc: orjson.JSONDecodeError) -> JSONBody:
     """The answer to a body that is not JSON; a form (PHP's and HTML's default) gets a 415
     that says what to send. Logged: the sender's developer may never read the answer."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in _FORMS:
         log.warning("event refused: form-encoded body", path=request.url.path, content_type=content_type,
                     client=request.client.host if request.client else None)
-        return _error(415, f"the body is form data ({content_type}): send JSON (Content-Type: "
-                           "application/json), e.g. in PHP: 'body' => wp_json_encode($event) "
-                           "or json_encode($event); see /docs")
+        return error_response(415, f"the body is form data ({content_type}): send JSON (Content-Type: "
+                                    "application/json), e.g. in PHP: 'body' => wp_json_encode($event) "
+                                    "or json_encode($event); see /docs")
     log.warning("event refused: invalid JSON", path=request.url.path, content_type=content_type or None,
                 error=str(exc), client=request.client.host if request.client else None)
-    return _error(400, f"invalid JSON: {exc}; send one JSON event or an array "
-                       "(Content-Type: application/json)")
+    return error_response(400, f"invalid JSON: {exc}; send one JSON event or an array "
+                                "(Content-Type: application/json)")
 
 
 def create_app(service: Service, *, run_worker: bool = True, manage: bool = True,
@@ -134,7 +119,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     # The docs are served from local files (see notifier.browser): FastAPI's own pages load
     # their scripts from a CDN and stay blank offline.
     app = FastAPI(title="notifier", version="0.1.0", lifespan=lifespan,
-                  default_response_class=_JSON, docs_url=None, redoc_url=None)
+                  default_response_class=JSONBody, docs_url=None, redoc_url=None)
     add_docs(app)
     document(app, max_batch=MAX_BATCH)
     env_token = os.environ.get(ENV_TOKEN) or None
@@ -189,14 +174,14 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         # Down, locked, disk full, read-only: nothing was stored, the client may post again
         # (with the same ids: a retry is never processed twice).
-        response = _error(503, f"the database is unavailable, try again later: {exc}")
+        response = error_response(503, f"the database is unavailable, try again later: {exc}")
         response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
         return response
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(request: Request, exc: RequestValidationError) -> Response:
         # A query or path parameter of the wrong type: the same error shape as everywhere.
-        return _error(422, "invalid request", [
+        return error_response(422, "invalid request", [
             {"path": format_path([x for x in e["loc"] if x not in ("query", "path", "body")]) or e["loc"][0],
              "message": e["msg"]} for e in exc.errors()])
 
@@ -204,29 +189,29 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     async def gone(request: Request, exc: ClientDisconnect) -> Response:
         # The client left, or was dropped for sending its body too slowly: nothing was stored,
         # and this answer reaches nobody. Not an error of ours, so no traceback in the logs.
-        return _error(408, "the request body was not received in full")
+        return error_response(408, "the request body was not received in full")
 
     @app.post("/v1/events", status_code=202)
     async def post_events(request: Request) -> Response:
         """Accept one event or a JSON array of up to 1,000."""
         raw = await read_body(request, MAX_BODY)
         if raw is None:
-            return _error(413, f"body is larger than {MAX_BODY} bytes")
+            return error_response(413, f"body is larger than {MAX_BODY} bytes")
         who = principal(request)
         if who is not None and who.hmac_secret:
             problem = signature_problem(who.hmac_secret, request.headers.get("x-notifier-timestamp"),
                                         request.headers.get("x-notifier-signature"), raw, time.time())
             if problem:
-                return _error(401, problem)
+                return error_response(401, problem)
         try:
             data = orjson.loads(raw)
         except orjson.JSONDecodeError as exc:
             return _not_json(request, exc)
         batch = isinstance(data, list)
         if batch and len(data) > MAX_BATCH:
-            return _error(413, f"a batch holds at most {MAX_BATCH} events, this one has {len(data)}")
+            return error_response(413, f"a batch holds at most {MAX_BATCH} events, this one has {len(data)}")
         if batch and not data:
-            return _error(422, "empty batch")
+            return error_response(422, "empty batch")
         # A body without an escaped NUL holds none (JSON strings cannot carry it raw): the
         # events need not be searched for one, each on its own (see Event._tool_arguments).
         context = {NUL_FREE: True} if b"\\u0000" not in raw else None
@@ -234,21 +219,21 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             events = _many.validate_python(data, context=context) if batch else \
                 [_one.validate_python(data, context=context)]
         except ValidationError as exc:
-            return _error(422, "invalid event" + (" in batch: nothing was stored" if batch else ""),
-                          _details(exc, batch))
+            return error_response(422, "invalid event" + (" in batch: nothing was stored" if batch else ""),
+                                  _details(exc, batch))
         if who is not None and who.sites is not None:
             refused = [{"path": f"[{i}].site" if batch else "site", "message":
                         f"token {who.name!r} may not post for site {ev.site!r} (allowed: "
                         f"{', '.join(sorted(who.sites))})", **({"index": i} if batch else {})}
                        for i, ev in enumerate(events) if not who.may_site(ev.site)]
             if refused:
-                return _error(403, "site not allowed for this token" + (": nothing was stored" if batch else ""),
-                              refused)
+                stored = ": nothing was stored" if batch else ""
+                return error_response(403, "site not allowed for this token" + stored, refused)
         now = service.clock()
         key = request.headers.get("idempotency-key")
         if key and not batch:
             if len(key) > 200:
-                return _error(422, "Idempotency-Key is longer than 200 characters")
+                return error_response(422, "Idempotency-Key is longer than 200 characters")
             events = [events[0].completed(now, key)]
         # No time given: concurrent requests share transactions (notifier/intake.py).
         results = await service.accept(events)
@@ -259,7 +244,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         for labels, n in counted.items():
             metrics.accepted.labels(*labels).inc(n)
         body = [r.to_json() for r in results]
-        return _JSON({"events": body} if batch else body[0], status_code=202)
+        return JSONBody({"events": body} if batch else body[0], status_code=202)
 
     @app.get("/v1/events/{event_id}")
     async def get_event(event_id: str, request: Request) -> Response:
@@ -268,10 +253,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         who = principal(request)
         # Another site's event is answered like a missing one: its existence is not for this token.
         if found is None or (who is not None and not who.may_site(found[0].site)):
-            return _error(404, f"no event {event_id!r}")
+            return error_response(404, f"no event {event_id!r}")
         event, received = found
         deliveries = await service.store.list_deliveries(event_id=event_id, limit=1000)
-        return _JSON({
+        return JSONBody({
             "event": event.to_json(),
             "received_at": received.isoformat(),
             "deliveries": [d.to_json() for d in deliveries],
@@ -282,8 +267,8 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
                               event_id: str | None = None, limit: int = 100) -> Response:
         """Deliveries, newest first, filtered by status, channel or event."""
         if status is not None and status not in STATUSES:
-            return _error(422, f"unknown status {status!r}", [{"path": "status",
-                                                                "message": f"allowed: {', '.join(STATUSES)}"}])
+            return error_response(422, f"unknown status {status!r}",
+                                  [{"path": "status", "message": f"allowed: {', '.join(STATUSES)}"}])
         limit = max(1, min(limit, 10_000))
         who = principal(request)
         bound = who is not None and who.sites is not None
@@ -300,16 +285,16 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
                 if allowed[d.event_id]:
                     kept.append(d)
             rows = kept[:limit]
-        return _JSON({"deliveries": [d.to_json() for d in rows]})
+        return JSONBody({"deliveries": [d.to_json() for d in rows]})
 
     @app.get("/v1/deliveries/{delivery_id}")
     async def get_delivery(delivery_id: str, request: Request) -> Response:
         """One delivery with its attempts."""
         d = await service.store.get_delivery(delivery_id)
         if d is None or not await may_see_delivery(request, d.event_id):
-            return _error(404, f"no delivery {delivery_id!r}")
+            return error_response(404, f"no delivery {delivery_id!r}")
         attempts = await service.store.attempts(delivery_id)
-        return _JSON({**d.to_json(), "attempt_history": [
+        return JSONBody({**d.to_json(), "attempt_history": [
             {"number": a.number, "at": a.at.isoformat(), "outcome": a.outcome, "reason": a.reason,
              "duration_ms": round(a.duration_ms, 1)} for a in attempts]})
 
@@ -318,14 +303,15 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         """Send a dead (or sent) delivery again."""
         found = await service.store.get_delivery(delivery_id)
         if found is None or not await may_see_delivery(request, found.event_id):
-            return _error(404, f"no delivery {delivery_id!r}")
+            return error_response(404, f"no delivery {delivery_id!r}")
         ids = await service.store.replay(service.clock(), delivery_id)
         if not ids:
             d = await service.store.get_delivery(delivery_id)
             if d is None:
-                return _error(404, f"no delivery {delivery_id!r}")
-            return _error(409, f"delivery {delivery_id} is {d.status}: only dead or sent deliveries are replayed")
-        return _JSON({"replayed": ids}, status_code=202)
+                return error_response(404, f"no delivery {delivery_id!r}")
+            return error_response(409, f"delivery {delivery_id} is {d.status}: "
+                                       "only dead or sent deliveries are replayed")
+        return JSONBody({"replayed": ids}, status_code=202)
 
     @app.get("/healthz")
     async def healthz() -> Response:
@@ -342,7 +328,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             counts = await service.store.count_deliveries()
             next_due = await service.store.next_due()
         except Exception as exc:
-            return _error(503, f"database unavailable: {exc}")
+            return error_response(503, f"database unavailable: {exc}")
         verdict = judge(worker=service.worker_liveness(), oldest_due_age=due_age(next_due, service.clock()),
                         stuck_after=stuck_after)
         body: dict[str, Any] = {"status": "ok" if verdict.ok else "unhealthy", **verdict.details,
@@ -357,7 +343,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             body["worker"]["processes_beside"] = children.running()
         if not verdict.ok:
             body["error"] = "; ".join(verdict.problems)
-        return _JSON(body, status_code=200 if verdict.ok else 503)
+        return JSONBody(body, status_code=200 if verdict.ok else 503)
 
     @app.get("/metrics")
     async def metrics_endpoint() -> Response:
@@ -377,93 +363,3 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     direct = DirectRoute(app, "POST", "/v1/events", post_events)
     return AccessLog(BrowserAccess(AccessGuard(direct, authenticator), browser_settings))  # type: ignore[arg-type,return-value]
-
-
-
-
-_PRINCIPAL = "notifier.principal"
-
-
-@functools.cache
-def _own_credential_paths() -> tuple[re.Pattern[str], re.Pattern[str], str]:
-    # Imported on first use, once: these modules import this one.
-    from notifier.action_pages import ACT_PATH
-    from notifier.helpdesk_inbound import INBOUND_PATH
-    from notifier.slack_interactions import INTERACTIONS_PATH
-
-    return ACT_PATH, INBOUND_PATH, INTERACTIONS_PATH
-
-
-def self_authenticated(path: str) -> bool:
-    """Paths whose requests carry their own credential instead of an API token.
-
-    Action links hold a signed token for one action on one case; helpdesk webhooks are
-    signed with their channel's secret, Slack's clicks with the app's signing secret; the
-    console checks its own session cookies (a browser sends no bearer token). Each checks
-    it and answers 4xx when it fails.
-    """
-    act, inbound, interactions = _own_credential_paths()
-    return bool(act.match(path) or inbound.match(path)) or is_console_path(path) or path == interactions
-
-
-def principal(request: Request) -> Principal | None:
-    """The caller of ``request``; ``None`` when no token exists (the API is open)."""
-    found: Principal | None = request.scope.get(_PRINCIPAL)
-    return found
-
-
-def required_scope(method: str, path: str) -> str | None:
-    """The scope a request needs; ``None``: any valid token (the docs, the tool definitions, unknown paths)."""
-    if path == "/mcp":
-        return "events:write"  # calling the tool posts an event
-    if path == "/v1/tools":
-        return None  # a bot holding only events:write reads the definition of what it may call
-    if path.startswith("/v1/"):
-        if path.startswith("/v1/privacy/"):
-            return "admin"  # reading a person's data is as sensitive as erasing it
-        if method in ("GET", "HEAD"):
-            return "read"
-        if method == "POST" and path == "/v1/events":
-            return "events:write"
-        return "admin"
-    if path == "/metrics":
-        return "read"
-    return None
-
-
-class AccessGuard:
-    """Pure ASGI middleware: every path but ``/healthz`` needs a token once any token exists.
-
-    The token's scope must fit the request (see :func:`required_scope`); the principal is
-    left in the ASGI scope for the endpoints, which check sites and signatures. Written as
-    plain ASGI rather than ``@app.middleware`` because the latter wraps every request in
-    extra tasks and streams, which costs a large share of a small request.
-    """
-
-    def __init__(self, app: FastAPI, authenticator: Callable[[], tuple[Authenticator, bool]]) -> None:
-        self.app = app
-        self.authenticator = authenticator
-        self.state = app.state
-        self.router = app.router
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] == "http" and scope["method"] != "OPTIONS" and scope["path"] != "/healthz" \
-                and not self_authenticated(scope["path"]):
-            auth, metrics_public = self.authenticator()
-            path = scope["path"]
-            if auth.enabled and not (metrics_public and path == "/metrics"):
-                header = next((v for k, v in scope["headers"] if k == b"authorization"), b"")
-                who = auth.identify(header.decode("latin-1"))
-                need = required_scope(scope["method"], path)
-                response = None
-                if who is None:
-                    response = _error(401, "missing or wrong bearer token (Authorization: Bearer …)")
-                    response.headers["WWW-Authenticate"] = "Bearer"
-                elif need is not None and not who.allows(need):
-                    response = _error(403, f"token {who.name!r} lacks the {need!r} scope "
-                                           f"(it has: {', '.join(sorted(who.scopes))})")
-                if response is not None:
-                    await response(scope, receive, send)
-                    return
-                scope[_PRINCIPAL] = who
-        await self.app(scope, receive, send)

@@ -15,15 +15,15 @@ from typing import Any
 from notifier.config.models import Config, Route
 from notifier.core.cases import Action, case_identity, message_for_user, opens_case
 from notifier.core.events import Event, Kind, new_ids
-from notifier.core.hours import add_business_time
+from notifier.core.hours import add_business_time, business_time_between
 from notifier.core.routing import Plan
 from notifier.follow_ups import queue_follow_ups
 from notifier.measures import measure_action, observe
 from notifier.store.base import Store
-from notifier.store.cases import ActionResult, CaseStore, Opened, Opening, TimerPlan
+from notifier.store.cases import ActionResult, Case, CaseStore, Opened, Opening, TimerPlan
 
 __all__ = ["CasePlan", "act", "case_view", "open_cases", "plan_cases", "plan_openings", "response_due",
-           "timer_plans"]
+           "timer_plans", "timings"]
 
 
 def _route(config: Config, name: str | None) -> Route | None:
@@ -184,3 +184,27 @@ async def act(store: Store, config: Config, case_id: str, action: Action, *, by:
     if told:
         await store.notify_work()
     return result
+
+
+def timings(case: Case, config: Config, now: datetime) -> dict[str, Any]:
+    """How long the case waited: to be claimed, to be resolved, and whether it is late.
+
+    Seconds of wall-clock time, and of business hours (what a response target counts).
+    """
+    d = config.defaults
+
+    def span(start: datetime, end: datetime | None) -> dict[str, float]:
+        stop = end or now
+        return {"seconds": round((stop - start).total_seconds(), 3),
+                "business_seconds": round(business_time_between(start, stop, d.business_hours,
+                                                                d.timezone).total_seconds(), 3)}
+
+    start = case.round_opened_at
+    answered = case.claimed_at or (case.resolved_at if case.status == "resolved" else None)
+    return {
+        "to_claim": span(start, case.claimed_at) if case.claimed_at else None,
+        "to_resolve": span(start, case.resolved_at) if case.status == "resolved" and case.resolved_at else None,
+        "waiting": span(start, None) if answered is None else None,
+        "late": case.expected_response_at is not None
+        and (answered or now) > case.expected_response_at,
+    }

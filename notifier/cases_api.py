@@ -8,18 +8,16 @@ idempotent; claiming a case somebody else holds answers ``409`` naming the holde
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
-from notifier.cases import act
-from notifier.config.models import Config
+from notifier.api_access import principal
+from notifier.api_responses import error_response, json_response
+from notifier.cases import act, timings
 from notifier.core.cases import ACTIONS, STATUSES, Action
-from notifier.core.hours import business_time_between
 from notifier.http_guard import read_body
 from notifier.store.cases import Case, CaseNotFound, CaseStore
 from notifier.store.measures import MeasureStore
@@ -43,45 +41,11 @@ class ActionBody(BaseModel):
     note: Annotated[str, Field(max_length=2000)] | None = None
 
 
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
-
-
-def _error(status: int, message: str, **extra: Any) -> Response:
-    return _json({"error": message, **extra}, status)
-
-
-def timings(case: Case, config: Config, now: datetime) -> dict[str, Any]:
-    """How long the case waited: to be claimed, to be resolved, and whether it is late.
-
-    Seconds of wall-clock time, and of business hours (what a response target counts).
-    """
-    d = config.defaults
-
-    def span(start: datetime, end: datetime | None) -> dict[str, float]:
-        stop = end or now
-        return {"seconds": round((stop - start).total_seconds(), 3),
-                "business_seconds": round(business_time_between(start, stop, d.business_hours,
-                                                                d.timezone).total_seconds(), 3)}
-
-    start = case.round_opened_at
-    answered = case.claimed_at or (case.resolved_at if case.status == "resolved" else None)
-    return {
-        "to_claim": span(start, case.claimed_at) if case.claimed_at else None,
-        "to_resolve": span(start, case.resolved_at) if case.status == "resolved" and case.resolved_at else None,
-        "waiting": span(start, None) if answered is None else None,
-        "late": case.expected_response_at is not None
-        and (answered or now) > case.expected_response_at,
-    }
-
-
 def case_router(get_service: Any) -> APIRouter:
     """The routes, bound to the running service (``get_service()`` returns it)."""
     router = APIRouter()
 
     def visible(request: Request, case: Case | None) -> bool:
-        from notifier.api import principal
-
         who = principal(request)
         return case is not None and (who is None or who.may_site(case.site))
 
@@ -89,18 +53,16 @@ def case_router(get_service: Any) -> APIRouter:
     async def list_cases(request: Request, status: str | None = None, site: str | None = None,
                          limit: int = 100) -> Response:
         """Cases, most recently active first, filtered by status or site."""
-        from notifier.api import principal
-
         if status is not None and status not in STATUSES:
-            return _error(422, f"unknown status {status!r}",
-                          details=[{"path": "status", "message": f"allowed: {', '.join(STATUSES)}"}])
+            return error_response(422, f"unknown status {status!r}",
+                                  details=[{"path": "status", "message": f"allowed: {', '.join(STATUSES)}"}])
         service = get_service()
         rows = await CaseStore(service.store.connector()).find(
             status=status, site=site, limit=max(1, min(limit, 1000)))
         who = principal(request)
         rows = [c for c in rows if who is None or who.may_site(c.site)]
         now = service.clock()
-        return _json({"cases": [{**c.to_json(), "timings": timings(c, service.config, now)} for c in rows]})
+        return json_response({"cases": [{**c.to_json(), "timings": timings(c, service.config, now)} for c in rows]})
 
     @router.get("/v1/cases/{case_id}")
     async def get_case(request: Request, case_id: str) -> Response:
@@ -109,47 +71,46 @@ def case_router(get_service: Any) -> APIRouter:
         cases = CaseStore(service.store.connector())
         case = await cases.get(case_id)
         if case is None or not visible(request, case):
-            return _error(404, f"no case {case_id!r}")
-        return _json({**case.to_json(), **await cases.history(case_id),
-                      "timings": timings(case, service.config, service.clock()),
-                      # The users' ratings of this case (feedback events of its conversation).
-                      "satisfaction": await MeasureStore(service.store.connector()).case_rating(case_id)})
+            return error_response(404, f"no case {case_id!r}")
+        return json_response({**case.to_json(), **await cases.history(case_id),
+                              "timings": timings(case, service.config, service.clock()),
+                              # The users' ratings of this case (feedback events of its conversation).
+                              "satisfaction": await MeasureStore(service.store.connector()).case_rating(case_id)})
 
     @router.post("/v1/cases/{case_id}/{action}")
     async def act_on_case(request: Request, case_id: str, action: str) -> Response:
         """Claim, resolve or reopen a case (idempotent; 409 names who holds it)."""
-        from notifier.api import principal
-
         if action not in ACTIONS:
-            return _error(404, f"unknown action {action!r}: use {', '.join(ACTIONS)}")
+            return error_response(404, f"unknown action {action!r}: use {', '.join(ACTIONS)}")
         raw = await read_body(request, MAX_ACTION_BODY)
         if raw is None:  # refused before it is read whole: nobody's memory for a visitor's megabytes
-            return _error(413, f"an action's body is at most {MAX_ACTION_BODY} bytes")
+            return error_response(413, f"an action's body is at most {MAX_ACTION_BODY} bytes")
         try:
             body = ActionBody.model_validate_json(raw) if raw.strip() else ActionBody()
         except ValidationError as exc:
-            return _error(422, "invalid action", details=[
+            return error_response(422, "invalid action", details=[
                 {"path": ".".join(str(x) for x in e["loc"]) or "body",
                  "message": "unknown field" if e["type"] == "extra_forbidden" else e["msg"]}
                 for e in exc.errors(include_url=False)])
         who = principal(request)
         by = body.by or (who.name if who is not None else None)
         if by is None:
-            return _error(422, "say who acts", details=[{"path": "by", "message": "required when no token is used"}])
+            return error_response(422, "say who acts",
+                                  details=[{"path": "by", "message": "required when no token is used"}])
         service = get_service()
         # A token bound to sites acts only on their cases (others do not exist for it).
         if who is not None and who.sites is not None and not visible(
                 request, await CaseStore(service.store.connector()).get(case_id)):
-            return _error(404, f"no case {case_id!r}")
+            return error_response(404, f"no case {case_id!r}")
         verb: Action = action
         try:
             result = await act(service.store, service.config, case_id, verb, by=by, via="api",
                                now=service.clock(), note=body.note)
         except CaseNotFound:
-            return _error(404, f"no case {case_id!r}")
+            return error_response(404, f"no case {case_id!r}")
         if result.outcome == "refused":
-            return _error(409, f"case {case_id} is {result.reason}", holder=result.case.claimed_by,
-                          case=result.case.to_json())
-        return _json({"outcome": result.outcome, "case": result.case.to_json()})
+            return error_response(409, f"case {case_id} is {result.reason}", holder=result.case.claimed_by,
+                                  case=result.case.to_json())
+        return json_response({"outcome": result.outcome, "case": result.case.to_json()})
 
     return router

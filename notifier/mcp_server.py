@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 __all__ = ["http_manager", "mcp_server", "run_stdio"]
 
-_PRINCIPAL = "notifier.principal"  # where the API's AccessGuard leaves the caller (notifier.api)
+_PRINCIPAL = "notifier.principal"  # where the API's AccessGuard leaves the caller (notifier.api_access.PRINCIPAL_KEY)
 
 
 def _caller(request: Any) -> tuple[Principal | None, str | None]:

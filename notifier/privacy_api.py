@@ -3,7 +3,7 @@
 ``?email=…`` names a person, ``?conversation=…`` one conversation; exactly one of them
 (neither or both: 404, no such subject; an address that is not one: 422).
 Both methods need an ``admin`` token (a ``read`` token gets 403, whatever the method:
-see :func:`notifier.api.required_scope`), and one not bound to ``sites``, since a person
+see :func:`notifier.api_access.required_scope`), and one not bound to ``sites``, since a person
 is not one site's. The erasure's audit record names the token.
 """
 
@@ -11,24 +11,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-import orjson
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
+from notifier.api_access import principal
+from notifier.api_responses import error_response, json_response
 from notifier.core.subject import EMAIL_PATTERN, Subject, SubjectError
 
 __all__ = ["privacy_router"]
 
 
-def _json(content: Any, status: int = 200) -> Response:
-    return Response(orjson.dumps(content), status_code=status, media_type="application/json")
-
-
 def _error(status: int, message: str, field: str | None = None) -> Response:
-    body: dict[str, Any] = {"error": message}
-    if field is not None:
-        body["details"] = [{"path": field, "message": message}]
-    return _json(body, status)
+    return error_response(status, message, None if field is None else [{"path": field, "message": message}])
 
 
 Email = Annotated[str | None, Query(max_length=320, pattern=EMAIL_PATTERN,
@@ -50,8 +44,6 @@ def privacy_router(get_service: Any) -> APIRouter:
     router = APIRouter()
 
     def refused(request: Request) -> Response | None:
-        from notifier.api import principal
-
         who = principal(request)
         if who is not None and who.sites is not None:
             return _error(403, f"token {who.name!r} is limited to some sites: a person's data spans them all")
@@ -69,13 +61,12 @@ def privacy_router(get_service: Any) -> APIRouter:
         if (no := refused(request)) is not None:
             return no
         service = get_service()
-        return _json(await export_subject(service.config, service.store, subject, service.clock()))
+        return json_response(await export_subject(service.config, service.store, subject, service.clock()))
 
     @router.delete("/v1/privacy/subjects")
     async def erase(request: Request, email: Email = None, conversation: Conversation = None) -> Response:
         """Erase a person (``email``) or a conversation; answers the counts, the audit hash and
         the helpdesk tickets to erase there too."""
-        from notifier.api import principal
         from notifier.privacy import erase_subject
 
         subject = _subject(email, conversation)
@@ -88,6 +79,6 @@ def privacy_router(get_service: Any) -> APIRouter:
         report = await erase_subject(service.config, service.store, subject,
                                      erased_by=who.name if who is not None else "(no token)", via="api",
                                      now=service.clock())
-        return _json(report)
+        return json_response(report)
 
     return router

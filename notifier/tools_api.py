@@ -4,7 +4,7 @@
 ``?format=openai`` or ``?format=anthropic`` (the ``tools`` array of their APIs as is).
 ``call`` says how the bot's code runs a call: post a ``tool_call`` event whose
 ``tool.arguments`` are the model's arguments; the answer's ``case.message_for_user`` is
-what to show the user. Any valid token may read it (see :func:`notifier.auth.required_scope`).
+what to show the user. Any valid token may read it (see :func:`notifier.api_access.required_scope`).
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 from pydantic import ValidationError
 
-from notifier.cases_api import timings
+from notifier.cases import timings
 from notifier.config.models import Config
 from notifier.console.web import Console
 from notifier.core.events import Event

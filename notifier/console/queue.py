@@ -15,8 +15,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response, StreamingResponse
 
-from notifier.cases import act
-from notifier.cases_api import timings
+from notifier.cases import act, timings
 from notifier.console.queries import QUEUE_FILTERS, ConsoleReads, QueuePage
 from notifier.console.session import COOKIE
 from notifier.console.web import Console, Visit, safe_next
