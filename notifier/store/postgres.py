@@ -22,9 +22,9 @@ from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
+import notifier.store.postgres_queries as q
 from notifier.core.dedup import DedupState
 from notifier.core.events import Event
-from notifier.store import postgres_queries as q
 from notifier.store.base import (
     DIGEST_STALE,
     Attempt,
