@@ -34,6 +34,19 @@ def pg_server() -> Iterator[PgServer]:
         server.stop()
 
 
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """The URL of a fresh, empty database on each backend (PostgreSQL: a database of its own
+    on the session's server)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'notifier.db'}"
+        return
+    server: PgServer = request.getfixturevalue("pg_server")
+    url = server.create_database()
+    yield url
+    server.drop_database(url.rsplit("/", 1)[1])
+
+
 @pytest.fixture
 def sink() -> Iterator[Sink]:
     with Sink() as s:

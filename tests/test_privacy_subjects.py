@@ -25,24 +25,12 @@ from notifier.core.events import Event
 from notifier.service import Service
 from tests.channels.fakes import FakeZendesk
 from tests.conftest import ServiceFactory
-from tests.pgserver import PgServer
 from tests.sink import Sink
 
 READER = "ntf_privacy-reader-0123456789"
 ADMIN = "ntf_privacy-admin-0123456789"
 SITE_ADMIN = "ntf_privacy-site-admin-0123456789"
 EMAIL = "Jeanne.Martinez-Ortolan@Example.org"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'notifier.db'}"
-        return
-    server: PgServer = request.getfixturevalue("pg_server")
-    url = server.create_database()
-    yield url
-    server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture

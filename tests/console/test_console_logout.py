@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,20 +27,7 @@ from notifier.store.cases import CaseStore
 from notifier.store.connector import as_time
 from tests.console.browser import serve
 from tests.console.helpers import ADMIN, console_config, csrf_of, log_in, request_event
-from tests.pgserver import PgServer
 from tests.sink import Sink
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A fresh database the test's services share, on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'notifier.db'}"
-        return
-    server: PgServer = request.getfixturevalue("pg_server")
-    url = server.create_database()
-    yield url
-    server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture

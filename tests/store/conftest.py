@@ -1,4 +1,5 @@
-"""Fixtures of the storage tests: a fresh database per test on every backend.
+"""Fixtures of the storage tests, on the fresh database per test and backend of ``db_url``
+(``tests/conftest.py``).
 
 PostgreSQL is a real server started once per session (see ``tests/pgserver.py``). Without
 PostgreSQL binaries its tests are skipped, unless ``NOTIFIER_REQUIRE_POSTGRES=1`` (CI)
@@ -8,35 +9,13 @@ makes that a failure.
 from __future__ import annotations
 
 import sqlite3
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
 from notifier.store import Store, store_for
 
-try:
-    from tests.pgserver import PgServer
-except ImportError:  # the checkout is not on sys.path when pytest's `pythonpath` is not set
-    sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-    from tests.pgserver import PgServer
-
-BACKENDS = ["sqlite", "postgresql"]
-
 OpenStore = Callable[[], Awaitable[Store]]
-
-
-@pytest.fixture(params=BACKENDS)
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """The URL of a fresh, empty database on each backend."""
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'notifier.db'}"
-        return
-    server: PgServer = request.getfixturevalue("pg_server")
-    url = server.create_database()
-    yield url
-    server.drop_database(url.rsplit("/", 1)[1])
 
 
 @pytest.fixture
