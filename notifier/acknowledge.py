@@ -8,7 +8,6 @@ the user alone, rendered from ``email/ack.subject.*`` and ``email/ack.body.*``.
 
 from __future__ import annotations
 
-import uuid
 from datetime import datetime
 
 import orjson
@@ -17,7 +16,7 @@ from notifier.config.cases import Acknowledge
 from notifier.config.models import Config, Route
 from notifier.core.addresses import checked_email
 from notifier.core.cases import labelled, message_for_user, when_text
-from notifier.core.events import Event, Priority
+from notifier.core.events import Event, Priority, new_id
 from notifier.store.base import NewDelivery, Transaction
 from notifier.store.cases import CaseStore, Opened
 
@@ -77,6 +76,6 @@ async def queue_acknowledgement(tx: Transaction, cases: CaseStore, config: Confi
         return False
     await cases.db.execute(cases.q["link_event"], {"case_id": opened.id, "event_id": event_id,
                                                     "round": opened.round, "now": now})
-    await tx.insert_deliveries(event_id, [NewDelivery(id=uuid.uuid4().hex, route=ACKNOWLEDGE_ROUTE,
+    await tx.insert_deliveries(event_id, [NewDelivery(id=new_id(), route=ACKNOWLEDGE_ROUTE,
                                                       channel=ack.via, priority=Priority.normal)], now)
     return True

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import uuid
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
@@ -25,7 +24,7 @@ import structlog
 from notifier.config.models import Config
 from notifier.core.cases import labelled
 from notifier.core.durations import format_duration
-from notifier.core.events import Event, Priority
+from notifier.core.events import Event, Priority, new_ids
 from notifier.store.base import NewDelivery, Store, StoreUnavailable
 from notifier.store.cases import CaseStore, FiredTimer
 
@@ -78,8 +77,8 @@ async def fire_due(store: Store, config: Config, worker: str, now: datetime, lim
                 log.warning("escalation names a channel that no longer exists", case=case.id,
                             channels=[c for c in timer.channels if c not in config.channels])
             await tx.insert_deliveries(event_id, [
-                NewDelivery(id=uuid.uuid4().hex, route=ESCALATION_ROUTE, channel=channel, priority=Priority.high)
-                for channel in known], now)
+                NewDelivery(id=id_, route=ESCALATION_ROUTE, channel=channel, priority=Priority.high)
+                for id_, channel in zip(new_ids(len(known)), known, strict=True)], now)
             log.info("case escalated", case=case.id, step=timer.step + 1, waited=waited, to=known)
     if fired:
         await store.notify_work()

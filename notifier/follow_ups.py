@@ -34,7 +34,6 @@ skipped. An adapter that wants the case's state in its first message too sets
 from __future__ import annotations
 
 import importlib
-import uuid
 from datetime import datetime
 from typing import Any
 
@@ -42,7 +41,7 @@ import orjson
 import structlog
 
 from notifier.config.models import Config
-from notifier.core.events import Event, Priority
+from notifier.core.events import Event, Priority, new_ids
 from notifier.core.follow_up import FollowUp, Target
 from notifier.core.outbound import Outbound
 from notifier.core.privacy import for_channel
@@ -93,7 +92,7 @@ async def queue_follow_ups(tx: Transaction, config: Config, result: ActionResult
     if not channels:
         return []
     cases = CaseStore(db)
-    event_id = f"{case.id}:follow-up:{uuid.uuid4().hex}"
+    event_id = f"{case.id}:follow-up:{new_ids(1)[0]}"
     # The delivery's event says what it is and nothing of the visitor: the adapters render
     # the case's own messages (FollowUp.targets), and an erasure has no copy to look for.
     body = {"id": event_id, "kind": case.kind, "site": case.site,
@@ -103,8 +102,8 @@ async def queue_follow_ups(tx: Transaction, config: Config, result: ActionResult
     # Linked to the case, so its history lists the follow-ups and how they went.
     await db.write(cases.q["link_event"], {"case_id": case.id, "event_id": event_id, "round": case.round,
                                               "now": now})
-    deliveries = [NewDelivery(id=uuid.uuid4().hex, route=FOLLOW_UP_ROUTE, channel=c, priority=Priority.normal)
-                  for c in channels]
+    deliveries = [NewDelivery(id=id_, route=FOLLOW_UP_ROUTE, channel=c, priority=Priority.normal)
+                  for id_, c in zip(new_ids(len(channels)), channels, strict=True)]
     await tx.insert_deliveries(event_id, deliveries, now)
     await follow_ups.record([d.id for d in deliveries], case_id=case.id, action=result.action,
                             actor=by, via=via, now=now, note=note)
