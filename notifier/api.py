@@ -147,7 +147,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     from notifier.action_pages import action_page_router
     from notifier.cases_api import case_router
-    from notifier.console import add_console
+    from notifier.console import add_console, is_console_path
     from notifier.tools_api import tool_router
 
     # Before the cases' routes: ``POST /v1/cases/{id}/act`` is a link's form, not an action name.
@@ -156,7 +156,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
 
     app.include_router(helpdesk_router(lambda: service))
     app.include_router(case_router(lambda: service))
-    add_console(app, lambda: service, lambda: authenticator()[0])
+    console = add_console(app, lambda: service, lambda: authenticator()[0])
     app.include_router(tool_router())
     # MCP over Streamable HTTP (notifier.mcp_server): an ASGI endpoint, guarded like the API.
     app.router.routes.append(Route("/mcp", endpoint=mcp_endpoint,
@@ -174,8 +174,13 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         # Down, locked, disk full, read-only: nothing was stored, the client may post again
         # (with the same ids: a retry is never processed twice).
+        log.warning("store unavailable", path=request.url.path, error=str(exc))
+        retry_after = max(1, math.ceil(exc.retry_after))
+        if is_console_path(request.url.path):
+            # A person in a browser: a page in the console's look, no connection detail.
+            return console.unavailable(request, retry_after)
         response = error_response(503, f"the database is unavailable, try again later: {exc}")
-        response.headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+        response.headers["Retry-After"] = str(retry_after)
         return response
 
     @app.exception_handler(RequestValidationError)

@@ -133,6 +133,8 @@ _FR = {
     "Errors per hour (last 24 h)": "Erreurs par heure (24 dernières heures)",
     "Skip to content": "Aller au contenu",
     "Not found": "Introuvable",
+    "The database is unavailable for a moment: try again shortly.":
+        "La base de données est momentanément indisponible : réessayez dans un instant.",
 }
 
 _CATALOGUES = {"fr": _FR, "en": {}}

@@ -34,6 +34,8 @@ CSP = ("default-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-u
        "form-action 'self'; object-src 'none'")
 
 LANG_COOKIE = "notifier_lang"
+#: What a visitor reads while the database cannot be reached.
+UNAVAILABLE = "The database is unavailable for a moment: try again shortly."
 #: The most a posted form may hold (bytes).
 MAX_FORM = 1_000_000
 #: Who acts when the API has no token at all (the console is then as open as the API).
@@ -221,6 +223,19 @@ class Console:
     def refuse(self, visit: Visit, status: int, message: str) -> Response:
         """An error page (403 for a read token acting or a form without its CSRF token)."""
         return self.page(visit, "error.html", code=status, message=message)
+
+    def unavailable(self, request: Request, retry_after: int) -> Response:
+        """The ``503`` page for a request that met an unavailable store, with ``Retry-After``.
+
+        Rendered without a session (checking it may be what failed) and without the
+        exception's text, which may name the database's host or user: the caller logs it.
+        """
+        wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+        lang = choose(wanted, request.headers.get("accept-language"), self.service.config.defaults.locale)
+        visit = Visit(request, None, None, lang, csrf="")
+        response = self.page(visit, "error.html", code=503, message=UNAVAILABLE)
+        response.headers["Retry-After"] = str(retry_after)
+        return response
 
 
 def safe_next(value: str | None) -> str:
