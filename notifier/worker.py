@@ -12,14 +12,17 @@ while rendering or sending, a store write that fails for one row — each dead-l
 that delivery alone, with a plain reason. The loops log an unexpected error, back off
 and go on; their heartbeat (:attr:`Worker.beat`) lets ``/healthz`` see a loop that died
 or hangs anyway.
+
+This module holds the claim loop (run, drain, heartbeat, shutdown); the parts of
+:class:`Worker` that share its state are mixed in from beside it: each channel's lane
+(:mod:`notifier.worker_lanes`), the send of one delivery (:mod:`notifier.worker_delivery`)
+and what is recorded of each send (:mod:`notifier.worker_outcomes`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
-import logging
 import os
 import socket
 import time
@@ -30,22 +33,17 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import structlog
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_delay, wait_exponential_jitter
 
-from notifier import logs, metrics
-from notifier.channel_gate import ChannelGate, Ticket, view
-from notifier.channels.base import Channel, Outbound, SendResult, permanent, retryable
+from notifier.channel_gate import ChannelGate
+from notifier.channels.base import Channel
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
-from notifier.core.events import Event
 from notifier.core.failing import FailureWatch
-from notifier.core.masking import mask_urls_in
-from notifier.core.privacy import for_channel
-from notifier.core.retry import next_attempt
-from notifier.follow_ups import FOLLOW_UP_ROUTE, FollowUpPending, load_follow_up
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
-from notifier.store.follow_ups import FollowUpStore
 from notifier.store.partition import Partition
+from notifier.worker_delivery import WorkerDelivery
+from notifier.worker_lanes import WorkerLanes
+from notifier.worker_outcomes import WorkerOutcomes
 
 __all__ = ["DEFAULT_LEASE", "Worker", "WorkerStats", "utcnow"]
 
@@ -55,8 +53,6 @@ log = structlog.get_logger("notifier.worker")
 #: third of it while it lives, so a dead worker's claims return to the queue this long
 #: after its last heartbeat, on any backend and any machine.
 DEFAULT_LEASE = timedelta(seconds=30)
-#: How long the outcome of a finished send is retried through a store outage.
-PERSIST_FOR = timedelta(minutes=5)
 
 
 def utcnow() -> datetime:
@@ -92,7 +88,7 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-class Worker:
+class Worker(WorkerLanes, WorkerDelivery, WorkerOutcomes):
     """Delivers what the store says is due, through ``channels``."""
 
     def __init__(
@@ -152,20 +148,6 @@ class Worker:
         # Each channel's data policy and locale, read from the configuration once (reset by a reload).
         self._policies: dict[str, tuple[Collection[str] | None, Collection[str], str]] = {}
 
-    def gates(self) -> dict[str, ChannelGate]:
-        """Each channel's gate (its current in-flight limit, pause and rate), by channel name."""
-        return dict(self._gates)
-
-    def concurrency(self) -> dict[str, dict[str, Any]]:
-        """Each configured channel's sends: current in-flight limit, bounds, rate, pause."""
-        return {name: gate.view() if (gate := self._gates.get(name)) is not None
-                else view(self.config.concurrency_for(name)) for name in self.config.channels}
-
-    def _paused_for(self) -> float | None:
-        """Seconds until the first paused channel may send again (``None``: none is paused)."""
-        left = [g.pause_left() for g in self._gates.values()]
-        return min((x for x in left if x > 0), default=None)
-
     def reconfigure(self, config: Config, channels: ChannelSet) -> None:
         """Use a newly loaded configuration for the next sends.
 
@@ -177,80 +159,6 @@ class Worker:
         for name, gate in self._gates.items():
             gate.rebound(config.concurrency_for(name))
             self._add_senders(name)
-
-    def _lane(self, channel: str) -> asyncio.Queue[Claimed]:
-        lane = self._lanes.get(channel)
-        if lane is None:
-            lane = self._lanes[channel] = asyncio.Queue()
-            self._gates.setdefault(channel, ChannelGate(channel, self.config.concurrency_for(channel)))
-            self._add_senders(channel)
-        return lane
-
-    def _add_senders(self, channel: str) -> None:
-        """As many senders as the channel's limit may reach (more after a reload raised it)."""
-        lane, gate = self._lanes.get(channel), self._gates.get(channel)
-        if lane is None or gate is None:
-            return
-        have = self._lane_senders.get(channel, 0)
-        want = gate.adaptive.bounds.maximum
-        self._senders += [asyncio.create_task(self._sender(lane, gate)) for _ in range(want - have)]
-        self._lane_senders[channel] = max(have, want)
-
-    async def _sender(self, lane: asyncio.Queue[Claimed], gate: ChannelGate) -> None:
-        while True:
-            claimed = await lane.get()
-            written = True
-            ticket = await gate.enter()
-            if ticket is None:  # the channel is paused for long: its claims go back to the store
-                await self._hand_back(claimed, gate)
-                continue
-            try:
-                written = await self._deliver(claimed, ticket)
-            except Exception as exc:  # _deliver records every outcome; this only guards the lane itself
-                with contextlib.suppress(Exception):  # not even a broken log may stop a lane
-                    log.exception("delivery failed unexpectedly", delivery=claimed.delivery.id)
-                await self._give_up(claimed, exc)
-            finally:
-                ticket.close()
-                # A sent delivery stays in flight until its group commit wrote it: the
-                # claims of a worker never run ahead of what it has recorded.
-                if written:
-                    self._in_flight.discard(claimed.delivery.id)
-                    self._slot_free.set()
-
-    async def _hand_back(self, claimed: Claimed, gate: ChannelGate) -> None:
-        """Release an unsent claim of a paused channel: it stays due, and is claimed again
-        (here or by another worker) once the pause is over."""
-        d = claimed.delivery
-        try:
-            await self.store.release(self.id, [d.id])
-            log.info("channel paused, delivery handed back", channel=d.channel, delivery=d.id,
-                     paused_for=round(gate.pause_left(), 1))
-        except Exception:  # the claim stays until its lease ends (no longer renewed), then returns
-            with contextlib.suppress(Exception):
-                log.exception("could not hand back a delivery of a paused channel", delivery=d.id)
-        finally:
-            self._in_flight.discard(d.id)
-            self._slot_free.set()
-
-    async def _give_up(self, claimed: Claimed, exc: Exception) -> None:
-        """Dead-letter a delivery whose handling raised, so it is not claimed again forever."""
-        d = claimed.delivery
-        reason = f"internal error while delivering: {type(exc).__name__}: {_one_line(exc)}"
-        try:
-            if await self.store.dead(d.id, self.id, self.clock(), reason=reason, duration_ms=0.0):
-                self.stats.dead += 1
-        except Exception:  # the claim stays; its lease ends and another try follows
-            with contextlib.suppress(Exception):
-                log.exception("could not dead-letter a failing delivery", delivery=d.id)
-
-    async def _stop_senders(self) -> None:
-        for task in self._senders:
-            task.cancel()
-        await asyncio.gather(*self._senders, return_exceptions=True)
-        self._senders.clear()
-        self._lanes.clear()
-        self._lane_senders.clear()
 
     async def _until_idle(self, timeout: float | None = None) -> bool:
         """Wait until nothing is in flight (``False`` if ``timeout`` passed first)."""
@@ -380,56 +288,6 @@ class Worker:
         if timeout > 0:
             await self.store.wait_for_work(timeout)
 
-    async def _persist(self, call: Callable[[], Any]) -> Any:
-        """Run a store write, retrying through a store outage (down, locked, disk full) for minutes.
-
-        The send already happened: losing its outcome would mean sending it again. The
-        delivery stays in flight meanwhile, so the heartbeat keeps its claim.
-        """
-        try:  # the usual case, without the retry machinery (tens of µs per group commit)
-            return await call()
-        except StoreUnavailable as exc:
-            log.warning("store unavailable, will retry", error=str(exc), retry_in=0)
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(StoreUnavailable),
-            wait=wait_exponential_jitter(multiplier=0.1, max=5),
-            stop=stop_after_delay(max(PERSIST_FOR, self.lease).total_seconds()),
-            reraise=True,
-            before_sleep=lambda state: log.warning(
-                "store unavailable, will retry", error=str(state.outcome.exception() if state.outcome else ""),
-                retry_in=round(state.upcoming_sleep, 2)),
-        ):
-            with attempt:
-                return await call()
-        return None
-
-    def _complete(self, item: Completion) -> None:
-        """Queue a confirmed send for the next group commit (started now if none runs)."""
-        self._completions.append(item)
-        if self._flusher is None or self._flusher.done():
-            self._flusher = asyncio.create_task(self._flush_completions())
-
-    async def _flush_completions(self) -> None:
-        # A short window lets sends confirmed meanwhile share one commit: the delivery has
-        # already reached its channel, so this delays only the bookkeeping, not the user.
-        await asyncio.sleep(self.commit_window)
-        while self._completions:
-            batch, self._completions = self._completions, []
-            try:
-                results = await self._persist(functools.partial(self.store.complete_many, batch))
-                self.stats.lost_claims += results.count(False)
-            except Exception:  # the claims stay: after the lease these are sent again, not lost
-                log.exception("could not record sent deliveries", count=len(batch))
-            finally:
-                for item in batch:
-                    self._in_flight.discard(item.delivery_id)
-                self._slot_free.set()
-
-    async def _flushed(self) -> None:
-        """Wait until every confirmed send is written to the store."""
-        while self._flusher is not None and not self._flusher.done():
-            await asyncio.shield(self._flusher)
-
     async def _shutdown(self) -> None:
         # Claimed but not started: never sent, so they go straight back to the queue.
         for lane in self._lanes.values():
@@ -506,173 +364,3 @@ class Worker:
             self._in_flight.add(c.delivery.id)
             self._lane(c.delivery.channel).put_nowait(c)
         return len(claimed)
-
-    # ----------------------------------------------------------------- one delivery
-    async def _deliver(self, claimed: Claimed, ticket: Ticket) -> bool:
-        """Send one delivery and record it; ``False`` while its success awaits the group commit."""
-        d = claimed.delivery
-        if claimed.event is None:
-            log.error("stored event cannot be read", delivery=d.id, event_id=d.event_id, reason=claimed.problem)
-            return await self._record(claimed, permanent(claimed.problem or "the stored event cannot be read",
-                                                         label="unreadable_event"), 0.0)
-        # The set is read once: a reload meanwhile swaps in new channels for the next sends,
-        # and closes these only after this send let go of them.
-        channels = self.channels
-        if d.channel not in channels:
-            return await self._record(claimed, permanent(f"channel {d.channel!r} is no longer configured"), 0.0)
-        with channels.in_use():
-            if d.route == FOLLOW_UP_ROUTE:
-                result, elapsed = await self._follow_up(channels[d.channel], claimed)
-            else:
-                result, elapsed = await self._send(channels[d.channel], claimed, claimed.event)
-        ticket.close(result, elapsed)  # before the store write: the next send need not wait for it
-        self._child(metrics.delivery_seconds, d.channel).observe(elapsed)
-        return await self._record(claimed, result, elapsed * 1000)
-
-    async def _send(self, channel: Channel, claimed: Claimed, event: Event) -> tuple[SendResult, float]:
-        d = claimed.delivery
-        # The channel's data policy is applied here, once, so every adapter sees only what
-        # its ``privacy`` allows (explain --render applies the same).
-        policy = self._policies.get(d.channel)
-        if policy is None:
-            privacy = self.config.privacy_for(d.channel)
-            policy = self._policies[d.channel] = (privacy.include, privacy.redact or (),
-                                                  self.config.locale_for(d.channel))
-        event = for_channel(event, *policy)
-        message = Outbound(
-            delivery_id=d.id,
-            event=event,
-            channel=d.channel,
-            route=d.route,
-            priority=d.priority,
-            attempt=d.attempts + 1,
-            folded=d.folded,
-            keywords=d.keywords,
-            thread_ref=claimed.thread_ref,
-            progress=d.progress,
-            routes=(d.route,),
-            # Only for adapters that show it (Slack's buttons): one indexed read.
-            case=(await FollowUpStore(self.store.connector()).case_of_event(d.event_id)
-                  if getattr(channel, "shows_case", False) else None),
-        )
-        started = time.perf_counter()
-        try:
-            result = await channel.send(message)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an adapter bug must not lose the event: dead-letter it visibly
-            log.exception("channel raised", channel=d.channel, delivery=d.id)
-            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {_one_line(exc)}",
-                               label="internal")
-        return result, time.perf_counter() - started
-
-    async def _follow_up(self, channel: Channel, claimed: Claimed) -> tuple[SendResult, float]:
-        """Tell ``channel`` about an action on a case it announced (see :mod:`notifier.follow_ups`)."""
-        d = claimed.delivery
-        started = time.perf_counter()
-        method = getattr(channel, "follow_up", None)
-        if method is None:
-            return permanent(f"channel {d.channel!r} does not take follow-ups"), 0.0
-        try:
-            follow_up = await load_follow_up(self.store.connector(), self.config, claimed)
-        except FollowUpPending as exc:
-            return (retryable if exc.retry else permanent)(str(exc), label="not_posted"), 0.0
-        try:
-            result: SendResult = await method(follow_up)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:  # an adapter bug must not lose the follow-up: dead-letter it visibly
-            log.exception("channel raised", channel=d.channel, delivery=d.id)
-            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {_one_line(exc)}",
-                               label="internal")
-        return result, time.perf_counter() - started
-
-    async def _record(self, claimed: Claimed, result: SendResult, duration_ms: float) -> bool:
-        d = claimed.delivery
-        now = self.clock()
-        if result.status == "sent":
-            # Written by the next group commit; this sender moves on to its next delivery
-            # meanwhile. Until then the delivery stays claimed, so a crash re-sends it
-            # (at-least-once) but never marks unsent what was sent, nor the reverse.
-            self._complete(Completion(d.id, self.id, now, result.ref, result.thread_ref,
-                                      duration_ms, result.reason))
-            ok = True
-            self.stats.sent += 1
-            outcome = "sent"
-            if logs.enabled(logging.INFO):  # the hot path: skip the filtered line's whole cost
-                log.info("delivered", delivery=d.id, event_id=d.event_id, channel=d.channel, route=d.route,
-                         ref=result.ref, attempt=d.attempts + 1, ms=round(duration_ms, 1))
-        elif result.status == "retry":
-            decision = next_attempt(
-                self.config.retry_for(d.channel),
-                attempts=d.attempts + 1,
-                first_attempt_at=d.first_attempt_at or now,
-                now=now,
-                retry_after=result.retry_after,
-            )
-            if decision.retry_at is not None:
-                at = decision.retry_at
-                ok = await self._persist(lambda: self.store.reschedule(
-                    d.id, self.id, now, at, reason=result.reason, duration_ms=duration_ms,
-                    progress=result.progress))
-                self.stats.retried += 1
-                outcome = "retry"
-                log.info("delivery will be retried", delivery=d.id, channel=d.channel,
-                         reason=result.reason, at=decision.retry_at.isoformat())
-            else:
-                why = f"{result.reason} ({decision.reason})"
-                ok = await self._persist(lambda: self.store.dead(
-                    d.id, self.id, now, reason=why, duration_ms=duration_ms, outcome="retry",
-                    progress=result.progress))
-                self.stats.dead += 1
-                outcome = "dead"
-                log.warning("delivery dead-lettered", delivery=d.id, channel=d.channel, reason=result.reason)
-        else:
-            ok = await self._persist(lambda: self.store.dead(
-                d.id, self.id, now, reason=result.reason, duration_ms=duration_ms, progress=result.progress))
-            self.stats.dead += 1
-            outcome = "dead"
-            log.warning("delivery dead-lettered", delivery=d.id, channel=d.channel, reason=result.reason)
-        if not ok:
-            self.stats.lost_claims += 1
-        self._child(metrics.attempts, d.channel, outcome, result.label or outcome).inc()
-        self._watch(d.channel, result, d.attempts + 1, now)
-        return result.status != "sent"
-
-
-    def _child(self, metric: Any, *labels: str) -> Any:
-        """``metric.labels(*labels)``, remembered: the lookup costs more than the update."""
-        key: tuple[int | str, ...] = (id(metric), *labels)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = metric.labels(*labels)
-        return child
-
-    def _watch(self, channel: str, result: SendResult, attempt: int, now: datetime) -> None:
-        ok = result.status == "sent"
-        if ok and channel in self._healthy:
-            return  # already clean, gauges at 0: observing this success would change nothing
-        notices = self.failures.observe(channel, ok=ok, attempt=attempt, now=now, reason=result.reason)
-        state = self.failures.channels.get(channel)
-        self._child(metrics.channel_consecutive_failures, channel).set(state.consecutive if state else 0)
-        self._child(metrics.channel_failing_seconds, channel).set(self.failures.failing_seconds(channel, now))
-        if ok:
-            self._healthy.add(channel)
-        else:
-            self._healthy.discard(channel)
-        for notice in notices:
-            if notice.kind == "recovered":
-                log.info("channel recovered", channel=channel, detail=notice.message)
-            else:
-                metrics.repeated_failures.labels(channel, notice.kind).inc()
-                log.warning("channel failing" if notice.kind == "failing" else "delivery keeps failing",
-                            channel=channel, detail=notice.message)
-
-
-def _one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line, cut to ``limit`` characters (for a dead letter's reason).
-
-    URLs in it are masked: a library's error may quote a channel URL whose path is a secret.
-    """
-    text = mask_urls_in(" ".join(str(exc).split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"
