@@ -1,19 +1,48 @@
-"""What the console tests share: a configuration with a reader and an admin token, a clock."""
+"""What the console tests share: a configuration with a reader and an admin token, a clock,
+and a service's API served in the test's own event loop."""
 
 from __future__ import annotations
 
+import asyncio
 import re
+import socket
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
 import httpx
+import uvicorn
 
+from notifier.api import create_app
 from notifier.auth import hash_token
+from notifier.service import Service
 from tests.conftest import webhook_config
 
 READER = "ntf_console-reader-0123456789"
 ADMIN = "ntf_console-admin-0123456789"
 MONDAY_MORNING = datetime(2026, 3, 9, 9, 0, tzinfo=UTC)  # 10:00 in Paris, business hours
+
+
+@asynccontextmanager
+async def serving(service: Service) -> AsyncIterator[str]:
+    """The API (with the console) of the opened ``service`` on a free loopback port, in this
+    event loop; its base URL."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(create_app(service, manage=False), lifespan="off", log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert time.monotonic() < deadline, "the API did not start"
+            await asyncio.sleep(0.01)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        await task
+        sock.close()
 
 
 class Clock:

@@ -9,8 +9,6 @@ a slow test does it with two real ``notifier serve`` processes.
 from __future__ import annotations
 
 import asyncio
-import socket
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
@@ -18,15 +16,13 @@ from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 
-from notifier.api import create_app
 from notifier.console.session import COOKIE, ENV_SECRET, MAX_AGE, SKEW
 from notifier.service import Service
 from notifier.store.cases import CaseStore
 from notifier.store.connector import as_time
 from tests.console.browser import serve
-from tests.console.helpers import ADMIN, console_config, csrf_of, log_in, request_event
+from tests.console.helpers import ADMIN, console_config, csrf_of, log_in, request_event, serving
 from tests.sink import Sink
 
 
@@ -45,20 +41,10 @@ async def api_process(config: Path, db_url: str, tmp: Path) -> AsyncIterator[tup
     """A service on the shared database and its API (with the console) on a free loopback port."""
     service = Service(config, db_url, inbox_dir=tmp / "inbox")
     await service.open()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(service, manage=False), lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            await asyncio.sleep(0.01)
-        yield service, f"http://127.0.0.1:{sock.getsockname()[1]}"
+        async with serving(service) as base:
+            yield service, base
     finally:
-        server.should_exit = True
-        await task
-        sock.close()
         await service.close()
 
 

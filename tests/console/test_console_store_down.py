@@ -7,8 +7,6 @@ store call raises ``StoreUnavailable`` (the session check of a logged-in visit f
 
 from __future__ import annotations
 
-import asyncio
-import socket
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,12 +14,10 @@ from pathlib import Path
 import httpx
 import psycopg
 import pytest
-import uvicorn
 
-from notifier.api import create_app
 from notifier.service import Service
 from notifier.store.postgres import PostgresStore
-from tests.console.helpers import ADMIN, console_config, log_in
+from tests.console.helpers import ADMIN, console_config, log_in, serving
 from tests.pgserver import PgServer
 from tests.sink import Sink
 
@@ -41,20 +37,10 @@ async def console_on_pg(pg_server: PgServer, sink: Sink, tmp_path: Path,
     service = Service(config, url, inbox_dir=tmp_path / "inbox")
     service.store = PostgresStore(url, timeout=1.0)  # give up within a second, not ten
     await service.open()
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(create_app(service, manage=False), lifespan="off", log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "the API did not start"
-            await asyncio.sleep(0.01)
-        yield f"http://127.0.0.1:{sock.getsockname()[1]}", name
+        async with serving(service) as base:
+            yield base, name
     finally:
-        server.should_exit = True
-        await task
-        sock.close()
         await service.close()
         pg_server.drop_database(name)
 
