@@ -119,9 +119,13 @@ class Console:
             who = OPEN
         elif session.digest is not None:
             who = auth.by_digest(session.digest)
+        return Visit(request, session, who, self._lang(request), self.sessions.csrf(session), new_cookie)
+
+    def _lang(self, request: Request) -> str:
+        """The visitor's language: ``?lang=``, then their choice remembered in a cookie, then
+        their browser's, then the configuration's."""
         wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
-        lang = choose(wanted, request.headers.get("accept-language"), self.service.config.defaults.locale)
-        return Visit(request, session, who, lang, self.sessions.csrf(session), new_cookie)
+        return choose(wanted, request.headers.get("accept-language"), self.service.config.defaults.locale)
 
     def login(self, token: str) -> tuple[Principal | None, str | None]:
         """The principal of ``token`` and a logged-in session cookie, or ``(None, None)``."""
@@ -230,9 +234,7 @@ class Console:
         Rendered without a session (checking it may be what failed) and without the
         exception's text, which may name the database's host or user: the caller logs it.
         """
-        wanted = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
-        lang = choose(wanted, request.headers.get("accept-language"), self.service.config.defaults.locale)
-        visit = Visit(request, None, None, lang, csrf="")
+        visit = Visit(request, None, None, self._lang(request), csrf="")
         response = self.page(visit, "error.html", code=503, message=UNAVAILABLE)
         response.headers["Retry-After"] = str(retry_after)
         return response
