@@ -22,7 +22,7 @@ from notifier.http_guard import read_body
 from notifier.store.cases import Case, CaseNotFound, CaseStore
 from notifier.store.measures import MeasureStore
 
-__all__ = ["case_router", "timings"]
+__all__ = ["case_router"]
 
 #: A name as people type it: no control characters (it is shown in chat and email).
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200,

@@ -18,7 +18,7 @@ __all__ = ["add_commands"]
 
 
 def _cmd_cases(args: argparse.Namespace) -> int:
-    from notifier.cases_api import timings
+    from notifier.cases import timings
     from notifier.service import Service
     from notifier.store.cases import CaseStore
 

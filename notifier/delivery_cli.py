@@ -80,7 +80,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
 def _cmd_deliveries(args: argparse.Namespace) -> int:
     async def go(store: Store) -> int:
         rows = await store.list_deliveries(status=args.status, channel=args.channel,
-                                                   event_id=args.event, limit=args.limit)
+                                           event_id=args.event, limit=args.limit)
         if args.json:
             print_json([d.to_json() for d in rows])
             return 0
