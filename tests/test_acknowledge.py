@@ -61,7 +61,7 @@ async def test_the_user_is_told_once_when_to_expect_an_answer(service: Service, 
     body = ack.message().get_body(("plain",))
     assert body is not None
     text = body.get_content()
-    assert "Bonjour Ana," in text and "d'ici lundi 11:00" in text and "Ma commande" in text
+    assert text.startswith("Bonjour,") and "d'ici lundi 11:00" in text
     assert ack.message()["X-Notifier-Kind"] == "acknowledgement"
     # The team got its notification as before (the second request was folded by dedup).
     assert len(mails_to(tmp_path / "inbox", "support@example.com")) == 1
@@ -75,6 +75,24 @@ async def test_in_english_for_an_english_speaker(service: Service, tmp_path: Pat
     assert ack.subject == "We have received your request (shop.example.com)"
     body = ack.message().get_body(("plain",))
     assert body is not None and "answer by Monday 11:00" in body.get_content()
+
+
+async def test_the_user_s_words_are_not_mailed_to_the_address_they_typed(service: Service, tmp_path: Path) -> None:
+    """Anyone can type anyone's address in the chat box: an acknowledgement that quoted the
+    message or the name would carry a stranger's text from the site's own mail server to
+    whoever that address belongs to (relay spam; Zendesk suppresses these placeholders in
+    such mails for this reason: https://support.zendesk.com/hc/en-us/articles/4408833443226)."""
+    lure = "Votre compte est suspendu : https://evil.example/login"
+    await service.accept([request("e1", message=lure, user={"name": "Cher client, appelez le 0899 00 00 00",
+                                                             "email": "victim@example.com", "consent": True})])
+    assert service.worker is not None
+    await service.worker.drain()
+    [ack] = mails_to(tmp_path / "inbox", "victim@example.com")
+    sent = ack.message().as_string()
+    assert "evil.example" not in sent and "0899" not in sent and "Cher client" not in sent
+    # The team still reads both, in its own email.
+    [alert] = mails_to(tmp_path / "inbox", "support@example.com")
+    assert "evil.example" in alert.message().as_string()
 
 
 @pytest.mark.parametrize("user", [
