@@ -52,7 +52,7 @@ def _action(verb: Action) -> Callable[[argparse.Namespace], int]:
         async def go(service: Service) -> int:
             try:
                 result = await act(service.store, service.config, args.case, verb, by=args.by, via="cli",
-                                   now=service.clock(), note=getattr(args, "note", None))
+                                   now=service.clock(), note=args.note)
             except CaseNotFound:
                 print(f"no case {args.case!r} (see `notifier cases`)")
                 return 2
@@ -86,7 +86,8 @@ def add_commands(command: AddCommand) -> None:
         p = command(verb, helps[verb])
         p.add_argument("case", help="the case id (see `notifier cases`)")
         p.add_argument("--by", default=getpass.getuser(), help="who acts (default: your login name)")
-        if verb == "resolve":
-            p.add_argument("--note", help="what was done, kept with the case")
+        # A note on any action, as the API takes one: it is kept with the action and told to
+        # every channel that carried the alert ("je rappelle à 15h", "le client a rappelé").
+        p.add_argument("--note", help="what was done or why, kept with the action and sent with its follow-ups")
         add_common_flags(p)
         p.set_defaults(func=_action(verb))

@@ -57,6 +57,24 @@ def test_claim_resolve_reopen(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert "no case 'nope'" in capsys.readouterr().out
 
 
+def test_every_action_keeps_its_note(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # The README shows `--note` on claim, resolve and reopen alike, as the API takes it.
+    assert main(["send", "event.json"]) == 0
+    capsys.readouterr()
+    cid = case_id(capsys)
+    assert main(["claim", cid, "--by", "marie", "--note", "je rappelle à 15h"]) == 0
+    assert main(["resolve", cid, "--by", "marie", "--note", "rappelée, colis renvoyé"]) == 0
+    assert main(["reopen", cid, "--by", "paul", "--note", "le colis n'est toujours pas là"]) == 0
+    capsys.readouterr()
+    assert main(["privacy", "export", "--conversation", EVENT["conversation_id"]]) == 0
+    actions = json.loads(capsys.readouterr().out)["cases"][0]["actions"]
+    assert [(a["action"], a["actor"], a["note"]) for a in actions] == [
+        ("claim", "marie", "je rappelle à 15h"),
+        ("resolve", "marie", "rappelée, colis renvoyé"),
+        ("reopen", "paul", "le colis n'est toujours pas là"),
+    ]
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
 def test_two_processes_claiming_at_once_one_wins(backend: str, workdir: Path, request: pytest.FixtureRequest,
