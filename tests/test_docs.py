@@ -1,0 +1,190 @@
+"""The documentation says what the product does: README.md and docs/*.md, checked against it.
+
+- Every ``channels.yaml`` example passes ``notifier check`` (a fragment, merged into the
+  README's complete example, as an admin would paste it), with no warning.
+- Every ``notifier …`` command shown names a command that exists, with flags it takes.
+
+Other YAML (the Slack app manifest) is only parsed: a block mixing channels.yaml keys with
+others is refused, since it would be neither.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from notifier.cli import build_parser, main
+from notifier.config.models import Config
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
+
+_FENCE = re.compile(r"^(?P<indent> *)```(?P<lang>[\w-]*)\n(?P<body>.*?)^(?P=indent)```", re.M | re.S)
+
+
+@dataclass(frozen=True)
+class Block:
+    """One fenced code block of a page, its text unindented."""
+
+    page: Path
+    line: int
+    lang: str
+    text: str
+
+    def __str__(self) -> str:
+        return f"{self.page.relative_to(ROOT)}:{self.line}"
+
+
+def blocks(lang: str | None = None) -> Iterator[Block]:
+    for page in DOCS:
+        text = page.read_text(encoding="utf-8")
+        for m in _FENCE.finditer(text):
+            if lang is None or m["lang"] == lang:
+                cut = len(m["indent"])
+                body = "\n".join(line[cut:] for line in m["body"].splitlines()) + "\n"
+                yield Block(page, text.count("\n", 0, m.start()) + 1, m["lang"], body)
+
+
+YAML_BLOCKS = list(blocks("yaml"))
+CONFIG_KEYS = set(Config.model_fields)
+
+
+def _complete_example() -> dict[str, Any]:
+    complete = [b for b in YAML_BLOCKS if b.page.name == "README.md" and yaml.safe_load(b.text).get("version")]
+    assert len(complete) == 1, "README.md shows one complete channels.yaml"
+    data: dict[str, Any] = yaml.safe_load(complete[0].text)
+    return data
+
+
+def _pasted(base: dict[str, Any], fragment: dict[str, Any]) -> dict[str, Any]:
+    """``fragment`` pasted into ``base``: sections merged, a channel or a list replaced whole."""
+    out = copy.deepcopy(base)
+    for key, value in fragment.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            inner = out[key]
+            for k, v in value.items():
+                if key != "channels" and isinstance(v, dict) and isinstance(inner.get(k), dict):
+                    inner[k] = {**inner[k], **v}
+                else:
+                    inner[k] = v
+        else:
+            out[key] = value
+    return out
+
+
+def _environment(text: str) -> dict[str, str]:
+    """A plausible value for each ``${NAME}`` the example refers to, as an admin sets them."""
+    env = {}
+    for name in set(re.findall(r"\$\{(\w+)", text)):
+        if name == "SMTP_URL":
+            env[name] = "smtp+starttls://notifier:secret@mail.example.com:587"
+        elif name.startswith("HOOK_SIGNING"):
+            env[name] = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+        elif name.endswith("_URL"):
+            env[name] = "https://hooks.example.com/" + name.lower()
+        else:
+            env[name] = "s3cr3t-" + name.lower() + "-0123456789abcdef0123456789"
+    return env
+
+
+@pytest.mark.parametrize("block", YAML_BLOCKS, ids=str)
+def test_every_channels_yaml_example_passes_notifier_check(
+        block: Block, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    data = yaml.safe_load(block.text)
+    assert isinstance(data, dict), f"{block}: a YAML example is a mapping"
+    ours = set(data) & CONFIG_KEYS
+    if not ours:
+        return  # another file (the Slack app manifest): it parsed, that is all we can say
+    assert ours == set(data), f"{block}: keys that channels.yaml does not take: {sorted(set(data) - ours)}"
+    config = data if "version" in data else _pasted(_complete_example(), data)
+    path = tmp_path / "channels.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    if isinstance(config.get("templates"), str):
+        (tmp_path / config["templates"]).mkdir(parents=True)
+    for name, value in _environment(path.read_text(encoding="utf-8")).items():
+        monkeypatch.setenv(name, value)
+    code = main(["check", str(path)])
+    err = capsys.readouterr().err
+    assert code == 0, f"{block}: `notifier check` refuses the example:\n{err}"
+    assert "warning:" not in err, f"{block}: `notifier check` warns about the example:\n{err}"
+
+
+# --------------------------------------------------------------------------- commands
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return dict(action.choices)
+    return {}
+
+
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    return {flag for action in parser._actions for flag in action.option_strings}
+
+
+def _code(page: Path) -> Iterator[tuple[int, str]]:
+    """Each line of code on a page (shell blocks, inline spans), with its line number."""
+    text = page.read_text(encoding="utf-8")
+    for m in _FENCE.finditer(text):
+        if m["lang"] in ("sh", ""):
+            first = text.count("\n", 0, m.start()) + 2
+            for n, line in enumerate(m["body"].replace("\\\n", " ").splitlines()):
+                yield first + n, line
+    prose = _FENCE.sub(lambda m: "\n" * m[0].count("\n"), text)
+    for m in re.finditer(r"`([^`\n]+)`", prose):
+        yield prose.count("\n", 0, m.start()) + 1, m[1]
+
+
+# `notifier CMD` at the start of a command: alone, after a path (/opt/…/bin/notifier), or in
+# a table cell's `claim\|resolve` alternatives. `sudo -u notifier` (the user) is no command.
+_COMMAND = re.compile(r"(?:^|[\s/'\"(;&|])(?<!-[ugo] )notifier\s+"
+                      r"(?P<names>[a-z][\w-]*(?:\\?\|[a-z][\w-]*)*)(?P<rest>[^#]*)")
+
+
+def _shown_commands() -> Iterator[tuple[str, str, list[str], str]]:
+    for page in DOCS:
+        for line, code in _code(page):
+            for m in _COMMAND.finditer(code):
+                names = m["names"].replace("\\|", "|").split("|")
+                yield f"{page.relative_to(ROOT)}:{line}", m[0].strip(), names, m["rest"]
+
+
+def test_the_docs_show_commands() -> None:
+    # The check below would pass on pages it no longer finds commands in.
+    assert len([c for c in _shown_commands() if c[0].startswith("README.md")]) > 30
+
+
+def test_every_command_shown_exists_with_its_flags() -> None:
+    commands = _subcommands(build_parser())
+    problems = []
+    for where, shown, names, rest in _shown_commands():
+        if names[0] not in commands and shown.startswith("notifier listening"):
+            continue  # "notifier listening on …" is what serve prints, not a command
+        for name in names:
+            parser = commands.get(name)
+            if parser is None:
+                problems.append(f"{where}: no command `notifier {name}` ({shown!r})")
+                continue
+            targets = [parser]
+            actions = _subcommands(parser)
+            if actions:  # `notifier db backup`, `notifier privacy export|erase`
+                words = [w for w in rest.split() if not w.startswith("-")]
+                picked = words[0].replace("\\|", "|").split("|") if words else []
+                targets = [actions[a] for a in picked if a in actions]
+                if not targets or len(targets) != len(picked):
+                    problems.append(f"{where}: `notifier {name}` takes one of {sorted(actions)} ({shown!r})")
+                    continue
+            for target in targets:
+                for flag in re.findall(r"(?<![\w-])--?[a-zA-Z][\w-]*", rest):
+                    if flag not in _flags(target):
+                        problems.append(f"{where}: `{target.prog}` has no {flag} ({shown!r})")
+    assert not problems, "\n".join(problems)
+
