@@ -179,7 +179,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         if is_console_path(request.url.path):
             # A person in a browser: a page in the console's look, no connection detail.
             return console.unavailable(request, retry_after)
-        response = error_response(503, f"the database is unavailable, try again later: {exc}")
+        # The exception's text stays in the log: PostgreSQL's names the server, the database
+        # and the user, none of which is any client's business.
+        response = error_response(503, exc.public)
         response.headers["Retry-After"] = str(retry_after)
         return response
 
@@ -319,7 +321,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         return JSONBody({"replayed": ids}, status_code=202)
 
     @app.get("/healthz")
-    async def healthz() -> Response:
+    async def healthz(request: Request) -> Response:
         """Whether delivery moves: the store answers, the worker loop lives, the queue is not stuck.
 
         ``200 {"status": "ok", …}`` or ``503 {"status": "unhealthy", "error": why, …}``; both
@@ -332,8 +334,13 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         try:
             counts = await service.store.count_deliveries()
             next_due = await service.store.next_due()
-        except Exception as exc:
-            return error_response(503, f"database unavailable: {exc}")
+        except StoreUnavailable as exc:  # this path needs no token: say nothing of the connection
+            log.warning("store unavailable", path=request.url.path, error=str(exc))
+            return JSONBody({"status": "unhealthy", "error": exc.public}, status_code=503)
+        except Exception:
+            log.exception("health check: the store failed", path=request.url.path)
+            return JSONBody({"status": "unhealthy", "error": "the database does not answer as expected "
+                                                             "(see notifier's log)"}, status_code=503)
         verdict = judge(worker=service.worker_liveness(), oldest_due_age=due_age(next_due, service.clock()),
                         stuck_after=stuck_after)
         body: dict[str, Any] = {"status": "ok" if verdict.ok else "unhealthy", **verdict.details,

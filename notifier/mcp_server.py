@@ -22,11 +22,13 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
+import structlog
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 
 from notifier import __version__
+from notifier.store.base import StoreUnavailable
 from notifier.tools import DESCRIPTION, SUPPORT_TOOL, ToolCallRefused, call_support_tool, parameters
 
 if TYPE_CHECKING:
@@ -34,6 +36,8 @@ if TYPE_CHECKING:
     from notifier.service import Service
 
 __all__ = ["http_manager", "mcp_server", "run_stdio"]
+
+log = structlog.get_logger(__name__)
 
 _PRINCIPAL = "notifier.principal"  # where the API's AccessGuard leaves the caller (notifier.api_access.PRINCIPAL_KEY)
 
@@ -69,6 +73,11 @@ def mcp_server(get_service: Callable[[], Service], *, site: str = "") -> Server[
             return types.CallToolResult(content=[types.TextContent(text=f"not sent: {exc}")],
                                         structured_content={"error": "invalid arguments", "details": exc.details},
                                         is_error=True)
+        except StoreUnavailable as exc:
+            # Not the exception's text, which the SDK would send: it may name the database's host.
+            log.warning("store unavailable", path="mcp:tools/call", error=str(exc))
+            return types.CallToolResult(content=[types.TextContent(text=f"not sent: {exc.public}")],
+                                        structured_content={"error": exc.public}, is_error=True)
         text = out["message_for_user"] or json.dumps(out, ensure_ascii=False)
         return types.CallToolResult(content=[types.TextContent(text=text)], structured_content=out)
 

@@ -227,7 +227,7 @@ class Interactions:
             return None
         except StoreUnavailable as exc:
             log.warning("slack click not recorded: store unavailable", error=str(exc))
-            await tell(f"⚠️ {exc}")
+            await tell(w.unavailable)  # the error's text (host, user) is for the log only
             return None
         log.info("slack click", case=click.case_id, action=click.action, user=click.user_id,
                  outcome=result.outcome)

@@ -49,6 +49,7 @@ class Words:
     refused_resolved: str
     not_allowed: str
     unknown_case: str
+    unavailable: str
 
 
 _WORDS = {
@@ -59,6 +60,7 @@ _WORDS = {
         refused_holder="Déjà pris en charge par {who}.", refused_resolved="Déjà résolu par {who} : rouvrez-le d'abord.",
         not_allowed="Vous n'êtes pas autorisé·e à agir sur ces demandes depuis Slack.",
         unknown_case="Cette demande n'existe plus.",
+        unavailable="⚠️ La base de données est momentanément indisponible : rien n'a changé, réessayez dans un instant.",
     ),
     "en": Words(
         claim="I'm on it", resolve="Resolved", reopen="Reopen",
@@ -67,6 +69,7 @@ _WORDS = {
         refused_holder="Already claimed by {who}.", refused_resolved="Already resolved by {who}: reopen it first.",
         not_allowed="You are not allowed to act on these requests from Slack.",
         unknown_case="This request no longer exists.",
+        unavailable="⚠️ The database is unavailable for a moment: nothing changed, try again shortly.",
     ),
 }
 

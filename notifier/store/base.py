@@ -67,12 +67,24 @@ class StoreUnavailable(Exception):
     """The database cannot be reached or written (down, locked, disk full, read-only).
 
     The caller may try again later: ``retry_after`` says when it is worth it, in seconds
-    (the API sends it as ``Retry-After``).
+    (the API sends it as ``Retry-After``). The message is for the operator's log: the
+    driver's text in it may name the database's host, port, user or file. ``reason`` is
+    what anyone may be told (``"the disk is full"``), empty when nothing more than
+    "unavailable" is safe to say.
+
+    >>> StoreUnavailable("the disk is full (database or disk is full)", reason="the disk is full").public
+    'the database is unavailable, try again later: the disk is full'
     """
 
-    def __init__(self, message: str, *, retry_after: float = 5.0) -> None:
+    def __init__(self, message: str, *, retry_after: float = 5.0, reason: str = "") -> None:
         super().__init__(message)
         self.retry_after = retry_after
+        self.reason = reason
+
+    @property
+    def public(self) -> str:
+        """What an API client, a Slack user or a model may read: no connection detail."""
+        return "the database is unavailable, try again later" + (f": {self.reason}" if self.reason else "")
 
 
 class SchemaMismatch(Exception):

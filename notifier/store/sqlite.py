@@ -213,7 +213,7 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
                 if left <= 0:
                     raise StoreUnavailable(
                         f"the database is locked by another process (waited {self.busy_budget:g} s)",
-                        retry_after=1.0) from exc
+                        retry_after=1.0, reason="the database is locked by another process") from exc
                 await asyncio.sleep(min(left, pause * (0.5 + random.random())))
                 pause = min(pause * 2, 0.2)
 

@@ -52,10 +52,11 @@ def fault(exc: sqlite3.Error) -> StoreUnavailable | None:
         return None
     primary = code & 0xFF
     if primary in (_BUSY, _LOCKED, _PROTOCOL):
-        return StoreBusy(f"the database is locked by another process ({exc})", retry_after=1.0)
+        return StoreBusy(f"the database is locked by another process ({exc})", retry_after=1.0,
+                         reason="the database is locked by another process")
     if primary in _WHY:
         why, retry_after = _WHY[primary]
-        return StoreUnavailable(f"{why} ({exc})", retry_after=retry_after)
+        return StoreUnavailable(f"{why} ({exc})", retry_after=retry_after, reason=why)
     return None
 
 
