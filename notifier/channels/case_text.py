@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from notifier.channels.inert import header_text
 from notifier.core.cases import Action
 from notifier.core.follow_up import CaseState
 
@@ -72,7 +73,7 @@ def action_text(action: Action, actor: str, via: str, at: datetime, locale: str 
     w = case_words(locale)
     template = {"claim": w.claimed, "resolve": w.resolved, "reopen": w.reopened}[action]
     where = via_text(via, locale)
-    return template.format(who=actor, time=_time(at, tz)) + (f" ({where})" if where else "")
+    return template.format(who=header_text(actor), time=_time(at, tz)) + (f" ({where})" if where else "")
 
 
 def state_text(case: CaseState | None, locale: str | None, tz: str) -> str | None:
@@ -81,7 +82,7 @@ def state_text(case: CaseState | None, locale: str | None, tz: str) -> str | Non
         return None
     w = case_words(locale)
     if case.status == "claimed":
-        return w.claimed.format(who=case.claimed_by or "?", time=_time(case.claimed_at, tz))
+        return w.claimed.format(who=header_text(case.claimed_by or "?"), time=_time(case.claimed_at, tz))
     if case.status == "resolved":
-        return w.resolved.format(who=case.resolved_by or "?", time=_time(case.resolved_at, tz))
+        return w.resolved.format(who=header_text(case.resolved_by or "?"), time=_time(case.resolved_at, tz))
     return None

@@ -18,7 +18,8 @@ Teams cards         in ``TextRun`` elements of a ``RichTextBlock`` ("Markdown is
                     supported" in a TextRun), never in ``TextBlock`` or ``Fact`` (Markdown)
 email / Freshdesk   Jinja2 autoescaping of ``.html`` templates; ``href`` values from
 HTML                :func:`safe_url` and :func:`mailto` only
-email headers       :func:`header_text`: one line, no control characters
+email headers       :func:`header_text`: one line, no control characters, no directional
+and one-line fields overrides (a name's U+202E would turn the text after it around)
 Apprise targets     :func:`no_mentions` on the rendered title and body, sent with
 (Discord, …)        ``body_format=text`` so that Apprise escapes Markdown/HTML for each
                     service itself
@@ -38,6 +39,7 @@ import unicodedata
 from urllib.parse import quote
 
 from notifier.core.addresses import checked_email
+from notifier.core.text import without_bidi_controls
 
 __all__ = ["WORD_JOINER", "header_text", "mailto", "no_mentions", "safe_url", "slack_mrkdwn"]
 
@@ -85,8 +87,10 @@ def no_mentions(text: str) -> str:
 
 def header_text(text: str) -> str:
     """``text`` as one header-safe line: line breaks, tabs and control characters become
-    spaces and runs of spaces one space, so a value can never start a header of its own."""
-    return " ".join(_CONTROL.sub(" ", text).split())
+    spaces and runs of spaces one space, so a value can never start a header of its own.
+    Directional overrides are dropped: the template's text after a one-line field (an
+    address, a URL, a time) must read as written, not turned around by the visitor."""
+    return " ".join(_CONTROL.sub(" ", without_bidi_controls(text)).split())
 
 
 def safe_url(url: str | None, limit: int = 3000) -> str | None:

@@ -22,7 +22,7 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from notifier.channels.inert import slack_mrkdwn
+from notifier.channels.inert import header_text, slack_mrkdwn
 from notifier.core.cases import Action
 from notifier.core.follow_up import CaseState
 
@@ -91,7 +91,7 @@ def mention(name: str | None, via: str | None = None) -> str:
     user = slack_user(via)
     if user:
         return f"<@{user}>"
-    return slack_mrkdwn(name or "?")
+    return slack_mrkdwn(header_text(name or "?"))
 
 
 def _time(at: datetime | None, tz: str) -> str:

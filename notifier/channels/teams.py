@@ -199,8 +199,8 @@ def follow_up_card(follow_up: FollowUp, ctx: ChannelContext, locale: str) -> dic
                    color="Good" if follow_up.action == "resolve" else "Accent")),
         _rich(_run(v["kind_label"] + (f" · {_cut(v['site'], _MAX_FACT)}" if v["site"] else "")), spacing="None"),
     ]
-    if last.event.conversation_id:
-        body.append(_fact("Conversation", _run(_cut(last.event.conversation_id, _MAX_FACT))))
+    if v["conversation_id"]:
+        body.append(_fact("Conversation", _run(_cut(v["conversation_id"], _MAX_FACT))))
     if follow_up.note:
         body.append(_fact(case_words(locale).note, _run(_cut(follow_up.note, 2000))))
     if v["message"]:

@@ -32,6 +32,7 @@ from croniter import croniter
 
 from notifier.core.measures import ResponseTimes, Satisfaction
 from notifier.core.questions import QuestionGroup
+from notifier.core.text import without_bidi_controls
 
 __all__ = [
     "BLOCKS",
@@ -261,8 +262,9 @@ def change(current: int, previous: int | None) -> dict[str, Any]:
 
 
 def excerpt(text: str, limit: int = 140) -> str:
-    """``text`` on one line, cut at a word near ``limit`` characters."""
-    flat = " ".join(text.split())
+    """``text`` on one line, cut at a word near ``limit`` characters (without directional
+    overrides, which would turn the count written after it around)."""
+    flat = " ".join(without_bidi_controls(text).split())
     if len(flat) <= limit:
         return flat
     cut = flat[:limit].rsplit(" ", 1)[0] or flat[:limit]

@@ -6,7 +6,7 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["find_keywords", "fold", "keyword_pattern"]
+__all__ = ["find_keywords", "fold", "keyword_pattern", "without_bidi_controls"]
 
 
 #: Characters that may be combining marks: none is below U+0300, so ASCII and Latin-1
@@ -17,6 +17,24 @@ _MAYBE_MARK = re.compile(r"[^\x00-\u02ff]")
 def _drop_mark(found: re.Match[str]) -> str:
     c = found.group()
     return "" if unicodedata.combining(c) else c
+
+
+#: The explicit directional formatting characters of Unicode's bidirectional algorithm
+#: (UAX #9: embeddings, overrides, isolates and their ends). Each reorders the text after
+#: it up to the end of its line: in a visitor's name, U+202E turns the address the
+#: template writes after it around, and an agent reads another address than the one it is.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+
+
+def without_bidi_controls(text: str) -> str:
+    """``text`` without explicit directional formatting characters (U+202A–U+202E, U+2066–U+2069).
+
+    Right-to-left letters still show right to left: they need none of these.
+
+        >>> without_bidi_controls("\u202emoc.live@troppus")
+        'moc.live@troppus'
+    """
+    return _BIDI_CONTROLS.sub("", text)
 
 
 def fold(text: str) -> str:
