@@ -27,7 +27,22 @@ _SLACK_HEADER_MAX = 150
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """``text`` (mrkdwn) within ``limit``: its lines that fit whole, then "…".
+
+    Escaped visitor text is up to five times longer than typed ("&" is "&amp;"), so a
+    section of excerpts can overflow; a cut inside a line would leave half an entity or
+    half a ``<url|label>`` link, which Slack shows as garbage.
+    """
+    if len(text) <= limit:
+        return text
+    head = text[: limit - 2]
+    if "\n" in head:
+        return head[: head.rindex("\n")] + "\n…"
+    # One line longer than the limit: not inside an entity nor a link.
+    for start, end in (("&", ";"), ("<", ">")):
+        if head.rfind(start) > head.rfind(end):
+            head = head[: head.rfind(start)]
+    return head + "…"
 
 
 def slack_limits(blocks: list[dict[str, Any]]) -> list[dict[str, Any]]:

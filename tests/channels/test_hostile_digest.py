@@ -102,3 +102,29 @@ def test_hostile_questions_stay_inert_in_every_form(text: str, locale: str) -> N
     # Email HTML: no markup of the visitor's (Jinja2 autoescape).
     assert rep.html is not None and base.html is not None
     assert_html_inert(rep.html, base.html)
+
+
+@pytest.mark.parametrize("locale", ["fr", "en"])
+def test_a_long_section_is_cut_between_whole_lines(locale: str) -> None:
+    """Escaping makes "&" five characters: ten excerpts of ampersands overflow a section's 3,000.
+    The cut keeps whole lines and says "…": never half an entity ("&am") nor half a link
+    ("<https://notifier.exampl"), which Slack would show as garbage."""
+    config = _config(locale)
+    words = MARK + "&" * 139
+    stats = DigestStats(
+        start=_START, end=_START + timedelta(days=1), totals=Totals(3, 9, 2, 1, 1), previous=None,
+        hourly=[1] * 24, questions=[QuestionGroup(f"k{i}", 10 - i, words) for i in range(10)],
+        support=[SupportItem(f"evt-{i}", "support_request", "shop.example.com", _START + timedelta(hours=9), words)
+                 for i in range(10)],
+        support_total=10, health=Health(), site=None)
+    period = Period(_START, _START + timedelta(days=1), _START + timedelta(days=1, hours=8), _START - timedelta(days=1))
+    blocks, _ = slack.report_blocks(build_report(Renderer(), config, config.digests[0], period, stats))
+    sections = [b["text"]["text"] for b in blocks if b.get("type") == "section" and MARK in b["text"]["text"]]
+    assert len(sections) == 2
+    for text in sections:
+        assert len(text) <= 3000
+        *lines, last = text.splitlines()
+        assert last == "…" and len(lines) > 1
+        for line in lines[1:]:  # each a whole item: every entity and link complete
+            assert "&amp;" * 139 in line and not re.search(r"&(?!amp;|lt;|gt;)", line), line
+            assert line.count("<") == line.count(">"), line
