@@ -174,7 +174,8 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         # Down, locked, disk full, read-only: nothing was stored, the client may post again
         # (with the same ids: a retry is never processed twice).
-        log.warning("store unavailable", path=request.url.path, error=str(exc))
+        # One line when it starts, then at most one per 10 s (notifier.store.outage_log).
+        service.store.outage.failed(exc, path=request.url.path)
         retry_after = max(1, math.ceil(exc.retry_after))
         if is_console_path(request.url.path):
             # A person in a browser: a page in the console's look, no connection detail.
@@ -335,7 +336,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             counts = await service.store.count_deliveries()
             next_due = await service.store.next_due()
         except StoreUnavailable as exc:  # this path needs no token: say nothing of the connection
-            log.warning("store unavailable", path=request.url.path, error=str(exc))
+            service.store.outage.failed(exc, path=request.url.path)
             return JSONBody({"status": "unhealthy", "error": exc.public}, status_code=503)
         except Exception:
             log.exception("health check: the store failed", path=request.url.path)

@@ -95,6 +95,7 @@ class Escalator:
     async def run(self, stop: asyncio.Event) -> None:
         """Fire what is due, then sleep until the next timer (or ``every``), until ``stop``."""
         pause = self.every
+        away = False  # the last turn met StoreUnavailable
         while not stop.is_set():
             try:
                 now = self.clock()
@@ -106,9 +107,12 @@ class Escalator:
                     await fire_due(self.store, self.config(), self.worker, now)
                     nxt = await cases.next_timer()
                 pause = self.every if nxt is None else min(self.every, max(0.05, (nxt - now).total_seconds()))
+                if away:
+                    self.store.outage.answered()
+                    away = False
             except StoreUnavailable as exc:
-                log.warning("store unavailable, escalations wait", error=str(exc))
-                pause = self.every
+                self.store.outage.failed(exc, task="escalations")
+                pause, away = self.every, True
             except Exception:
                 # Never stop escalating because of one bad case: log it and try again later.
                 with contextlib.suppress(Exception):

@@ -58,8 +58,9 @@ class Intake:
             await self._commit(group)
 
     async def _commit(self, group: list[_Request]) -> None:
+        store = self._store()
         try:
-            results = await accept(self._store(), self._config(), [e for events, _ in group for e in events],
+            results = await accept(store, self._config(), [e for events, _ in group for e in events],
                                    self._clock())
         except StoreUnavailable as exc:
             for _, future in group:
@@ -76,6 +77,7 @@ class Intake:
             for one in group:
                 await self._commit([one])
             return
+        store.outage.answered()
         at = 0
         for events, future in group:
             if not future.done():

@@ -75,7 +75,7 @@ def mcp_server(get_service: Callable[[], Service], *, site: str = "") -> Server[
                                         is_error=True)
         except StoreUnavailable as exc:
             # Not the exception's text, which the SDK would send: it may name the database's host.
-            log.warning("store unavailable", path="mcp:tools/call", error=str(exc))
+            get_service().store.outage.failed(exc, path="mcp:tools/call")
             return types.CallToolResult(content=[types.TextContent(text=f"not sent: {exc.public}")],
                                         structured_content={"error": exc.public}, is_error=True)
         text = out["message_for_user"] or json.dumps(out, ensure_ascii=False)

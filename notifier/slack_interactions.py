@@ -226,7 +226,8 @@ class Interactions:
             await tell(w.unknown_case)
             return None
         except StoreUnavailable as exc:
-            log.warning("slack click not recorded: store unavailable", error=str(exc))
+            log.warning("slack click not recorded: store unavailable", user=click.user_id, case=click.case_id)
+            service.store.outage.failed(exc, task="slack click")
             await tell(w.unavailable)  # the error's text (host, user) is for the log only
             return None
         log.info("slack click", case=click.case_id, action=click.action, user=click.user_id,

@@ -235,18 +235,23 @@ class Worker(WorkerLanes, WorkerDelivery, WorkerOutcomes):
                 try:
                     if await self._claim_and_start() > 0:
                         outage = 0
+                        self.store.outage.answered()  # a claim is a write: the store takes them again
                         continue
                     waiter = asyncio.create_task(self._idle_wait())
                     await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
                     waiter.cancel()
                     if waiter.done() and not waiter.cancelled() and waiter.exception() is not None:
                         raise waiter.exception()  # type: ignore[misc]
+                    if outage:
+                        # What failed before (a look or a wait) works again. A look alone proves
+                        # little when only writes fail (disk full), so only after our own failures.
+                        self.store.outage.answered()
                     outage = 0
                 except StoreUnavailable as exc:
                     # The database is away: back off (up to 10 s) and resume by ourselves.
                     outage += 1
                     pause = min(10.0, 0.2 * 2 ** min(outage, 6))
-                    log.warning("store unavailable, will retry", error=str(exc), retry_in=pause)
+                    self.store.outage.failed(exc, retry_in=pause)
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(stop.wait(), pause)
                 except Exception:

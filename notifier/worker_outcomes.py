@@ -67,19 +67,24 @@ class WorkerOutcomes:
         try:  # the usual case, without the retry machinery (tens of µs per group commit)
             return await call()
         except StoreUnavailable as exc:
-            log.warning("store unavailable, will retry", error=str(exc), retry_in=0)
+            self.store.outage.failed(exc, retry_in=0)
         async for attempt in AsyncRetrying(
             retry=retry_if_exception_type(StoreUnavailable),
             wait=wait_exponential_jitter(multiplier=0.1, max=5),
             stop=stop_after_delay(max(PERSIST_FOR, self.lease).total_seconds()),
             reraise=True,
-            before_sleep=lambda state: log.warning(
-                "store unavailable, will retry", error=str(state.outcome.exception() if state.outcome else ""),
-                retry_in=round(state.upcoming_sleep, 2)),
+            before_sleep=lambda state: self._outage_met(state.outcome.exception() if state.outcome else None,
+                                                        state.upcoming_sleep),
         ):
             with attempt:
-                return await call()
+                out = await call()
+                self.store.outage.answered()
+                return out
         return None
+
+    def _outage_met(self, exc: BaseException | None, retry_in: float) -> None:
+        if isinstance(exc, StoreUnavailable):
+            self.store.outage.failed(exc, retry_in=round(retry_in, 2))
 
     def _complete(self, item: Completion) -> None:
         """Queue a confirmed send for the next group commit (started now if none runs)."""

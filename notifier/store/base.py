@@ -16,6 +16,7 @@ Delivery states::
 from __future__ import annotations
 
 import abc
+import functools
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -27,6 +28,7 @@ from notifier.core.dedup import DedupState
 from notifier.core.digest import DigestStats
 from notifier.core.events import Event, Priority
 from notifier.store.connector import Connector, as_time
+from notifier.store.outage_log import OutageLog
 from notifier.store.partition import Partition
 
 __all__ = [
@@ -260,6 +262,11 @@ class Store(abc.ABC):
     """Where events, deliveries, dedup windows, threads and digest runs live."""
 
     url: str
+
+    @functools.cached_property
+    def outage(self) -> OutageLog:
+        """Where callers report ``StoreUnavailable`` and success, so an outage logs a few lines."""
+        return OutageLog()
 
     # ----------------------------------------------------------------- lifecycle
     @abc.abstractmethod

@@ -1,0 +1,85 @@
+"""The log of a store outage: one line when it starts, a few while it lasts, one when it ends.
+
+Under an outage every request and every worker turn meets ``StoreUnavailable``; a line
+each would be thousands a second under load, burying everything else in the log. So the
+first failure is written at once (with the driver's error: the operator needs it), the
+next ones are counted and written at most once per ``every`` seconds (``folded``: how
+many went unwritten since the line before), and the first success after a written
+failure says the store answers again, how long it was away and how many failures were
+folded since. A store that flaps (a lock held now and then) writes at most about two
+lines per ``every``.
+
+Neither the standard library nor structlog folds repeated lines, and neither could tell
+when the store answers again: that is what the callers report with :meth:`answered`.
+
+>>> from notifier.store.base import StoreUnavailable
+>>> now = [0.0]
+>>> outage = OutageLog(every=10, clock=lambda: now[0])
+>>> outage.failed(StoreUnavailable("disk full"), path="/v1/events")   # written
+>>> now[0] = 1.0; outage.failed(StoreUnavailable("disk full"))        # counted
+>>> now[0] = 2.0; outage.answered()                                   # "store available again"
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import structlog
+
+if TYPE_CHECKING:  # notifier.store.base holds one per store
+    from notifier.store.base import StoreUnavailable
+
+__all__ = ["FOLD_EVERY", "OutageLog"]
+
+#: At most one "store unavailable" line per this many seconds while an outage lasts.
+FOLD_EVERY = 10.0
+
+_log = structlog.get_logger("notifier.store")
+
+
+class OutageLog:
+    """Folds the warnings of one store's outage. Called from one event loop (no locking)."""
+
+    def __init__(self, every: float = FOLD_EVERY, clock: Callable[[], float] = time.monotonic,
+                 logger: Any = None) -> None:
+        self.every = every
+        self._clock = clock
+        self._log = logger if logger is not None else _log
+        self._since: float | None = None  # when the current outage began (None: the store answers)
+        self._written = False  # whether a line of the current outage was written
+        self._last: float | None = None  # when the last "store unavailable" line was written
+        self._folded = 0  # failures not written since that line
+
+    @property
+    def down(self) -> bool:
+        """Whether the last call to the store failed."""
+        return self._since is not None
+
+    def failed(self, exc: StoreUnavailable, **context: Any) -> None:
+        """A call met ``exc``: write it if no line was written in the last ``every`` seconds."""
+        now = self._clock()
+        if self._since is None:
+            self._since = now
+        if self._last is not None and now - self._last < self.every:
+            self._folded += 1
+            return
+        extra: dict[str, Any] = {"folded": self._folded} if self._folded else {}
+        if self._written:
+            extra["down_for"] = round(now - self._since, 1)
+        self._log.warning("store unavailable", error=str(exc), **extra, **context)
+        self._last, self._written, self._folded = now, True, 0
+
+    def answered(self) -> None:
+        """A call to the store succeeded: say so once if the outage was written about."""
+        if self._since is None:  # the usual case: one attribute read
+            return
+        now = self._clock()
+        if self._written:
+            extra: dict[str, Any] = {"folded": self._folded} if self._folded else {}
+            # At the outage's level, so that whoever sees it begin sees it end.
+            self._log.warning("store available again", down_for=round(now - self._since, 1), **extra)
+            self._folded = 0
+        # A blip inside the quiet time after a line keeps its count for the next line.
+        self._since, self._written = None, False
