@@ -25,7 +25,7 @@ from starlette.requests import ClientDisconnect
 
 from notifier import metrics
 from notifier.api_access import AccessGuard, principal
-from notifier.api_responses import JSONBody, error_response
+from notifier.api_responses import JSONBody, error_response, validation_details
 from notifier.auth import ENV_TOKEN, Authenticator, signature_problem
 from notifier.browser import BrowserAccess, add_docs
 from notifier.config.cors import CorsConfig
@@ -45,25 +45,6 @@ log = structlog.get_logger(__name__)
 
 _one = TypeAdapter(Event)
 _many = TypeAdapter(list[Event])
-
-
-def _details(exc: ValidationError, batch: bool) -> list[dict[str, Any]]:
-    out = []
-    for err in exc.errors(include_url=False):
-        loc = list(err["loc"])
-        path = format_path(loc)
-        if batch and loc and isinstance(loc[0], int):
-            path = f"[{loc[0]}]" + ("." + format_path(loc[1:]) if len(loc) > 1 else "")
-        msg = err["msg"]
-        if err["type"] == "extra_forbidden":
-            msg = "unknown field"
-        elif err["type"] == "value_error":
-            msg = msg.removeprefix("Value error, ")
-        item: dict[str, Any] = {"path": path, "message": msg}
-        if batch and loc and isinstance(loc[0], int):
-            item["index"] = loc[0]
-        out.append(item)
-    return out
 
 
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
@@ -228,7 +209,7 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
                 [_one.validate_python(data, context=context)]
         except ValidationError as exc:
             return error_response(422, "invalid event" + (" in batch: nothing was stored" if batch else ""),
-                                  _details(exc, batch))
+                                  validation_details(exc, batch=batch))
         if who is not None and who.sites is not None:
             refused = [{"path": f"[{i}].site" if batch else "site", "message":
                         f"token {who.name!r} may not post for site {ev.site!r} (allowed: "

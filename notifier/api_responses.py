@@ -17,8 +17,11 @@ from typing import Any
 
 import orjson
 from fastapi.responses import Response
+from pydantic import ValidationError
 
-__all__ = ["JSONBody", "error_response", "json_response"]
+from notifier.config.errors import format_path
+
+__all__ = ["JSONBody", "error_response", "json_response", "validation_details"]
 
 
 class JSONBody(Response):
@@ -42,3 +45,24 @@ def error_response(status: int, message: str, details: list[dict[str, Any]] | No
     if details:
         body["details"] = details
     return JSONBody({**body, **extra}, status_code=status)
+
+
+def validation_details(exc: ValidationError, *, batch: bool) -> list[dict[str, Any]]:
+    """The ``details`` of a refused event (or batch, each path led by its ``[index]``): one
+    ``{"path", "message"}`` per field at fault, in the words the API answers with."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = list(err["loc"])
+        path = format_path(loc)
+        if batch and loc and isinstance(loc[0], int):
+            path = f"[{loc[0]}]" + ("." + format_path(loc[1:]) if len(loc) > 1 else "")
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field"
+        elif err["type"] == "value_error":
+            msg = msg.removeprefix("Value error, ")
+        item: dict[str, Any] = {"path": path, "message": msg}
+        if batch and loc and isinstance(loc[0], int):
+            item["index"] = loc[0]
+        out.append(item)
+    return out

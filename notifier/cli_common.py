@@ -84,10 +84,21 @@ def loaded_config(path: str | None, *, unset_ok: bool = False) -> Config | None:
 
 def read_events(source: str) -> list[Event]:
     """The events of a JSON file (one event or an array), ``-`` for standard input."""
+    from pydantic import TypeAdapter, ValidationError
+
     raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
     data = orjson.loads(raw)
-    items = data if isinstance(data, list) else [data]
-    return [Event.model_validate(item) for item in items]
+    batch = isinstance(data, list)
+    try:
+        return TypeAdapter(list[Event]).validate_python(data if batch else [data])
+    except ValidationError as exc:
+        from notifier.api_responses import validation_details
+
+        # The API's words for the same event, so a file tried here reads as its answer would.
+        details = validation_details(exc, batch=True)
+        if not batch:
+            details = [{**d, "path": d["path"].removeprefix("[0].").removeprefix("[0]")} for d in details]
+        raise ValueError("invalid event" + "".join(f"\n  {d['path']}: {d['message']}" for d in details)) from None
 
 
 def with_service(args: argparse.Namespace, fn: Callable[[Service], Awaitable[int]],

@@ -11,6 +11,7 @@ import argparse
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -30,6 +31,57 @@ from notifier.store import Store
 __all__ = ["add_commands"]
 
 
+def _print_accepted(answers: list[dict[str, Any]]) -> None:
+    """What became of each event, as the API answered it: its deliveries and its case."""
+    for a in answers:
+        if a["duplicate"]:
+            print(f"{a['id']}: already received (duplicate), nothing new to deliver")
+            continue
+        print(f"{a['id']}: accepted")
+        for d in a["deliveries"]:
+            extra = f", +{d['folded']} similar" if d.get("folded") else ""
+            print(f"  → {d['channel']} via {d['route']}: {d['status']}{extra}")
+        if not a["deliveries"]:
+            print("  → no channel (stored for digests)")
+        if a.get("case"):
+            print(f"  case {a['case']['id']} ({a['case']['status']})")
+
+
+def _post(args: argparse.Namespace, events: list[Event]) -> int:
+    import httpx
+
+    token = args.token or os.environ.get("NOTIFIER_API_TOKEN")
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    body = [e.model_dump(mode="json", exclude_none=True) for e in events]
+    content = orjson.dumps(body if len(body) > 1 else body[0])
+    headers["Content-Type"] = "application/json"
+    if args.hmac_secret:
+        import time
+
+        from notifier.auth import sign_body
+
+        now = int(time.time())
+        headers["X-Notifier-Timestamp"] = str(now)
+        headers["X-Notifier-Signature"] = sign_body(args.hmac_secret, now, content)
+    url = args.url.rstrip("/") + "/v1/events"
+    try:
+        r = httpx.post(url, content=content, headers=headers, timeout=30)
+    except httpx.HTTPError as exc:
+        print(f"{url}: {exc or type(exc).__name__} (is `notifier serve` running there?)", file=sys.stderr)
+        return 1
+    if r.status_code != 202:
+        # The server's answer names the problem (and each field, for a 422): shown as sent.
+        print(f"{url}: HTTP {r.status_code} {r.reason_phrase}: {r.text}", file=sys.stderr)
+        return 1
+    answer = r.json()
+    answers = answer if isinstance(answer, list) else [answer]
+    if args.json:
+        print_json(answers)
+    else:
+        _print_accepted(answers)
+    return 0
+
+
 def _cmd_send(args: argparse.Namespace) -> int:
     try:
         events = read_events(args.event)
@@ -37,40 +89,14 @@ def _cmd_send(args: argparse.Namespace) -> int:
         print(f"{args.event}: {exc}", file=sys.stderr)
         return 1
     if args.url:
-        import httpx
-
-        token = args.token or os.environ.get("NOTIFIER_API_TOKEN")
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        body = [e.model_dump(mode="json", exclude_none=True) for e in events]
-        content = orjson.dumps(body if len(body) > 1 else body[0])
-        headers["Content-Type"] = "application/json"
-        if args.hmac_secret:
-            import time
-
-            from notifier.auth import sign_body
-
-            now = int(time.time())
-            headers["X-Notifier-Timestamp"] = str(now)
-            headers["X-Notifier-Signature"] = sign_body(args.hmac_secret, now, content)
-        r = httpx.post(args.url.rstrip("/") + "/v1/events", content=content, headers=headers, timeout=30)
-        print(r.text)
-        return 0 if r.status_code == 202 else 1
+        return _post(args, events)
 
     async def go(service: Service) -> int:
         results = await service.accept(events)
         if args.json:
             print_json([r.to_json() for r in results])
             return 0
-        for r in results:
-            if r.duplicate:
-                print(f"{r.id}: already received (duplicate), nothing new to deliver")
-                continue
-            print(f"{r.id}: accepted")
-            for d in r.deliveries:
-                extra = f", +{d.folded} similar" if d.folded else ""
-                print(f"  → {d.channel} via {d.route}: {d.status}{extra}")
-            if not r.deliveries:
-                print("  → no channel (stored for digests)")
+        _print_accepted([r.to_json() for r in results])
         print("a running `notifier serve` or `notifier worker` delivers them", file=sys.stderr)
         return 0
 
