@@ -238,7 +238,8 @@ def add_commands(command: AddCommand) -> None:
     p.set_defaults(func=_cmd_deliveries)
 
     p = command("replay", "send a dead letter (or every one, --dead) again")
-    p.add_argument("id", nargs="?", help="the delivery to send again (see `notifier deliveries --status dead`)")
+    p.add_argument("id", nargs="?",
+                   help="the delivery to send again: a dead letter, or a sent one again (see `notifier deliveries`)")
     p.add_argument("--dead", action="store_true", help="replay every dead letter")
     p.add_argument("--reload-timeout", type=float, default=30.0,
                    help="seconds to wait for running processes to reload an edited channels.yaml (default 30)")
