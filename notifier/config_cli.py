@@ -38,13 +38,15 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return 1
     for unused in renderer.unused_overrides():
         print(f"warning: {unused}", file=sys.stderr)
-    from notifier.startup import capture_problems
+    from notifier.config.loader import located
+    from notifier.startup import NO_SMTP, channels_without_smtp
 
     if not args.dev:
-        problems = capture_problems(config)
+        problems = located(path, {("channels", name, "smtp"): NO_SMTP for name in channels_without_smtp(config)})
         for problem in problems:
-            print(f"{path}: error: {problem}", file=sys.stderr)
+            print(problem, file=sys.stderr)
         if problems:
+            print(f"{counted(len(problems), 'problem')} in {path}", file=sys.stderr)
             return 1
     print(f"{path}: OK — {counted(len(config.channels), 'channel')}, {counted(len(config.routes), 'route')}, "
           f"{counted(len(config.digests), 'digest')}; fallback: {', '.join(config.fallback_channels) or 'none'}")

@@ -20,8 +20,8 @@ from urllib.parse import urlsplit
 
 from notifier.config.models import ChannelConfig, Config
 
-__all__ = ["PortUnavailable", "bind", "capture_allowed", "capture_problems", "destination", "is_loopback",
-           "summary"]
+__all__ = ["NO_SMTP", "PortUnavailable", "bind", "capture_allowed", "capture_problems", "channels_without_smtp",
+           "destination", "is_loopback", "summary"]
 
 
 class PortUnavailable(Exception):
@@ -43,14 +43,20 @@ def capture_allowed(host: str | None, dev: bool) -> bool:
     return dev or (host is not None and is_loopback(host))
 
 
+#: Why an email channel without SMTP is refused outside --dev and loopback.
+NO_SMTP = ("no SMTP server (`smtp` is empty; is SMTP_URL set?): its mail would only reach the local "
+           "capture inbox and nobody would receive it. Set `smtp`, or pass --dev to use the capture "
+           "inbox on purpose")
+
+
+def channels_without_smtp(config: Config) -> list[str]:
+    """The email channels that have no SMTP server: their mail goes to the capture inbox."""
+    return [name for name, cfg in config.channels.items() if cfg.type == "email" and not cfg.smtp]
+
+
 def capture_problems(config: Config) -> list[str]:
     """One message per email channel that has no SMTP server (it would deliver nowhere)."""
-    return [
-        f"channel {name!r}: no SMTP server (`smtp` is empty; is SMTP_URL set?): its mail would only "
-        "reach the local capture inbox and nobody would receive it. Set `smtp`, or pass --dev "
-        "to use the capture inbox on purpose"
-        for name, cfg in config.channels.items() if cfg.type == "email" and not cfg.smtp
-    ]
+    return [f"channel {name!r}: {NO_SMTP}" for name in channels_without_smtp(config)]
 
 
 def bind(host: str, port: int) -> socket.socket:

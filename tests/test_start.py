@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -134,7 +135,9 @@ def test_check_refuses_email_without_smtp_unless_dev(workdir: Path, capsys: pyte
     (workdir / "channels.yaml").write_text(NO_SMTP, encoding="utf-8")
     assert main(["check"]) == 1
     err = capsys.readouterr().err
-    assert "'support-email': no SMTP server" in err and "--dev" in err
+    # At its line, like every problem `check` reports: the admin goes straight to it.
+    assert re.search(r"^channels\.yaml:4:\d+  channels\.support-email\.smtp: no SMTP server", err, re.M), err
+    assert "--dev" in err and "1 problem in channels.yaml" in err
     assert main(["check", "--dev"]) == 0
     captured = capsys.readouterr()
     # Counted in words a person writes: one channel, two digests.

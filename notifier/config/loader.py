@@ -26,7 +26,7 @@ from notifier.config.errors import Path as DataPath
 from notifier.config.issues import Mark, Positions, issue_at, issues_from_validation
 from notifier.config.models import Config
 
-__all__ = ["interpolate", "load_config", "load_config_warnings", "parse_config"]
+__all__ = ["interpolate", "load_config", "load_config_warnings", "located", "parse_config"]
 
 
 # --------------------------------------------------------------------------- ${ENV}
@@ -270,6 +270,16 @@ def load_config_warnings(path: str | Path, env: Mapping[str, str] | None = None)
     config = parse_config(text, str(path), env)
     _, built = _compose(text, str(path), os.environ if env is None else env)
     return config_warnings(config, built.positions, str(path))
+
+
+def located(path: str | Path, problems: Mapping[DataPath, str],
+            env: Mapping[str, str] | None = None) -> list[ConfigIssue]:
+    """``problems`` found on the configuration loaded from ``path`` (YAML path -> message),
+    each at its line in the file, in file order."""
+    p = Path(path)
+    _, built = _compose(p.read_text(encoding="utf-8"), str(path), os.environ if env is None else env,
+                        unset_ok=True)
+    return _unique([issue_at(str(path), built.positions, where, message) for where, message in problems.items()])
 
 
 def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
