@@ -3,6 +3,8 @@
 - Every ``channels.yaml`` example passes ``notifier check`` (a fragment, merged into the
   README's complete example, as an admin would paste it), with no warning.
 - Every ``notifier …`` command shown names a command that exists, with flags it takes.
+- Every event shown (a JSON block with a ``kind``, the body of a ``curl -d``) is one the API
+  accepts.
 
 Other YAML (the Slack app manifest) is only parsed: a block mixing channels.yaml keys with
 others is refused, since it would be neither.
@@ -12,7 +14,10 @@ from __future__ import annotations
 
 import argparse
 import copy
+import itertools
+import json
 import re
+import shlex
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,9 +25,11 @@ from typing import Any
 
 import pytest
 import yaml
+from pydantic import ValidationError
 
 from notifier.cli import build_parser, main
 from notifier.config.models import Config
+from notifier.core.events import Event
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -188,3 +195,31 @@ def test_every_command_shown_exists_with_its_flags() -> None:
                         problems.append(f"{where}: `{target.prog}` has no {flag} ({shown!r})")
     assert not problems, "\n".join(problems)
 
+
+
+# --------------------------------------------------------------------------- events
+
+def _shown_events() -> Iterator[tuple[str, str]]:
+    for block in blocks("json"):
+        if '"kind"' in block.text:
+            yield str(block), block.text
+    for block in blocks("sh"):
+        words = shlex.split(block.text.replace("\\\n", " "), comments=True)
+        if words[:1] == ["curl"]:
+            for flag, body in itertools.pairwise(words):
+                if flag in ("-d", "--data", "--data-binary"):
+                    yield str(block), body
+
+
+def test_every_event_shown_is_accepted() -> None:
+    shown = list(_shown_events())
+    assert any(where.startswith("README.md") for where, _ in shown), "the README's curl example is checked"
+    problems = []
+    for where, text in shown:
+        data = json.loads(text)
+        for event in data if isinstance(data, list) else [data]:
+            try:
+                Event.model_validate(event)  # what POST /v1/events validates
+            except ValidationError as exc:
+                problems.append(f"{where}: {exc}")
+    assert not problems, "\n".join(problems)
