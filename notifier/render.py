@@ -19,6 +19,7 @@ import jinja2
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from notifier.channels.inert import header_text, mailto, no_mentions, safe_url, slack_mrkdwn
+from notifier.channels.limits import truncate
 from notifier.config.models import Defaults
 from notifier.core.addresses import checked_email
 from notifier.core.events import Event
@@ -115,6 +116,8 @@ class Renderer:
             keep_trailing_newline=False,
         )
         self.env.filters["localtime"] = _localtime
+        # Jinja2's own truncate can split a flag, an accent from its letter or an emoji sequence.
+        self.env.filters["truncate"] = truncate
         # Escaping for the targets Jinja2's HTML autoescape does not know.
         self.env.filters["slack_mrkdwn"] = slack_mrkdwn
         self.env.filters["no_mentions"] = no_mentions

@@ -30,7 +30,7 @@ from notifier.channels.freshdesk_config import FreshdeskChannel
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object
 from notifier.channels.http_client import Response
 from notifier.channels.inert import header_text
-from notifier.channels.limits import cut_to, utf8_size
+from notifier.channels.limits import cut_to, shorten, utf8_size
 from notifier.core.addresses import checked_email
 from notifier.core.events import Priority
 from notifier.core.follow_up import FollowUp
@@ -102,7 +102,7 @@ class Freshdesk:
         tags = ["chatbot", ev.kind.value, *([ev.site] if ev.site else []), *self.config.tags,
                 *(["notifier-test"] if message.test else []), delivery_tag(message.delivery_id)]
         body: dict[str, Any] = {
-            "subject": header_text(render("freshdesk", "subject", self.locale, "txt", context))[:255],
+            "subject": shorten(header_text(render("freshdesk", "subject", self.locale, "txt", context)), 255),
             "description": self._description(context),
             "email": email,
             "priority": PRIORITY[message.priority],
@@ -111,7 +111,7 @@ class Freshdesk:
             "tags": list(dict.fromkeys(t[:MAX_TAG] for t in tags if t)),
         }
         if user is not None and address and user.name:
-            body["name"] = header_text(user.name)[:255]
+            body["name"] = shorten(header_text(user.name), 255)
         return body
 
     async def _existing(self, message: Outbound, requester: str) -> SendResult | None:

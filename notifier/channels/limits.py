@@ -2,17 +2,22 @@
 
 Slack counts characters as JavaScript does (UTF-16 code units: an emoji is two), Teams
 Workflows count the bytes of the UTF-8 body, email headers count bytes per line. A cut
-never splits a character, nor a letter from its combining accents, nor an emoji sequence
-joined by U+200D; what was cut is said ("…(1,234 more characters)") so a reader knows to
-open the event.
+never splits a user-perceived character (an extended grapheme cluster of UAX #29, found by
+the ``regex`` module's ``\\X``): not a letter from its accents, a flag from its second half,
+a keycap from its frame, a skin tone or a U+200D-joined family from their emoji, a Korean
+syllable from its jamo, nor CR from LF. What was cut is said ("…(1,234 more characters)")
+so a reader knows to open the event.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable
 
-__all__ = ["cut_to", "utf8_size", "utf16_size"]
+import regex
+
+__all__ = ["cut_to", "shorten", "truncate", "utf8_size", "utf16_size"]
+
+_GRAPHEME = regex.compile(r"\X")
 
 
 def utf16_size(text: str) -> int:
@@ -25,12 +30,14 @@ def utf8_size(text: str) -> int:
     return len(text.encode("utf-8"))
 
 
-def _joins_previous(char: str) -> bool:
-    # Combining marks, variation selectors, emoji modifiers and ZWJ-joined sequences.
-    code = ord(char)
-    return (unicodedata.combining(char) != 0 or char == "\u200d" or 0xFE00 <= code <= 0xFE0F
-            or 0x1F3FB <= code <= 0x1F3FF or 0xE0020 <= code <= 0xE007F
-            or unicodedata.category(char) == "Mn")
+def _boundary(text: str, end: int) -> int:
+    """The last grapheme boundary of ``text`` at or before ``end``."""
+    if end >= len(text):
+        return len(text)
+    for cluster in _GRAPHEME.finditer(text):
+        if cluster.end() > end:
+            return cluster.start()
+    return end
 
 
 def cut_to(text: str, limit: int, size: Callable[[str], int] = utf16_size) -> tuple[str, int]:
@@ -46,7 +53,33 @@ def cut_to(text: str, limit: int, size: Callable[[str], int] = utf16_size) -> tu
             low = mid
         else:
             high = mid - 1
-    end = low
-    while end > 0 and end < len(text) and (_joins_previous(text[end]) or text[end - 1] == "\u200d"):
-        end -= 1
+    end = _boundary(text, low)
     return text[:end], len(text) - end
+
+
+def shorten(text: str, limit: int, mark: str = "…") -> str:
+    """``text`` in at most ``limit`` characters (code points), ending in ``mark`` when it was
+    longer, cut between two graphemes.
+
+        >>> shorten("drapeaux 🇫🇷🇫🇷", 12)
+        'drapeaux 🇫🇷…'
+    """
+    if len(text) <= limit:
+        return text
+    return text[: _boundary(text, max(limit - len(mark), 0))] + mark
+
+
+def truncate(text: object, length: int = 255, killwords: bool = False, end: str = "...",
+             leeway: int = 5) -> str:
+    """Jinja2's ``truncate`` filter (same arguments and defaults), cutting between graphemes.
+
+    Templates shorten visitor text with it (``message|truncate(90, true, "…", 0)`` in a
+    ticket's subject); Jinja2's own cuts between code points.
+    """
+    value = str(text)
+    if len(value) <= length + leeway:
+        return value
+    head = value[: _boundary(value, max(length - len(end), 0))]
+    if not killwords:
+        head = head.rsplit(" ", 1)[0]
+    return head + end

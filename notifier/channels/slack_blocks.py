@@ -24,7 +24,7 @@ from slack_sdk.models.blocks import (
 
 from notifier.channels.base import ChannelContext, Outbound, Report
 from notifier.channels.inert import safe_url, slack_mrkdwn
-from notifier.channels.limits import cut_to, utf16_size
+from notifier.channels.limits import cut_to, shorten, utf16_size
 from notifier.channels.slack_case import case_blocks
 from notifier.render import view
 
@@ -45,7 +45,7 @@ _MAX_BUTTON = 75
 
 def cut(text: str, limit: int) -> str:
     """``text`` shortened to ``limit`` characters, ending in "…" when it was longer."""
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit)
 
 
 def escape(text: str) -> str:

@@ -18,7 +18,7 @@ from notifier.channels.case_text import action_text, case_words, state_text
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, url_secrets
 from notifier.channels.http_client import Response
 from notifier.channels.inert import safe_url
-from notifier.channels.limits import cut_to
+from notifier.channels.limits import cut_to, shorten
 from notifier.channels.teams_config import TeamsChannel
 from notifier.core.follow_up import CaseState, FollowUp
 from notifier.render import view
@@ -37,7 +37,7 @@ _MAX_FACT = 500
 
 
 def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    return shorten(text, limit)
 
 
 def _http_url(url: str | None) -> str | None:

@@ -40,7 +40,7 @@ from notifier.channels.case_text import action_text, case_words
 from notifier.channels.http import classify_exception, classify_response, http_client, json_object, redact
 from notifier.channels.http_client import Response
 from notifier.channels.inert import header_text
-from notifier.channels.limits import cut_to, utf8_size
+from notifier.channels.limits import cut_to, shorten, utf8_size
 from notifier.channels.zendesk_config import ZendeskChannel
 from notifier.core.addresses import checked_email
 from notifier.core.events import Event
@@ -138,7 +138,7 @@ class Zendesk:
             tags.append("notifier_test")
         tags.append(delivery_tag(message.delivery_id))
         ticket: dict[str, Any] = {
-            "subject": header_text(subject)[:250],
+            "subject": shorten(header_text(subject), 250),
             "comment": {"body": self._fit(body, context), "public": False},
             "priority": message.priority.value,  # Zendesk's names are ours: low/normal/high/urgent
             "tags": list(dict.fromkeys(t for t in tags if t)),
@@ -149,7 +149,7 @@ class Zendesk:
         if user is not None and address is not None:
             # A visitor's invalid address is never the requester (Zendesk would refuse the
             # ticket with 422): the API user is, and the comment shows the address as text.
-            ticket["requester"] = {"name": header_text(user.name or "")[:255] or address, "email": address}
+            ticket["requester"] = {"name": shorten(header_text(user.name or ""), 255) or address, "email": address}
         return {"ticket": ticket}
 
     async def send(self, message: Outbound) -> SendResult:

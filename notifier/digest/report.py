@@ -12,6 +12,7 @@ from datetime import UTC
 from typing import Any
 
 from notifier.channels.base import Report
+from notifier.channels.limits import shorten
 from notifier.config.models import Config, Digest
 from notifier.core.digest import DigestStats, Period
 from notifier.core.digest_view import digest_view
@@ -35,7 +36,7 @@ def _cut(text: str, limit: int) -> str:
     """
     if len(text) <= limit:
         return text
-    head = text[: limit - 2]
+    head = shorten(text, limit - 1, mark="")
     if "\n" in head:
         return head[: head.rindex("\n")] + "\n…"
     # One line longer than the limit: not inside an entity nor a link.
