@@ -320,15 +320,24 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``notifier`` console script."""
+    from notifier.store import SchemaMismatch, StoreUnavailable
+
     args = build_parser().parse_args(argv)
-    if getattr(args, "func", None) is None and getattr(args, "module", None):
-        return int(importlib.import_module(args.module).run(args))
     try:
+        if getattr(args, "func", None) is None and getattr(args, "module", None):
+            return int(importlib.import_module(args.module).run(args))
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         return 0
+    except (StoreUnavailable, SchemaMismatch) as exc:
+        # Any command on a database that is down, unreachable or of another version: one
+        # line an operator can act on (as `notifier db` says it), not a traceback.
+        from notifier.store.cli import redact_url
+
+        print(f"error: {redact_url(getattr(args, 'db', None) or default_db_url())}: {exc}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -110,6 +110,10 @@ def serve_http(app: Any, service: Service, *, sockets: list[socket.socket],
     server = Server(config)
 
     async def main() -> None:
+        # Before uvicorn: a database that cannot be opened ends the command with one line
+        # (notifier.cli), where uvicorn's start-up would print a traceback. The app's own
+        # start-up opens it again, which is then nothing to do.
+        await service.store.open()
         handle_hangup(service, on_reloaded, workers.reload if workers is not None else None)
         watcher = None
         if stop_with_parent:

@@ -214,3 +214,32 @@ def test_the_sample_event_explains_with_the_sample_config(monkeypatch: pytest.Mo
 def test_the_capture_inbox_and_run_files_are_ignored_by_git() -> None:
     ignored = (ROOT / ".gitignore").read_text(encoding="utf-8").split()
     assert "notifier-inbox/" in ignored and "*.db.run/" in ignored
+
+
+def _nothing_listens() -> int:
+    with socket.socket() as s:  # a port where nothing listens once closed
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker"]])
+def test_a_database_that_cannot_be_opened_is_one_line_not_a_traceback(workdir: Path, command: list[str]) -> None:
+    (workdir / "channels.yaml").write_text(REAL_SMTP, encoding="utf-8")
+    (workdir / "data").write_text("a file where the database's directory should be", encoding="utf-8")
+    proc = _notifier(*command, "--db", f"sqlite:///{workdir}/data/notifier.db", cwd=workdir)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 2, err
+    assert "Traceback" not in err and "startup failed" not in err
+    [line] = [x for x in err.splitlines() if x.startswith("error:")]
+    assert f"{workdir}/data" in line and "cannot" in line
+
+
+def test_store_commands_say_the_database_is_unreachable_without_its_password(workdir: Path) -> None:
+    (workdir / "channels.yaml").write_text(REAL_SMTP, encoding="utf-8")
+    url = f"postgresql://notifier:s3cret@127.0.0.1:{_nothing_listens()}/notifier"
+    for command in (["deliveries"], ["cases"], ["replay", "--dead"]):
+        proc = _notifier(*command, "--db", url, cwd=workdir)
+        _, err = proc.communicate(timeout=120)
+        assert proc.returncode == 2, (command, err)
+        assert "Traceback" not in err, (command, err)
+        assert "cannot connect to PostgreSQL" in err and "s3cret" not in err, (command, err)

@@ -45,7 +45,7 @@ from notifier.store.connector import Connector
 from notifier.store.sqlite_claims import SqliteClaims, delivery_of, time_of
 from notifier.store.sqlite_connector import SqliteConnector
 from notifier.store.sqlite_digest import SqliteDigestQueries
-from notifier.store.sqlite_thread import StoreBusy, ThreadConnection
+from notifier.store.sqlite_thread import StoreBusy, ThreadConnection, fault
 from notifier.store.sqlite_tx import DELIVERY_COLS as _DELIVERY_COLS
 from notifier.store.sqlite_tx import SqliteTransaction, Work, in_transaction
 from notifier.store.sqlite_wake import WakeSockets
@@ -102,11 +102,24 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
 
     def _connect(self) -> sqlite3.Connection:
         if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                               timeout=BUSY_TIMEOUT_MS / 1000)
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.execute("PRAGMA foreign_keys=ON")
+            folder = Path(self.path).parent
+            try:
+                folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:  # a file in the way, no permission, a read-only disk
+                raise StoreUnavailable(f"cannot create the database's directory {folder}: {exc.strerror}",
+                                       retry_after=30.0, reason="the database file cannot be opened") from exc
+        try:
+            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error as exc:
+            # SQLite's "unable to open database file" does not say which: the log must.
+            problem = fault(exc)
+            if problem is None:
+                raise
+            raise type(problem)(f"{self.path}: {problem}", retry_after=problem.retry_after,
+                                reason=problem.reason) from exc
         return conn
 
     def _connect_writer(self) -> sqlite3.Connection:
