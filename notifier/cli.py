@@ -233,13 +233,18 @@ def _cmd_worker(args: argparse.Namespace) -> int:
 
 ENVIRONMENT = """\
 environment:
-  NOTIFIER_CONFIG      channels.yaml to read (default ./channels.yaml)
-  NOTIFIER_DB          store URL (default sqlite:///notifier.db; postgresql://… for several processes)
-  NOTIFIER_API_TOKEN   bearer token the HTTP API requires (unset: no token asked)
-  NOTIFIER_INBOX       directory of the capture inbox (default ./notifier-inbox)
-  NOTIFIER_LOG_FORMAT  console or json (default: console on a terminal, json otherwise)
-  SMTP_URL             the SMTP server of the sample channels.yaml, e.g.
-                       smtp+starttls://user:password@mail.example.com:587
+  NOTIFIER_CONFIG          channels.yaml to read (default ./channels.yaml)
+  NOTIFIER_DB              store URL (default sqlite:///notifier.db; postgresql://… for several processes)
+  NOTIFIER_API_TOKEN       bearer token the HTTP API requires (unset: no token asked)
+  NOTIFIER_INBOX           directory of the capture inbox (default ./notifier-inbox)
+  NOTIFIER_LOG_FORMAT      console or json (default: console on a terminal, json otherwise)
+  NOTIFIER_LINK_SECRET     signs the action links of alerts (32+ characters, the same for every process)
+  NOTIFIER_CONSOLE_SECRET  signs console sessions (set it so they survive a restart or span processes)
+  NOTIFIER_HMAC_SECRET     send --url: the secret to sign bodies with, for a token that has one
+  NOTIFIER_STUCK_AFTER     /healthz answers 503 when a due delivery waited longer (default 10m)
+  NOTIFIER_RUN_DIR         where serve and worker note their channels.yaml for replay (default <db>.run/)
+  SMTP_URL                 the SMTP server of the sample channels.yaml, e.g.
+                           smtp+starttls://user:password@mail.example.com:587
   any ${NAME} that channels.yaml refers to (tokens, webhook URLs)
 """
 

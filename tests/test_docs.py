@@ -223,3 +223,22 @@ def test_every_event_shown_is_accepted() -> None:
             except ValidationError as exc:
                 problems.append(f"{where}: {exc}")
     assert not problems, "\n".join(problems)
+
+
+# --------------------------------------------------------------------------- environment
+
+#: Set by notifier for its own child processes, not by anyone else.
+_INTERNAL = {"NOTIFIER_PARENT_PID"}
+
+
+def test_every_variable_notifier_reads_is_in_its_help_and_the_readme(capsys: pytest.CaptureFixture[str]) -> None:
+    read = set()
+    for module in (ROOT / "notifier").rglob("*.py"):
+        read |= set(re.findall(r"\"(NOTIFIER_[A-Z_]*[A-Z])\"", module.read_text(encoding="utf-8")))
+    assert {"NOTIFIER_CONFIG", "NOTIFIER_DB", "NOTIFIER_API_TOKEN"} <= read  # the search finds them
+    with pytest.raises(SystemExit):
+        main(["--help"])
+    shown = capsys.readouterr().out
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert sorted(name for name in read - _INTERNAL if name not in shown) == []
+    assert sorted(name for name in read - _INTERNAL if f"`{name}`" not in readme) == []
