@@ -242,3 +242,26 @@ def test_every_variable_notifier_reads_is_in_its_help_and_the_readme(capsys: pyt
     readme = (ROOT / "README.md").read_text(encoding="utf-8")
     assert sorted(name for name in read - _INTERNAL if name not in shown) == []
     assert sorted(name for name in read - _INTERNAL if f"`{name}`" not in readme) == []
+
+
+# --------------------------------------------------------------------------- links
+
+def _anchors(page: Path) -> set[str]:
+    """The anchors GitHub gives a page's headings: lower case, punctuation dropped, spaces as -."""
+    prose = _FENCE.sub("", page.read_text(encoding="utf-8"))
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in re.findall(r"^#+ (.*)$", prose, re.M)}
+
+
+def test_every_link_between_the_pages_reaches_a_file_and_a_heading() -> None:
+    broken = []
+    for page in DOCS:
+        for m in re.finditer(r"\]\((?P<target>[^)#\s]*)(?:#(?P<anchor>[^)\s]+))?\)", page.read_text(encoding="utf-8")):
+            if m["target"].startswith(("http://", "https://", "mailto:")):
+                continue
+            target = (page.parent / m["target"]).resolve() if m["target"] else page
+            where = f"{page.relative_to(ROOT)}: {m[0]}"
+            if not target.exists():
+                broken.append(f"{where}: no such file")
+            elif m["anchor"] and target.suffix == ".md" and m["anchor"] not in _anchors(target):
+                broken.append(f"{where}: no such heading")
+    assert not broken, "\n".join(broken)
