@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from notifier.core.events import event_link
 from notifier.core.outbound import Outbound
 
 if TYPE_CHECKING:
@@ -100,7 +101,7 @@ class ChannelContext:
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
 
     def link(self, event_id: str) -> str | None:
-        return self.event_url.format(id=event_id) if self.event_url else None
+        return event_link(self.event_url, event_id)
 
     def case_links(self, case: CaseState | None, via: str) -> dict[str, str]:
         """The action links that fit ``case`` now: both while nobody has it, "Resolved" once claimed.

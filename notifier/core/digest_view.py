@@ -12,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from notifier.core.digest import DigestStats, Period, busiest_hour, change, spark
+from notifier.core.events import event_link
 from notifier.core.measures import AnswerTimes, Group, ResponseTimes, Satisfaction, duration_text
 
 __all__ = ["WORDS", "digest_view"]
@@ -177,7 +178,7 @@ def digest_view(stats: DigestStats, *, name: str, sections: list[str], locale: s
         "time": s.occurred_at.astimezone(zone).strftime("%H:%M" if period.whole_days and
                                                         (period.end - period.start) <= timedelta(hours=25)
                                                         else "%d/%m %H:%M"),
-        "excerpt": s.excerpt, "link": event_url.format(id=s.id) if event_url else None,
+        "excerpt": s.excerpt, "link": event_link(event_url, s.id),
     } for s in stats.support]
     return {
         "name": name,

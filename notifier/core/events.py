@@ -25,6 +25,7 @@ import time
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
+from urllib.parse import quote
 
 import orjson
 from pydantic import (
@@ -56,6 +57,7 @@ __all__ = [
     "Tool",
     "Turn",
     "User",
+    "event_link",
     "new_id",
     "new_ids",
 ]
@@ -421,3 +423,16 @@ def _renamed(exc: ValidationError, sources: dict[tuple[str | int, ...], tuple[st
             detail["ctx"] = err["ctx"]
         errors.append(detail)
     return ValidationError.from_exception_data(exc.title, errors)
+
+
+def event_link(event_url: str | None, event_id: str) -> str | None:
+    """The agents' link to an event: ``defaults.event_url`` with ``{id}`` filled in.
+
+    The id is the client's own key, any text, and a browser may send it: it goes in as one
+    percent-encoded path segment, so ``x|Voir> <!channel>`` can neither close a Slack
+    ``<url|label>`` link and ping the channel, nor ``../`` or ``?`` lead elsewhere.
+
+        >>> event_link("https://n.example.com/v1/events/{id}", "a/b?c|d")
+        'https://n.example.com/v1/events/a%2Fb%3Fc%7Cd'
+    """
+    return event_url.format(id=quote(event_id, safe="")) if event_url else None

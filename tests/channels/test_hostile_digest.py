@@ -6,6 +6,7 @@ import re
 from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -128,3 +129,28 @@ def test_a_long_section_is_cut_between_whole_lines(locale: str) -> None:
         for line in lines[1:]:  # each a whole item: every entity and link complete
             assert "&amp;" * 139 in line and not re.search(r"&(?!amp;|lt;|gt;)", line), line
             assert line.count("<") == line.count(">"), line
+
+
+#: An event id is the client's own key (a browser may send it): any text up to 200 characters.
+HOSTILE_ID = "x|Voir> <!channel> <https://evil.example/login|Connexion requise ../../? #"
+
+
+@pytest.mark.parametrize("locale", ["fr", "en"])
+def test_an_event_id_is_one_path_segment_of_its_link(locale: str) -> None:
+    """The digest links each request as ``<event_url|label>``: an id that closed the link
+    would ping the channel and add a link of its own to the team's daily summary."""
+    config = _config(locale)
+    stats = DigestStats(
+        start=_START, end=_START + timedelta(days=1), totals=Totals(3, 9, 2, 1, 1), previous=None,
+        hourly=[1] * 24, questions=[], support_total=1, health=Health(), site=None,
+        support=[SupportItem(HOSTILE_ID, "support_request", "shop.example.com", _START + timedelta(hours=9),
+                             "Bonjour")])
+    period = Period(_START, _START + timedelta(days=1), _START + timedelta(days=1, hours=8), _START - timedelta(days=1))
+    rep = build_report(Renderer(), config, config.digests[0], period, stats)
+    link = "https://notifier.example.com/v1/events/" + quote(HOSTILE_ID, safe="")
+    blocks, _ = slack.report_blocks(rep)
+    [line] = [obj["text"].splitlines()[1] for obj in _walk(blocks) if obj.get("type") == "mrkdwn"
+              and "Bonjour" in obj["text"]]
+    shown = re.fullmatch(r"`11:00` <([^<>|]+)\|[^<>|]+>: Bonjour", line)
+    assert shown is not None and shown.group(1) == link, line
+    assert rep.html is not None and f'href="{link}"' in rep.html

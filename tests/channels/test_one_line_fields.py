@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 
@@ -105,3 +106,14 @@ def test_an_override_in_the_name_of_whoever_acted_turns_nothing_around() -> None
 
 def test_an_override_in_a_question_stays_out_of_the_digest() -> None:
     assert excerpt("Où est ma commande ? " + TURNED) == "Où est ma commande ? moc.knab-eurt@troppus"
+
+
+@pytest.mark.parametrize("channel", ["slack", "teams", "email", "zendesk", "freshdesk", "apprise"])
+def test_an_event_id_is_one_path_segment_of_the_event_link(channel: str) -> None:
+    """The id is the client's key, any text: the "open" link must lead to that event."""
+    odd = "x|Voir> <!channel> ../../v1/deliveries?status=dead#top"
+    text = rendered(channel, event(id=odd))
+    link = "https://notifier.example.com/v1/events/" + quote(odd, safe="")
+    if channel == "email":
+        text = text.replace("=\n", "")
+    assert link in text.replace("&amp;", "&"), text
