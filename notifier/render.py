@@ -233,6 +233,7 @@ def view(message: Outbound, defaults: Defaults, locale: str, *, link: str | None
         "site": header_text(ev.site),
         # One line too: the chatbot may pass on what the browser said (a "\nPriorité :" row).
         "conversation_id": header_text(ev.conversation_id or "") or None,
+        "tool_name": header_text(ev.tool.name) if ev.tool else None,
         "message": ev.message or _tool_message(ev) or "",
         "page_url": header_text(ev.page.url) if ev.page and ev.page.url else None,
         "page_title": header_text(ev.page.title) if ev.page and ev.page.title else None,

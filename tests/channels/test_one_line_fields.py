@@ -84,11 +84,17 @@ def test_an_override_in_a_one_line_field_reaches_no_channel(channel: str) -> Non
     assert not set(text) & set(BIDI), [hex(ord(c)) for c in text if c in BIDI]
 
 
+FORGED = "\r\nPriorit\u00e9 : URGENTE\nPriority: URGENT"
+
+
 @pytest.mark.parametrize("locale", ["fr", "en"])
-def test_a_conversation_id_cannot_add_a_row_to_the_email(locale: str) -> None:
+@pytest.mark.parametrize("field", ["conversation_id", "tool"])
+def test_a_conversation_id_or_tool_name_cannot_add_a_row_to_the_email(locale: str, field: str) -> None:
     """The text email is rows of "Label : value"; a conversation id passed on from the browser
-    with a line break must not forge one (here a priority the request does not have)."""
-    ev = event(conversation_id="c-42\r\nPriorit\u00e9 : URGENTE\nPriority: URGENT", priority="low")
+    or a tool's name with a line break must not forge one (a priority the request does not have)."""
+    changes: dict[str, Any] = {"conversation_id": "c-42" + FORGED} if field == "conversation_id" else {
+        "kind": "tool_call", "tool": {"name": "c-42" + FORGED, "arguments": {}}}
+    ev = event(priority="low", **changes)
     channel = email.create("mail", EmailChannel(type="email", to=["support@example.com"], locale=locale),
                            context())
     text = email_text(channel.compose(outbound(ev)))
