@@ -47,6 +47,23 @@ _one = TypeAdapter(Event)
 _many = TypeAdapter(list[Event])
 
 
+def key_problem(key: str, event_id: str | None, *, batch: bool) -> str | None:
+    """Why an ``Idempotency-Key`` header cannot name the posted event, or ``None``.
+
+    >>> key_problem("k-1", None, batch=False) is None
+    True
+    >>> key_problem("k-1", "e-1", batch=False)
+    "differs from the event's id 'e-1': send one of them (or the same value in both)"
+    """
+    if batch:
+        return "names one event: in a batch, give each event its own `id` instead"
+    if len(key) > 200:
+        return "is longer than 200 characters"
+    if event_id is not None and event_id != key:
+        return f"differs from the event's id {event_id!r}: send one of them (or the same value in both)"
+    return None
+
+
 _FORMS = ("application/x-www-form-urlencoded", "multipart/form-data")
 
 
@@ -220,9 +237,13 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
                 return error_response(403, "site not allowed for this token" + stored, refused)
         now = service.clock()
         key = request.headers.get("idempotency-key")
-        if key and not batch:
-            if len(key) > 200:
-                return error_response(422, "Idempotency-Key is longer than 200 characters")
+        if key:
+            # The header names one event. Ignored, it would leave a client believing its
+            # retries safe when they are not: refused instead, saying what to do.
+            problem = key_problem(key, events[0].id, batch=batch)
+            if problem:
+                return error_response(422, f"Idempotency-Key {problem}",
+                                      [{"path": "Idempotency-Key", "message": problem}])
             events = [events[0].completed(now, key)]
         # No time given: concurrent requests share transactions (notifier/intake.py).
         results = await service.accept(events)

@@ -190,6 +190,21 @@ _OPERATIONS: dict[tuple[str, str], tuple[dict[int, tuple[type[BaseModel] | None,
 
 _EVERY_OPERATION = (401, 403, 422, 503)
 
+#: The headers ``POST /v1/events`` reads beside its body. Told in words, not as parameters:
+#: whether a header is allowed depends on the body (one event, its ``id``), which parameters
+#: cannot say, and a client generated from them would send what is refused.
+_EVENT_HEADERS = """
+Headers read beside the body:
+
+- `Idempotency-Key` (1 to 200 characters): the event's id, as the body's `id` would give it;
+  a repeat is not processed again (`"duplicate": true`). One event only: with a batch, or
+  with a body `id` that differs, the request is refused (`422`).
+- `X-Notifier-Timestamp` and `X-Notifier-Signature`, for a token with `hmac_secret`: Unix
+  seconds, within 5 minutes of the server's clock, and `v1=` followed by the hex
+  HMAC-SHA256 of `<timestamp>.<raw body>` (several `v1=` values, comma-separated, while a
+  secret rotates).
+"""
+
 _WHY = {
     400: "Bad request: the body is not JSON",
     401: "Missing or wrong token (Authorization: Bearer …), or a bad body signature",
@@ -259,7 +274,8 @@ def document(app: FastAPI, *, max_batch: int) -> None:
                     for status, answer in operation.get("responses", {}).items():
                         if status.startswith("2"):
                             responses[status] = answer
-                for status in sorted({*errors, *_EVERY_OPERATION}):
+                every = (503,) if path == "/healthz" else _EVERY_OPERATION  # no token, no parameter
+                for status in sorted({*errors, *every}):
                     responses[str(status)] = {"description": _WHY[status], "content": _json(error)}
                 operation["responses"] = responses
         # Query parameters the handlers check against a fixed list (they answer 422 otherwise).
@@ -273,6 +289,7 @@ def document(app: FastAPI, *, max_batch: int) -> None:
                                                                    "minItems": 1, "maxItems": max_batch}]})}
         post["responses"]["202"]["content"] = _json(
             {"oneOf": [_schema_of(Accepted, components), _schema_of(AcceptedBatch, components)]})
+        post["description"] = post.get("description", "").rstrip() + "\n" + _EVENT_HEADERS
         if "/v1/tools" in spec["paths"]:
             tools = {"type": "array", "items": {"type": "object"}}
             spec["paths"]["/v1/tools"]["get"]["responses"]["200"]["content"] = _json({"oneOf": [

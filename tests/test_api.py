@@ -62,6 +62,23 @@ async def test_idempotency_key_header(client: httpx.AsyncClient) -> None:
     assert r2.json()["duplicate"] is True
 
 
+@pytest.mark.parametrize(("body", "says"), [
+    ([ev(id="b1"), ev(id="b2")], "names one event: in a batch, give each event its own `id`"),
+    (ev(id="e-9"), "differs from the event's id 'e-9'"),
+])
+async def test_an_idempotency_key_that_cannot_name_the_event_is_refused(
+        client: httpx.AsyncClient, body: Any, says: str) -> None:
+    # Ignored, the header would let the client believe its retries safe: nothing is stored.
+    r = await client.post("/v1/events", json=body, headers={"Idempotency-Key": "k-9"})
+    assert r.status_code == 422
+    assert r.json()["details"][0]["path"] == "Idempotency-Key" and says in r.json()["error"]
+    for event_id in ("b1", "e-9", "k-9"):
+        assert (await client.get(f"/v1/events/{event_id}")).status_code == 404
+    # The same value in both is one key: accepted
+    r = await client.post("/v1/events", json=ev(id="k-9"), headers={"Idempotency-Key": "k-9"})
+    assert r.status_code == 202 and r.json()["id"] == "k-9"
+
+
 async def test_batch(client: httpx.AsyncClient) -> None:
     batch = [ev(id=f"b{i}", conversation_id=f"c{i}") for i in range(100)]
     r = await client.post("/v1/events", json=batch)
