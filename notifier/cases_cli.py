@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import getpass
 from collections.abc import Callable
+from zoneinfo import ZoneInfo
 
 from notifier.cli_common import AddCommand, add_common_flags, local_time, print_json, with_service
 from notifier.core.cases import ACTIONS, STATUSES, Action
@@ -32,12 +33,13 @@ def _cmd_cases(args: argparse.Namespace) -> int:
         if not rows:
             print("no cases" + (f" with status {args.status}" if args.status else ""))
             return 0
-        print(f"{'ID':<32}  {'STATUS':<9} {'SITE':<18} {'OPENED':<19}  {'EXPECTED':<19}  BY")
+        zone = ZoneInfo(service.config.defaults.timezone)
+        print(f"{'ID':<32}  {'STATUS':<9} {'SITE':<18} {'OPENED':<24}  {'EXPECTED':<24}  BY")
         for c in rows:
             late = c.expected_response_at is not None and (c.claimed_at or now) > c.expected_response_at
             who = c.claimed_by or c.resolved_by or ""
-            print(f"{c.id:<32}  {c.status:<9} {c.site[:18]:<18} {local_time(c.round_opened_at):<19}  "
-                  f"{local_time(c.expected_response_at):<19}{'!' if late else ' '} {who}")
+            print(f"{c.id:<32}  {c.status:<9} {c.site[:18]:<18} {local_time(c.round_opened_at, zone):<24}  "
+                  f"{local_time(c.expected_response_at, zone):<24}{'!' if late else ' '} {who}")
         return 0
 
     return with_service(args, go)

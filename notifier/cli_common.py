@@ -12,6 +12,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from datetime import tzinfo
 from pathlib import Path
 from typing import Any
 
@@ -60,9 +61,11 @@ def counted(n: int, word: str) -> str:
     return f"{n} {word}{'' if n == 1 else 's'}"
 
 
-def local_time(value: Any) -> str:
-    """A stored time in the local zone, to the second, for tables (``-`` when unset)."""
-    return value.astimezone().strftime("%Y-%m-%d %H:%M:%S") if value else "-"
+def local_time(value: Any, zone: tzinfo | None = None) -> str:
+    """A stored time in ``zone`` (else this machine's), to the second, with the zone's name,
+    for tables (``-`` when unset). Give ``defaults.timezone``: the one mails and digests show,
+    which the team reads in, whatever zone the server runs in."""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
 
 
 def loaded_config(path: str | None, *, unset_ok: bool = False) -> Config | None:

@@ -113,11 +113,14 @@ def _cmd_deliveries(args: argparse.Namespace) -> int:
         if not rows:
             print("no deliveries" + (f" with status {args.status}" if args.status else ""))
             return 0
-        print(f"{'ID':<32}  {'STATUS':<10} {'CHANNEL':<16} {'TRIES':>5}  {'UPDATED':<19}  LAST ERROR / REF")
+        from notifier.inbox import configured_zone
+
+        zone = configured_zone(args.config)  # the team's zone, as in the mails, if channels.yaml is here
+        print(f"{'ID':<32}  {'STATUS':<10} {'CHANNEL':<16} {'TRIES':>5}  {'UPDATED':<24}  LAST ERROR / REF")
         for d in rows:
             detail = d.last_error if d.status in ("dead", "pending") and d.last_error else (d.ref or "")
             print(f"{d.id:<32}  {d.status:<10} {d.channel[:16]:<16} {d.attempts:>5}  "
-                  f"{local_time(d.updated_at):<19}  {detail[:120]}")
+                  f"{local_time(d.updated_at, zone):<24}  {detail[:120]}")
         return 0
 
     return with_store(args, go)

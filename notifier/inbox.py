@@ -30,7 +30,7 @@ from typing import Any
 
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-__all__ = ["DEFAULT_DIR", "Captured", "Inbox", "add_arguments", "captured", "run"]
+__all__ = ["DEFAULT_DIR", "Captured", "Inbox", "add_arguments", "captured", "configured_zone", "run"]
 
 DEFAULT_DIR = "notifier-inbox"
 
@@ -166,8 +166,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="machine-readable output")
 
 
-def _zone(config: str | None) -> tzinfo | None:
-    """The configuration's time zone (the one the mails show), or ``None`` for this machine's."""
+def configured_zone(config: str | Path | None) -> tzinfo | None:
+    """The configuration's time zone (the one mails and digests show), or ``None`` for this machine's."""
     from zoneinfo import ZoneInfo
 
     from notifier.config.errors import ConfigError
@@ -185,7 +185,7 @@ def run(args: argparse.Namespace) -> int:
     directory = Path(args.dir or os.environ.get("NOTIFIER_INBOX", DEFAULT_DIR))
     items = captured(directory)
     if args.number is None:
-        zone = _zone(getattr(args, "config", None))
+        zone = configured_zone(getattr(args, "config", None))
         if zone is not None:
             items = [replace(i, time=i.time.astimezone(zone)) for i in items]
         return _list(items, directory, args.json)

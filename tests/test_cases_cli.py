@@ -6,7 +6,10 @@ import json
 import os
 import subprocess
 import sys
+import time
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -55,6 +58,28 @@ def test_claim_resolve_reopen(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert json.loads(capsys.readouterr().out)["case"]["status"] == "reopened"
     assert main(["claim", "nope", "--by", "marie"]) == 2
     assert "no case 'nope'" in capsys.readouterr().out
+
+
+def test_the_tables_show_times_in_the_teams_zone(workdir: Path, capsys: pytest.CaptureFixture[str],
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # The server runs in UTC; the team reads in defaults.timezone (Europe/Paris), as in its mails.
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    try:
+        assert main(["send", "event.json"]) == 0
+        capsys.readouterr()
+        assert main(["cases", "--json"]) == 0
+        [case] = json.loads(capsys.readouterr().out)
+        opened = datetime.fromisoformat(case["round_opened_at"]).astimezone(ZoneInfo("Europe/Paris"))
+        shown = opened.strftime("%Y-%m-%d %H:%M:%S %Z")
+        assert shown.endswith((" CET", " CEST"))
+        assert main(["cases"]) == 0
+        assert shown in capsys.readouterr().out
+        assert main(["deliveries"]) == 0
+        assert " CET " in capsys.readouterr().out.replace(" CEST ", " CET ")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
 
 
 def test_every_action_keeps_its_note(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
