@@ -24,12 +24,14 @@ import signal
 import socket
 import sys
 from datetime import timedelta
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from notifier import cases_cli, config_cli, delivery_cli
 from notifier.cli_common import add_common_flags, add_running_flags, loaded_config
 from notifier.config.errors import ConfigError
-from notifier.service import Service, default_db_url
+from notifier.config.loader import load_config
+from notifier.service import Service, default_config_path, default_db_url
 
 if TYPE_CHECKING:
     from notifier.store.partition import Partition
@@ -62,7 +64,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     if workers > 1 and shares_claims(db_url):  # this process's worker is the first share; the others run beside it
         options["partition"] = Partition(0, workers)
     try:
-        service = Service(args.config, args.db, capture=capture, worker_options=options)
+        config_path = Path(args.config) if args.config else default_config_path()
+        service = Service(config_path, args.db, config=load_config(config_path, require_channels=True),
+                          capture=capture, worker_options=options)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -172,7 +176,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
     from notifier.logs import configure_logging
 
     configure_logging(args.log_level)
-    config = loaded_config(args.config)
+    config = loaded_config(args.config, require_channels=True)
     if config is None:
         return 1
     from notifier.startup import capture_problems

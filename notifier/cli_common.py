@@ -68,14 +68,15 @@ def local_time(value: Any, zone: tzinfo | None = None) -> str:
     return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S %Z") if value else "-"
 
 
-def loaded_config(path: str | None, *, unset_ok: bool = False) -> Config | None:
+def loaded_config(path: str | None, *, unset_ok: bool = False, require_channels: bool = False) -> Config | None:
     """The configuration, or ``None`` after printing every problem.
 
     ``unset_ok`` for commands that send nothing: a channel's unset ``${SECRET}`` is no problem.
+    ``require_channels`` for those that deliver: a file without any channel is refused.
     """
     p = Path(path) if path else default_config_path()
     try:
-        return load_config(p, unset_ok=unset_ok)
+        return load_config(p, unset_ok=unset_ok, require_channels=require_channels)
     except FileNotFoundError:
         print(f"{p}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
     except ConfigError as exc:

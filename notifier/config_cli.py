@@ -25,7 +25,7 @@ __all__ = ["add_commands"]
 def _cmd_check(args: argparse.Namespace) -> int:
     from notifier.service import checked_renderer
 
-    config = loaded_config(args.file)
+    config = loaded_config(args.file, require_channels=True)
     if config is None:
         return 1
     path = args.file or default_config_path()

@@ -212,7 +212,7 @@ class Service:
         closed in the background once the last of them returned.
         """
         try:
-            config = load_config(self.config_path)
+            config = load_config(self.config_path, require_channels=True)
             renderer = checked_renderer(config)
         except (ConfigError, OSError) as exc:
             problems = ([str(i) for i in exc.issues] if isinstance(exc, ConfigError)

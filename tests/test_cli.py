@@ -148,6 +148,17 @@ def test_a_bad_digest_date_names_the_argument(workdir: Path, capsys: pytest.Capt
     assert "fromisoformat" not in err
 
 
+def test_check_and_serve_refuse_a_file_without_any_channel(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "empty.yaml").write_text("", encoding="utf-8")
+    (workdir / "cut.yaml").write_text("version: 1\nchannels: {}\n", encoding="utf-8")
+    assert main(["check", "empty.yaml"]) == 1
+    assert "empty.yaml:1:1  no channel is configured" in capsys.readouterr().err
+    assert main(["check", "cut.yaml"]) == 1
+    assert "cut.yaml:2:1  channels: no channel is configured" in capsys.readouterr().err
+    assert main(["serve", "--config", "cut.yaml", "--port", "0"]) == 1
+    assert "cut.yaml:2:1  channels: no channel is configured" in capsys.readouterr().err
+
+
 def test_check_reports_template_problems_at_once_and_unused_overrides(workdir: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "tpl" / "email").mkdir(parents=True)

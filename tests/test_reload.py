@@ -54,3 +54,21 @@ async def test_broken_file_changes_nothing(make_service: ServiceFactory, sink: S
     (tmp_path / "channels.yaml").unlink()
     assert await service.reload(), "a missing file was taken as a configuration"
     assert service.config is config
+
+
+async def test_a_file_cut_short_while_being_written_changes_nothing(make_service: ServiceFactory, sink: Sink,
+                                                                      tmp_path: Path) -> None:
+    # An editor or a deployment that truncates, then writes: a reload (or a restart) can
+    # land in between and read an empty file, or its first lines without any channel. Taken
+    # as a configuration, every request would be accepted and nobody told.
+    service = await make_service(webhook_config(sink.url))
+    config = service.config
+    for cut in ("", "# notifier\n", "version: 1\ndefaults:\n  timezone: Europe/Paris\n"):
+        (tmp_path / "channels.yaml").write_text(cut, encoding="utf-8")
+        problems = await service.reload()
+        assert problems and problems[0].startswith(f"{tmp_path / 'channels.yaml'}:1:1  "), problems
+        assert "no channel" in problems[0]
+        assert service.config is config
+    await service.accept([_event("after")])
+    assert (await service.worker.drain()).sent == 1  # type: ignore[union-attr]
+    assert [r.json()["event"]["id"] for r in sink.received] == ["after"]

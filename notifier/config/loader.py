@@ -222,16 +222,24 @@ def _syntax_issue(file: str, exc: yaml.MarkedYAMLError) -> ConfigIssue:
 # --------------------------------------------------------------------------- entry points
 
 
+NO_CHANNEL = ("no channel is configured (is the file empty, or cut short?): events would be accepted "
+              "and nobody told; add one under `channels:`")
+
+
 def parse_config(text: str, file: str = "channels.yaml", env: Mapping[str, str] | None = None, *,
-                 unset_ok: bool = False) -> Config:
+                 unset_ok: bool = False, require_channels: bool = False) -> Config:
     """Parse and validate a configuration; raises :class:`ConfigError` with every problem.
 
     ``env`` holds the variables ``${NAME}`` may use (default: the process environment).
     With ``unset_ok``, an unset variable is no problem: it stands in as a placeholder, for
-    commands that read the routes but send nothing.
+    commands that read the routes but send nothing. With ``require_channels``, a
+    configuration without any channel is refused (see :func:`load_config`).
     """
     data, built = _compose(text, file, os.environ if env is None else env, unset_ok=unset_ok)
     positions, issues = built.positions, list(built.issues)
+    if require_channels and isinstance(data, dict) and not data.get("channels"):
+        where = positions.of_key(("channels",)) if "channels" in data else None
+        issues.append(ConfigIssue(file, *(where or (1, 1)), ("channels",) if where else (), NO_CHANNEL))
     try:
         config = Config.model_validate(data)
     except ValidationError as exc:
@@ -247,14 +255,21 @@ def parse_config(text: str, file: str = "channels.yaml", env: Mapping[str, str] 
     return config
 
 
-def load_config(path: str | Path, env: Mapping[str, str] | None = None, *, unset_ok: bool = False) -> Config:
+def load_config(path: str | Path, env: Mapping[str, str] | None = None, *, unset_ok: bool = False,
+                require_channels: bool = False) -> Config:
     """Load the configuration file at ``path`` (``FileNotFoundError`` when it is missing).
 
     A relative ``templates:`` directory is taken relative to the file, not to the current
     directory, so that the service finds it wherever it is started from.
+
+    ``require_channels`` is for a configuration that is to deliver (``serve``, ``worker``,
+    a reload, ``check``): an empty or half-written file (an editor or a deployment that
+    truncates, then writes) read at that moment would otherwise be taken as a
+    configuration under which every request is accepted and nobody is told.
     """
     p = Path(path)
-    config = parse_config(p.read_text(encoding="utf-8"), str(path), env, unset_ok=unset_ok)
+    config = parse_config(p.read_text(encoding="utf-8"), str(path), env, unset_ok=unset_ok,
+                          require_channels=require_channels)
     if config.templates is not None and not config.templates.is_absolute():
         config = config.model_copy(update={"templates": p.parent / config.templates})
     return config

@@ -76,7 +76,7 @@ def config_router(console: Console) -> APIRouter:
         from notifier.service import checked_renderer
 
         try:
-            checked_renderer(load_config(path))
+            checked_renderer(load_config(path, require_channels=True))  # what a reload would say
         except ConfigError as exc:
             return [str(i) for i in exc.issues], []
         except OSError as exc:
