@@ -265,3 +265,27 @@ def test_every_link_between_the_pages_reaches_a_file_and_a_heading() -> None:
             elif m["anchor"] and target.suffix == ".md" and m["anchor"] not in _anchors(target):
                 broken.append(f"{where}: no such heading")
     assert not broken, "\n".join(broken)
+
+
+# --------------------------------------------------------------------------- channels.yaml keys
+
+def _schema_keys(node: Any) -> Iterator[str]:
+    if isinstance(node, dict):
+        yield from node.get("properties", {})
+        for value in node.values():
+            yield from _schema_keys(value)
+    elif isinstance(node, list):
+        for value in node:
+            yield from _schema_keys(value)
+
+
+def test_every_key_of_channels_yaml_is_documented(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    keys = set(_schema_keys(json.loads(capsys.readouterr().out)))
+    assert {"channels", "webhook_secret", "escalate"} <= keys  # the walk reaches nested settings
+    code = ""
+    for page in DOCS:
+        text = page.read_text(encoding="utf-8")
+        code += "".join(m["body"] for m in _FENCE.finditer(text))
+        code += " ".join(re.findall(r"`([^`\n]+)`", _FENCE.sub("", text)))
+    assert sorted(k for k in keys if not re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", code)) == []
