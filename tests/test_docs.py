@@ -289,3 +289,19 @@ def test_every_key_of_channels_yaml_is_documented(capsys: pytest.CaptureFixture[
         code += "".join(m["body"] for m in _FENCE.finditer(text))
         code += " ".join(re.findall(r"`([^`\n]+)`", _FENCE.sub("", text)))
     assert sorted(k for k in keys if not re.search(rf"(?<![\w-]){re.escape(k)}(?![\w-])", code)) == []
+
+
+def test_the_readme_shows_every_command() -> None:
+    shown = set()
+    for where, _, names, rest in _shown_commands():
+        if where.startswith("README.md"):
+            words = [w for w in rest.split() if not w.startswith("-")]
+            for name in names:
+                shown.add(name)
+                shown.update(f"{name} {a}" for a in (words[0].replace("\\|", "|").split("|") if words else []))
+    missing = []
+    for name, parser in _subcommands(build_parser()).items():
+        actions = _subcommands(parser)
+        missing += [f"{name} {a}" for a in actions if f"{name} {a}" not in shown] if actions else \
+            ([name] if name not in shown else [])
+    assert missing == []
