@@ -5,6 +5,9 @@
 - Every ``notifier …`` command shown names a command that exists, with flags it takes.
 - Every event shown (a JSON block with a ``kind``, the body of a ``curl -d``) is one the API
   accepts.
+- Every endpoint named exists, and every operation of ``/openapi.json`` is named; every link
+  between the pages reaches a file and a heading; every command, every channels.yaml key and
+  every environment variable notifier reads is documented.
 
 Other YAML (the Slack app manifest) is only parsed: a block mixing channels.yaml keys with
 others is refused, since it would be neither.
@@ -30,6 +33,8 @@ from pydantic import ValidationError
 from notifier.cli import build_parser, main
 from notifier.config.models import Config
 from notifier.core.events import Event
+from tests.conftest import ServiceFactory, webhook_config
+from tests.sink import Sink
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -305,3 +310,54 @@ def test_the_readme_shows_every_command() -> None:
         missing += [f"{name} {a}" for a in actions if f"{name} {a}" not in shown] if actions else \
             ([name] if name not in shown else [])
     assert missing == []
+
+
+# --------------------------------------------------------------------------- HTTP endpoints
+
+_ENDPOINT = re.compile(r"`(?P<methods>(?:GET|POST|DELETE|PUT|PATCH)(?:\|(?:GET|POST|DELETE|PUT|PATCH))*) "
+                       r"(?P<path>/(?:v1|mcp|healthz|metrics|console|docs|openapi)[^`\s\[?]*)")
+
+
+def _pattern(path: str) -> re.Pattern[str]:
+    """A route's path as a regex: each ``{parameter}`` is one segment."""
+    return re.compile("".join("[^/]+" if part.startswith("{") else re.escape(part)
+                              for part in re.split(r"(\{[^}]+\})", path)) + "$")
+
+
+def _documented() -> set[tuple[str, str]]:
+    out = set()
+    for page in DOCS:
+        for m in _ENDPOINT.finditer(page.read_text(encoding="utf-8")):
+            path = re.sub(r"<[^>]+>", "{x}", m["path"])
+            head, _, last = path.rpartition("/")
+            for method in m["methods"].split("|"):
+                for tail in last.split("|"):  # /v1/cases/{id}/claim|resolve|reopen
+                    out.add((method, f"{head}/{tail}"))
+    return out
+
+
+async def test_every_endpoint_the_docs_name_exists_and_every_api_operation_is_named(
+        make_service: ServiceFactory, sink: Sink) -> None:
+    import httpx
+    from fastapi import FastAPI
+
+    from notifier.api import create_app
+
+    app = create_app(await make_service(webhook_config(sink.url)), manage=False)
+    documented = _documented()
+    assert ("POST", "/v1/events") in documented
+    unknown = []
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        for method, path in sorted(documented):
+            # A request to each, as written (a made-up id where it takes one): the router's own
+            # 404 or 405 means no such endpoint; a handler's answer (even 404 "no case …") does.
+            r = await client.request(method, path.replace("{id}", "x1").replace("{x}", "zendesk"), json={})
+            if r.status_code == 405 or r.content == b'{"detail":"Not Found"}':
+                unknown.append(f"{method} {path}")
+    assert unknown == [], "the docs name endpoints the API does not have"
+    inner: Any = app
+    while not isinstance(inner, FastAPI):  # under the middlewares (access log, browser access…)
+        inner = inner.app
+    unnamed = [f"{m.upper()} {path}" for path, item in inner.openapi()["paths"].items() for m in item
+               if not any(m.upper() == dm and _pattern(path).match(dp) for dm, dp in documented)]
+    assert unnamed == [], "operations of /openapi.json the docs never name"
