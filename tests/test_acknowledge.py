@@ -125,3 +125,24 @@ def test_acknowledge_must_name_an_email_channel() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config(text)
     assert "channel 'hook' is a webhook channel" in str(caught.value.issues[0])
+
+
+@pytest.mark.parametrize("name", ["acknowledge", "escalation", "follow-up", "fallback"])
+def test_a_route_cannot_take_a_name_notifier_gives_its_own_deliveries(name: str) -> None:
+    """On its acknowledgement route the email channel mails the event's ``ack_address`` label,
+    on its escalation route the subject says the ``escalation`` label: a route of the
+    configuration so named let a visitor's labels send the team's alert to a stranger
+    (``labels: {ack_address: victim@…}``) or write "Escalade 99 : appelez le 0899" on it."""
+    with pytest.raises(ConfigError) as caught:
+        parse_config(CONFIG.replace("- name: handoff", f"- name: {name}"))
+    assert f"routes[0].name: route name {name!r} is notifier's own" in str(caught.value.issues[0])
+
+
+def test_the_reserved_names_are_those_notifier_uses() -> None:
+    from notifier.acknowledge import ACKNOWLEDGE_ROUTE
+    from notifier.config.errors import RESERVED_ROUTE_NAMES
+    from notifier.core.routing import FALLBACK_ROUTE
+    from notifier.escalation import ESCALATION_ROUTE
+    from notifier.follow_ups import FOLLOW_UP_ROUTE
+
+    assert set(RESERVED_ROUTE_NAMES) == {ACKNOWLEDGE_ROUTE, ESCALATION_ROUTE, FOLLOW_UP_ROUTE, FALLBACK_ROUTE}

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
+    "RESERVED_ROUTE_NAMES",
     "ConfigError",
     "ConfigIssue",
     "ReferenceProblem",
@@ -92,6 +93,14 @@ class ReferenceProblems(ValueError):
         super().__init__("; ".join(f"{format_path(p.path)}: {p.message}" for p in problems))
 
 
+#: Route names notifier gives its own deliveries: acknowledgements (notifier/acknowledge.py),
+#: escalations (notifier/escalation.py), follow-ups of a case (notifier/follow_ups.py) and
+#: the fallback (notifier/core/routing.py). Adapters read an event's labels as notifier's own
+#: on those routes (``ack_address``, ``escalation``…): a route of the configuration so named
+#: would let a visitor's labels choose where the team's alert goes, or what it says.
+RESERVED_ROUTE_NAMES = ("acknowledge", "escalation", "follow-up", "fallback")
+
+
 def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
     """Every route, fallback or digest naming an unknown channel, and every duplicate name.
 
@@ -131,6 +140,9 @@ def reference_problems(data: Mapping[str, Any]) -> list[ReferenceProblem]:
             if isinstance(name, str):
                 if name in seen:
                     problems.append(ReferenceProblem((section, i, "name"), f"duplicate {what} name {name!r}"))
+                if section == "routes" and name in RESERVED_ROUTE_NAMES:
+                    problems.append(ReferenceProblem((section, i, "name"), f"route name {name!r} is notifier's own "
+                                                     f"(reserved: {', '.join(RESERVED_ROUTE_NAMES)}): choose another"))
                 seen.add(name)
             check_names((section, i, "to"), entry.get("to"))
             steps = entry.get("escalate")
