@@ -334,6 +334,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         ``serve --workers N``, ``worker.processes_beside``: how many of the ``N - 1`` worker
         processes beside it run.
         """
+        if gone := service.store.file_problem():
+            # What the store writes now would not outlive the process: not healthy, whatever it answers.
+            return JSONBody({"status": "unhealthy", "error": gone}, status_code=503)
         try:
             counts = await service.store.count_deliveries()
             next_due = await service.store.next_due()

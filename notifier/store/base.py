@@ -263,6 +263,10 @@ class Store(abc.ABC):
 
     url: str
 
+    def file_problem(self) -> str | None:
+        """Why this store's data would not outlive the process (its file deleted), or ``None``."""
+        return None
+
     @functools.cached_property
     def outage(self) -> OutageLog:
         """Where callers report ``StoreUnavailable`` and success, so an outage logs a few lines."""

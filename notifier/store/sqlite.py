@@ -19,6 +19,7 @@ the next call or the commit. The worker's claims and outcomes are in
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 import sqlite3
 import time
@@ -27,6 +28,8 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
+
+import structlog
 
 from notifier.core.events import Event
 from notifier.store.base import (
@@ -58,6 +61,11 @@ _T = TypeVar("_T")
 #: Each wait for the write lock inside SQLite is this short (ms): the thread is then free
 #: to retry after a backoff, and a lock held for long becomes a 503, not a frozen API.
 BUSY_TIMEOUT_MS = 50
+
+#: What a client may be told when the database file is gone from under the process.
+FILE_GONE = "the database file was deleted or replaced while notifier runs"
+
+log = structlog.get_logger("notifier.store")
 
 
 class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
@@ -92,6 +100,9 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
         self._seen_version: int | None = None
         self._checkpointer: Checkpointer | None = None
         self._open = False
+        #: (device, inode) of the file the connections opened: see :meth:`file_problem`.
+        self._file: tuple[int, int] | None = None
+        self._file_problem_logged = False
 
     # ----------------------------------------------------------------- lifecycle
     def _new_writer(self) -> ThreadConnection:
@@ -100,8 +111,13 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
     def _new_reader(self) -> ThreadConnection:
         return ThreadConnection(self._connect_reader, "sqlite-reader")
 
-    def _connect(self) -> sqlite3.Connection:
-        if self.path != ":memory:":
+    def _connect(self, *, create: bool = True) -> sqlite3.Connection:
+        target, uri = self.path, False
+        if self.path != ":memory:" and not create:
+            # Only the writer makes the file: a reader opening after it was deleted would
+            # otherwise make a new, empty one at the path, and answer from it.
+            target, uri = Path(self.path).absolute().as_uri() + "?mode=rw", True
+        elif self.path != ":memory:":
             folder = Path(self.path).parent
             try:
                 folder.mkdir(parents=True, exist_ok=True)
@@ -109,8 +125,8 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
                 raise StoreUnavailable(f"cannot create the database's directory {folder}: {exc.strerror}",
                                        retry_after=30.0, reason="the database file cannot be opened") from exc
         try:
-            conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
-                                   timeout=BUSY_TIMEOUT_MS / 1000)
+            conn = sqlite3.connect(target, isolation_level=None, check_same_thread=False,
+                                   timeout=BUSY_TIMEOUT_MS / 1000, uri=uri)
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.Error as exc:
@@ -143,7 +159,7 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
         return conn
 
     def _connect_reader(self) -> sqlite3.Connection:
-        conn = self._connect()
+        conn = self._connect(create=False)
         # Readers never take the write lock in WAL mode; a longer wait only covers the
         # moment another process recovers the WAL after a crash.
         conn.execute("PRAGMA busy_timeout=2000")
@@ -169,7 +185,37 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
             self._checkpointer = Checkpointer(self.path, restart_above=int(self._wal["restart_above"]),
                                               idle_after=float(self._wal["idle_after"]))
             self._checkpointer.start()
+        if self.path != ":memory:" and self._file is None:
+            # Both connections on the file now: if it is deleted later, the worker still reads
+            # and delivers what was accepted into it (see file_problem).
+            await self.read(lambda c: c.execute("SELECT count(*) FROM schema_migrations").fetchone())
+            st = os.stat(self.path)
+            self._file = (st.st_dev, st.st_ino)
         self._open = True
+
+    def file_problem(self) -> str | None:
+        """Whether the file at the path is no longer the one the connections write to.
+
+        A deleted (or replaced) database file stays open, and SQLite goes on writing to it
+        without a word; what it gets is lost when the process stops, and every other process
+        opens a new file at the path. A ``stat`` costs microseconds.
+        """
+        if self._file is None:
+            return None
+        try:
+            st = os.stat(self.path)
+        except FileNotFoundError:
+            st = None
+        except OSError:
+            return None  # not ours to judge (a permission, a stale mount): the writes say it
+        if st is not None and (st.st_dev, st.st_ino) == self._file:
+            return None
+        if not self._file_problem_logged:
+            self._file_problem_logged = True
+            log.error("the database file was deleted or replaced while notifier runs: new events are refused "
+                      "(what is written now would be lost when it stops); restart notifier to use the file at "
+                      "the path", path=os.path.abspath(self.path), pid=os.getpid())
+        return FILE_GONE
 
     async def close(self) -> None:
         self._open = False
@@ -256,6 +302,10 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
     # ----------------------------------------------------------------- accept
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Transaction]:
+        if self.file_problem():
+            # New events only: the worker goes on delivering those already accepted.
+            raise StoreUnavailable(f"{os.path.abspath(self.path)}: {FILE_GONE}: new events are refused, "
+                                   "restart notifier", retry_after=30.0, reason=FILE_GONE)
         async with self._lock:
             tx = SqliteTransaction(self)
             try:
