@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from notifier.config.common import ChannelSettings
+from notifier.config.common import ChannelSettings, Filled
 
 __all__ = ["AppriseChannel"]
 
@@ -15,4 +15,4 @@ class AppriseChannel(ChannelSettings):
     """Any of Apprise's services, by URL."""
 
     type: Literal["apprise"]
-    urls: list[str] = Field(min_length=1)
+    urls: list[Filled] = Field(min_length=1)

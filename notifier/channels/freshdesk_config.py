@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from notifier.config.common import ChannelSettings
+from notifier.config.common import ChannelSettings, Filled
 
 __all__ = ["FreshdeskChannel"]
 
@@ -15,8 +15,8 @@ class FreshdeskChannel(ChannelSettings):
     """Freshdesk tickets."""
 
     type: Literal["freshdesk"]
-    domain: str
-    api_key: str
+    domain: Filled
+    api_key: Filled
     base_url: str | None = None
     tags: list[str] = Field(default_factory=list)
     webhook_secret: str | None = Field(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from notifier.config.common import ChannelSettings
+from notifier.config.common import ChannelSettings, WebAddress
 
 __all__ = ["TeamsChannel"]
 
@@ -13,4 +13,4 @@ class TeamsChannel(ChannelSettings):
     """Microsoft Teams through a Workflows (Power Automate) webhook."""
 
     type: Literal["teams"]
-    url: str
+    url: WebAddress

@@ -7,7 +7,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from notifier.config.common import ChannelSettings
+from notifier.config.common import ChannelSettings, WebAddress
 
 __all__ = ["WebhookChannel"]
 
@@ -16,7 +16,7 @@ class WebhookChannel(ChannelSettings):
     """A JSON POST of the event to any URL."""
 
     type: Literal["webhook"]
-    url: str
+    url: WebAddress
     headers: dict[str, str] = Field(default_factory=dict)
     signing_secret: str | None = Field(
         None, description="whsec_<base64>: sign each request per the Standard Webhooks spec "

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from notifier.config.common import ChannelSettings
+from notifier.config.common import ChannelSettings, Filled
 
 __all__ = ["ZendeskChannel"]
 
@@ -15,9 +15,9 @@ class ZendeskChannel(ChannelSettings):
     """Zendesk tickets."""
 
     type: Literal["zendesk"]
-    subdomain: str
-    email: str
-    api_token: str
+    subdomain: Filled
+    email: Filled
+    api_token: Filled
     base_url: str | None = None
     tags: list[str] = Field(default_factory=list)
     webhook_secret: str | None = Field(

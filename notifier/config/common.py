@@ -9,12 +9,23 @@ from __future__ import annotations
 
 from datetime import timedelta
 from typing import Annotated, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainSerializer, WithJsonSchema, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    WithJsonSchema,
+    model_validator,
+)
 
 from notifier.core.durations import format_duration, parse_duration
 
-__all__ = ["ChannelSettings", "DefaultPrivacy", "Duration", "Privacy", "Retry", "RetryOverride", "StrictModel"]
+__all__ = ["ChannelSettings", "DefaultPrivacy", "Duration", "Filled", "Privacy", "Retry", "RetryOverride",
+           "StrictModel", "WebAddress"]
 
 Duration = Annotated[
     timedelta,
@@ -25,6 +36,29 @@ Duration = Annotated[
                               {"type": "number", "minimum": 0}],
                     "examples": ["30s", "10m", "24h"]}),
 ]
+
+
+def _filled(value: str) -> str:
+    # `${ZENDESK_TOKEN}` with the variable exported but empty (an unfilled .env, a secret
+    # not mounted) loads as "": refused here, at its line, not as a dead letter at night.
+    if not value.strip():
+        raise ValueError("is empty (a ${VARIABLE} set to nothing?)")
+    return value
+
+
+def _web_address(value: str) -> str:
+    _filled(value)
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        # Not echoed: such an address often carries its secret (a Teams `sig=`).
+        raise ValueError("expected an http:// or https:// address with a host")
+    return value
+
+
+#: A setting that cannot be empty (a token, a key, a subdomain).
+Filled = Annotated[str, AfterValidator(_filled)]
+#: An http(s) address a channel posts to.
+WebAddress = Annotated[str, AfterValidator(_web_address)]
 
 
 class StrictModel(BaseModel):

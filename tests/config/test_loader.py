@@ -131,6 +131,32 @@ def test_every_unset_variable_is_reported_with_its_line() -> None:
                      (17, "FRESHDESK_KEY"), (18, "HOOK_TOKEN"), (19, "DISCORD_APPRISE_URL")]
 
 
+def test_variables_set_but_empty_are_named_at_their_line() -> None:
+    # A deployment that exports the names with no values (an unfilled .env, a secret not
+    # mounted): each channel would load, then dead-letter every delivery at night.
+    empty = dict.fromkeys(DESIGN_ENV, "") | {"SMTP_URL": DESIGN_ENV["SMTP_URL"]}
+    with pytest.raises(ConfigError) as caught:
+        load_config(HERE / "design_example.yaml", env=empty)
+    assert [str(i) for i in caught.value.issues] == [
+        f"{HERE / 'design_example.yaml'}:14:3  channels.support-slack: "
+        "a slack channel needs either token and channel, or webhook_url",
+        f"{HERE / 'design_example.yaml'}:15:37  channels.teams.url: is empty (a ${{VARIABLE}} set to nothing?)",
+        f"{HERE / 'design_example.yaml'}:16:85  channels.zendesk.api_token: is empty (a ${{VARIABLE}} set to nothing?)",
+        f"{HERE / 'design_example.yaml'}:17:59  channels.freshdesk.api_key: is empty (a ${{VARIABLE}} set to nothing?)",
+        f"{HERE / 'design_example.yaml'}:19:41  channels.discord.urls[0]: is empty (a ${{VARIABLE}} set to nothing?)",
+    ]
+
+
+@pytest.mark.parametrize("url", ["", "hooks.example.com/in", "ftp://example.com/in", "https:///in"])
+def test_a_webhook_or_teams_url_must_be_a_web_address(url: str) -> None:
+    for kind in ("webhook", "teams"):
+        with pytest.raises(ConfigError) as caught:
+            parse_config(f'channels:\n  out: {{type: {kind}, url: "{url}"}}\n')
+        [issue] = caught.value.issues
+        assert (issue.line, issue.col, issue.path) == (2, 29 - (kind == "teams") * 2, ("channels", "out", "url"))
+        assert issue.message.startswith("is empty" if not url else "expected an http:// or https:// address")
+
+
 def test_the_repository_example_loads() -> None:
     config = load_config(HERE.parent.parent / "channels.yaml", env={})
     assert "support-email" in config.channels
