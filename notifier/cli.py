@@ -74,6 +74,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     except FileNotFoundError as exc:
         print(f"{exc.filename}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
         return 1
+    except OSError as exc:  # a directory, no permission
+        print(f"{exc.filename}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     refusal = exposure_refusal(args.host, service.config.auth, os.environ.get(ENV_TOKEN), args.insecure)
     if refusal:
         print(refusal, file=sys.stderr)

@@ -79,6 +79,8 @@ def loaded_config(path: str | None, *, unset_ok: bool = False, require_channels:
         return load_config(p, unset_ok=unset_ok, require_channels=require_channels)
     except FileNotFoundError:
         print(f"{p}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
+    except OSError as exc:  # a directory, no permission
+        print(f"{p}: {exc.strerror or exc}", file=sys.stderr)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)

@@ -159,6 +159,20 @@ def test_check_and_serve_refuse_a_file_without_any_channel(workdir: Path, capsys
     assert "cut.yaml:2:1  channels: no channel is configured" in capsys.readouterr().err
 
 
+def test_check_and_serve_name_a_file_they_cannot_read(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Saved as Latin-1 by an editor: the é of "Clément" on line 3.
+    (workdir / "latin.yaml").write_bytes(b"version: 1\nchannels:\n  hook: {type: webhook, url: 'https://x.example/'}"
+                                         b"  # Cl\xe9ment\n")
+    for command in (["check", "latin.yaml"], ["serve", "--config", "latin.yaml", "--port", "0"]):
+        assert main(command) == 1
+        assert "latin.yaml:3:57  not UTF-8 text (byte 0xe9): save the file as UTF-8" in capsys.readouterr().err
+    (workdir / "folder").mkdir()
+    for command in (["check", "folder"], ["serve", "--config", "folder", "--port", "0"],
+                    ["worker", "--config", "folder"]):
+        assert main(command) == 1
+        assert "folder: Is a directory" in capsys.readouterr().err
+
+
 def test_check_reports_template_problems_at_once_and_unused_overrides(workdir: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     (workdir / "tpl" / "email").mkdir(parents=True)

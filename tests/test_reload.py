@@ -72,3 +72,13 @@ async def test_a_file_cut_short_while_being_written_changes_nothing(make_service
     await service.accept([_event("after")])
     assert (await service.worker.drain()).sent == 1  # type: ignore[union-attr]
     assert [r.json()["event"]["id"] for r in sink.received] == ["after"]
+
+
+async def test_a_file_that_is_not_utf8_is_refused_with_its_line(make_service: ServiceFactory, sink: Sink,
+                                                                 tmp_path: Path) -> None:
+    service = await make_service(webhook_config(sink.url))
+    config = service.config
+    (tmp_path / "channels.yaml").write_bytes(webhook_config(sink.url).encode() + b"# d\xe9faut\n")
+    problems = await service.reload()
+    assert problems and "not UTF-8 text (byte 0xe9)" in problems[0], problems
+    assert service.config is config

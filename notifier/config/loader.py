@@ -268,8 +268,7 @@ def load_config(path: str | Path, env: Mapping[str, str] | None = None, *, unset
     configuration under which every request is accepted and nobody is told.
     """
     p = Path(path)
-    config = parse_config(p.read_text(encoding="utf-8"), str(path), env, unset_ok=unset_ok,
-                          require_channels=require_channels)
+    config = parse_config(_read(p), str(path), env, unset_ok=unset_ok, require_channels=require_channels)
     if config.templates is not None and not config.templates.is_absolute():
         config = config.model_copy(update={"templates": p.parent / config.templates})
     return config
@@ -281,7 +280,7 @@ def load_config_warnings(path: str | Path, env: Mapping[str, str] | None = None)
     from notifier.config.lint import config_warnings
 
     p = Path(path)
-    text = p.read_text(encoding="utf-8")
+    text = _read(p)
     config = parse_config(text, str(path), env)
     _, built = _compose(text, str(path), os.environ if env is None else env)
     return config_warnings(config, built.positions, str(path))
@@ -295,6 +294,18 @@ def located(path: str | Path, problems: Mapping[DataPath, str],
     _, built = _compose(p.read_text(encoding="utf-8"), str(path), os.environ if env is None else env,
                         unset_ok=True)
     return _unique([issue_at(str(path), built.positions, where, message) for where, message in problems.items()])
+
+
+def _read(path: Path) -> str:
+    """The file's text; one not in UTF-8 (saved as Latin-1 by an editor) is a problem at its first odd byte."""
+    raw = path.read_bytes()
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        before = raw[:exc.start]
+        line, col = before.count(b"\n") + 1, len(before) - (before.rfind(b"\n") + 1) + 1
+        raise ConfigError([ConfigIssue(str(path), line, col, (), f"not UTF-8 text (byte 0x{raw[exc.start]:02x}): "
+                                       "save the file as UTF-8")]) from None
 
 
 def _unique(issues: list[ConfigIssue]) -> list[ConfigIssue]:
