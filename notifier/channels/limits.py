@@ -2,10 +2,10 @@
 
 Slack counts characters as JavaScript does (UTF-16 code units: an emoji is two), Teams
 Workflows count the bytes of the UTF-8 body, email headers count bytes per line. A cut
-never splits a user-perceived character (an extended grapheme cluster of UAX #29, found by
-the ``regex`` module's ``\\X``): not a letter from its accents, a flag from its second half,
-a keycap from its frame, a skin tone or a U+200D-joined family from their emoji, a Korean
-syllable from its jamo, nor CR from LF. What was cut is said ("…(1,234 more characters)")
+never splits a user-perceived character (an extended grapheme cluster of UAX #29, see
+:func:`notifier.core.text.grapheme_boundary`): not a letter from its accents, a flag from
+its second half, a keycap from its frame, a skin tone or a U+200D-joined family from their
+emoji, a Korean syllable from its jamo, nor CR from LF. What was cut is said ("…(1,234 more characters)")
 so a reader knows to open the event.
 """
 
@@ -13,11 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import regex
+from notifier.core.text import grapheme_boundary
 
 __all__ = ["cut_to", "shorten", "truncate", "utf8_size", "utf16_size"]
-
-_GRAPHEME = regex.compile(r"\X")
 
 
 def utf16_size(text: str) -> int:
@@ -28,16 +26,6 @@ def utf16_size(text: str) -> int:
 def utf8_size(text: str) -> int:
     """Length in bytes, UTF-8 encoded."""
     return len(text.encode("utf-8"))
-
-
-def _boundary(text: str, end: int) -> int:
-    """The last grapheme boundary of ``text`` at or before ``end``."""
-    if end >= len(text):
-        return len(text)
-    for cluster in _GRAPHEME.finditer(text):
-        if cluster.end() > end:
-            return cluster.start()
-    return end
 
 
 def cut_to(text: str, limit: int, size: Callable[[str], int] = utf16_size) -> tuple[str, int]:
@@ -53,7 +41,7 @@ def cut_to(text: str, limit: int, size: Callable[[str], int] = utf16_size) -> tu
             low = mid
         else:
             high = mid - 1
-    end = _boundary(text, low)
+    end = grapheme_boundary(text, low)
     return text[:end], len(text) - end
 
 
@@ -66,7 +54,7 @@ def shorten(text: str, limit: int, mark: str = "…") -> str:
     """
     if len(text) <= limit:
         return text
-    return text[: _boundary(text, max(limit - len(mark), 0))] + mark
+    return text[: grapheme_boundary(text, max(limit - len(mark), 0))] + mark
 
 
 def truncate(text: object, length: int = 255, killwords: bool = False, end: str = "...",
@@ -79,7 +67,7 @@ def truncate(text: object, length: int = 255, killwords: bool = False, end: str 
     value = str(text)
     if len(value) <= length + leeway:
         return value
-    head = value[: _boundary(value, max(length - len(end), 0))]
+    head = value[: grapheme_boundary(value, max(length - len(end), 0))]
     if not killwords:
         head = head.rsplit(" ", 1)[0]
     return head + end

@@ -32,7 +32,7 @@ from croniter import croniter
 
 from notifier.core.measures import ResponseTimes, Satisfaction
 from notifier.core.questions import QuestionGroup
-from notifier.core.text import without_bidi_controls
+from notifier.core.text import grapheme_boundary, without_bidi_controls
 
 __all__ = [
     "BLOCKS",
@@ -267,5 +267,6 @@ def excerpt(text: str, limit: int = 140) -> str:
     flat = " ".join(without_bidi_controls(text).split())
     if len(flat) <= limit:
         return flat
-    cut = flat[:limit].rsplit(" ", 1)[0] or flat[:limit]
+    head = flat[:grapheme_boundary(flat, limit)]
+    cut = head.rsplit(" ", 1)[0] or head
     return cut.rstrip(",;:.") + "…"

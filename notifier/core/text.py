@@ -6,7 +6,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
-__all__ = ["find_keywords", "fold", "keyword_pattern", "without_bidi_controls"]
+import regex
+
+__all__ = ["find_keywords", "fold", "grapheme_boundary", "keyword_pattern", "without_bidi_controls"]
 
 
 #: Characters that may be combining marks: none is below U+0300, so ASCII and Latin-1
@@ -35,6 +37,25 @@ def without_bidi_controls(text: str) -> str:
         'moc.live@troppus'
     """
     return _BIDI_CONTROLS.sub("", text)
+
+
+_GRAPHEME = regex.compile(r"\X")
+
+
+def grapheme_boundary(text: str, end: int) -> int:
+    """The last boundary of a user-perceived character (UAX #29 grapheme) of ``text`` at or
+    before ``end``: where a cut splits no flag, keycap, emoji sequence, accented letter,
+    Korean syllable, nor CR from LF.
+
+        >>> grapheme_boundary("e\u0301e\u0301", 3)
+        2
+    """
+    if end >= len(text):
+        return len(text)
+    for cluster in _GRAPHEME.finditer(text):
+        if cluster.end() > end:
+            return cluster.start()
+    return end
 
 
 def fold(text: str) -> str:

@@ -16,6 +16,7 @@ import regex
 from notifier.channels import freshdesk, slack, teams, zendesk
 from notifier.channels.limits import cut_to, shorten, utf8_size
 from notifier.config.models import FreshdeskChannel, ZendeskChannel
+from notifier.core.digest import excerpt
 from tests.channels.samples import context, event, outbound
 
 UNITS = {"flag": "🇫🇷", "keycap": "1\ufe0f\u20e3", "family": "👩\u200d👩\u200d👧", "accent": "e\u0301",
@@ -36,6 +37,14 @@ def test_cut_to_and_shorten_keep_graphemes_whole(unit: str) -> None:
             assert whole(kept, unit) and len(kept) + left == len(text), (limit, kept)
         short = shorten(text, limit)
         assert len(short) <= limit and whole(short.removesuffix("…"), unit), (limit, short)
+
+
+@pytest.mark.parametrize("unit", [u for k, u in UNITS.items() if k != "crlf"],
+                         ids=[k for k in UNITS if k != "crlf"])
+def test_a_digest_question_ends_on_a_whole_character(unit: str) -> None:
+    for extra in range(len(unit)):
+        shown = excerpt("x" * extra + unit * 200)
+        assert shown.endswith("…") and whole(shown.removesuffix("…").removeprefix("x" * extra), unit), shown[-8:]
 
 
 def visitor_part(text: str) -> str:
