@@ -361,3 +361,14 @@ async def test_every_endpoint_the_docs_name_exists_and_every_api_operation_is_na
     unnamed = [f"{m.upper()} {path}" for path, item in inner.openapi()["paths"].items() for m in item
                if not any(m.upper() == dm and _pattern(path).match(dp) for dm, dp in documented)]
     assert unnamed == [], "operations of /openapi.json the docs never name"
+
+
+def test_the_mcp_host_configuration_starts_notifier_on_the_installed_store() -> None:
+    configs = [json.loads(b.text) for b in blocks("json") if '"mcpServers"' in b.text]
+    assert configs, "docs/integrations.md shows an MCP host's configuration"
+    for config in configs:
+        for server in config["mcpServers"].values():
+            assert Path(server["command"]).name == "notifier"
+            build_parser().parse_args(server["args"])  # a command notifier takes (exits if not)
+            # Without both, `notifier mcp` would read ./channels.yaml and write ./notifier.db
+            assert {"NOTIFIER_CONFIG", "NOTIFIER_DB"} <= set(server["env"])
