@@ -37,7 +37,8 @@ def _cmd_cases(args: argparse.Namespace) -> int:
         print(f"{'ID':<32}  {'STATUS':<9} {'SITE':<18} {'OPENED':<24}  {'EXPECTED':<24}  BY")
         for c in rows:
             late = c.expected_response_at is not None and (c.claimed_at or now) > c.expected_response_at
-            who = c.claimed_by or c.resolved_by or ""
+            # Who has it now: a reopened case is nobody's until claimed again.
+            who = {"claimed": c.claimed_by, "resolved": c.resolved_by}.get(c.status) or ""
             print(f"{c.id:<32}  {c.status:<9} {c.site[:18]:<18} {local_time(c.round_opened_at, zone):<24}  "
                   f"{local_time(c.expected_response_at, zone):<24}{'!' if late else ' '} {who}")
         return 0

@@ -56,6 +56,9 @@ def test_claim_resolve_reopen(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert "no cases with status open" in capsys.readouterr().out
     assert main(["reopen", cid, "--by", "paul", "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["case"]["status"] == "reopened"
+    assert main(["cases"]) == 0
+    [row] = [line for line in capsys.readouterr().out.splitlines() if line.startswith(cid)]
+    assert " reopened " in row and "marie" not in row  # nobody has it until someone claims it
     assert main(["claim", "nope", "--by", "marie"]) == 2
     assert "no case 'nope'" in capsys.readouterr().out
 
