@@ -4,24 +4,35 @@ A client that gets a 4xx usually cannot tell the operator, and a 5xx must never 
 unseen: each one is logged (``warning`` for 4xx, ``error`` for 5xx) with the ``error``
 text of the JSON answer as the reason. Neither the request body nor the query string is
 logged: both can carry a visitor's details or a token. Successful requests are not
-logged (Prometheus counts them), so the log stays readable at any traffic.
+logged (Prometheus counts them), so the log stays readable at any traffic. Nor are the
+answers a handler marks with :func:`logged_elsewhere`: the ``503`` of a store outage,
+which the store's outage log folds (thousands a second under load would bury the rest).
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import MutableMapping
 from typing import Any
 
 import orjson
 import structlog
 
-__all__ = ["AccessLog"]
+__all__ = ["AccessLog", "logged_elsewhere"]
 
 log = structlog.get_logger("notifier.access")
 
 #: Enough of an error answer to read its ``error`` text; larger bodies are not kept.
 _KEEP = 4096
+
+#: Set in a request's scope by whoever logged why it failed.
+_LOGGED = "notifier.logged_elsewhere"
+
+
+def logged_elsewhere(scope: MutableMapping[str, Any]) -> None:
+    """Say that the failure of this request (its ASGI ``scope``) is logged by its handler."""
+    scope[_LOGGED] = True
 
 
 class AccessLog:
@@ -53,7 +64,7 @@ class AccessLog:
         except Exception:
             _record(scope, 500, "unhandled error (see the traceback above)")
             raise
-        if status >= 400:
+        if status >= 400 and not scope.get(_LOGGED):
             _record(scope, status, _reason(bytes(body)))
 
 

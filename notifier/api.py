@@ -24,6 +24,7 @@ from pydantic import TypeAdapter, ValidationError
 from starlette.requests import ClientDisconnect
 
 from notifier import metrics
+from notifier.access_log import AccessLog, logged_elsewhere
 from notifier.api_access import AccessGuard, principal
 from notifier.api_responses import JSONBody, error_response, validation_details
 from notifier.auth import ENV_TOKEN, Authenticator, signature_problem
@@ -172,8 +173,10 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     async def unavailable(request: Request, exc: StoreUnavailable) -> Response:
         # Down, locked, disk full, read-only: nothing was stored, the client may post again
         # (with the same ids: a retry is never processed twice).
-        # One line when it starts, then at most one per 10 s (notifier.store.outage_log).
+        # One line when it starts, then at most one per 10 s (notifier.store.outage_log),
+        # and no access-log line per answer.
         service.store.outage.failed(exc, path=request.url.path)
+        logged_elsewhere(request.scope)
         retry_after = max(1, math.ceil(exc.retry_after))
         if is_console_path(request.url.path):
             # A person in a browser: a page in the console's look, no connection detail.
@@ -376,7 +379,6 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     def browser_settings() -> tuple[CorsConfig, Authenticator]:
         return service.config.cors, authenticator()[0]
 
-    from notifier.access_log import AccessLog
     from notifier.direct_route import DirectRoute
 
     direct = DirectRoute(app, "POST", "/v1/events", post_events)
