@@ -259,7 +259,9 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         body = [r.to_json() for r in results]
         return JSONBody({"events": body} if batch else body[0], status_code=202)
 
-    @app.get("/v1/events/{event_id}")
+    # ``:path``: an id is the client's key, any text; "shop/order/1234" arrives as
+    # ``%2F``-encoded in the alerts' links, which the server decodes before routing.
+    @app.get("/v1/events/{event_id:path}")
     async def get_event(event_id: str, request: Request) -> Response:
         """The event and its deliveries."""
         found = await service.store.get_event(event_id)

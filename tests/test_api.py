@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from notifier.api import create_app
+from notifier.core.events import event_link
 from notifier.service import Service
 from tests.conftest import ServiceFactory, webhook_config
 from tests.sink import Sink
@@ -45,6 +46,17 @@ async def test_post_one_event_202_with_planned_deliveries(client: httpx.AsyncCli
     assert r.status_code == 200
     assert r.json()["event"]["message"] == "Un humain svp"
     assert r.json()["deliveries"][0]["status"] == "pending"
+
+
+@pytest.mark.parametrize("event_id", ["shop/order/1234", "a|b <c> ?d#e", "100%", "../x"])
+async def test_the_link_an_alert_gives_to_an_event_opens_it(client: httpx.AsyncClient, event_id: str) -> None:
+    """An id is the client's own key, any text ("shop/order/1234" is a fair one): the link in
+    the alerts (``defaults.event_url``) must open that event, not a 404."""
+    assert (await client.post("/v1/events", json=ev(id=event_id))).status_code == 202
+    link = event_link("http://test/v1/events/{id}", event_id)
+    assert link is not None
+    r = await client.get(link)
+    assert r.status_code == 200 and r.json()["event"]["id"] == event_id
 
 
 async def test_id_is_generated_and_repeat_is_duplicate(client: httpx.AsyncClient) -> None:
