@@ -39,7 +39,7 @@ import unicodedata
 from urllib.parse import quote
 
 from notifier.core.addresses import checked_email
-from notifier.core.text import without_bidi_controls
+from notifier.core.text import one_line
 
 __all__ = ["WORD_JOINER", "header_text", "mailto", "no_mentions", "safe_url", "slack_mrkdwn"]
 
@@ -53,7 +53,6 @@ _SLACK_FORMAT = str.maketrans({"*": "∗", "_": "ˍ", "~": "∼", "`": "ˋ"})
 # and every "<" (Discord <@123>, <@&role>; Slack <!channel>, <@U…>). Plain addresses such
 # as marie@example.com are left alone.
 _MENTION = re.compile(r"(@)(?=(?:everyone|here|channel|room|all)\b)|(<)", re.IGNORECASE)
-_CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u2028\u2029]")
 
 
 def slack_mrkdwn(text: str) -> str:
@@ -90,7 +89,7 @@ def header_text(text: str) -> str:
     spaces and runs of spaces one space, so a value can never start a header of its own.
     Directional overrides are dropped: the template's text after a one-line field (an
     address, a URL, a time) must read as written, not turned around by the visitor."""
-    return " ".join(_CONTROL.sub(" ", without_bidi_controls(text)).split())
+    return one_line(text)
 
 
 def safe_url(url: str | None, limit: int = 3000) -> str | None:

@@ -32,7 +32,7 @@ from croniter import croniter
 
 from notifier.core.measures import ResponseTimes, Satisfaction
 from notifier.core.questions import QuestionGroup
-from notifier.core.text import grapheme_boundary, without_bidi_controls
+from notifier.core.text import grapheme_boundary, one_line
 
 __all__ = [
     "BLOCKS",
@@ -264,7 +264,7 @@ def change(current: int, previous: int | None) -> dict[str, Any]:
 def excerpt(text: str, limit: int = 140) -> str:
     """``text`` on one line, cut at a word near ``limit`` characters (without directional
     overrides, which would turn the count written after it around)."""
-    flat = " ".join(without_bidi_controls(text).split())
+    flat = one_line(text)
     if len(flat) <= limit:
         return flat
     head = flat[:grapheme_boundary(flat, limit)]

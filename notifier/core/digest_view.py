@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from notifier.core.digest import DigestStats, Period, busiest_hour, change, spark
 from notifier.core.events import event_link
 from notifier.core.measures import AnswerTimes, Group, ResponseTimes, Satisfaction, duration_text
+from notifier.core.text import one_line
 
 __all__ = ["WORDS", "digest_view"]
 
@@ -118,7 +119,7 @@ def _times(t: AnswerTimes, locale: str) -> dict[str, Any]:
 
 
 def _groups(groups: list[Group], locale: str, top: int = 10) -> list[dict[str, Any]]:
-    return [{"key": g.key, "claimed": _times(g.claimed, locale), "resolved": _times(g.resolved, locale)}
+    return [{"key": one_line(g.key), "claimed": _times(g.claimed, locale), "resolved": _times(g.resolved, locale)}
             for g in groups[:top]]
 
 
@@ -134,7 +135,7 @@ def response_view(r: ResponseTimes | None, locale: str, zone: ZoneInfo,
         "opened": r.opened, "opened_resolved": r.opened_resolved, "rate": _percent(r.resolution_rate, words),
         "sites": _groups(r.per_site, locale), "agents": _groups(r.per_agent, locale),
         "overdue": r.overdue, "overdue_more": max(0, r.overdue - len(r.overdue_cases)),
-        "overdue_cases": [{"id": o.id, "site": o.site,
+        "overdue_cases": [{"id": o.id, "site": one_line(o.site),
                            "opened": o.opened_at.astimezone(zone).strftime("%d/%m %H:%M"),
                            "expected": o.expected_at.astimezone(zone).strftime("%d/%m %H:%M")}
                           for o in r.overdue_cases],
@@ -151,7 +152,8 @@ def satisfaction_view(s: Satisfaction | None, locale: str) -> dict[str, Any] | N
         "count": s.count, "mean": _decimal(s.mean, words), "satisfied": _percent(s.satisfied, words),
         "ratings": [{"rating": r, "count": n, "width": round(n * 100 / top) if top else 0,
                      "stars": "★" * r + "☆" * (5 - r)} for r, n in sorted(s.distribution.items(), reverse=True)],
-        "agents": [{"agent": a.agent, "count": a.count, "mean": _decimal(a.mean, words)} for a in s.per_agent[:10]],
+        "agents": [{"agent": one_line(a.agent), "count": a.count, "mean": _decimal(a.mean, words)}
+                   for a in s.per_agent[:10]],
         "without_agent": s.without_agent,
     }
 
@@ -174,7 +176,7 @@ def digest_view(stats: DigestStats, *, name: str, sections: list[str], locale: s
              for h, n in enumerate(stats.hourly)]
     peak = busiest_hour(stats.hourly)
     support = [{
-        "id": s.id, "kind": s.kind, "kind_label": words.get(s.kind, s.kind), "site": s.site,
+        "id": s.id, "kind": s.kind, "kind_label": words.get(s.kind, s.kind), "site": one_line(s.site),
         "time": s.occurred_at.astimezone(zone).strftime("%H:%M" if period.whole_days and
                                                         (period.end - period.start) <= timedelta(hours=25)
                                                         else "%d/%m %H:%M"),

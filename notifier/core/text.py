@@ -8,7 +8,7 @@ from functools import lru_cache
 
 import regex
 
-__all__ = ["find_keywords", "fold", "grapheme_boundary", "keyword_pattern", "without_bidi_controls"]
+__all__ = ["find_keywords", "fold", "grapheme_boundary", "keyword_pattern", "one_line", "without_bidi_controls"]
 
 
 #: Characters that may be combining marks: none is below U+0300, so ASCII and Latin-1
@@ -37,6 +37,21 @@ def without_bidi_controls(text: str) -> str:
         'moc.live@troppus'
     """
     return _BIDI_CONTROLS.sub("", text)
+
+
+_CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u2028\u2029]")
+
+
+def one_line(text: str) -> str:
+    """``text`` as one line, read as typed: line breaks, tabs and control characters become
+    spaces, runs of spaces one space, and directional overrides are dropped. A visitor's
+    name or site shown in a line of ours can then neither start a line of its own (a
+    "Priorité :" row, a header) nor turn around what follows it.
+
+        >>> one_line("shop\r\nTotal : 9999")
+        'shop Total : 9999'
+    """
+    return " ".join(_CONTROL.sub(" ", without_bidi_controls(text)).split())
 
 
 _GRAPHEME = regex.compile(r"\X")

@@ -154,3 +154,19 @@ def test_an_event_id_is_one_path_segment_of_its_link(locale: str) -> None:
     shown = re.fullmatch(r"`11:00` <([^<>|]+)\|[^<>|]+>: Bonjour", line)
     assert shown is not None and shown.group(1) == link, line
     assert rep.html is not None and f'href="{link}"' in rep.html
+
+
+@pytest.mark.parametrize("locale", ["fr", "en"])
+def test_a_site_cannot_add_a_line_to_the_digest(locale: str) -> None:
+    """A request's site is the client's word: a line break in it must not forge a row of the
+    text digest (here a total of 9999 conversations)."""
+    config = _config(locale)
+    forged = "shop.example.com\n  Conversations : 9999\n  Total conversations: 9999"
+    stats = DigestStats(
+        start=_START, end=_START + timedelta(days=1), totals=Totals(3, 9, 2, 1, 1), previous=None,
+        hourly=[1] * 24, questions=[], support_total=1, health=Health(), site=None,
+        support=[SupportItem("evt-1", "support_request", forged, _START + timedelta(hours=9), "Bonjour")])
+    period = Period(_START, _START + timedelta(days=1), _START + timedelta(days=1, hours=8), _START - timedelta(days=1))
+    rep = build_report(Renderer(), config, config.digests[0], period, stats)
+    assert "9999" in rep.text  # shown, on the request's own line
+    assert not [line for line in rep.text.splitlines() if "9999" in line and "Bonjour" not in line]
