@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.cli_common import AddCommand, add_common_flags, local_time, print_json, with_service
 from notifier.core.cases import ACTIONS, STATUSES, Action
+from notifier.core.text import one_line
 
 __all__ = ["add_commands"]
 
@@ -39,8 +40,9 @@ def _cmd_cases(args: argparse.Namespace) -> int:
             late = c.expected_response_at is not None and (c.claimed_at or now) > c.expected_response_at
             # Who has it now: a reopened case is nobody's until claimed again.
             who = {"claimed": c.claimed_by, "resolved": c.resolved_by}.get(c.status) or ""
-            print(f"{c.id:<32}  {c.status:<9} {c.site[:18]:<18} {local_time(c.round_opened_at, zone):<24}  "
-                  f"{local_time(c.expected_response_at, zone):<24}{'!' if late else ' '} {who}")
+            # Sites and names are typed by others: one line, no escape sequence for the terminal.
+            print(f"{c.id:<32}  {c.status:<9} {one_line(c.site)[:18]:<18} {local_time(c.round_opened_at, zone):<24}  "
+                  f"{local_time(c.expected_response_at, zone):<24}{'!' if late else ' '} {one_line(who)}")
         return 0
 
     return with_service(args, go)

