@@ -1,7 +1,7 @@
 """Acknowledgement: the user gets an email saying their request was received, and when to expect an answer.
 
-Queued in the accept transaction when a case opens, once per case (a unique event id per
-case), only when the user gave consent and an address that is valid. The email goes
+Queued in the accept transaction with the first request of a case that gives an address the
+user consented to and that is valid, once per case (a unique event id per case). The email goes
 through the email channel named in ``acknowledge.via`` (its SMTP server and sender) to
 the user alone, rendered from ``email/ack.subject.*`` and ``email/ack.body.*``.
 """
@@ -52,11 +52,15 @@ def may_acknowledge(config: Config, events: list[Event]) -> list[bool]:
 
 async def queue_acknowledgement(tx: Transaction, cases: CaseStore, config: Config, event: Event,
                                 opened: Opened, now: datetime) -> bool:
-    """Queue the acknowledgement of a new case; ``False`` when none is due (or one was sent)."""
+    """Queue the acknowledgement of a case; ``False`` when none is due (or one was sent).
+
+    Due for the first request of the case's first round that gives an address: a visitor
+    who asked for a human anonymously, then left their address, hears from us once.
+    """
     route = next((r for r in config.routes if r.name == opened.route), None)
     ack = acknowledgement_for(config, route)
     address = user_address(event)
-    if ack is None or address is None or opened.round != 1 or not opened.new_round:
+    if ack is None or address is None or opened.round != 1 or opened.status == "resolved":
         return False
     d = config.defaults
     locale = event.locale or d.locale

@@ -146,3 +146,16 @@ def test_the_reserved_names_are_those_notifier_uses() -> None:
     from notifier.follow_ups import FOLLOW_UP_ROUTE
 
     assert set(RESERVED_ROUTE_NAMES) == {ACKNOWLEDGE_ROUTE, ESCALATION_ROUTE, FOLLOW_UP_ROUTE, FALLBACK_ROUTE}
+
+
+async def test_the_first_request_that_gives_an_address_is_acknowledged(service: Service, tmp_path: Path) -> None:
+    # The visitor first asks for a human without an address, then leaves one to be contacted:
+    # the address arrives with the second request of the case, and that one is acknowledged.
+    await service.accept([request("e1", user={"name": "Ana"})])
+    await service.accept([request("e2", conversation_id="conv-e1")])
+    await service.accept([request("e3", conversation_id="conv-e1")])  # still one email per case
+    assert service.worker is not None
+    await service.worker.drain()
+    [ack] = mails_to(tmp_path / "inbox", "ana@example.com")
+    body = ack.message().get_body(("plain",))
+    assert body is not None and "d'ici lundi 11:00" in body.get_content()
