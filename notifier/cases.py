@@ -22,8 +22,8 @@ from notifier.measures import measure_action, observe
 from notifier.store.base import Store
 from notifier.store.cases import ActionResult, Case, CaseStore, Opened, Opening, TimerPlan
 
-__all__ = ["CasePlan", "act", "case_view", "open_cases", "plan_cases", "plan_openings", "response_due",
-           "timer_plans", "timings"]
+__all__ = ["CasePlan", "act", "answered_at", "case_view", "is_late", "open_cases", "plan_cases", "plan_openings",
+           "response_due", "timer_plans", "timings"]
 
 
 def _route(config: Config, name: str | None) -> Route | None:
@@ -186,6 +186,16 @@ async def act(store: Store, config: Config, case_id: str, action: Action, *, by:
     return result
 
 
+def answered_at(case: Case) -> datetime | None:
+    """When the case's current round was answered: claimed, or resolved without a claim."""
+    return case.claimed_at or (case.resolved_at if case.status == "resolved" else None)
+
+
+def is_late(case: Case, now: datetime) -> bool:
+    """Whether the case was answered after its expected time, or is still waiting past it."""
+    return case.expected_response_at is not None and (answered_at(case) or now) > case.expected_response_at
+
+
 def timings(case: Case, config: Config, now: datetime) -> dict[str, Any]:
     """How long the case waited: to be claimed, to be resolved, and whether it is late.
 
@@ -200,11 +210,10 @@ def timings(case: Case, config: Config, now: datetime) -> dict[str, Any]:
                                                                 d.timezone).total_seconds(), 3)}
 
     start = case.round_opened_at
-    answered = case.claimed_at or (case.resolved_at if case.status == "resolved" else None)
+    answered = answered_at(case)
     return {
         "to_claim": span(start, case.claimed_at) if case.claimed_at else None,
         "to_resolve": span(start, case.resolved_at) if case.status == "resolved" and case.resolved_at else None,
         "waiting": span(start, None) if answered is None else None,
-        "late": case.expected_response_at is not None
-        and (answered or now) > case.expected_response_at,
+        "late": is_late(case, now),
     }

@@ -20,7 +20,7 @@ __all__ = ["add_commands"]
 
 
 def _cmd_cases(args: argparse.Namespace) -> int:
-    from notifier.cases import timings
+    from notifier.cases import is_late, timings
     from notifier.service import Service
     from notifier.store.cases import CaseStore
 
@@ -37,7 +37,7 @@ def _cmd_cases(args: argparse.Namespace) -> int:
         zone = ZoneInfo(service.config.defaults.timezone)
         print(f"{'ID':<32}  {'STATUS':<9} {'SITE':<18} {'OPENED':<24}  {'EXPECTED':<24}  BY")
         for c in rows:
-            late = c.expected_response_at is not None and (c.claimed_at or now) > c.expected_response_at
+            late = is_late(c, now)
             # Who has it now: a reopened case is nobody's until claimed again.
             who = {"claimed": c.claimed_by, "resolved": c.resolved_by}.get(c.status) or ""
             # Sites and names are typed by others: one line, no escape sequence for the terminal.

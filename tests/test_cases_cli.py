@@ -154,3 +154,42 @@ def test_a_site_cannot_write_to_the_operator_s_terminal(workdir: Path, capsys: p
     assert main(["cases"]) == 0
     out = capsys.readouterr().out
     assert not [c for c in out if c in "\x1b\x07\x9b"], repr(out)
+
+
+def test_a_case_resolved_in_time_is_not_shown_late(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Resolved ten minutes after it came in, inside its 2h target, without anyone claiming it
+    # first (a quick answer): the list marks it late ("!") for no reason once its target passed.
+    import asyncio
+    from datetime import UTC, timedelta
+
+    from notifier.cases import act
+    from notifier.core.events import Event
+    from notifier.service import Service
+
+    (workdir / "channels.yaml").write_text(
+        (workdir / "channels.yaml").read_text(encoding="utf-8").replace(
+            "defaults:\n", "defaults:\n  response_target: 2h\n  response_clock: wall\n", 1), encoding="utf-8")
+    opened_at = datetime(2026, 3, 10, 9, 0, tzinfo=UTC)
+    clock = [opened_at]
+
+    async def history() -> None:
+        service = Service(workdir / "channels.yaml", os.environ["NOTIFIER_DB"], clock=lambda: clock[0])
+        await service.open()
+        try:
+            [on_time, late] = await service.accept([Event.model_validate({**EVENT, "id": i, "conversation_id": i})
+                                                    for i in ("on-time", "late")])
+            assert on_time.case is not None and late.case is not None
+            clock[0] = opened_at + timedelta(minutes=10)
+            await act(service.store, service.config, on_time.case["id"], "resolve", by="marie", via="cli",
+                      now=clock[0])
+            clock[0] = opened_at + timedelta(hours=3)
+            await act(service.store, service.config, late.case["id"], "resolve", by="paul", via="cli",
+                      now=clock[0])
+        finally:
+            await service.close()
+
+    asyncio.run(history())
+    assert main(["cases"]) == 0
+    rows = {line.split()[-1]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert "!" not in rows["marie"]
+    assert "! paul" in rows["paul"]
