@@ -25,8 +25,11 @@ def _cmd_cases(args: argparse.Namespace) -> int:
     from notifier.store.cases import CaseStore
 
     async def go(service: Service) -> int:
+        limit = max(1, args.limit)
+        # One more than shown: a list cut at --limit says so, rather than passing for all of them.
         rows = await CaseStore(service.store.connector()).find(status=args.status, site=args.site,
-                                                               limit=args.limit)
+                                                               limit=limit + 1)
+        more, rows = len(rows) > limit, rows[:limit]
         now = service.clock()
         if args.json:
             print_json([{**c.to_json(), "timings": timings(c, service.config, now)} for c in rows])
@@ -43,6 +46,8 @@ def _cmd_cases(args: argparse.Namespace) -> int:
             # Sites and names are typed by others: one line, no escape sequence for the terminal.
             print(f"{c.id:<32}  {c.status:<9} {one_line(c.site)[:18]:<18} {local_time(c.round_opened_at, zone):<24}  "
                   f"{local_time(c.expected_response_at, zone):<24}{'!' if late else ' '} {one_line(who)}")
+        if more:
+            print(f"… the {limit} most recently active shown, there are more: --limit N, --status or --site")
         return 0
 
     return with_service(args, go)

@@ -193,3 +193,17 @@ def test_a_case_resolved_in_time_is_not_shown_late(workdir: Path, capsys: pytest
     rows = {line.split()[-1]: line for line in capsys.readouterr().out.splitlines()[1:]}
     assert "!" not in rows["marie"]
     assert "! paul" in rows["paul"]
+
+
+def test_a_list_cut_at_its_limit_says_there_are_more(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for i in range(3):
+        (workdir / "event.json").write_text(json.dumps({**EVENT, "id": f"e{i}", "conversation_id": f"c{i}"}),
+                                            encoding="utf-8")
+        assert main(["send", "event.json"]) == 0
+    capsys.readouterr()
+    assert main(["cases", "--limit", "2"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len([line for line in out if " open " in line]) == 2
+    assert out[-1].startswith("… the 2 most recently active shown, there are more")
+    assert main(["cases", "--limit", "3"]) == 0
+    assert "there are more" not in capsys.readouterr().out
