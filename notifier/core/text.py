@@ -11,14 +11,17 @@ import regex
 __all__ = ["find_keywords", "fold", "grapheme_boundary", "keyword_pattern", "one_line", "without_bidi_controls"]
 
 
-#: Characters that may be combining marks: none is below U+0300, so ASCII and Latin-1
-#: letters are never looked at one by one (a regex scan in C instead of a Python loop).
-_MAYBE_MARK = re.compile(r"[^\x00-\u02ff]")
+#: Characters that may be combining marks or invisible format characters: none is below
+#: U+0300 but the soft hyphen, so ASCII and Latin-1 letters are never looked at one by one
+#: (a regex scan in C instead of a Python loop).
+_MAYBE_MARK = re.compile(r"[^\x00-\u00ac\u00ae-\u02ff]")
 
 
 def _drop_mark(found: re.Match[str]) -> str:
+    # Format characters (Cf) are invisible: a soft hyphen or a zero-width space from text
+    # pasted out of a web page or a document ("rem\u00adboursement") must not hide a word.
     c = found.group()
-    return "" if unicodedata.combining(c) else c
+    return "" if unicodedata.combining(c) or unicodedata.category(c) == "Cf" else c
 
 
 #: The explicit directional formatting characters of Unicode's bidirectional algorithm
@@ -74,7 +77,8 @@ def grapheme_boundary(text: str, end: int) -> int:
 
 
 def fold(text: str) -> str:
-    """Lower-case ``text`` and strip its accents: ``"Élève"`` -> ``"eleve"``."""
+    """Lower-case ``text`` and strip its accents and invisible format characters (soft
+    hyphens, zero-width spaces and joiners): ``"Élève"`` -> ``"eleve"``."""
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     return decomposed if decomposed.isascii() else _MAYBE_MARK.sub(_drop_mark, decomposed)
 
