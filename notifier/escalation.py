@@ -41,6 +41,26 @@ def _waited(seconds: float) -> str:
     return format_duration(timedelta(minutes=max(1, round(seconds / 60))))
 
 
+def _channels(config: Config, timer: FiredTimer, case_id: str) -> list[str]:
+    """Where a fired step goes: the channels its timer named that still exist.
+
+    A reload may have renamed them all while the case waited; the step then goes where the
+    route's step says now, else to the fallback: a case nobody took never climbs unseen.
+    """
+    known = [c for c in timer.channels if c in config.channels]
+    if len(known) < len(timer.channels):
+        log.warning("escalation names a channel that no longer exists", case=case_id,
+                    channels=[c for c in timer.channels if c not in config.channels])
+    if known:
+        return known
+    route = next((r for r in config.routes if r.name == timer.route), None)
+    now = list(route.escalate[timer.step].to) if route is not None and timer.step < len(route.escalate) else []
+    instead = [c for c in now if c in config.channels] or [
+        c for c in config.fallback_channels if c in config.channels]
+    log.warning("escalation sent to the channels configured now", case=case_id, to=instead)
+    return instead
+
+
 async def fire_due(store: Store, config: Config, worker: str, now: datetime, limit: int = 100) -> list[FiredTimer]:
     """Fire the escalations due at ``now``: their deliveries are queued; each timer fires once."""
     async with store.transaction() as tx:
@@ -72,10 +92,7 @@ async def fire_due(store: Store, config: Config, worker: str, now: datetime, lim
             # Linked to the case, so its history shows the escalation and its deliveries.
             await cases.db.execute(cases.q["link_event"], {"case_id": case.id, "event_id": event_id,
                                                             "round": timer.round, "now": now})
-            known = [c for c in timer.channels if c in config.channels]
-            if len(known) < len(timer.channels):
-                log.warning("escalation names a channel that no longer exists", case=case.id,
-                            channels=[c for c in timer.channels if c not in config.channels])
+            known = _channels(config, timer, case.id)
             await tx.insert_deliveries(event_id, [
                 NewDelivery(id=id_, route=ESCALATION_ROUTE, channel=channel, priority=Priority.high)
                 for id_, channel in zip(new_ids(len(known)), known, strict=True)], now)

@@ -170,3 +170,21 @@ async def test_a_request_with_every_label_it_may_carry_still_escalates(make_serv
     labels = [p.get("event", p).get("labels", {}) for p in posted(sink)]
     escalated = [lab for lab in labels if lab.get("escalation") == "1"]
     assert len(escalated) == 1 and len(escalated[0]) == 50 and escalated[0]["waited"] == "16m"
+
+
+async def test_a_step_whose_channel_a_reload_renamed_still_reaches_someone(make_service: ServiceFactory,
+                                                                          sink: Sink, tmp_path: Path) -> None:
+    # The on-call channel is renamed while a case waits: its stored timer names a channel that
+    # no longer exists. The step still goes out, to whom the route's step names now.
+    clock = Clock(WEDNESDAY)
+    service = await make_service(config(sink.url, "[{after: 15m, to: [oncall]}]"), clock=clock)
+    await service.accept([request_event()], now=WEDNESDAY)
+    renamed = config(sink.url, "[{after: 15m, to: [pager]}]").replace("  oncall: {", "  pager: {")
+    (tmp_path / "channels.yaml").write_text(renamed, encoding="utf-8")
+    assert await service.reload() == []
+    clock.now = WEDNESDAY + 16 * M
+    assert len(await fire_due(service.store, service.config, "w1", clock.now)) == 1
+    assert service.worker is not None
+    await service.worker.drain()
+    escalations = [p for p in posted(sink) if p.get("event", p).get("labels", {}).get("escalation") == "1"]
+    assert len(escalations) == 1
