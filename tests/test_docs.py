@@ -129,6 +129,16 @@ def test_every_channels_yaml_example_passes_notifier_check(
     assert "warning:" not in err, f"{block}: `notifier check` warns about the example:\n{err}"
 
 
+def test_the_repositorys_channels_yaml_passes_notifier_check_dev(
+        monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    # What `notifier serve` starts with in a fresh clone (its header says to check it with --dev).
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    assert main(["check", "--dev", str(ROOT / "channels.yaml")]) == 0
+    err = capsys.readouterr().err
+    assert "warning:" not in err, err
+    assert "check --dev" in (ROOT / "channels.yaml").read_text(encoding="utf-8")
+
+
 # --------------------------------------------------------------------------- commands
 
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
