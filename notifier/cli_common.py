@@ -22,11 +22,11 @@ from notifier.config.errors import ConfigError
 from notifier.config.loader import load_config
 from notifier.config.models import Config
 from notifier.core.events import Event
-from notifier.service import Service, default_config_path
+from notifier.service import Service, default_config_path, default_db_url
 from notifier.store import Store
 
 __all__ = ["LOG_LEVELS", "AddCommand", "add_common_flags", "add_running_flags", "counted", "loaded_config",
-           "local_time", "print_json", "read_events", "with_service", "with_store"]
+           "local_time", "missing_database", "print_json", "read_events", "with_service", "with_store"]
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -107,15 +107,35 @@ def read_events(source: str) -> list[Event]:
         raise ValueError("invalid event" + "".join(f"\n  {d['path']}: {d['message']}" for d in details)) from None
 
 
+def missing_database(url: str) -> str | None:
+    """Why ``url`` names no database yet: a SQLite file that does not exist (else ``None``).
+
+    Commands that read or act on what notifier stored refuse it rather than create an empty
+    one: in the wrong directory, `deliveries --status dead` would answer "no deliveries".
+    """
+    if not url.startswith("sqlite:"):
+        return None
+    path = url.split("sqlite://", 1)[1].removeprefix("/")
+    if not path or path == ":memory:" or Path(path).exists():
+        return None
+    return (f"error: {url}: no database at {Path(path).resolve()}: run this where notifier runs, "
+            "or give --db (or NOTIFIER_DB)")
+
+
 def with_service(args: argparse.Namespace, fn: Callable[[Service], Awaitable[int]],
-                 *, open_channels: bool = False) -> int:
+                 *, open_channels: bool = False, create: bool = False) -> int:
     """Run ``fn`` on the service of ``--config`` and ``--db``; its exit code, 1 if the configuration is refused.
 
     Without ``open_channels`` only the store is opened, and a channel's unset secret is no problem.
+    Without ``create``, a SQLite database that does not exist is an error (exit status 2).
     """
     config = loaded_config(args.config, unset_ok=not open_channels)
     if config is None:
         return 1
+    missing = None if create else missing_database(args.db or default_db_url())
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
 
     async def go() -> int:
         service = Service(args.config, args.db, config=config)
@@ -135,9 +155,16 @@ def with_service(args: argparse.Namespace, fn: Callable[[Service], Awaitable[int
 
 
 def with_store(args: argparse.Namespace, fn: Callable[[Store], Awaitable[int]]) -> int:
-    """Run ``fn`` on the store alone: no configuration, so no channel secret is needed."""
-    from notifier.service import default_db_url
+    """Run ``fn`` on the store alone: no configuration, so no channel secret is needed.
+
+    A SQLite database that does not exist is an error (exit status 2), not created.
+    """
     from notifier.store import store_for
+
+    missing = missing_database(args.db or default_db_url())
+    if missing:
+        print(missing, file=sys.stderr)
+        return 2
 
     async def go() -> int:
         store = store_for(args.db or default_db_url())

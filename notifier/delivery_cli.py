@@ -101,7 +101,7 @@ def _cmd_send(args: argparse.Namespace) -> int:
         print("a running `notifier serve` or `notifier worker` delivers them", file=sys.stderr)
         return 0
 
-    return with_service(args, go)
+    return with_service(args, go, create=True)  # accepting into a new store is what it is for
 
 
 def _cmd_deliveries(args: argparse.Namespace) -> int:
@@ -213,7 +213,7 @@ def _cmd_test(args: argparse.Namespace) -> int:
                 print(f"captured in {service.inbox_dir}: see `notifier inbox`")
         return 0 if result.ok else 1
 
-    return with_service(args, go, open_channels=True)
+    return with_service(args, go, open_channels=True, create=True)
 
 
 def add_commands(command: AddCommand) -> None:

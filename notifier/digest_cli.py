@@ -58,9 +58,14 @@ def _form(report: Report, fmt: str) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Run ``notifier digest``; the exit status."""
+    from notifier.cli_common import missing_database
     from notifier.config.errors import ConfigError
-    from notifier.service import Service
+    from notifier.service import Service, default_db_url
 
+    missing = missing_database(args.db or default_db_url())
+    if missing:  # a preview of an empty database would say "nothing to report"
+        print(missing, file=sys.stderr)
+        return 2
     try:
         service = Service(args.config, args.db)
     except FileNotFoundError as exc:

@@ -23,7 +23,7 @@ from typing import Any
 
 import orjson
 
-from notifier.cli_common import loaded_config
+from notifier.cli_common import loaded_config, missing_database
 from notifier.core.subject import Subject, SubjectError
 
 __all__ = ["add_arguments", "run"]
@@ -85,6 +85,12 @@ def run(args: argparse.Namespace) -> int:
     config = loaded_config(args.config, unset_ok=True)
     if config is None:
         return 1
+    from notifier.service import default_db_url
+
+    missing = missing_database(args.db or default_db_url())
+    if missing:  # an export or an erasure in the wrong directory must not answer "nothing found"
+        print(missing, file=sys.stderr)
+        return 2
     return asyncio.run(_run(args, config, subject))
 
 

@@ -197,3 +197,21 @@ def test_every_built_in_template_is_documented() -> None:
     for path in (root / "notifier" / "templates").rglob("*.*"):
         folder, name = path.parent.name, path.name.split(".")[0]
         assert f"`{folder}/{name}." in doc, f"{folder}/{path.name} is not in docs/templates.md"
+
+
+@pytest.mark.parametrize("command", [
+    ["deliveries", "--status", "dead"], ["cases"], ["claim", "c-1", "--by", "marie"], ["replay", "--dead"],
+    ["digest", "--preview"], ["privacy", "export", "--email", "marie@example.com"],
+])
+def test_reading_a_database_that_is_not_there_says_so(workdir: Path, command: list[str],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    # In the wrong directory (or with NOTIFIER_DB unset), "no dead deliveries" would reassure
+    # wrongly: the command names the missing file instead, and creates nothing.
+    assert main(command) == 2
+    assert f"no database at {workdir / 'cli.db'}" in capsys.readouterr().err
+    assert not (workdir / "cli.db").exists()
+    assert main(["send", "event.json"]) == 0  # accepting events does create the store
+    assert (workdir / "cli.db").exists()
+    capsys.readouterr()
+    main(command)
+    assert "no database" not in capsys.readouterr().err
