@@ -155,7 +155,8 @@ def uvicorn_config(app: Any, *, limits: Limits | None = None, **options: Any) ->
     limits = limits or Limits()
     protocol = type("GuardedHttpProtocol", (_GuardedProtocol,),
                     {"limits": limits, "cap": connection_cap(limits.max_connections), "by_wait": OrderedDict()})
-    options = {"log_level": "warning", "access_log": False, **options}
+    # log_config None: uvicorn's records go to the root logger, rendered as ours (notifier.logs).
+    options = {"log_level": "warning", "access_log": False, "log_config": None, **options}
     return uvicorn.Config(app, http=protocol, **options)
 
 

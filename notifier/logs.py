@@ -1,4 +1,9 @@
-"""Logging: readable lines on a terminal, JSON lines elsewhere (``NOTIFIER_LOG_FORMAT``)."""
+"""Logging: readable lines on a terminal, JSON lines elsewhere (``NOTIFIER_LOG_FORMAT``).
+
+The libraries' standard-library records (psycopg's pool, uvicorn, apprise…) go through the
+same renderer (structlog's ``ProcessorFormatter``): one JSON object per line, a traceback
+or a multi-line message included, so a log shipper reads every line and its level.
+"""
 
 from __future__ import annotations
 
@@ -67,7 +72,22 @@ def configure_logging(level: str = "info") -> None:
     )
     numeric = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     _level = numeric  # what make_filtering_bound_logger below lets through
-    logging.basicConfig(level=numeric, stream=sys.stderr, format="%(message)s")
+    ours = logging.StreamHandler(_Stderr())
+    ours.setFormatter(structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=[
+            structlog.stdlib.add_logger_name,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+        ],
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            structlog.processors.format_exc_info,
+            _mask_event,
+            renderer,
+        ],
+    ))
+    # Only when nothing else did (as basicConfig does): a test runner's capture stays in place.
+    logging.basicConfig(level=numeric, handlers=[ours])
     for handler in logging.getLogger().handlers:
         if not any(isinstance(f, MaskURLs) for f in handler.filters):
             handler.addFilter(MaskURLs())

@@ -94,3 +94,31 @@ def test_the_hot_path_guard_agrees_with_what_is_written() -> None:
     assert proc.stdout.split("\n")[:3] == ["debug True", "info True", "warning False"]
     written = [json.loads(line)["configured"] for line in proc.stderr.splitlines() if '"delivered"' in line]
     assert written == ["debug", "info"]
+
+
+LIBRARIES = """
+import logging
+from notifier.logs import configure_logging
+configure_logging('info')
+from notifier.http_guard import uvicorn_config
+uvicorn_config(lambda scope, receive, send: None)  # uvicorn sets up its loggers here
+logging.getLogger('psycopg.pool').warning("error connecting in 'notifier': connection failed\\n"
+                                          "\\tIs the server running on that host?")
+try:
+    raise RuntimeError('boom')
+except RuntimeError:
+    logging.getLogger('uvicorn.error').exception('Exception in ASGI application')
+"""
+
+
+def test_library_lines_are_json_lines_too() -> None:
+    # A log shipper reads one JSON object per line: a library's multi-line warning or a
+    # traceback printed as plain text breaks it (and hides the line from searches by level).
+    piped = subprocess.run([sys.executable, "-c", LIBRARIES], capture_output=True, text=True, env=_env(),
+                           timeout=60, check=True)
+    records = [json.loads(line) for line in piped.stderr.strip().splitlines()]
+    pool, crash = records
+    assert pool["level"] == "warning" and pool["logger"] == "psycopg.pool"
+    assert pool["event"].startswith("error connecting in 'notifier'") and "Is the server running" in pool["event"]
+    assert crash["level"] == "error" and crash["event"] == "Exception in ASGI application"
+    assert "RuntimeError: boom" in crash["exception"]
