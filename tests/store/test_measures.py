@@ -200,3 +200,22 @@ async def test_the_retention_purge_takes_measures_and_ratings_with_their_cases_a
         pass
     assert (await measures.response_times(*week, site=None, at=week[1], business_hours=True)).claimed.count == 0
     assert (await measures.satisfaction(*week, site=None)).count == 0  # the rating without a case went with its event
+
+
+async def test_a_rating_after_a_reopened_case_was_taken_again_goes_to_who_has_it_now(store: Store) -> None:
+    # Marie resolved the case; the visitor wrote again, Paul took the new round and is
+    # answering when the visitor rates the conversation: the rating is Paul's, not Marie's.
+    cfg = config()
+    case_id = await case_of(store, cfg, request("r"), MONDAY)
+    await act(store, cfg, case_id, "resolve", by="marie", via="api", now=MONDAY + H)
+    await act(store, cfg, case_id, "reopen", by="paul", via="api", now=MONDAY + 2 * H)
+    await act(store, cfg, case_id, "claim", by="paul", via="api", now=MONDAY + 3 * H)
+    await accept(store, cfg, [feedback("r", 4).completed(MONDAY + 4 * H)], MONDAY + 4 * H)
+    s = await MeasureStore(store.connector()).satisfaction(MONDAY, MONDAY + 24 * H, site=None)
+    assert [(a.agent, a.count) for a in s.per_agent] == [("paul", 1)]
+    # Reopened by the visitor's own "thanks" and nobody took it since: Paul answered last.
+    await act(store, cfg, case_id, "resolve", by="paul", via="api", now=MONDAY + 5 * H)
+    await act(store, cfg, case_id, "reopen", by="ana", via="api", now=MONDAY + 6 * H)
+    await accept(store, cfg, [feedback("r", 5).completed(MONDAY + 7 * H)], MONDAY + 7 * H)
+    s = await MeasureStore(store.connector()).satisfaction(MONDAY, MONDAY + 24 * H, site=None)
+    assert [(a.agent, a.count) for a in s.per_agent] == [("paul", 2)]

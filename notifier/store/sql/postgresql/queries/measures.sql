@@ -10,7 +10,8 @@ ON CONFLICT DO NOTHING
 
 -- name: record_feedback
 INSERT INTO case_feedback (event_id, case_id, site, agent, rating, at)
-SELECT r.event_id, c.id, r.site, COALESCE(c.resolved_by, c.claimed_by), r.rating, %(now)s
+SELECT r.event_id, c.id, r.site, CASE WHEN c.status = 'claimed' THEN c.claimed_by
+            ELSE COALESCE(c.resolved_by, c.claimed_by) END, r.rating, %(now)s
 FROM jsonb_to_recordset(CAST(%(rows)s AS jsonb)) AS r(event_id text, identity text, site text, rating integer)
 LEFT JOIN cases c ON c.identity = r.identity
 ON CONFLICT DO NOTHING

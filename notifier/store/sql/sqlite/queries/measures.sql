@@ -10,10 +10,12 @@ ON CONFLICT DO NOTHING
 
 -- name: record_feedback
 -- Rated feedback events (a JSON array), each with the case of its conversation (if any) and
--- whoever answered it (the resolver, else the one who claimed it).
+-- whoever answered it: who holds it now, else its last resolver (a reopened case keeps
+-- resolved_by from an earlier round), else who claimed it.
 INSERT INTO case_feedback (event_id, case_id, site, agent, rating, at)
 SELECT json_extract(r.value, '$.event_id'), c.id, json_extract(r.value, '$.site'),
-       COALESCE(c.resolved_by, c.claimed_by), json_extract(r.value, '$.rating'), :now
+       CASE WHEN c.status = 'claimed' THEN c.claimed_by ELSE COALESCE(c.resolved_by, c.claimed_by) END,
+       json_extract(r.value, '$.rating'), :now
 FROM json_each(:rows) AS r LEFT JOIN cases c ON c.identity = json_extract(r.value, '$.identity')
 WHERE true
 ON CONFLICT DO NOTHING
