@@ -188,3 +188,30 @@ async def test_a_step_whose_channel_a_reload_renamed_still_reaches_someone(make_
     await service.worker.drain()
     escalations = [p for p in posted(sink) if p.get("event", p).get("labels", {}).get("escalation") == "1"]
     assert len(escalations) == 1
+
+
+async def test_a_timer_due_while_its_case_is_being_resolved_does_not_fire(make_service: ServiceFactory,
+                                                                          sink: Sink, pg_server: PgServer) -> None:
+    # An agent resolves the case at the very moment its step falls due: the resolution has
+    # changed the case but not committed yet when the escalator looks. The escalator must not
+    # fire on the case as it stood before (the on-call would be paged for a resolved case).
+    import asyncio
+
+    import psycopg
+
+    db = pg_server.create_database()
+    service = await make_service(config(sink.url, "[{after: 15m, to: [oncall]}]"), db=db, clock=Clock(WEDNESDAY))
+    [accepted] = await service.accept([request_event()], now=WEDNESDAY)
+    assert accepted.case is not None
+    agent = await psycopg.AsyncConnection.connect(db)
+    try:
+        await agent.execute("UPDATE cases SET status = 'resolved', resolved_by = 'marie' WHERE id = %s",
+                            (accepted.case["id"],))
+        fired = await asyncio.wait_for(fire_due(service.store, service.config, "w1", WEDNESDAY + 16 * M), 60)
+        assert fired == []
+        await agent.execute("UPDATE case_timers SET status = 'cancelled' WHERE case_id = %s AND status = 'pending'",
+                            (accepted.case["id"],))
+        await agent.commit()
+    finally:
+        await agent.close()
+    assert await fire_due(service.store, service.config, "w1", WEDNESDAY + 17 * M) == []

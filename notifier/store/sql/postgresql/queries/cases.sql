@@ -110,13 +110,16 @@ WHERE case_id = %(case_id)s ORDER BY round, step
 
 -- name: take_due_timers
 -- Rows another process is firing are skipped, not waited for; each timer moves to 'fired' once.
+-- The case row is locked too: a case that a claim or a resolution is changing right now is
+-- skipped (its timers are cancelled when that commits, or fire on the next look), never fired
+-- on the state it had before.
 UPDATE case_timers t SET status = 'fired', fired_at = %(now)s, fired_by = %(worker)s
 FROM (
     SELECT t2.case_id, t2.round, t2.step FROM case_timers t2 JOIN cases c ON c.id = t2.case_id
     WHERE t2.status = 'pending' AND t2.due_at <= %(now)s
       AND c.status IN ('open', 'reopened') AND c.round = t2.round
     ORDER BY t2.due_at LIMIT %(limit)s
-    FOR UPDATE OF t2 SKIP LOCKED) due
+    FOR UPDATE OF t2, c SKIP LOCKED) due
 WHERE t.case_id = due.case_id AND t.round = due.round AND t.step = due.step
 RETURNING t.case_id, t.round, t.step, t.route, t.due_at, t.channels
 
