@@ -8,7 +8,7 @@ the user alone, rendered from ``email/ack.subject.*`` and ``email/ack.body.*``.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import orjson
 
@@ -65,6 +65,10 @@ async def queue_acknowledgement(tx: Transaction, cases: CaseStore, config: Confi
     d = config.defaults
     locale = event.locale or d.locale
     expected = opened.expected_response_at
+    if opened.status == "claimed" or (expected is not None and expected <= now - timedelta(minutes=1)):
+        # A later request of the case brought the address: promise no time already past, and
+        # none at all once someone is on it (the sentence says so).
+        expected = None
     event_id = f"{opened.id}:acknowledge"
     body = Event.model_validate({
         **event.to_json(), "id": event_id,

@@ -159,3 +159,20 @@ async def test_the_first_request_that_gives_an_address_is_acknowledged(service: 
     [ack] = mails_to(tmp_path / "inbox", "ana@example.com")
     body = ack.message().get_body(("plain",))
     assert body is not None and "d'ici lundi 11:00" in body.get_content()
+
+
+async def test_a_late_address_is_not_promised_a_time_already_past(make_service: ServiceFactory,
+                                                                   tmp_path: Path) -> None:
+    # The address comes on Tuesday with a new request of a case due on Monday: the email
+    # promises no time that has passed ("d'ici aujourd'hui 11:00" at 15:00).
+    now = [FRIDAY_EVENING]
+    service = await make_service(CONFIG, clock=lambda: now[0])
+    await service.accept([request("e1", user={"name": "Ana"})])
+    now[0] = datetime(2026, 3, 10, 14, 0, tzinfo=UTC)
+    await service.accept([request("e2", conversation_id="conv-e1")])
+    assert service.worker is not None
+    await service.worker.drain()
+    [ack] = mails_to(tmp_path / "inbox", "ana@example.com")
+    body = ack.message().get_body(("plain",))
+    assert body is not None
+    assert "dès que possible" in body.get_content() and "d'ici" not in body.get_content()
