@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from notifier.slack_interactions import interactions_for
 from notifier.store.cases import CaseStore
 from tests.channels.fakes import FakeSlack
 from tests.slack.live import Live, live_api, slack_config, until
@@ -94,6 +95,23 @@ async def test_two_racing_clicks_one_winner_the_other_told_who_has_it(tmp_path: 
         assert f"<@U0{winner.upper()}>" in str(slack.message(ts)["blocks"])
         # Only one follow-up: the loser's click changed nothing.
         assert await follow_ups(live, case_id) == 1
+
+
+async def test_a_click_slack_sends_again_acts_once(tmp_path: Path, slack: FakeSlack) -> None:
+    # The same click arrives twice, each signed anew (a user pressing again when Slack showed
+    # a timeout: it waits 3 s for the 200, https://docs.slack.dev/tools/bolt-python/concepts/acknowledge):
+    # the case is claimed once, the thread told once, the clicker not told off.
+    async with live_api(tmp_path, slack_config(slack)) as live:
+        case_id, ts = await posted_alert(live, slack)
+        payload = slack.click_payload(ts, "case_claim", user="U0MARIE", name="marie")
+        first = slack.signed(payload, timestamp=int(time.time()) - 4)
+        again = slack.signed(payload)
+        assert [(await live.click(*r)).status_code for r in (first, again)] == [200, 200]
+        await interactions_for(live.service).drain()
+        await until(lambda: len(slack.replies(ts)) == 1, what="the thread told")
+        assert [a[3] for a in await actions(live, case_id)] == ["done", "unchanged"]
+        assert await follow_ups(live, case_id) == 1
+        assert slack.ephemerals == []
 
 
 @pytest.mark.parametrize("forgery", ["wrong secret", "stale", "replayed", "unsigned", "altered body"])
