@@ -215,3 +215,15 @@ def test_reading_a_database_that_is_not_there_says_so(workdir: Path, command: li
     capsys.readouterr()
     main(command)
     assert "no database" not in capsys.readouterr().err
+
+
+def test_check_refuses_a_guessable_env_token(workdir: Path, monkeypatch: pytest.MonkeyPatch,
+                                            capsys: pytest.CaptureFixture[str]) -> None:
+    # A placeholder left in notifier.env would open the whole API: the unit's `check` stops
+    # the start instead, saying what to put there.
+    monkeypatch.setenv("NOTIFIER_API_TOKEN", "change-me")
+    assert main(["check"]) == 1
+    assert "NOTIFIER_API_TOKEN is only 9 characters" in capsys.readouterr().err
+    made = "ntf_" + "x" * 43  # the length `notifier token new` makes
+    monkeypatch.setenv("NOTIFIER_API_TOKEN", made)
+    assert main(["check"]) == 0
