@@ -69,3 +69,23 @@ async def test_one_conversation_is_one_person_whatever_the_details(make_service:
         contact(id="c", conversation_id="c2", user={"email": "marie@example.com"}),
     ])
     assert [a.deliveries[0].status for a in results] == ["pending", "suppressed", "pending"]
+
+
+@pytest.mark.parametrize(("first", "second"), [
+    # The default key joins site, person and kind with ':'.
+    ({"site": "shop", "conversation_id": "a:conversation:b"}, {"site": "shop:conversation:a", "conversation_id": "b"}),
+    # A case joins site and person with '|'.
+    ({"site": "shop", "conversation_id": "b|conversation:c"}, {"site": "shop|conversation:b", "conversation_id": "c"}),
+], ids=["key-colon", "case-bar"])
+async def test_a_separator_inside_a_value_folds_no_one(make_service: ServiceFactory, sink: Sink,
+                                                     first: dict[str, Any], second: dict[str, Any]) -> None:
+    # Two conversations whose site and conversation id, joined, read the same: each person
+    # is told apart all the same, and each request opens a case of its own.
+    service = await make_service(webhook_config(sink.url))
+    results = await service.accept([contact(id="one", **first), contact(id="two", **second)])
+    assert [a.deliveries[0].status for a in results] == ["pending", "pending"]
+    assert results[0].case is not None and results[1].case is not None
+    assert results[0].case["id"] != results[1].case["id"]
+    assert service.worker is not None
+    await service.worker.drain()
+    assert sorted(r.json()["event"]["id"] for r in sink.received) == ["one", "two"]

@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Literal
 from zoneinfo import ZoneInfo
 
-from notifier.core.dedup import person
+from notifier.core.dedup import escaper, person
 from notifier.core.events import LIMITS, Event, Kind
 
 __all__ = [
@@ -61,6 +61,10 @@ def labelled(original: dict[str, str], ours: dict[str, str]) -> dict[str, str]:
     return {**dict(kept), **ours}
 
 
+#: A site or person holding ``|`` must not stand for another site's person (``dedup.escaper``).
+_IDENTITY = escaper("|")
+
+
 def case_identity(event: Event) -> str:
     """Whose case an event belongs to: the conversation, else the person, else the event alone.
 
@@ -68,7 +72,7 @@ def case_identity(event: Event) -> str:
     share a case; without a conversation the user's email (or phone) ties them together;
     an anonymous request is a case of its own.
     """
-    return f"{event.site}|{person(event)}"
+    return f"{event.site.translate(_IDENTITY)}|{person(event, _IDENTITY)}"
 
 
 @dataclass(frozen=True)

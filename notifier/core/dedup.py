@@ -28,6 +28,7 @@ __all__ = [
     "DedupState",
     "check_key_template",
     "decide",
+    "escaper",
     "key_fields",
     "person",
     "render_key",
@@ -93,38 +94,81 @@ def _phone(value: str) -> str:
     return digits
 
 
-def person(event: Event) -> str:
+def escaper(separators: str) -> dict[int, str]:
+    """A ``str.translate`` table that percent-encodes ``%`` and each of ``separators``.
+
+    A key joins values sent by the client (a site, a conversation id) with separators; a
+    value holding a separator could otherwise end where another begins, and two people's
+    keys come out the same (site ``a``, conversation ``b:c`` against site ``a:b``,
+    conversation ``c``). Values without them are unchanged, so are their keys.
+
+    >>> "shop:8080".translate(escaper(":"))
+    'shop%3A8080'
+    """
+    return {ord(c): f"%{ord(c):02X}" for c in {"%", *separators}}
+
+
+def person(event: Event, escape: dict[int, str] | None = None) -> str:
     """Who is asking, as a dedup key part: the conversation, else the user's email, else
     their phone (both normalised), else the event itself (so it folds with nothing).
+
+    ``escape`` (an :func:`escaper` table) encodes the separators of the key the part goes in.
 
     >>> person(Event.model_validate({"kind": "contact_request", "user": {"email": " Marie@Example.com"}}))
     'email:marie@example.com'
     >>> person(Event.model_validate({"kind": "contact_request", "id": "e1"}))
     'event:e1'
     """
+    table = escape or {}
     if event.conversation_id:
-        return f"conversation:{event.conversation_id}"
+        return f"conversation:{event.conversation_id.translate(table)}"
     user = event.user
     if user is not None and user.email and _email(user.email):
-        return f"email:{_email(user.email)}"
+        return f"email:{_email(user.email).translate(table)}"
     if user is not None and user.phone and _phone(user.phone):
         return f"phone:{_phone(user.phone)}"
-    return f"event:{event.id or ''}"
+    return f"event:{(event.id or '').translate(table)}"
+
+
+class _Escaped(dict[str, str]):
+    """A label's value with the key's separators encoded; a missing label is empty."""
+
+    def __init__(self, labels: dict[str, str], table: dict[int, str]) -> None:
+        super().__init__({name: value.translate(table) for name, value in labels.items()})
+
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
+def _separators(template: str) -> str:
+    """Every character of ``template``'s literal text (what stands between its fields)."""
+    return "".join({c for text, _, _, _ in string.Formatter().parse(template) for c in text})
+
+
+#: The escaper of each key template met (a configuration holds a few).
+_tables: dict[str, dict[int, str]] = {}
 
 
 def render_key(template: str, event: Event, route: str) -> str:
-    """The dedup key of ``event`` on ``route``, e.g. ``shop:c42:support_request``."""
+    """The dedup key of ``event`` on ``route``, e.g. ``shop:c42:support_request``.
+
+    The values the client sends have the template's separators encoded (:func:`escaper`),
+    so that no value can stand for two.
+    """
+    table = _tables.get(template)
+    if table is None:
+        table = _tables[template] = escaper(_separators(template))
     values: dict[str, Any] = {
-        "site": event.site,
-        "conversation_id": event.conversation_id or "",
+        "site": event.site.translate(table),
+        "conversation_id": (event.conversation_id or "").translate(table),
         "kind": event.kind.value,
         "route": route,
-        "user_email": (event.user.email if event.user and event.user.email else ""),
+        "user_email": (event.user.email if event.user and event.user.email else "").translate(table),
         "priority": event.effective_priority.value,
-        "message": event.message or "",
-        "id": event.id or "",
-        "labels": _Labels(event.labels),
-        "person": person(event),
+        "message": (event.message or "").translate(table),
+        "id": (event.id or "").translate(table),
+        "labels": _Escaped(event.labels, table) if event.labels else _Labels(),
+        "person": person(event, table),
     }
     return f"{route}|{template.format_map(values)}"
 
