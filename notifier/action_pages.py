@@ -53,7 +53,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "refused_resolved": "Rien n'a changé : cette demande a été résolue par {by}.",
         "expired": "Ce lien a expiré le {when} (UTC) : rien n'a changé. Utilisez le lien d'une alerte plus "
                    "récente, ou notifier claim / notifier resolve.",
-        "invalid": "Ce lien n'est pas valide (modifié, incomplet ou d'un autre serveur) : rien n'a changé.",
+        "invalid": "Ce lien n'est pas valide (modifié, incomplet, d'un autre serveur, ou signé avant un "
+                   "changement du secret des liens) : rien n'a changé. Utilisez le lien d'une alerte plus "
+                   "récente, ou notifier claim / notifier resolve.",
         "not_found": "Cette demande n'existe pas (ou plus) : rien n'a changé.",
         "off": "Les liens d'action ne sont pas activés sur ce serveur : rien n'a changé.",
         "cross_site": "Cette action ne peut être envoyée que depuis sa page de confirmation : rien n'a changé.",
@@ -77,7 +79,9 @@ _WORDS: dict[str, dict[str, str]] = {
         "refused_resolved": "Nothing changed: this request was resolved by {by}.",
         "expired": "This link expired on {when} (UTC): nothing changed. Use the link of a more recent "
                    "alert, or notifier claim / notifier resolve.",
-        "invalid": "This link is not valid (altered, cut, or from another server): nothing changed.",
+        "invalid": "This link is not valid (altered, cut, from another server, or signed before the link "
+                   "secret changed): nothing changed. Use the link of a more recent alert, or notifier claim / "
+                   "notifier resolve.",
         "not_found": "This request does not exist (any more): nothing changed.",
         "off": "Action links are not enabled on this server: nothing changed.",
         "cross_site": "This action can only be sent from its confirmation page: nothing changed.",

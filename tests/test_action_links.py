@@ -284,3 +284,17 @@ def test_check_and_explain_say_when_alerts_carry_no_links(tmp_path: Path, monkey
     assert "links" not in capsys.readouterr().err
     assert main(["explain", "--render", "--config", str(path), str(event)]) == 0
     assert f"Je m'en occupe : {BASE}/v1/cases/preview/act?t=" in capsys.readouterr().out
+
+
+async def test_a_link_signed_before_the_secret_changed_says_how_to_act_now(service: Service,
+                                                                          client: httpx.AsyncClient) -> None:
+    # The operator rotated the link secret: every link already mailed is dead. The agent who
+    # opens one is told how to act on the case anyway, not only that the link is "not valid".
+    case_id = await open_case(client)
+    before = ActionLinks("an-older-secret-".ljust(40, "x"), BASE, timedelta(days=1))
+    link = before.url(case_id, "claim", NOW, via="email").removeprefix(BASE)
+    for lang, says in (("fr", "Utilisez le lien d'une alerte plus récente, ou notifier claim"),
+                       ("en", "Use the link of a more recent alert, or notifier claim")):
+        r = await client.get(link, headers={"Accept-Language": lang})
+        assert r.status_code == 400 and says in shown(r)
+    assert (await case(client, case_id))["status"] == "open"
