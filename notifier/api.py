@@ -31,7 +31,7 @@ from notifier.auth import ENV_TOKEN, Authenticator, signature_problem
 from notifier.browser import BrowserAccess, add_docs
 from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
-from notifier.core.events import MAX_BATCH, NUL_FREE, Event
+from notifier.core.events import MAX_BATCH, NUL_FREE, Event, addressable
 from notifier.health import due_age, judge, stuck_after_from_env
 from notifier.http_guard import read_body
 from notifier.openapi import document
@@ -60,6 +60,10 @@ def key_problem(key: str, event_id: str | None, *, batch: bool) -> str | None:
         return "names one event: in a batch, give each event its own `id` instead"
     if len(key) > 200:
         return "is longer than 200 characters"
+    try:
+        addressable(key)
+    except ValueError as exc:
+        return str(exc)
     if event_id is not None and event_id != key:
         return f"differs from the event's id {event_id!r}: send one of them (or the same value in both)"
     return None

@@ -196,7 +196,7 @@ _EVERY_OPERATION = (401, 403, 422, 503)
 _EVENT_HEADERS = """
 Headers read beside the body:
 
-- `Idempotency-Key` (1 to 200 characters): the event's id, as the body's `id` would give it;
+- `Idempotency-Key` (1 to 200 characters, not `.` or `..`): the event's id, as the body's `id` would give it;
   a repeat is not processed again (`"duplicate": true`). One event only: with a batch, or
   with a body `id` that differs, the request is refused (`422`).
 - `X-Notifier-Timestamp` and `X-Notifier-Signature`, for a token with `hmac_secret`: Unix

@@ -59,6 +59,20 @@ async def test_the_link_an_alert_gives_to_an_event_opens_it(client: httpx.AsyncC
     assert r.status_code == 200 and r.json()["event"]["id"] == event_id
 
 
+@pytest.mark.parametrize("event_id", [".", ".."])
+@pytest.mark.parametrize("where", ["body", "header"])
+async def test_an_id_no_url_can_name_is_refused(client: httpx.AsyncClient, event_id: str, where: str) -> None:
+    # Clients resolve '.' and '..' (and %2E) as dot segments: the alerts' link to such an
+    # event would open something else. Refused at the door, naming where the id came from.
+    if where == "body":
+        r = await client.post("/v1/events", json=ev(id=event_id))
+    else:
+        r = await client.post("/v1/events", json=ev(), headers={"Idempotency-Key": event_id})
+    assert r.status_code == 422
+    assert r.json()["details"][0]["path"] == ("id" if where == "body" else "Idempotency-Key")
+    assert "'.' or '..'" in r.json()["details"][0]["message"]
+
+
 async def test_id_is_generated_and_repeat_is_duplicate(client: httpx.AsyncClient) -> None:
     r = await client.post("/v1/events", json=ev())
     generated = r.json()["id"]

@@ -57,6 +57,7 @@ __all__ = [
     "Tool",
     "Turn",
     "User",
+    "addressable",
     "event_link",
     "new_id",
     "new_ids",
@@ -300,6 +301,18 @@ def _uuid7_tail(bits: int) -> int:
     return (bits >> 62 & 0xFFF) << 64 | _UUID7_VARIANT | bits & ((1 << 62) - 1)
 
 
+#: Ids a URL cannot carry: clients and browsers resolve ``.`` and ``..`` (``%2E`` too) as
+#: dot segments, so ``/v1/events/..`` and the alerts' link to such an event lead elsewhere.
+_DOT_SEGMENTS = (".", "..")
+
+
+def addressable(value: str) -> str:
+    """``value``, if a URL can name an event by it (see :data:`_DOT_SEGMENTS`); else ``ValueError``."""
+    if value in _DOT_SEGMENTS:
+        raise ValueError("an id cannot be '.' or '..': a URL could not name the event")
+    return value
+
+
 class Event(_Strict):
     """One support event. ``id`` and ``occurred_at`` are filled in on receipt when absent."""
 
@@ -308,7 +321,9 @@ class Event(_Strict):
         "if": {"properties": {"kind": {"const": "feedback"}}},
         "else": {"properties": {"rating": {"type": "null"}}}}]})
 
-    id: Annotated[str, Field(min_length=1, max_length=LIMITS["id"])] | None = None
+    id: Annotated[str, Field(min_length=1, max_length=LIMITS["id"],
+                             json_schema_extra={"not": {"enum": list(_DOT_SEGMENTS)}}),
+                  AfterValidator(addressable)] | None = None
     kind: Kind
     site: Host = ""
     conversation_id: Name | None = None
