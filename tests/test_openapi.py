@@ -87,7 +87,8 @@ def test_event_body_is_typed(live_api: str) -> None:
 def test_the_headers_an_event_may_carry_are_described(live_api: str) -> None:
     spec = httpx.get(f"{live_api}/openapi.json").json()
     said = spec["paths"]["/v1/events"]["post"]["description"]
-    for header in ("`Idempotency-Key` (1 to 200 characters)", "`X-Notifier-Timestamp`", "`X-Notifier-Signature`"):
+    for header in ("`Idempotency-Key` (1 to 200 characters, not `.` or `..`)", "`X-Notifier-Timestamp`",
+                   "`X-Notifier-Signature`"):
         assert header in said
     # /healthz needs no token and takes no parameter: it answers 200 or 503, nothing else
     assert sorted(spec["paths"]["/healthz"]["get"]["responses"]) == ["200", "503"]
