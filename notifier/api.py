@@ -21,6 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import TypeAdapter, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
 
 from notifier import metrics
@@ -197,6 +198,11 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         return error_response(422, "invalid request", [
             {"path": format_path([x for x in e["loc"] if x not in ("query", "path", "body")]) or e["loc"][0],
              "message": e["msg"]} for e in exc.errors()])
+
+    @app.exception_handler(StarletteHTTPException)
+    async def framework_refusal(request: Request, exc: StarletteHTTPException) -> Response:
+        # No such path, or not with this method: the framework's {"detail": …}, in our shape.
+        return JSONBody({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(ClientDisconnect)
     async def gone(request: Request, exc: ClientDisconnect) -> Response:

@@ -204,3 +204,14 @@ async def test_deliveries_listing_replay_and_metrics(client: httpx.AsyncClient, 
     metrics = (await client.get("/metrics")).text
     assert "notifier_events_accepted_total" in metrics
     assert 'notifier_delivery_attempts_total{channel="hook"' in metrics
+
+
+async def test_a_path_or_method_the_api_does_not_have_answers_its_error_shape(client: httpx.AsyncClient) -> None:
+    # A client's typo (or an id with a newline) meets the framework's own answer unless
+    # the API gives it the {"error": …} shape every other answer has.
+    for path in ("/v1/event", "/v1/events/a%0Ab/c", "/console/nothing/here"):
+        missing = await client.get(path)
+        assert missing.status_code == 404 and missing.json() == {"error": "Not Found"}, (path, missing.text)
+    wrong = await client.put("/v1/events")
+    assert wrong.status_code == 405 and wrong.json() == {"error": "Method Not Allowed"}
+    assert "POST" in wrong.headers["allow"]
