@@ -123,9 +123,12 @@ class Renderer:
         self.env.filters["no_mentions"] = no_mentions
 
     def template_name(self, channel_type: str, name: str, locale: str, ext: str) -> str:
-        """The first of ``<type>/<name>.<locale>.<ext>``, ``….en.…`` and ``….<ext>`` that exists."""
-        candidates = [f"{channel_type}/{name}.{locale}.{ext}", f"{channel_type}/{name}.en.{ext}",
-                      f"{channel_type}/{name}.{ext}"]
+        """The first of ``<type>/<name>.<locale>.<ext>``, its language's (``fr`` for ``fr-FR``),
+        ``….en.…`` and ``….<ext>`` that exists."""
+        # Browsers and chatbots say "fr-FR" or "en_GB": the language's template serves them.
+        lang = locale.replace("_", "-").split("-")[0].lower()
+        candidates = list(dict.fromkeys([f"{channel_type}/{name}.{locale}.{ext}", f"{channel_type}/{name}.{lang}.{ext}",
+                                         f"{channel_type}/{name}.en.{ext}", f"{channel_type}/{name}.{ext}"]))
         for candidate in candidates:
             if self._exists(candidate):
                 return candidate

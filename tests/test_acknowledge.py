@@ -176,3 +176,20 @@ async def test_a_late_address_is_not_promised_a_time_already_past(make_service: 
     body = ack.message().get_body(("plain",))
     assert body is not None
     assert "dès que possible" in body.get_content() and "d'ici" not in body.get_content()
+
+
+@pytest.mark.parametrize(("locale", "subject", "says"), [
+    ("fr-FR", "Nous avons bien reçu votre demande (shop.example.com)", "d'ici lundi 11:00"),
+    ("en_GB", "We have received your request (shop.example.com)", "answer by Monday 11:00"),
+    ("EN-us", "We have received your request (shop.example.com)", "answer by Monday 11:00"),
+])
+async def test_a_regional_locale_gets_its_language(service: Service, tmp_path: Path, locale: str, subject: str,
+                                                   says: str) -> None:
+    # Browsers say "fr-FR": the visitor reads French, not English with a French date in it.
+    await service.accept([request("e1", locale=locale)])
+    assert service.worker is not None
+    await service.worker.drain()
+    [ack] = mails_to(tmp_path / "inbox", "ana@example.com")
+    assert ack.subject == subject
+    body = ack.message().get_body(("plain",))
+    assert body is not None and says in body.get_content()
