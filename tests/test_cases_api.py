@@ -200,3 +200,27 @@ async def test_an_oversized_action_body_is_refused_and_changes_nothing(client: h
     assert detail["status"] == "open" and detail["actions"] == []
     r = await client.post(f"/v1/cases/{case_id}/claim", json={"by": "marie", "note": "je prends"})
     assert r.status_code == 200
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_a_site_s_token_lists_its_cases_however_busy_the_other_sites_are(
+        make_service: ServiceFactory, sink: Sink, clock: Clock, monkeypatch: pytest.MonkeyPatch, backend: str,
+        request: pytest.FixtureRequest) -> None:
+    # The list is cut at `limit` after the site filter, not before: three newer cases of
+    # another site must not hide the one case the shop's agent may see.
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    service = await make_service(cases_config(sink.url, f"""auth:
+  tokens:
+    - {{name: admin, secret: "{hash_token(ADMIN)}", scopes: [admin]}}
+    - {{name: shop-reader, secret: "{hash_token(READER)}", scopes: [read], sites: [shop]}}
+"""), clock=clock, db=request.getfixturevalue("pg_server").create_database() if backend == "postgresql" else None)
+    app = create_app(service, manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        admin, reader = {"Authorization": f"Bearer {ADMIN}"}, {"Authorization": f"Bearer {READER}"}
+        ours = (await c.post("/v1/events", json=ev(id="e0"), headers=admin)).json()["case"]["id"]
+        for i in range(3):
+            clock.now += timedelta(minutes=1)
+            await c.post("/v1/events", json=ev(id=f"o{i}", site="other", conversation_id=f"o{i}"), headers=admin)
+        listed = (await c.get("/v1/cases", params={"limit": 2}, headers=reader)).json()["cases"]
+        assert [x["id"] for x in listed] == [ours]
+        assert (await c.get("/v1/cases", params={"site": "other"}, headers=reader)).json()["cases"] == []

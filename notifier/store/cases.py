@@ -10,6 +10,7 @@ another process holds, so each fires once across processes and restarts.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, NamedTuple
@@ -242,9 +243,11 @@ class CaseStore:
         return Case.from_row(row) if row else None
 
     async def find(self, *, status: CaseStatus | None = None, site: str | None = None,
-                   limit: int = 100) -> list[Case]:
-        """Cases, most recently active first."""
-        rows = await self.db.fetch_all(self.q["list"], {"status": status, "site": site, "limit": limit})
+                   sites: Collection[str] | None = None, limit: int = 100) -> list[Case]:
+        """Cases, most recently active first; ``sites``: only these (a token bound to sites)."""
+        rows = await self.db.fetch_all(self.q["list"], {
+            "status": status, "site": site, "limit": limit,
+            "sites": None if sites is None else orjson.dumps(sorted(sites)).decode()})
         return [Case.from_row(r) for r in rows]
 
     async def of_event(self, event_id: str) -> Opened | None:

@@ -64,6 +64,7 @@ SELECT * FROM cases WHERE id = %(id)s
 SELECT * FROM cases
 WHERE (CAST(%(status)s AS TEXT) IS NULL OR status = %(status)s)
   AND (CAST(%(site)s AS TEXT) IS NULL OR site = %(site)s)
+  AND (CAST(%(sites)s AS jsonb) IS NULL OR site IN (SELECT jsonb_array_elements_text(CAST(%(sites)s AS jsonb))))
 ORDER BY updated_at DESC, id LIMIT %(limit)s
 
 -- name: claim

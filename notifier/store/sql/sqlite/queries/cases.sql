@@ -64,6 +64,8 @@ SELECT * FROM cases WHERE id = :id
 SELECT * FROM cases
 WHERE (CAST(:status AS TEXT) IS NULL OR status = :status)
   AND (CAST(:site AS TEXT) IS NULL OR site = :site)
+  -- :sites, a JSON array: the sites a token may see (NULL: every site), before the limit.
+  AND (CAST(:sites AS TEXT) IS NULL OR site IN (SELECT value FROM json_each(:sites)))
 ORDER BY updated_at DESC, id LIMIT :limit
 
 -- name: claim
