@@ -144,3 +144,42 @@ async def test_claim_and_resolve_from_the_email_and_the_thread_is_told(served: t
         # The follow-ups are deliveries like any other: listed with the case, sent.
         follow_ups = [d for d in case["deliveries"] if d["route"] == "follow-up"]
         assert [d["status"] for d in follow_ups] == ["sent", "sent"]
+
+
+async def test_taken_in_slack_resolved_from_the_email_then_its_links_change_nothing(
+        served: tuple[Service, str], tmp_path: Path) -> None:
+    from notifier.cases import act
+
+    service, base = served
+    inbox = tmp_path / "inbox"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        r = await http.post("/v1/events", json={"kind": "support_request", "site": "shop.example.com",
+                                                "conversation_id": "c-8", "message": "Remboursement ?"})
+        case_id = r.json()["case"]["id"]
+        await drain(service)
+        [alert] = mails(inbox)
+        first_links = links_in(part(alert, "plain"))
+        # Marie presses "Je m'en occupe" in Slack (a click acts as slack:<her id>).
+        await act(service.store, service.config, case_id, "claim", by="marie", via="slack:U0MARIE",
+                  now=service.clock())
+        await drain(service)
+        _, told = mails(inbox)
+        told_text = part(told, "plain")
+        assert re.search(r"Pris en charge par marie à \d\d:\d\d \(depuis Slack\)", told_text), told_text
+        page = await http.get(links_in(told_text)["Résolu"], headers={"Accept-Language": "fr"})
+        done = await http.post(f"/v1/cases/{case_id}/act", data={**form(page.text), "by": "Paul"},
+                               headers={"Origin": base, "Accept-Language": "fr"})
+        assert done.status_code == 200 and "Résolu par Paul" in unescape(done.text)
+        # The first alert's links, used afterwards: nothing changes, and the page says why.
+        page = await http.get(first_links["Je m'en occupe"], headers={"Accept-Language": "fr"})
+        late = await http.post(f"/v1/cases/{case_id}/act", data={**form(page.text), "by": "Léa"},
+                               headers={"Origin": base, "Accept-Language": "fr"})
+        assert late.status_code == 409 and "résolue par Paul" in unescape(late.text)
+        page = await http.get(first_links["Résolu"], headers={"Accept-Language": "fr"})
+        again = await http.post(f"/v1/cases/{case_id}/act", data={**form(page.text), "by": "Léa"},
+                                headers={"Origin": base, "Accept-Language": "fr"})
+        assert again.status_code == 200 and "déjà résolue" in unescape(again.text)
+        state = (await http.get(f"/v1/cases/{case_id}")).json()
+        assert (state["status"], state["resolved_by"]) == ("resolved", "Paul")
+        await drain(service)
+        assert len(mails(inbox)) == 3  # the alert, the claim, the resolution: nothing for the no-ops
