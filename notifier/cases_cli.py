@@ -10,11 +10,15 @@ from __future__ import annotations
 import argparse
 import getpass
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from notifier.cli_common import AddCommand, add_common_flags, local_time, print_json, with_service
 from notifier.core.cases import ACTIONS, STATUSES, Action
 from notifier.core.text import one_line
+
+if TYPE_CHECKING:
+    from notifier.store.cases import CaseStore
 
 __all__ = ["add_commands"]
 
@@ -26,9 +30,9 @@ def _cmd_cases(args: argparse.Namespace) -> int:
 
     async def go(service: Service) -> int:
         limit = max(1, args.limit)
+        store = CaseStore(service.store.connector())
         # One more than shown: a list cut at --limit says so, rather than passing for all of them.
-        rows = await CaseStore(service.store.connector()).find(status=args.status, site=args.site,
-                                                               limit=limit + 1)
+        rows = await store.find(status=args.status, site=args.site, limit=limit + 1)
         more, rows = len(rows) > limit, rows[:limit]
         now = service.clock()
         if args.json:
@@ -36,6 +40,7 @@ def _cmd_cases(args: argparse.Namespace) -> int:
             return 0
         if not rows:
             print("no cases" + (f" with status {args.status}" if args.status else ""))
+            await _reopened_too(store, args)
             return 0
         zone = ZoneInfo(service.config.defaults.timezone)
         print(f"{'ID':<32}  {'STATUS':<9} {'SITE':<18} {'OPENED':<24}  {'EXPECTED':<24}  BY")
@@ -48,9 +53,20 @@ def _cmd_cases(args: argparse.Namespace) -> int:
                   f"{local_time(c.expected_response_at, zone):<24}{'!' if late else ' '} {one_line(who)}")
         if more:
             print(f"… the {limit} most recently active shown, there are more: --limit N, --status or --site")
+        await _reopened_too(store, args)
         return 0
 
     return with_service(args, go)
+
+
+async def _reopened_too(store: CaseStore, args: argparse.Namespace) -> None:
+    """Under ``--status open``: the reopened cases wait for someone as well (the visitor wrote again)."""
+    if args.status != "open":
+        return
+    waiting = len(await store.find(status="reopened", site=args.site, limit=1000))
+    if waiting:
+        print(f"… and {waiting if waiting < 1000 else '1000+'} reopened waiting too "
+              "(the visitor wrote again, nobody has it): --status reopened")
 
 
 def _action(verb: Action) -> Callable[[argparse.Namespace], int]:

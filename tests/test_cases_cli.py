@@ -207,3 +207,23 @@ def test_a_list_cut_at_its_limit_says_there_are_more(workdir: Path, capsys: pyte
     assert out[-1].startswith("… the 2 most recently active shown, there are more")
     assert main(["cases", "--limit", "3"]) == 0
     assert "there are more" not in capsys.readouterr().out
+
+
+def test_the_open_list_says_when_reopened_cases_wait_too(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # "notifier cases --status open" is where the team looks for who waits: a visitor who wrote
+    # again after their case was resolved waits too, under another status.
+    assert main(["send", "event.json"]) == 0
+    capsys.readouterr()
+    cid = case_id(capsys)
+    assert main(["resolve", cid, "--by", "marie"]) == 0
+    (workdir / "again.json").write_text(json.dumps({"kind": "message", "role": "user", "site": "shop.example.com",
+                                                     "conversation_id": "c7", "message": "Toujours rien reçu"}),
+                                        encoding="utf-8")
+    assert main(["send", "again.json"]) == 0
+    capsys.readouterr()
+    assert main(["cases", "--status", "open"]) == 0
+    out = capsys.readouterr().out
+    assert "no cases with status open" in out
+    assert "… and 1 reopened waiting too" in out and "--status reopened" in out
+    assert main(["cases", "--status", "reopened"]) == 0
+    assert cid in capsys.readouterr().out
