@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from notifier.core.questions import group_questions, question_key, similar_keys
+from notifier.core.questions import QUESTION_TEXT, group_questions, question_key, question_text, similar_keys
 
 FIXTURE = yaml.safe_load((Path(__file__).parents[1] / "fixtures" / "questions.yaml").read_text("utf-8"))
 GROUPS: dict[str, list[str]] = FIXTURE["groups"]
@@ -72,3 +72,26 @@ def test_different_questions_keep_different_keys(a: str, b: str) -> None:
 
 def test_greetings_alone_are_not_questions() -> None:
     assert question_key("Bonjour !") == question_key("merci") == question_key("Hello, thanks") == ""
+
+
+def test_every_question_of_the_fixture_is_read_whole() -> None:
+    assert all(question_text(q) == q for qs in GROUPS.values() for q in qs)
+
+
+def test_a_long_message_is_keyed_by_its_start() -> None:
+    """A key reads at most QUESTION_TEXT characters: the words of a 64,000-character message
+    after them cost the API's time at accept and never change which question it asks."""
+    question = "Où est ma commande ? "
+    long = question + "Je précise que j'attends depuis lundi. " * 1_700 + "remboursement"
+    assert question_key(long) == question_key(question + "Je précise que j'attends depuis lundi.")
+    assert "rembours" not in question_key(long)
+    expanding = "\ufdfa" * 64_000  # 18 letters and spaces each once normalised
+    assert len(question_text(expanding)) == QUESTION_TEXT
+    assert question_key(expanding) == question_key("\ufdfa" * QUESTION_TEXT) != ""
+
+
+def test_the_start_a_key_reads_ends_between_two_words() -> None:
+    text = "commandes " * 300
+    head = question_text(text)
+    assert len(head) <= QUESTION_TEXT and text.startswith(head) and text[len(head)].isspace()
+    assert question_key(text) == question_key("commandes")  # no "comm" cut off a word

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import pytest
@@ -74,3 +75,31 @@ def test_fold_strips_every_combining_mark_whatever_the_script(text: str) -> None
     decomposed = unicodedata.normalize("NFKD", text.casefold())
     assert fold(text) == "".join(c for c in decomposed
                                  if not unicodedata.combining(c) and unicodedata.category(c) != "Cf")
+
+
+def test_every_character_folds_as_the_definition_says() -> None:
+    """Each character the Unicode database assigns, alone: the scan that drops marks and
+    format characters drops exactly those ``unicodedata`` calls so, in every script."""
+    for point in range(0x110000):
+        c = chr(point)
+        if unicodedata.category(c) in ("Cn", "Cs"):
+            continue
+        decomposed = unicodedata.normalize("NFKD", c.casefold())
+        expected = "".join(x for x in decomposed if not unicodedata.combining(x) and unicodedata.category(x) != "Cf")
+        assert fold(c) == expected, hex(point)
+
+
+@given(st.text(alphabet=["a", "b", "é", "1", "_", " ", "-", "\u00ad", "\u0301"], max_size=30),
+       st.sampled_from(["ab", "a b", "b", "é-a", "1"]))
+def test_a_keyword_is_found_where_it_stands_as_whole_words(text: str, keyword: str) -> None:
+    # The definition: its folded words, separated by spaces or punctuation, with no letter,
+    # digit nor underscore right before or after.
+    body = r"[\W_]+".join(re.escape(w) for w in re.findall(r"\w+", fold(keyword)))
+    expected = re.search(rf"(?<!\w){body}(?!\w)", fold(text)) is not None
+    assert find_keywords(text, [keyword]) == ([keyword] if expected else [])
+
+
+def test_a_keyword_at_the_end_of_the_longest_message_of_expanding_text_is_found() -> None:
+    # U+FDFA folds to 18 letters and spaces: 63,990 of them are more than a million letters.
+    assert find_keywords("\ufdfa" * 63_990 + " urgent", ["urgent", "avocat"]) == ["urgent"]
+    assert find_keywords("\ufdfa" * 63_990 + "urgent", ["urgent"]) == []  # glued to a letter
