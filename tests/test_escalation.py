@@ -215,3 +215,30 @@ async def test_a_timer_due_while_its_case_is_being_resolved_does_not_fire(make_s
     finally:
         await agent.close()
     assert await fire_due(service.store, service.config, "w1", WEDNESDAY + 17 * M) == []
+
+
+async def test_a_claim_stops_an_escalation_still_being_retried(make_service: ServiceFactory, sink: Sink,
+                                                               db: str) -> None:
+    # The on-call channel failed when the step fired and its delivery waits for a retry; Marie
+    # takes the case meanwhile. When the channel comes back, nobody is paged for her case.
+    from tests.sink import Reply
+
+    clock = Clock(WEDNESDAY)
+    service = await make_service(config(sink.url, "[{after: 15m, to: [oncall]}]"), db=db, clock=clock)
+    assert service.worker is not None
+    [accepted] = await service.accept([request_event()], now=WEDNESDAY)
+    assert accepted.case is not None
+    await service.worker.drain()
+    sink.reply(Reply(503, b'{"error":"unavailable"}'))
+    clock.now = WEDNESDAY + 16 * M
+    assert len(await fire_due(service.store, service.config, "w1", clock.now)) == 1
+    await service.worker.drain()
+    assert len(sink.received) == 2  # the request, then the escalation's failed first try
+    clock.now = WEDNESDAY + 20 * M
+    await act(service.store, service.config, accepted.case["id"], "claim", by="marie", via="api", now=clock.now)
+    clock.now = WEDNESDAY + 3 * 60 * M
+    await service.worker.drain()
+    assert len(sink.received) == 2
+    history = await CaseStore(service.store.connector()).history(accepted.case["id"])
+    [escalation] = [d for d in history["deliveries"] if d["route"] == "escalation"]
+    assert escalation["status"] == "suppressed"

@@ -312,6 +312,7 @@ class CaseStore:
                 await self._arm(case_id, row["round"], timers)
             else:
                 await self.db.execute(self.q["cancel_timers"], {"case_id": case_id})
+                await self.db.execute(self.q["cancel_escalations"], {"case_id": case_id})
             return "done", None
         case = await self.get(case_id)
         if case is None:

@@ -105,6 +105,11 @@ WHERE ce.case_id = %(case_id)s ORDER BY d.created_at, d.id
 -- name: cancel_timers
 UPDATE case_timers SET status = 'cancelled' WHERE case_id = %(case_id)s AND status = 'pending'
 
+-- name: cancel_escalations
+UPDATE deliveries SET status = 'suppressed', next_attempt_at = NULL
+WHERE route = 'escalation' AND status = 'pending'
+  AND event_id IN (SELECT event_id FROM case_events WHERE case_id = %(case_id)s)
+
 -- name: timers
 SELECT round, step, route, due_at, channels, status, fired_at, fired_by FROM case_timers
 WHERE case_id = %(case_id)s ORDER BY round, step

@@ -106,6 +106,13 @@ WHERE ce.case_id = :case_id ORDER BY d.created_at, d.id
 -- name: cancel_timers
 UPDATE case_timers SET status = 'cancelled' WHERE case_id = :case_id AND status = 'pending'
 
+-- name: cancel_escalations
+-- An escalation that fired but waits for a retry (its channel failed) is not sent once
+-- someone has the case: nobody is paged for a case already taken. One being sent goes on.
+UPDATE deliveries SET status = 'suppressed', next_attempt_at = NULL
+WHERE route = 'escalation' AND status = 'pending'
+  AND event_id IN (SELECT event_id FROM case_events WHERE case_id = :case_id)
+
 -- name: timers
 SELECT round, step, route, due_at, channels, status, fired_at, fired_by FROM case_timers
 WHERE case_id = :case_id ORDER BY round, step
