@@ -89,3 +89,10 @@ def test_the_default_key_of_two_people_without_conversation_differs() -> None:
     b = _event(conversation_id=None, id="2", user={"email": "b@example.com"})
     assert render_key(key, a, "r") != render_key(key, b, "r")
     assert render_key(key, a, "r") == render_key(key, a.model_copy(update={"id": "3"}), "r")
+
+
+def test_a_key_encodes_the_separators_of_each_value_it_names() -> None:
+    event = _event(message="a:b", labels={"team": "x:y", "other": "z"})
+    assert render_key("{site}:{message}", event, "r") == "r|shop:a%3Ab"
+    assert render_key("{site}:{labels[team]}", event, "r") == "r|shop:x%3Ay"
+    assert render_key("{labels}", event, "r") == "r|" + str({"team": "x:y", "other": "z"})
