@@ -4,7 +4,7 @@ Run: ``python bench/hostile_text.py [FIELD/FILLER] [--batch]``. Each text field 
 (``message``, the transcript, ``user.name``, ``page.title``, ``labels``, tool arguments,
 ``site``, ``conversation_id``) is filled up to its limit (``LIMITS`` in
 notifier/core/events.py) with one filler: plain words, U+FDFA (18 letters once
-normalised), combining marks, soft hyphens, emoji sequences, digits, ``@``, ``.``, routing
+normalised), combining marks, soft hyphens, emoji sequences, flags, digits, ``@``, ``.``, routing
 keywords. Printed: CPU seconds (``time.process_time``) of parsing plus ``Service.accept`` on
 SQLite (of 100 such events with ``--batch``), then of the worker's redaction and of each
 channel's rendering of one of them. An argument keeps the rows whose ``field/filler`` holds it.
@@ -56,6 +56,7 @@ FILLERS = {
     "onemark": "e" + "\u0301" * 70_000,
     "shy": "\u00ad",
     "zwj": "\U0001F468\u200d\U0001F469\u200d\U0001F467\u200d\U0001F466",
+    "flags": "\U0001F1EB\U0001F1F7",
     "digits": "0",
     "at": "@",
     "dots": ".",

@@ -65,10 +65,24 @@ def grapheme_boundary(text: str, end: int) -> int:
     """
     if end >= len(text):
         return len(text)
-    for cluster in _GRAPHEME.finditer(text):
+    # Only what lies before ``end`` and the character after it decide where the last
+    # boundary before ``end`` is. Runs of regional indicators stand in as pairs of a letter
+    # and a mark, which join and part from their neighbours as flags do: ``regex`` counts
+    # back to the start of the run at each one (32,000 flags took 17 s to cut).
+    head = _REGIONAL_RUN.sub(_as_pairs, text[:end + 1])
+    for cluster in _GRAPHEME.finditer(head):
         if cluster.end() > end:
             return cluster.start()
     return end
+
+
+_REGIONAL_RUN = re.compile("[\U0001F1E6-\U0001F1FF]+")
+
+
+def _as_pairs(run: re.Match[str]) -> str:
+    # Two regional indicators make one flag; the next two the next one (UAX #29, GB12-13).
+    size = len(run.group())
+    return "a\u0301" * (size // 2) + "a" * (size % 2)
 
 
 def fold(text: str) -> str:

@@ -6,10 +6,12 @@ import re
 import unicodedata
 
 import pytest
+import regex
 from hypothesis import given
 from hypothesis import strategies as st
 
-from notifier.core.text import find_keywords, fold
+from notifier.channels.limits import cut_to
+from notifier.core.text import find_keywords, fold, grapheme_boundary
 
 
 @pytest.mark.parametrize(
@@ -103,3 +105,24 @@ def test_a_keyword_at_the_end_of_the_longest_message_of_expanding_text_is_found(
     # U+FDFA folds to 18 letters and spaces: 63,990 of them are more than a million letters.
     assert find_keywords("\ufdfa" * 63_990 + " urgent", ["urgent", "avocat"]) == ["urgent"]
     assert find_keywords("\ufdfa" * 63_990 + "urgent", ["urgent"]) == []  # glued to a letter
+
+
+#: Characters whose grapheme rules differ: flags' halves, marks, joiners, emoji, skin tones,
+#: CR/LF, a prepended letter, Korean jamo and syllables, a spacing mark, a Thai vowel.
+_GRAPHEME_PARTS = ["\U0001F1EB", "\U0001F1F7", "\u0301", "\u200d", "\U0001F468", "a", "\r", "\n", "\u0600",
+                   "\u1100", "\u1161", "\uac00", "\u0903", "\U0001F3FB", "\u0e33"]
+
+
+@given(st.lists(st.sampled_from(_GRAPHEME_PARTS), max_size=16).map("".join), st.integers(0, 17))
+def test_a_cut_falls_where_unicode_puts_the_last_grapheme_boundary(text: str, end: int) -> None:
+    # The definition: the start of the first extended grapheme cluster (UAX #29, as the
+    # ``regex`` module's \X matches it) that ends after ``end``.
+    starts = [m.start() for m in regex.finditer(r"\X", text) if m.end() > end]
+    assert grapheme_boundary(text, end) == (starts[0] if starts and end < len(text) else min(end, len(text)))
+
+
+def test_a_message_of_flags_is_cut_between_two_flags() -> None:
+    flags = "\U0001F1EB\U0001F1F7" * 32_000  # as many regional indicators as a message holds
+    assert grapheme_boundary(flags, 63_991) == 63_990
+    kept, left = cut_to(flags, 3_003)  # Slack counts each indicator as two: 1,501 fit
+    assert kept == "\U0001F1EB\U0001F1F7" * 750 and left == 64_000 - 1_500
