@@ -38,12 +38,13 @@ from notifier.channel_gate import ChannelGate
 from notifier.channels.base import Channel
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
+from notifier.core.durations import format_duration
 from notifier.core.failing import FailureWatch
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
 from notifier.store.partition import Partition
 from notifier.worker_delivery import WorkerDelivery
 from notifier.worker_lanes import WorkerLanes
-from notifier.worker_outcomes import WorkerOutcomes
+from notifier.worker_outcomes import PERSIST_FOR, WorkerOutcomes
 
 __all__ = ["DEFAULT_LEASE", "Worker", "WorkerStats", "utcnow"]
 
@@ -302,6 +303,12 @@ class Worker(WorkerLanes, WorkerDelivery, WorkerOutcomes):
             log.info("finishing in-flight sends", count=len(self._in_flight), grace=self.grace)
             await self._until_idle(self.grace)
         await self._stop_senders()
+        if self._flusher is not None and not self._flusher.done() and self.store.outage.down:
+            # Sends already made, their outcome not yet written: waiting (up to PERSIST_FOR)
+            # keeps them from being sent again. Said, or a stop that hangs looks like a bug.
+            log.warning("stopping: waiting for the database to record the sends already made, or they would be "
+                        "sent again after the lease", count=len(self._in_flight),
+                        up_to=format_duration(max(PERSIST_FOR, self.lease)))
         await self._flushed()
         try:
             released = await self.store.release(self.id)

@@ -144,3 +144,31 @@ async def test_a_worker_rides_out_an_outage_and_resumes_by_itself(
             assert worker.wait(30) == 0
         finally:
             await service.store.close()
+
+
+async def test_a_stop_during_an_outage_says_it_waits_to_record_the_sends_made(
+        pg_server: PgServer, pg_url: str, processes: Processes, tmp_path: Path) -> None:
+    with Sink() as sink:
+        sink.latency = 1.0  # the sends are under way when the database goes (within their 2 s timeout)
+        config = tmp_path / "channels.yaml"
+        config.write_text(webhook_config(sink.url, extra="", dedup="{window: 0s}"))
+        service = Service(config, pg_url)
+        await service.store.open()
+        try:
+            await service.accept([Event.model_validate(e) for e in batch("stop", 3)])
+            worker = processes.worker("worker", config, pg_url, "--no-digests")
+            await sink.wait_for(1, timeout=30)
+            with restarted(pg_server):
+                pg_server.halt()
+                worker.send_signal(signal.SIGTERM)
+                deadline = time.monotonic() + 60
+                while "waiting for the database to record the sends already made" not in processes.log("worker"):
+                    assert worker.poll() is None, processes.log("worker")
+                    assert time.monotonic() < deadline, processes.log("worker")
+                    await asyncio.sleep(0.1)
+            # Back: the outcomes are written, the worker stops by itself, nothing is sent twice.
+            assert worker.wait(60) == 0, processes.log("worker")
+            assert await service.store.count_deliveries() == {"sent": 3}
+            assert len(sink.received) == 3
+        finally:
+            await service.store.close()
