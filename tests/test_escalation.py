@@ -242,3 +242,34 @@ async def test_a_claim_stops_an_escalation_still_being_retried(make_service: Ser
     history = await CaseStore(service.store.connector()).history(accepted.case["id"])
     [escalation] = [d for d in history["deliveries"] if d["route"] == "escalation"]
     assert escalation["status"] == "suppressed"
+
+
+async def test_replaying_every_dead_letter_pages_nobody_for_a_case_taken_since(make_service: ServiceFactory,
+                                                                               sink: Sink, db: str) -> None:
+    # The on-call channel refused the step (a dead letter); Marie took the case. The operator
+    # fixes the channel and replays every dead letter: the other ones go out again, but the
+    # on-call is not paged for a case someone has had for hours. One named by its id still is.
+    from tests.sink import Reply
+
+    clock = Clock(WEDNESDAY)
+    service = await make_service(config(sink.url, "[{after: 15m, to: [oncall]}]"), db=db, clock=clock)
+    assert service.worker is not None
+    [taken, waiting] = [(await service.accept([request_event(i).model_copy(update={"conversation_id": i})],
+                                              now=WEDNESDAY))[0] for i in ("taken", "waiting")]
+    assert taken.case is not None and waiting.case is not None
+    await service.worker.drain()
+    sink.reply(Reply(400, b'{"error":"bad number"}'), Reply(400, b'{"error":"bad number"}'))
+    clock.now = WEDNESDAY + 16 * M
+    assert len(await fire_due(service.store, service.config, "w1", clock.now)) == 2
+    await service.worker.drain()
+    await act(service.store, service.config, taken.case["id"], "claim", by="marie", via="api", now=clock.now)
+
+    async def escalation_of(case_id: str) -> dict[str, Any]:
+        history = await CaseStore(service.store.connector()).history(case_id)
+        [d] = [d for d in history["deliveries"] if d["route"] == "escalation"]
+        return d
+
+    dead_taken, dead_waiting = await escalation_of(taken.case["id"]), await escalation_of(waiting.case["id"])
+    assert (dead_taken["status"], dead_waiting["status"]) == ("dead", "dead")
+    assert await service.store.replay(clock.now, all_dead=True) == [dead_waiting["id"]]
+    assert await service.store.replay(clock.now, dead_taken["id"]) == [dead_taken["id"]]

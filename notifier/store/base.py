@@ -60,6 +60,12 @@ def migrations(backend: str) -> list[tuple[int, str]]:
     return sorted(out)
 
 
+#: The condition (SQL on ``deliveries``, the same in both dialects) a dead letter meets to be
+#: replayed with all the others: an escalation only while its case still waits, in the round
+#: that escalated (replaying every dead letter must not page the on-call for a case taken since).
+STILL_DUE = ("(route <> 'escalation' OR EXISTS (SELECT 1 FROM case_events ce JOIN cases c ON c.id = ce.case_id"
+             " WHERE ce.event_id = deliveries.event_id AND c.status IN ('open', 'reopened') AND c.round = ce.round))")
+
 #: A digest run still 'running' after this long was abandoned (its process died): another
 #: process may take it over.
 DIGEST_STALE = timedelta(minutes=30)
@@ -400,7 +406,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def replay(self, now: datetime, delivery_id: str | None = None, *, all_dead: bool = False) -> list[str]:
-        """Make dead letters pending again (attempts reset); the ids replayed."""
+        """Make dead letters pending again (attempts reset); the ids replayed.
+
+        ``all_dead`` leaves out escalations of cases someone has taken since (:data:`STILL_DUE`);
+        one named by its id is replayed whatever its case.
+        """
 
     # ----------------------------------------------------------------- digests
     @abc.abstractmethod

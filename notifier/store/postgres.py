@@ -27,6 +27,7 @@ from notifier.core.dedup import DedupState
 from notifier.core.events import Event
 from notifier.store.base import (
     DIGEST_STALE,
+    STILL_DUE,
     Attempt,
     Claimed,
     Completion,
@@ -415,7 +416,7 @@ class PostgresStore(PostgresDigestQueries, Store):
         rows = await self._fetch(
             "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
             " next_attempt_at = %(now)s, updated_at = %(now)s, progress = NULL"
-            " WHERE CASE WHEN %(id)s::text IS NULL THEN status = 'dead'"
+            " WHERE CASE WHEN %(id)s::text IS NULL THEN status = 'dead' AND " + STILL_DUE +
             "  ELSE id = %(id)s::text AND status IN ('dead', 'sent') END RETURNING id",
             {"now": now, "id": delivery_id})
         if rows:

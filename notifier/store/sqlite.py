@@ -34,6 +34,7 @@ import structlog
 from notifier.core.events import Event
 from notifier.store.base import (
     DIGEST_STALE,
+    STILL_DUE,
     Attempt,
     Delivery,
     DeliveryStatus,
@@ -398,7 +399,7 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
             rows = await self.write(lambda c: c.execute(
                 "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
                 " next_attempt_at = ?, updated_at = ?, progress = NULL"
-                " WHERE status = 'dead' RETURNING id", (t, t)).fetchall())
+                " WHERE status = 'dead' AND " + STILL_DUE + " RETURNING id", (t, t)).fetchall())
         else:
             rows = []
         if rows:
