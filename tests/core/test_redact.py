@@ -1,8 +1,6 @@
 """Redaction of personal data in visitor text, on a corpus of real-looking messages."""
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from notifier.core.events import Event
@@ -41,25 +39,22 @@ def test_an_unknown_kind_is_refused() -> None:
         redact("x", ["passport"])
 
 
-# The worker redacts each delivery's event in its loop: time spent here holds every send.
-# The bounds are CPU seconds, far above what one pass takes (hundredths of a second) and far
-# below what the quadratic scans took (about 20 s and 45 s on a development machine).
+# The worker redacts each delivery's event in its loop: the time spent here holds every
+# send. `python bench/hostile_text.py` measures it (a pass over an event of the API's largest
+# is hundredths of a second; the quadratic scans these inputs once met took 20-45 s); the
+# tests below hold what is redacted at those sizes.
 
 
-def test_a_long_run_without_an_address_is_read_once() -> None:
+def test_a_long_run_without_an_address_is_left_as_it_is() -> None:
     text = "0" * 64_000  # a message as long as the API accepts: digits, no "@"
-    started = time.process_time()
     assert redact(text, ["email"]) == text
-    assert time.process_time() - started < 2
 
 
-def test_an_event_full_of_addresses_is_redacted_in_seconds() -> None:
+def test_an_event_full_of_addresses_is_redacted_whole() -> None:
     """About 9,000 addresses in each of 15 texts of 64,000 characters: within the API's 1 MiB."""
     text = ("a@b.co " * 10_000)[:64_000]
     event = Event.model_validate({"kind": "support_request", "message": text,
                                   "transcript": [{"role": "user", "text": text}] * 14})
-    started = time.process_time()
     shown = for_channel(event, None, ["email"])
-    assert time.process_time() - started < 5
     assert shown.message is not None and set(shown.message.split()) == {"[email]"}
     assert all(set(t.text.split()) == {"[email]"} for t in shown.transcript)
