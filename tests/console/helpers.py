@@ -10,6 +10,7 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,7 +19,9 @@ import uvicorn
 from notifier.api import create_app
 from notifier.auth import hash_token
 from notifier.service import Service
+from notifier.store.postgres import PostgresStore
 from tests.conftest import webhook_config
+from tests.pgserver import PgServer
 
 READER = "ntf_console-reader-0123456789"
 ADMIN = "ntf_console-admin-0123456789"
@@ -43,6 +46,23 @@ async def serving(service: Service) -> AsyncIterator[str]:
         server.should_exit = True
         await task
         sock.close()
+
+
+@asynccontextmanager
+async def serving_on_fresh_pg(pg_server: PgServer, config: Path, inbox: Path) -> AsyncIterator[tuple[str, str]]:
+    """The API (with the console) of a service of ``config`` on a fresh PostgreSQL database
+    whose calls give up within a second (not ten): its base URL and the database's name."""
+    url = pg_server.create_database()
+    name = url.rsplit("/", 1)[1]
+    service = Service(config, url, inbox_dir=inbox)
+    service.store = PostgresStore(url, timeout=1.0)
+    await service.open()
+    try:
+        async with serving(service) as base:
+            yield base, name
+    finally:
+        await service.close()
+        pg_server.drop_database(name)
 
 
 class Clock:

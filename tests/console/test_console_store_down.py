@@ -15,9 +15,7 @@ import httpx
 import psycopg
 import pytest
 
-from notifier.service import Service
-from notifier.store.postgres import PostgresStore
-from tests.console.helpers import ADMIN, console_config, log_in, serving
+from tests.console.helpers import ADMIN, console_config, log_in, serving_on_fresh_pg
 from tests.pgserver import PgServer
 from tests.sink import Sink
 
@@ -32,17 +30,8 @@ async def console_on_pg(pg_server: PgServer, sink: Sink, tmp_path: Path,
     monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
     config = tmp_path / "channels.yaml"
     config.write_text(console_config(sink.url), encoding="utf-8")
-    url = pg_server.create_database()
-    name = url.rsplit("/", 1)[1]
-    service = Service(config, url, inbox_dir=tmp_path / "inbox")
-    service.store = PostgresStore(url, timeout=1.0)  # give up within a second, not ten
-    await service.open()
-    try:
-        async with serving(service) as base:
-            yield base, name
-    finally:
-        await service.close()
-        pg_server.drop_database(name)
+    async with serving_on_fresh_pg(pg_server, config, tmp_path / "inbox") as served:
+        yield served
 
 
 async def allow_connections(admin_url: str, name: str, allow: bool) -> None:

@@ -18,11 +18,10 @@ import httpx
 import pytest
 import structlog
 
-from notifier.service import Service
 from notifier.store.postgres import PostgresStore
 from tests.channels.fakes import FakeSlack
 from tests.conftest import webhook_config
-from tests.console.helpers import serving
+from tests.console.helpers import serving_on_fresh_pg
 from tests.console.test_console_store_down import allow_connections
 from tests.pgserver import PgServer
 from tests.sink import Sink
@@ -40,17 +39,8 @@ async def served_on_pg(pg_server: PgServer, sink: Sink, tmp_path: Path,
     monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
     config = tmp_path / "channels.yaml"
     config.write_text(webhook_config(sink.url), encoding="utf-8")
-    url = pg_server.create_database()
-    name = url.rsplit("/", 1)[1]
-    service = Service(config, url)
-    service.store = PostgresStore(url, timeout=1.0)  # give up within a second, not ten
-    await service.open()
-    try:
-        async with serving(service) as base:
-            yield base, name
-    finally:
-        await service.close()
-        pg_server.drop_database(name)
+    async with serving_on_fresh_pg(pg_server, config, tmp_path / "inbox") as served:
+        yield served
 
 
 async def test_no_answer_names_the_database_host_port_or_user(served_on_pg: tuple[str, str],
