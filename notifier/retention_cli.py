@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 from typing import Any
 
 import orjson
@@ -28,35 +26,21 @@ def purge(args: argparse.Namespace) -> int:
     """Run ``notifier privacy purge``; the exit status."""
     import socket
 
-    from notifier.config.errors import ConfigError
-    from notifier.config.loader import load_config
+    from notifier.cli_common import loaded_config, with_store
     from notifier.logs import configure_logging
     from notifier.retention import Purger, cutoffs
-    from notifier.service import default_config_path, default_db_url
-    from notifier.store import SchemaMismatch, StoreUnavailable, store_for
+    from notifier.store.base import Store
     from notifier.worker import utcnow
 
     configure_logging("warning")  # the summary below says what the purge's log line would
-    path = args.config or default_config_path()
-    try:
-        config = load_config(path)
-    except FileNotFoundError:
-        print(f"{path}: no such file (use --config or NOTIFIER_CONFIG)", file=sys.stderr)
-        return 1
-    except ConfigError as exc:
-        for issue in exc.issues:
-            print(issue, file=sys.stderr)
+    config = loaded_config(args.config)
+    if config is None:
         return 1
 
-    async def go() -> int:
-        store = store_for(args.db or default_db_url())
-        await store.open()
-        try:
-            now = utcnow()
-            purger = Purger(store, lambda: config, f"cli:{socket.gethostname()}", utcnow)
-            purged = await purger.run_now(now, dry_run=args.dry_run)
-        finally:
-            await store.close()
+    async def go(store: Store) -> int:
+        now = utcnow()
+        purger = Purger(store, lambda: config, f"cli:{socket.gethostname()}", utcnow)
+        purged = await purger.run_now(now, dry_run=args.dry_run)
         cut = cutoffs(config, now)
         data: dict[str, Any] = {**purged.to_json(), "events_before": cut.events.isoformat(),
                                 "deliveries_before": cut.deliveries.isoformat(), "cases_before": cut.cases.isoformat()}
@@ -72,8 +56,6 @@ def purge(args: argparse.Namespace) -> int:
             print(f"  kept {purged.held} older event(s) whose delivery is still pending: purged once finished")
         return 0
 
-    try:
-        return asyncio.run(go())
-    except (StoreUnavailable, SchemaMismatch) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+    # A database that is missing, down or of another version: one line and exit status 2,
+    # as every command that reads the store says it (notifier.cli_common, notifier.cli).
+    return with_store(args, go)

@@ -202,6 +202,7 @@ def test_every_built_in_template_is_documented() -> None:
 @pytest.mark.parametrize("command", [
     ["deliveries", "--status", "dead"], ["cases"], ["claim", "c-1", "--by", "marie"], ["replay", "--dead"],
     ["digest", "--preview"], ["privacy", "export", "--email", "marie@example.com"],
+    ["privacy", "purge", "--dry-run"],
 ])
 def test_reading_a_database_that_is_not_there_says_so(workdir: Path, command: list[str],
                                                        capsys: pytest.CaptureFixture[str]) -> None:
