@@ -49,19 +49,30 @@ async def serving(service: Service) -> AsyncIterator[str]:
 
 
 @asynccontextmanager
-async def serving_on_fresh_pg(pg_server: PgServer, config: Path, inbox: Path) -> AsyncIterator[tuple[str, str]]:
-    """The API (with the console) of a service of ``config`` on a fresh PostgreSQL database
-    whose calls give up within a second (not ten): its base URL and the database's name."""
-    url = pg_server.create_database()
-    name = url.rsplit("/", 1)[1]
-    service = Service(config, url, inbox_dir=inbox)
-    service.store = PostgresStore(url, timeout=1.0)
+async def opened_and_serving(service: Service) -> AsyncIterator[str]:
+    """:func:`serving` for a ``service`` not opened yet: opened first, closed after."""
     await service.open()
     try:
         async with serving(service) as base:
-            yield base, name
+            yield base
     finally:
         await service.close()
+
+
+@asynccontextmanager
+async def serving_on_fresh_pg(pg_server: PgServer, config_text: str, tmp_path: Path) -> AsyncIterator[tuple[str, str]]:
+    """The API (with the console) of a service of ``config_text`` on a fresh PostgreSQL database
+    whose calls give up within a second (not ten): its base URL and the database's name."""
+    config = tmp_path / "channels.yaml"
+    config.write_text(config_text, encoding="utf-8")
+    url = pg_server.create_database()
+    name = url.rsplit("/", 1)[1]
+    service = Service(config, url, inbox_dir=tmp_path / "inbox")
+    service.store = PostgresStore(url, timeout=1.0)
+    try:
+        async with opened_and_serving(service) as base:
+            yield base, name
+    finally:
         pg_server.drop_database(name)
 
 

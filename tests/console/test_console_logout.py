@@ -22,7 +22,7 @@ from notifier.service import Service
 from notifier.store.cases import CaseStore
 from notifier.store.connector import as_time
 from tests.console.browser import serve
-from tests.console.helpers import ADMIN, console_config, csrf_of, log_in, request_event, serving
+from tests.console.helpers import ADMIN, console_config, csrf_of, log_in, opened_and_serving, request_event
 from tests.sink import Sink
 
 
@@ -40,12 +40,8 @@ def config_path(tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> 
 async def api_process(config: Path, db_url: str, tmp: Path) -> AsyncIterator[tuple[Service, str]]:
     """A service on the shared database and its API (with the console) on a free loopback port."""
     service = Service(config, db_url, inbox_dir=tmp / "inbox")
-    await service.open()
-    try:
-        async with serving(service) as base:
-            yield service, base
-    finally:
-        await service.close()
+    async with opened_and_serving(service) as base:
+        yield service, base
 
 
 def browser(base: str, cookie: str | None = None) -> httpx.AsyncClient:

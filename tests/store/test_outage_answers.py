@@ -37,9 +37,7 @@ async def served_on_pg(pg_server: PgServer, sink: Sink, tmp_path: Path,
                        monkeypatch: pytest.MonkeyPatch) -> AsyncIterator[tuple[str, str]]:
     """The base URL of a service on a fresh PostgreSQL database, and the database's name."""
     monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
-    config = tmp_path / "channels.yaml"
-    config.write_text(webhook_config(sink.url), encoding="utf-8")
-    async with serving_on_fresh_pg(pg_server, config, tmp_path / "inbox") as served:
+    async with serving_on_fresh_pg(pg_server, webhook_config(sink.url), tmp_path) as served:
         yield served
 
 

@@ -23,7 +23,7 @@ from notifier.store.base import StoreUnavailable
 from notifier.store.outage_log import OutageLog
 from notifier.store.sqlite import SqliteStore
 from tests.conftest import webhook_config
-from tests.console.helpers import serving
+from tests.console.helpers import opened_and_serving
 from tests.sink import Sink
 
 DOWN = StoreUnavailable("PostgreSQL is unavailable: connection refused")
@@ -99,12 +99,8 @@ async def served(sink: Sink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     db = tmp_path / "notifier.db"
     service = Service(config, f"sqlite:///{db}")
     service.store = SqliteStore(f"sqlite:///{db}", busy_budget=0.05)
-    await service.open()
-    try:
-        async with serving(service) as base:
-            yield base, db
-    finally:
-        await service.close()
+    async with opened_and_serving(service) as base:
+        yield base, db
 
 
 async def test_hundreds_of_503s_log_one_line_and_the_recovery_one_more(served: tuple[str, Path]) -> None:
