@@ -7,6 +7,7 @@ database. Without PostgreSQL binaries these tests are skipped, unless
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import subprocess
@@ -38,6 +39,7 @@ class Processes:
     def __init__(self, logs: Path) -> None:
         self.logs = logs
         self.started: list[subprocess.Popen[bytes]] = []
+        self.named: dict[str, subprocess.Popen[bytes]] = {}
 
     def spawn(self, name: str, *args: str) -> subprocess.Popen[bytes]:
         """``python -m notifier.cli ARGS`` with its output in ``logs/NAME.log``."""
@@ -47,10 +49,20 @@ class Processes:
                                 stdout=out, stderr=subprocess.STDOUT)
         out.close()
         self.started.append(proc)
+        self.named[name] = proc
         return proc
 
     def log(self, name: str) -> str:
         return (self.logs / f"{name}.log").read_text(errors="replace")
+
+    async def logged(self, name: str, text: str, timeout: float) -> None:
+        """Wait until process ``name`` has logged ``text``; fail if it exits or ``timeout`` passes."""
+        proc = self.named[name]
+        deadline = time.monotonic() + timeout
+        while text not in self.log(name):
+            assert proc.poll() is None, self.log(name)
+            assert time.monotonic() < deadline, f"{name} did not log {text!r}:\n{self.log(name)}"
+            await asyncio.sleep(0.05)
 
     def worker(self, name: str, config: Path, db: str, *extra: str) -> subprocess.Popen[bytes]:
         return self.spawn(name, "worker", "--config", str(config), "--db", db, "--log-level", "warning", *extra)

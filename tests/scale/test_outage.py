@@ -122,11 +122,7 @@ async def test_a_worker_rides_out_an_outage_and_resumes_by_itself(
             await sink.wait_for(20, timeout=30)
             with restarted(pg_server):
                 pg_server.halt()
-                deadline = time.monotonic() + 30
-                while "store unavailable" not in processes.log("worker"):
-                    assert worker.poll() is None, processes.log("worker")
-                    assert time.monotonic() < deadline, "the worker did not notice the outage"
-                    await asyncio.sleep(0.05)
+                await processes.logged("worker", "store unavailable", timeout=30)  # noticed, still running
                 assert worker.poll() is None, "the worker died during the outage"
                 during = len(sink.received)
             # The server is back: accept more, and the same worker delivers everything.
@@ -161,11 +157,8 @@ async def test_a_stop_during_an_outage_says_it_waits_to_record_the_sends_made(
             with restarted(pg_server):
                 pg_server.halt()
                 worker.send_signal(signal.SIGTERM)
-                deadline = time.monotonic() + 60
-                while "waiting for the database to record the sends already made" not in processes.log("worker"):
-                    assert worker.poll() is None, processes.log("worker")
-                    assert time.monotonic() < deadline, processes.log("worker")
-                    await asyncio.sleep(0.1)
+                await processes.logged("worker", "waiting for the database to record the sends already made",
+                                       timeout=60)
             # Back: the outcomes are written, the worker stops by itself, nothing is sent twice.
             assert worker.wait(60) == 0, processes.log("worker")
             assert await service.store.count_deliveries() == {"sent": 3}
