@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from notifier.config.models import WEEKDAYS, BusinessHours, Config, Dedup, Match, Route
 from notifier.core.dedup import render_key
 from notifier.core.events import HANDOFF_KINDS, Event, Priority
-from notifier.core.text import find_keywords
+from notifier.core.text import find_keywords, fold
 
 __all__ = ["FALLBACK_ROUTE", "Plan", "PlannedDelivery", "RouteVerdict", "in_business_hours", "match_route", "plan",
            "route_matches"]
@@ -68,8 +68,9 @@ def in_business_hours(hours: BusinessHours, tz: str, at: datetime) -> bool:
     return start <= local.time() <= end
 
 
-def match_route(route: Route, event: Event, config: Config, now: datetime) -> RouteVerdict:
-    """Check every condition of ``route.match``; all must hold."""
+def match_route(route: Route, event: Event, config: Config, now: datetime, *,
+                folded: str | None = None) -> RouteVerdict:
+    """Check every condition of ``route.match``; all must hold (``folded``: the message folded, if known)."""
     m: Match = route.match
     ok, reasons = True, []
 
@@ -93,7 +94,7 @@ def match_route(route: Route, event: Event, config: Config, now: datetime) -> Ro
         missing = {k: v for k, v in m.labels.items() if event.labels.get(k) != v}
         note(not missing, f"labels {m.labels} present", f"labels {missing} not present")
     if m.keywords is not None:
-        found = find_keywords(event.message or "", m.keywords)
+        found = find_keywords(event.message or "", m.keywords, folded=folded)
         note(bool(found), f"keywords {found} found in the message", "no keyword found in the message")
     if m.regex is not None:
         hit = _regex(m.regex).search(event.message or "")
@@ -109,7 +110,7 @@ def match_route(route: Route, event: Event, config: Config, now: datetime) -> Ro
     return RouteVerdict(route.name, ok, reasons)
 
 
-def route_matches(route: Route, event: Event, config: Config, now: datetime) -> bool:
+def route_matches(route: Route, event: Event, config: Config, now: datetime, *, folded: str | None = None) -> bool:
     """Whether ``route`` takes ``event``: :func:`match_route`'s verdict without its reasons.
 
     Every accepted event is routed: the reasons (strings built for each condition of each
@@ -126,7 +127,7 @@ def route_matches(route: Route, event: Event, config: Config, now: datetime) -> 
         return False
     if m.labels is not None and any(event.labels.get(k) != v for k, v in m.labels.items()):
         return False
-    if m.keywords is not None and not find_keywords(event.message or "", m.keywords):
+    if m.keywords is not None and not find_keywords(event.message or "", m.keywords, folded=folded):
         return False
     if m.regex is not None and _regex(m.regex).search(event.message or "") is None:
         return False
@@ -145,16 +146,18 @@ def plan(config: Config, event: Event, now: datetime, *, explain: bool = True) -
     """
     result = Plan()
     taken: set[str] = set()
+    # Folded once for every route that looks for keywords (a message may be 64,000 characters).
+    folded = fold(event.message or "") if any(r.match.keywords for r in config.routes) else None
     for route in config.routes:
         if explain:
-            verdict = match_route(route, event, config, now)
+            verdict = match_route(route, event, config, now, folded=folded)
         else:
-            verdict = RouteVerdict(route.name, route_matches(route, event, config, now), [])
+            verdict = RouteVerdict(route.name, route_matches(route, event, config, now, folded=folded), [])
         result.verdicts.append(verdict)
         if not verdict.matched:
             continue
         if route.match.keywords:
-            result.keywords += [k for k in find_keywords(event.message or "", route.match.keywords)
+            result.keywords += [k for k in find_keywords(event.message or "", route.match.keywords, folded=folded)
                                 if k not in result.keywords]
         dedup = effective_dedup(route, config)
         priority = route.priority or event.effective_priority

@@ -41,7 +41,7 @@ _CONTROL = re.compile(r"[\u0000-\u001f\u007f-\u009f\u2028\u2029]")
 
 
 def one_line(text: str) -> str:
-    """``text`` as one line, read as typed: line breaks, tabs and control characters become
+    r"""``text`` as one line, read as typed: line breaks, tabs and control characters become
     spaces, runs of spaces one space, and directional overrides are dropped. A visitor's
     name or site shown in a line of ours can then neither start a line of its own (a
     "Priorité :" row, a header) nor turn around what follows it.
@@ -92,13 +92,6 @@ def fold(text: str) -> str:
     return decomposed if decomposed.isascii() else _MARK_OR_FORMAT.sub("", decomposed)
 
 
-@lru_cache(maxsize=2)
-def _folded(text: str) -> str:
-    # Routing looks for keywords in one message once per route that lists some, and again
-    # for the keywords it reports: folded once (an event's message may be 64,000 characters).
-    return fold(text)
-
-
 @lru_cache(maxsize=4096)
 def keyword_pattern(keyword: str) -> re.Pattern[str]:
     """A whole-word (or whole-phrase) pattern for ``keyword``, on folded text.
@@ -116,7 +109,12 @@ def keyword_pattern(keyword: str) -> re.Pattern[str]:
     return re.compile(rf"{first}(?<!\w{first}){rest}(?!\w)")
 
 
-def find_keywords(text: str, keywords: list[str] | tuple[str, ...]) -> list[str]:
-    """The keywords that occur in ``text`` as whole words, in the order given."""
-    folded = _folded(text)
+def find_keywords(text: str, keywords: list[str] | tuple[str, ...], *, folded: str | None = None) -> list[str]:
+    """The keywords that occur in ``text`` as whole words, in the order given.
+
+    ``folded`` is ``fold(text)`` when the caller has it: routing folds a message once for
+    all its routes (a message may be 64,000 characters).
+    """
+    if folded is None:
+        folded = fold(text)
     return [k for k in keywords if keyword_pattern(k).search(folded)]
