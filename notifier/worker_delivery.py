@@ -21,13 +21,13 @@ from notifier.channels.base import Channel, Outbound, SendResult, permanent, ret
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.models import Config
 from notifier.core.events import Event
-from notifier.core.masking import mask_urls_in
+from notifier.core.masking import error_line
 from notifier.core.privacy import for_channel
 from notifier.follow_ups import FOLLOW_UP_ROUTE, FollowUpPending, load_follow_up
 from notifier.store.base import Claimed, Store
 from notifier.store.follow_ups import FollowUpStore
 
-__all__ = ["WorkerDelivery", "one_line"]
+__all__ = ["WorkerDelivery"]
 
 log = structlog.get_logger("notifier.worker")
 
@@ -100,7 +100,7 @@ class WorkerDelivery:
             raise
         except Exception as exc:  # an adapter bug must not lose the event: dead-letter it visibly
             log.exception("channel raised", channel=d.channel, delivery=d.id)
-            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {one_line(exc)}",
+            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {error_line(exc)}",
                                label="internal")
         return result, time.perf_counter() - started
 
@@ -121,15 +121,7 @@ class WorkerDelivery:
             raise
         except Exception as exc:  # an adapter bug must not lose the follow-up: dead-letter it visibly
             log.exception("channel raised", channel=d.channel, delivery=d.id)
-            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {one_line(exc)}",
+            result = permanent(f"internal error in channel {d.channel!r}: {type(exc).__name__}: {error_line(exc)}",
                                label="internal")
         return result, time.perf_counter() - started
 
-
-def one_line(exc: BaseException, limit: int = 300) -> str:
-    """An exception's message on one line, cut to ``limit`` characters (for a dead letter's reason).
-
-    URLs in it are masked: a library's error may quote a channel URL whose path is a secret.
-    """
-    text = mask_urls_in(" ".join(str(exc).split()))
-    return text if len(text) <= limit else text[: limit - 1] + "…"

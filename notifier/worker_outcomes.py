@@ -23,9 +23,9 @@ from notifier import logs, metrics
 from notifier.channels.base import SendResult
 from notifier.config.models import Config
 from notifier.core.failing import FailureWatch
+from notifier.core.masking import error_line
 from notifier.core.retry import next_attempt
 from notifier.store.base import Claimed, Completion, Store, StoreUnavailable
-from notifier.worker_delivery import one_line
 
 if TYPE_CHECKING:
     from notifier.worker import WorkerStats
@@ -168,7 +168,7 @@ class WorkerOutcomes:
     async def _give_up(self, claimed: Claimed, exc: Exception) -> None:
         """Dead-letter a delivery whose handling raised, so it is not claimed again forever."""
         d = claimed.delivery
-        reason = f"internal error while delivering: {type(exc).__name__}: {one_line(exc)}"
+        reason = f"internal error while delivering: {type(exc).__name__}: {error_line(exc)}"
         try:
             if await self.store.dead(d.id, self.id, self.clock(), reason=reason, duration_ms=0.0):
                 self.stats.dead += 1

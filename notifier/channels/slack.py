@@ -58,6 +58,7 @@ from notifier.channels.slack_blocks import (
 from notifier.channels.slack_case import reply_text
 from notifier.channels.slack_config import SlackChannel
 from notifier.core.follow_up import FollowUp
+from notifier.core.masking import error_line
 
 __all__ = ["MAX_BLOCKS", "MAX_HEADER", "MAX_SECTION", "MAX_TOTAL_TEXT", "Pace", "Slack", "create", "follows_up",
            "message_blocks", "preview", "text_size"]
@@ -294,7 +295,8 @@ class Slack:
             await self._api.chat_postEphemeral(channel=where or "", user=user, text=text)
             return True
         except Exception as exc:  # telling is best effort: the action itself is recorded either way
-            log.warning("could not tell the Slack user", reason=redact(_one_line(exc), self._secrets))
+            log.warning("could not tell the Slack user",
+                        reason=redact(f"{type(exc).__name__}: {error_line(exc)}", self._secrets))
             return False
 
     async def members(self, group: str) -> set[str]:
@@ -393,10 +395,6 @@ def _misread_text_answer(exc: Exception) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return isinstance(exc, AttributeError) and tb is not None and tb.tb_frame.f_code.co_name == "validate"
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(f"{type(exc).__name__}: {exc}".split())[:300]
 
 
 def _without_userinfo(url: str) -> str:

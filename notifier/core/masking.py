@@ -19,7 +19,7 @@ from __future__ import annotations
 import re
 from urllib.parse import parse_qsl, urlsplit
 
-__all__ = ["mask_url", "mask_urls_in", "url_secrets"]
+__all__ = ["error_line", "mask_url", "mask_urls_in", "url_secrets"]
 
 _URL = re.compile(r"\b[a-zA-Z][a-zA-Z0-9+.-]{1,30}://[^\s\"'<>`]+")
 # Schemes whose host part names a server (Apprise's json://, form://, xml:// post to one);
@@ -86,3 +86,13 @@ def url_secrets(url: str | None) -> list[str]:
     if password and len(password) >= 4:
         found.add(password)
     return sorted((s for s in found if len(s) >= 4), key=len, reverse=True)
+
+
+def error_line(exc: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line, cut to ``limit`` characters (for a dead letter's
+    reason, a log line).
+
+    URLs in it are masked: a library's error may quote a channel URL whose path is a secret.
+    """
+    text = mask_urls_in(" ".join(str(exc).split()))
+    return text if len(text) <= limit else text[: limit - 1] + "…"
