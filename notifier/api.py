@@ -32,7 +32,7 @@ from notifier.auth import ENV_TOKEN, Authenticator, signature_problem
 from notifier.browser import BrowserAccess, add_docs
 from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
-from notifier.core.events import MAX_BATCH, NUL_FREE, Event, addressable
+from notifier.core.events import LIMITS, MAX_BATCH, NUL_FREE, Event, addressable
 from notifier.health import due_age, judge, stuck_after_from_env
 from notifier.http_guard import read_body
 from notifier.openapi import document
@@ -59,8 +59,8 @@ def key_problem(key: str, event_id: str | None, *, batch: bool) -> str | None:
     """
     if batch:
         return "names one event: in a batch, give each event its own `id` instead"
-    if len(key) > 200:
-        return "is longer than 200 characters"
+    if len(key) > LIMITS["id"]:  # the event's id, as the body's ``id`` would give it
+        return f"is longer than {LIMITS['id']} characters"
     try:
         addressable(key)
     except ValueError as exc:
