@@ -45,7 +45,7 @@ def need_browser() -> None:
 
 def wait_until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -> Any:
     """Poll ``condition`` until it is truthy; fail naming ``what`` after ``timeout`` seconds."""
-    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
+    from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException, WebDriverException
 
     deadline = time.monotonic() + timeout
     while True:
@@ -53,6 +53,13 @@ def wait_until(condition: Callable[[], Any], what: str, timeout: float = 20.0) -
             value = condition()
         except (StaleElementReferenceException, NoSuchElementException):
             value = None  # the live queue replaced the rows under us: look again
+        except WebDriverException as exc:
+            # The same race, when the row is replaced between finding it and reading it:
+            # chromedriver then reports DevTools' "Node with given id does not belong to the
+            # document" as an unknown error rather than a stale element.
+            if "does not belong to the document" not in str(exc):
+                raise
+            value = None
         if value:
             return value
         if time.monotonic() > deadline:
