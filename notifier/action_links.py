@@ -1,18 +1,25 @@
 """Signed action links: "Je m'en occupe / I'm on it" and "Résolu / Resolved" from an email or a card.
 
 A link is ``{public_url}/v1/cases/{id}/act?t=TOKEN``. The token says which case, which
-action, until when and (optionally) for whom, signed with HMAC-SHA256 under the server's
+action, for which round of the case (a case reopened starts a new round), until when and
+(optionally) for whom, signed with HMAC-SHA256 under the server's
 secret by itsdangerous; the signature's salt is the link's purpose, so a token signed for
 anything else never passes here. Opening the link only shows a confirmation page (mail
 scanners open every link they see); its button posts the token back, and only that POST
 acts. Nothing but the token is trusted: the case in the URL must be the token's.
 
+A link names the round it was sent for, so the mail of a request answered last week does
+not claim or resolve the case once the user came back and it was reopened: the page says
+the link is from an earlier request and shows the case as it is now. Links signed before
+rounds were named carry none; they act on the case as it is, as they always did, until
+they expire (``action_links.expires``).
+
 >>> from datetime import UTC, datetime, timedelta
 >>> links = ActionLinks("s" * 32, "https://notifier.example.com", timedelta(days=7))
 >>> now = datetime(2026, 3, 6, 18, tzinfo=UTC)
->>> grant = links.verify(links.token("c41d", "claim", now), now)
->>> grant.case_id, grant.action
-('c41d', 'claim')
+>>> grant = links.verify(links.token("c41d", "claim", now, case_round=2), now)
+>>> grant.case_id, grant.action, grant.round
+('c41d', 'claim', 2)
 """
 
 from __future__ import annotations
@@ -51,6 +58,8 @@ class LinkGrant:
     recipient: str | None = None
     #: The kind of channel the link was sent through (``email``, ``teams``): recorded with the action.
     via: str = "link"
+    #: The round of the case the link was sent for (``None``: a link made before links named one).
+    round: int | None = None
 
 
 class LinkRefused(Exception):
@@ -72,19 +81,21 @@ class ActionLinks:
                                              signer_kwargs={"digest_method": hashlib.sha256})
 
     def token(self, case_id: str, action: Action, now: datetime, *, via: str = "link",
-              recipient: str | None = None) -> str:
-        """A token for ``action`` on ``case_id``, valid from ``now`` for :attr:`expires`."""
+              recipient: str | None = None, case_round: int | None = None) -> str:
+        """A token for ``action`` on round ``case_round`` of ``case_id``, valid from ``now`` for :attr:`expires`."""
         data: dict[str, object] = {"c": case_id, "a": action, "e": int((now + self.expires).timestamp()),
                                    "v": via}
         if recipient:
             data["r"] = recipient
+        if case_round is not None:
+            data["n"] = case_round
         return str(self._serializer.dumps(data))
 
     def url(self, case_id: str, action: Action, now: datetime, *, via: str = "link",
-            recipient: str | None = None) -> str:
-        """The link to the confirmation page of ``action`` on ``case_id``."""
-        return (f"{self.base_url}/v1/cases/{quote(case_id, safe='')}/act"
-                f"?t={self.token(case_id, action, now, via=via, recipient=recipient)}")
+            recipient: str | None = None, case_round: int | None = None) -> str:
+        """The link to the confirmation page of ``action`` on round ``case_round`` of ``case_id``."""
+        token = self.token(case_id, action, now, via=via, recipient=recipient, case_round=case_round)
+        return f"{self.base_url}/v1/cases/{quote(case_id, safe='')}/act?t={token}"
 
     def verify(self, token: str, now: datetime) -> LinkGrant:
         """What ``token`` allows at ``now``; raises :class:`LinkRefused` when it allows nothing.
@@ -99,14 +110,15 @@ class ActionLinks:
         if not isinstance(data, dict):
             raise LinkRefused("invalid")
         case_id, action, expires = data.get("c"), data.get("a"), data.get("e")
-        recipient, via = data.get("r"), data.get("v", "link")
+        recipient, via, case_round = data.get("r"), data.get("v", "link"), data.get("n")
         if (not isinstance(case_id, str) or action not in LINK_ACTIONS or not isinstance(expires, int)
-                or not isinstance(recipient, str | None) or not isinstance(via, str)):
+                or not isinstance(recipient, str | None) or not isinstance(via, str)
+                or not isinstance(case_round, int | None)):
             raise LinkRefused("invalid")
         expires_at = datetime.fromtimestamp(expires, UTC)
         if now >= expires_at:
             raise LinkRefused("expired", expires_at)
-        return LinkGrant(case_id, action, expires_at, recipient, via)
+        return LinkGrant(case_id, action, expires_at, recipient, via, case_round)
 
 
 def _secret(config: Config) -> str | None:

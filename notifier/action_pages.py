@@ -8,7 +8,10 @@ link they see, so opening one never acts. The button posts the token back to
 The token is the credential, not a session: these paths need no API token, and a forged
 page on another site cannot act without a genuine token for that very case and action
 (a cross-site form post is also refused on its ``Origin``). An expired, altered or foreign
-token gets a page that says so (410, 400), and nothing changes.
+token gets a page that says so (410, 400), and nothing changes. A link sent for an
+earlier round of a case that was reopened since (the user came back) gets a page that says
+so and shows the case as it is now (409), and nothing changes either: the new round's alert
+carries its own links.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from notifier.cases import act
 from notifier.core.cases import Action
 from notifier.http_guard import read_body
 from notifier.render import LABELS
-from notifier.store.cases import Case, CaseNotFound, CaseStore
+from notifier.store.cases import EARLIER_ROUND, Case, CaseNotFound, CaseStore
 
 __all__ = ["ACT_PATH", "action_page_router"]
 
@@ -57,6 +60,9 @@ _WORDS: dict[str, dict[str, str]] = {
                    "changement du secret des liens) : rien n'a changé. Utilisez le lien d'une alerte plus "
                    "récente, ou notifier claim / notifier resolve.",
         "not_found": "Cette demande n'existe pas (ou plus) : rien n'a changé.",
+        "earlier_round": "Ce lien vient d'une demande précédente de ce dossier ; le dossier a été rouvert depuis "
+                         "(l'utilisateur a réécrit) : rien n'a changé. Son état actuel est ci-dessous. Utilisez les "
+                         "liens de l'alerte la plus récente, ou notifier claim / notifier resolve.",
         "off": "Les liens d'action ne sont pas activés sur ce serveur : rien n'a changé.",
         "cross_site": "Cette action ne peut être envoyée que depuis sa page de confirmation : rien n'a changé.",
         "name_missing": "Indiquez votre nom (200 caractères au plus, sur une ligne).",
@@ -83,6 +89,9 @@ _WORDS: dict[str, dict[str, str]] = {
                    "secret changed): nothing changed. Use the link of a more recent alert, or notifier claim / "
                    "notifier resolve.",
         "not_found": "This request does not exist (any more): nothing changed.",
+        "earlier_round": "This link is from an earlier request on this case; the case was reopened since (the "
+                         "user wrote again): nothing changed. Its current state is below. Use the links of the "
+                         "latest alert, or notifier claim / notifier resolve.",
         "off": "Action links are not enabled on this server: nothing changed.",
         "cross_site": "This action can only be sent from its confirmation page: nothing changed.",
         "name_missing": "Give your name (at most 200 characters, on one line).",
@@ -165,6 +174,8 @@ def action_page_router(get_service: Any) -> APIRouter:
         case = await CaseStore(service.store.connector()).get(case_id)
         if case is None:
             return page(request, 404, state="problem", message=w["not_found"])
+        if grant.round is not None and grant.round != case.round:
+            return page(request, 409, state="problem", message=w["earlier_round"], case=case)
         return grant, case
 
     @router.get("/v1/cases/{case_id}/act", include_in_schema=False)
@@ -203,7 +214,7 @@ def action_page_router(get_service: Any) -> APIRouter:
         note = (form.get("note", "").strip()[:2000] or None) if grant.action == "resolve" else None
         try:
             result = await act(service.store, service.config, case_id, grant.action, by=by, via=grant.via,
-                               now=service.clock(), note=note)
+                               now=service.clock(), note=note, case_round=grant.round)
         except CaseNotFound:
             return page(request, 404, state="problem", message=w["not_found"])
         after = result.case
@@ -212,6 +223,8 @@ def action_page_router(get_service: Any) -> APIRouter:
                         case=after, grant=grant)
         if result.outcome == "unchanged":
             return page(request, 200, state="done", message=w[f"same_{grant.action}"], case=after, grant=grant)
+        if result.reason == EARLIER_ROUND:  # reopened between the check above and the action
+            return page(request, 409, state="problem", message=w["earlier_round"], case=after)
         refusal = (w["refused_claimed"].format(by=after.claimed_by) if after.status == "claimed"
                    else w["refused_resolved"].format(by=after.resolved_by))
         return page(request, 409, state="problem", message=refusal, case=after, grant=grant)

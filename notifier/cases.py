@@ -160,11 +160,13 @@ def case_view(opened: Opened, config: Config, locale: str | None, now: datetime)
 
 
 async def act(store: Store, config: Config, case_id: str, action: Action, *, by: str, via: str,
-              now: datetime, note: str | None = None) -> ActionResult:
+              now: datetime, note: str | None = None, case_round: int | None = None) -> ActionResult:
     """Claim, resolve or reopen ``case_id`` on behalf of ``by``, asked from ``via`` (cli, api, slack…).
 
-    Idempotent; recorded whatever the outcome. An action that changed the case queues a
-    follow-up for every channel that announced it (see :mod:`notifier.follow_ups`). Raises
+    ``case_round``: the round the request was made for (an action link names it); once the
+    case was reopened past it, the action is refused. Idempotent; recorded whatever the
+    outcome. An action that changed the case queues a follow-up for every channel that
+    announced it (see :mod:`notifier.follow_ups`). Raises
     :class:`~notifier.store.cases.CaseNotFound` for an unknown case.
     """
     cases = CaseStore(store.connector())
@@ -177,7 +179,7 @@ async def act(store: Store, config: Config, case_id: str, action: Action, *, by:
     # message updated in place, the email thread told…) are committed together.
     async with store.transaction() as tx:
         result = await CaseStore(tx.connector()).act(case_id, action, actor=by, via=via, now=now, note=note,
-                                                     expected=expected, timers=timers)
+                                                     expected=expected, timers=timers, case_round=case_round)
         told = await queue_follow_ups(tx, config, result, by=by, via=via, now=now, note=note)
         measure = await measure_action(tx.connector(), config, result, via)
     observe(config, measure)

@@ -298,3 +298,21 @@ async def test_a_link_signed_before_the_secret_changed_says_how_to_act_now(servi
         r = await client.get(link, headers={"Accept-Language": lang})
         assert r.status_code == 400 and says in shown(r)
     assert (await case(client, case_id))["status"] == "open"
+
+
+async def test_links_name_their_round_and_older_links_without_one_still_act(service: Service,
+                                                                            client: httpx.AsyncClient) -> None:
+    case_id = await open_case(client)
+    await client.post(f"/v1/cases/{case_id}/resolve", json={"by": "Marie"})
+    await client.post(f"/v1/cases/{case_id}/reopen", json={"by": "lead"})
+    assert (await case(client, case_id))["round"] == 2
+    first = await client.get(link_of(service, case_id, case_round=1), headers={"Accept-Language": "en"})
+    assert first.status_code == 409 and "from an earlier request on this case" in shown(first)
+    # A link of the round the case is in acts.
+    current = await client.get(link_of(service, case_id, case_round=2))
+    assert current.status_code == 200 and 'name="t"' in current.text
+    # Links signed before they named a round (still in mailboxes until they expire) act on
+    # the case as it is, as they did.
+    older = await client.get(link_of(service, case_id))
+    r = await client.post(f"/v1/cases/{case_id}/act", data={"t": form_token(older.text), "by": "Paul"})
+    assert r.status_code == 200 and (await case(client, case_id))["claimed_by"] == "Paul"

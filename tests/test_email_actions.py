@@ -183,3 +183,47 @@ async def test_taken_in_slack_resolved_from_the_email_then_its_links_change_noth
         assert (state["status"], state["resolved_by"]) == ("resolved", "Paul")
         await drain(service)
         assert len(mails(inbox)) == 3  # the alert, the claim, the resolution: nothing for the no-ops
+
+
+async def test_a_link_from_before_the_case_was_reopened_says_so_and_changes_nothing(
+        served: tuple[Service, str], tmp_path: Path) -> None:
+    # Monday's request is resolved from its mail; on Tuesday the user writes again and the case
+    # is reopened. Monday's mail still holds "Je m'en occupe" and "Résolu": they must not act on
+    # Tuesday's request, and the page says why and what the case looks like now.
+    service, base = served
+    inbox = tmp_path / "inbox"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        r = await http.post("/v1/events", json={"kind": "support_request", "site": "shop.example.com",
+                                                "conversation_id": "c-9", "message": "Ma commande ?"})
+        case_id = r.json()["case"]["id"]
+        await drain(service)
+        [alert] = mails(inbox)
+        monday = links_in(part(alert, "plain"))
+        page = await http.get(monday["Résolu"], headers={"Accept-Language": "fr"})
+        done = await http.post(f"/v1/cases/{case_id}/act", data={**form(page.text), "by": "Marie"},
+                               headers={"Origin": base})
+        assert done.status_code == 200
+        r = await http.post("/v1/events", json={"kind": "message", "role": "user", "site": "shop.example.com",
+                                                "conversation_id": "c-9", "message": "Toujours rien reçu"})
+        assert r.status_code == 202
+        reopened = (await http.get(f"/v1/cases/{case_id}")).json()
+        assert (reopened["status"], reopened["round"]) == ("reopened", 2)
+
+        for label, lang, says, state in (
+                ("Je m'en occupe", "fr", "Ce lien vient d'une demande précédente de ce dossier ; le dossier a été "
+                                         "rouvert depuis", "rouverte, personne ne l'a prise en charge"),
+                ("Résolu", "en", "This link is from an earlier request on this case; the case was reopened since",
+                 "reopened, nobody has taken it")):
+            page = await http.get(monday[label], headers={"Accept-Language": lang})
+            assert page.status_code == 409 and says in unescape(page.text) and state in unescape(page.text)
+            assert 'name="t"' not in page.text  # no button to press
+            # The token posted anyway (a form kept open since Monday): refused the same way.
+            token = unescape(monday[label].split("?t=", 1)[1])
+            late = await http.post(f"/v1/cases/{case_id}/act", data={"t": token, "by": "Léa"},
+                                   headers={"Origin": base, "Accept-Language": lang})
+            assert late.status_code == 409 and says in unescape(late.text)
+        after = (await http.get(f"/v1/cases/{case_id}")).json()
+        assert (after["status"], after["claimed_by"]) == ("reopened", None)
+        assert [(a["action"], a["actor"]) for a in after["actions"]] == [("resolve", "Marie")]
+        await drain(service)
+        assert len(mails(inbox)) == 2  # the alert and the resolution: nothing for Monday's links

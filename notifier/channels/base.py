@@ -106,14 +106,16 @@ class ChannelContext:
     def case_links(self, case: CaseState | None, via: str) -> dict[str, str]:
         """The action links that fit ``case`` now: both while nobody has it, "Resolved" once claimed.
 
-        ``via`` is the channel type the links travel in (recorded with the action).
+        ``via`` is the channel type the links travel in (recorded with the action). The links
+        name the case's round: once it is reopened they no longer act (a new alert brings new ones).
         """
         if self.links is None or case is None:
             return {}
         actions = {"open": ("claim", "resolve"), "reopened": ("claim", "resolve"),
                    "claimed": ("resolve",)}.get(case.status, ())
         now = self.clock()
-        return {a: self.links.url(case.id, a, now, via=via) for a in actions}  # type: ignore[arg-type]
+        return {a: self.links.url(case.id, a, now, via=via, case_round=case.round)  # type: ignore[arg-type]
+                for a in actions}
 
 
 class Channel(Protocol):

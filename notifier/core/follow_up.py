@@ -29,6 +29,8 @@ class CaseState:
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     note: str | None = None
+    #: The case's round (1, then one more each time it is reopened); its action links name it.
+    round: int | None = None
 
     @property
     def holder(self) -> str | None:

@@ -20,9 +20,12 @@ import orjson
 from notifier.core.cases import Action, CaseStatus
 from notifier.store.connector import Connector, Row, as_time, queries
 
-__all__ = ["ActionResult", "Case", "CaseNotFound", "CaseStore", "FiredTimer", "Opened", "Opening", "TimerPlan"]
+__all__ = ["EARLIER_ROUND", "ActionResult", "Case", "CaseNotFound", "CaseStore", "FiredTimer", "Opened", "Opening",
+           "TimerPlan"]
 
 Outcome = Literal["done", "unchanged", "refused"]
+#: Why an action meant for an earlier round of its case (an old action link) was refused.
+EARLIER_ROUND = "meant for an earlier round of the case: it was reopened since"
 
 
 class CaseNotFound(LookupError):
@@ -282,15 +285,18 @@ class CaseStore:
     # ----------------------------------------------------------------- actions
     async def act(self, case_id: str, action: Action, *, actor: str, via: str, now: datetime,
                   note: str | None = None, expected: datetime | None = None,
-                  timers: list[TimerPlan] | None = None) -> ActionResult:
+                  timers: list[TimerPlan] | None = None, case_round: int | None = None) -> ActionResult:
         """Claim, resolve or reopen a case, once, and record who asked, when and from where.
 
-        ``expected`` and ``timers`` apply to ``reopen`` (a new round). Raises
-        :class:`CaseNotFound` for an unknown id; a refused action is returned, not raised.
+        ``expected`` and ``timers`` apply to ``reopen`` (a new round). With ``case_round``, a
+        claim or a resolution applies to that round only: once the case moved on it is refused
+        (reason :data:`EARLIER_ROUND`). Raises :class:`CaseNotFound` for an unknown id; a refused
+        action is returned, not raised.
         """
         async with self.db.transaction() as db:
             inner = CaseStore(db)
-            outcome, reason = await inner._change(case_id, action, actor, now, note, expected, timers or [])
+            outcome, reason = await inner._change(case_id, action, actor, now, note, expected, timers or [],
+                                                  case_round)
             await db.execute(self.q["record_action"], {
                 "case_id": case_id, "action": action, "actor": actor, "via": via, "now": now,
                 "note": note, "outcome": outcome})
@@ -299,12 +305,14 @@ class CaseStore:
             return ActionResult(case, action, outcome, reason)
 
     async def _change(self, case_id: str, action: Action, actor: str, now: datetime, note: str | None,
-                      expected: datetime | None, timers: list[TimerPlan]) -> tuple[Outcome, str | None]:
+                      expected: datetime | None, timers: list[TimerPlan],
+                      case_round: int | None = None) -> tuple[Outcome, str | None]:
         if action == "claim":
-            row = await self.db.fetch_one(self.q["claim"], {"id": case_id, "actor": actor, "now": now})
+            row = await self.db.fetch_one(self.q["claim"], {"id": case_id, "actor": actor, "now": now,
+                                                            "round": case_round})
         elif action == "resolve":
             row = await self.db.fetch_one(self.q["resolve"], {"id": case_id, "actor": actor, "now": now,
-                                                              "note": note})
+                                                              "note": note, "round": case_round})
         else:
             row = await self.db.fetch_one(self.q["reopen"], {"id": case_id, "now": now, "expected": expected})
         if row is not None:
@@ -317,6 +325,8 @@ class CaseStore:
         case = await self.get(case_id)
         if case is None:
             raise CaseNotFound(case_id)
+        if case_round is not None and case.round != case_round and action != "reopen":
+            return "refused", EARLIER_ROUND
         if action == "claim" and case.status == "claimed":
             if case.claimed_by == actor:
                 return "unchanged", None

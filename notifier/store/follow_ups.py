@@ -50,7 +50,8 @@ class StoredTarget:
 
 def _state(case_id: str, r: Row, status_key: str, note_key: str) -> CaseState:
     return CaseState(id=case_id, status=r[status_key], claimed_by=r["claimed_by"], claimed_at=as_time(r["claimed_at"]),
-                     resolved_by=r["resolved_by"], resolved_at=as_time(r["resolved_at"]), note=r[note_key])
+                     resolved_by=r["resolved_by"], resolved_at=as_time(r["resolved_at"]), note=r[note_key],
+                     round=r["round"])
 
 
 def _keywords(value: Any) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ import pytest
 from notifier.core.cases import case_identity
 from notifier.core.events import Event, Kind, User
 from notifier.store import Store
-from notifier.store.cases import CaseNotFound, CaseStore, Opened, TimerPlan
+from notifier.store.cases import EARLIER_ROUND, CaseNotFound, CaseStore, Opened, TimerPlan
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -111,6 +111,22 @@ async def test_a_resolved_case_reopens_when_the_user_writes_again(store: Store) 
     assert case is not None and case.claimed_by is None and case.expected_response_at == T0 + 180 * M
     # An agent takes it again: the reopened case can be claimed.
     assert (await cases.act(opened.id, "claim", actor="paul", via="api", now=T0 + 61 * M)).outcome == "done"
+
+
+async def test_an_action_meant_for_an_earlier_round_changes_nothing(store: Store) -> None:
+    # The mail of the first request is opened after the user came back: its link names round 1.
+    cases = CaseStore(store.connector())
+    opened = await open_case(store, event("e1"))
+    await cases.act(opened.id, "resolve", actor="marie", via="email", now=T0 + M, case_round=1)
+    await open_case(store, event("e2"), T0 + 60 * M)
+    for action in ("claim", "resolve"):
+        late = await cases.act(opened.id, action, actor="paul", via="email", now=T0 + 61 * M, case_round=1)
+        assert (late.outcome, late.reason) == ("refused", EARLIER_ROUND)
+        assert late.case.status == "reopened" and late.case.round == 2
+    # Naming the round the case is in, or none (a link made before links named one), acts.
+    now = await cases.act(opened.id, "claim", actor="paul", via="email", now=T0 + 62 * M, case_round=2)
+    assert now.outcome == "done"
+    assert (await cases.act(opened.id, "resolve", actor="paul", via="email", now=T0 + 63 * M)).outcome == "done"
 
 
 def steps(at: datetime) -> list[TimerPlan]:

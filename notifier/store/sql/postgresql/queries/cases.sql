@@ -68,14 +68,15 @@ WHERE (CAST(%(status)s AS TEXT) IS NULL OR status = %(status)s)
 ORDER BY updated_at DESC, id LIMIT %(limit)s
 
 -- name: claim
+-- With a round (an action link names the one it was sent for), only in that round.
 UPDATE cases SET status = 'claimed', claimed_by = %(actor)s, claimed_at = %(now)s, updated_at = %(now)s
-WHERE id = %(id)s AND status IN ('open', 'reopened')
+WHERE id = %(id)s AND status IN ('open', 'reopened') AND (CAST(%(round)s AS integer) IS NULL OR round = %(round)s)
 RETURNING id
 
 -- name: resolve
 UPDATE cases SET status = 'resolved', resolved_by = %(actor)s, resolved_at = %(now)s, note = %(note)s,
     updated_at = %(now)s
-WHERE id = %(id)s AND status <> 'resolved'
+WHERE id = %(id)s AND status <> 'resolved' AND (CAST(%(round)s AS integer) IS NULL OR round = %(round)s)
 RETURNING id
 
 -- name: reopen

@@ -69,14 +69,15 @@ WHERE (CAST(:status AS TEXT) IS NULL OR status = :status)
 ORDER BY updated_at DESC, id LIMIT :limit
 
 -- name: claim
+-- With a round (an action link names the one it was sent for), only in that round.
 UPDATE cases SET status = 'claimed', claimed_by = :actor, claimed_at = :now, updated_at = :now
-WHERE id = :id AND status IN ('open', 'reopened')
+WHERE id = :id AND status IN ('open', 'reopened') AND (:round IS NULL OR round = :round)
 RETURNING id
 
 -- name: resolve
 UPDATE cases SET status = 'resolved', resolved_by = :actor, resolved_at = :now, note = :note,
     updated_at = :now
-WHERE id = :id AND status <> 'resolved'
+WHERE id = :id AND status <> 'resolved' AND (:round IS NULL OR round = :round)
 RETURNING id
 
 -- name: reopen

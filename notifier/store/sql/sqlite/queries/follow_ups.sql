@@ -16,7 +16,7 @@ FROM json_each(:rows) WHERE true
 
 -- name: get
 SELECT f.case_id, f.action, f.actor, f.via, f.at, f.note, c.locale, c.status AS case_status,
-       c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note AS case_note
+       c.round, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note AS case_note
 FROM follow_ups f JOIN cases c ON c.id = f.case_id WHERE f.delivery_id = :delivery_id
 
 -- name: targets
@@ -29,7 +29,7 @@ ORDER BY d.created_at, d.id
 
 -- name: case_of_event
 -- The case an event belongs to, as channels show it.
-SELECT c.id, c.status, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note
+SELECT c.id, c.status, c.round, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note
 FROM case_events ce JOIN cases c ON c.id = ce.case_id WHERE ce.event_id = :event_id
 
 -- name: earlier_unsent
