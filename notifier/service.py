@@ -24,7 +24,7 @@ from notifier.channels import ChannelContext, build_channel
 from notifier.channels.channel_set import ChannelSet
 from notifier.config.errors import ConfigError
 from notifier.config.loader import load_config
-from notifier.config.models import Config
+from notifier.config.models import ChannelConfig, Config
 from notifier.core.events import Event
 from notifier.health import WorkerLiveness
 from notifier.intake import Intake
@@ -113,6 +113,9 @@ class Service:
         self._intake = Intake(lambda: self.store, lambda: self.config, lambda: self.clock())
         self._worker_task: asyncio.Task[None] | None = None
         self.sockets: SlackSockets | None = None
+        #: Channels a reload removed (by name, as last configured): buttons of the alerts they
+        #: posted are still clicked, and the click is answered that the channel is gone.
+        self.removed_channels: dict[str, ChannelConfig] = {}
         self._stop = asyncio.Event()
 
     # ----------------------------------------------------------------- lifecycle
@@ -241,6 +244,8 @@ class Service:
         # From here to the end of the swap there is no await: every request and every send
         # sees either the old configuration whole or the new one whole.
         old = self.channels
+        self.removed_channels = {**{n: c for n, c in self.removed_channels.items() if n not in config.channels},
+                                 **{n: c for n, c in self.config.channels.items() if n not in config.channels}}
         self.config, self.renderer, self.channels = config, renderer, channels
         if self.worker is not None:
             self.worker.reconfigure(config, channels)

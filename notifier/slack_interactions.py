@@ -17,6 +17,14 @@ action runs (:func:`notifier.cases.act`, via ``slack:<user id>``), and its follo
 updates the message in place through the worker like any other delivery. A refused click
 (someone else holds the case, the user is not in the channel's ``allow`` list, the case
 is gone) gets an ephemeral answer that only the clicker sees.
+
+A click on an alert of a channel a reload removed from ``channels.yaml`` acts on nothing:
+acting would change the case unseen (no channel left to update the alert) under rules that
+are no longer written anywhere. The clicker is told the channel is gone and how to act
+instead. Which channel posted the alert is read from the store (the delivery whose ref is
+the clicked message's ``ts``), since alerts posted earlier carry nothing else that names
+it. The signing secrets of removed channels are remembered until the process stops, so
+their clicks are still recognised as Slack's (after a restart they get ``401``).
 """
 
 from __future__ import annotations
@@ -43,6 +51,7 @@ from notifier.core.cases import Action
 from notifier.http_guard import read_body
 from notifier.store.base import StoreUnavailable
 from notifier.store.cases import ActionResult, CaseNotFound
+from notifier.store.follow_ups import FollowUpStore
 
 if TYPE_CHECKING:
     from notifier.channels.slack import Slack
@@ -75,6 +84,8 @@ class Click:
     channel_id: str | None
     channel_name: str | None
     response_url: str | None
+    #: The ``ts`` of the message whose button was clicked (which channel posted it is on record).
+    message_ts: str | None = None
 
 
 def _name(user: Mapping[str, Any]) -> str:
@@ -92,6 +103,11 @@ def clicks(payload: Any) -> list[Click]:
         return []
     channel: dict[str, Any] = payload["channel"] if isinstance(payload.get("channel"), dict) else {}
     url = payload.get("response_url")
+    # The clicked message: ``container.message_ts``, also ``message.ts`` (block_actions payload,
+    # https://docs.slack.dev/reference/interaction-payloads/block_actions-payload).
+    container: dict[str, Any] = payload["container"] if isinstance(payload.get("container"), dict) else {}
+    message: dict[str, Any] = payload["message"] if isinstance(payload.get("message"), dict) else {}
+    ts = container.get("message_ts") or message.get("ts")
     out = []
     for item in payload.get("actions") or []:
         if not isinstance(item, dict) or item.get("action_id") not in ACTION_IDS:
@@ -103,7 +119,8 @@ def clicks(payload: Any) -> list[Click]:
         out.append(Click(case_id, ACTION_IDS[str(item["action_id"])], user_id, _name(user),
                          str(channel.get("id")) if channel.get("id") else None,
                          str(channel.get("name")) if channel.get("name") else None,
-                         url if isinstance(url, str) and url.startswith(("https://", "http://")) else None))
+                         url if isinstance(url, str) and url.startswith(("https://", "http://")) else None,
+                         str(ts) if isinstance(ts, str | int | float) and ts else None))
     return out
 
 
@@ -134,7 +151,10 @@ class Interactions:
             text = body.decode("utf-8")
         except UnicodeDecodeError:
             return []
-        for name, ch in self._slack_channels().items():
+        # Then the channels a reload removed: a click on an alert they posted is Slack's too,
+        # and is answered that the channel is gone (see :meth:`handle`).
+        removed = {n: ch for n, ch in self.service.removed_channels.items() if isinstance(ch, SlackChannel)}
+        for name, ch in (*self._slack_channels().items(), *removed.items()):
             if ch.signing_secret and SignatureVerifier(ch.signing_secret, clock).is_valid(text, timestamp, signature):
                 names.append(name)
         if not names:
@@ -153,6 +173,7 @@ class Interactions:
     def _pick(self, click: Click, candidates: list[str]) -> str:
         """The configured channel the click came from (its Slack channel), else the first candidate."""
         channels = self._slack_channels()
+        candidates = [n for n in candidates if n in channels] or candidates
         for name in candidates:
             where = channels[name].channel if name in channels else None
             if where and where in (click.channel_id, click.channel_name, f"#{click.channel_name}"):
@@ -203,22 +224,47 @@ class Interactions:
         while self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
 
+    async def _posted_by(self, click: Click) -> str | None:
+        """The channel (configured or not) that posted the clicked alert, when the store knows."""
+        if not click.message_ts:
+            return None
+        return await FollowUpStore(self.service.store.connector()).posted_by(click.case_id, click.message_ts)
+
     async def handle(self, click: Click, candidates: list[str]) -> ActionResult | None:
         """Act on one click; tell the clicker alone when it is refused. The result, if it ran."""
-        name = self._pick(click, candidates)
+        service = self.service
+        try:
+            origin = await self._posted_by(click)
+        except StoreUnavailable:
+            origin = None  # the action below meets the outage too, and says so
+        name = origin if origin in candidates else self._pick(click, candidates)
         config = self._slack_channels().get(name)
-        adapter = self._adapter(name)
-        w = words(config.locale if config and config.locale else self.service.config.defaults.locale)
+        adapter = self._adapter(name) or next(filter(None, map(self._adapter, candidates)), None)
+        gone = service.removed_channels.get(origin or name)
+        locale = (config.locale if config else getattr(gone, "locale", None)) or service.config.defaults.locale
+        w = words(locale)
 
         async def tell(text: str) -> None:
             if adapter is not None:
                 await adapter.tell(click.user_id, text, response_url=click.response_url, channel=click.channel_id)
+            elif click.response_url:  # no Slack channel configured any more: answer through the click itself
+                await _respond(click.response_url, text)
 
+        if (origin is not None and origin not in service.config.channels) or (
+                origin is None and name not in service.config.channels):
+            # Its alert came from a channel a reload removed: acting would go unseen (no channel
+            # left to update that alert) under rules no longer written anywhere.
+            where = service.config.defaults.base_url
+            log.info("slack click refused: its channel is no longer configured", user=click.user_id,
+                     channel=origin or name, case=click.case_id)
+            await tell(w.channel_gone.format(
+                channel=_CONTROL.sub("", origin or name).replace("`", "'"), action=click.action, case=click.case_id,
+                page=f" ({where}/console/cases/{click.case_id})" if where else ""))
+            return None
         if config is None or not await self._allowed(config, adapter, click.user_id):
             log.info("slack click refused: user not allowed", user=click.user_id, channel=name)
             await tell(w.not_allowed)
             return None
-        service = self.service
         try:
             result = await act(service.store, service.config, click.case_id, click.action, by=click.user_name,
                                via=f"slack:{click.user_id}", now=service.clock())
@@ -239,6 +285,19 @@ class Interactions:
             else:
                 await tell(w.refused_resolved.format(who=mention(case.resolved_by)))
         return result
+
+
+async def _respond(response_url: str, text: str) -> None:
+    """Show ``text`` to the clicker alone through the click's ``response_url`` (needs no token:
+    https://docs.slack.dev/interactivity/handling-user-interaction#message_responses)."""
+    from slack_sdk.webhook.async_client import AsyncWebhookClient
+
+    hook = AsyncWebhookClient(response_url, retry_handlers=[])
+    hook.proxy = None  # the same as the Slack channels' own client: no proxy from the environment
+    try:
+        await hook.send_dict({"response_type": "ephemeral", "replace_original": False, "text": text})
+    except Exception as exc:  # telling is best effort: nothing was done either way
+        log.warning("could not tell the Slack user", error=type(exc).__name__)
 
 
 class _Clock(Clock):

@@ -50,6 +50,7 @@ class Words:
     not_allowed: str
     unknown_case: str
     unavailable: str
+    channel_gone: str
 
 
 _WORDS = {
@@ -61,6 +62,8 @@ _WORDS = {
         not_allowed="Vous n'êtes pas autorisé·e à agir sur ces demandes depuis Slack.",
         unknown_case="Cette demande n'existe plus.",
         unavailable="⚠️ La base de données est momentanément indisponible : rien n'a changé, réessayez dans un instant.",
+        channel_gone="Cette alerte a été postée par le canal `{channel}`, qui n'est plus configuré dans notifier : "
+                     "rien n'a changé. Agissez depuis la page de la demande{page} ou avec `notifier {action} {case}`.",
     ),
     "en": Words(
         claim="I'm on it", resolve="Resolved", reopen="Reopen",
@@ -70,6 +73,8 @@ _WORDS = {
         not_allowed="You are not allowed to act on these requests from Slack.",
         unknown_case="This request no longer exists.",
         unavailable="⚠️ The database is unavailable for a moment: nothing changed, try again shortly.",
+        channel_gone="This alert was posted by the channel `{channel}`, which is no longer configured in notifier: "
+                     "nothing changed. Act from the case's page{page} or with `notifier {action} {case}`.",
     ),
 }
 

@@ -101,6 +101,11 @@ class FollowUpStore:
         return [StoredTarget(r["id"], r["route"], r["status"], r["ref"], r["thread_ref"], r["priority"],
                              int(r["folded"] or 0), _keywords(r["keywords"]), r["body"]) for r in rows]
 
+    async def posted_by(self, case_id: str, ref: str) -> str | None:
+        """The channel that posted the case's message ``ref`` (``None``: none, or not one alone)."""
+        rows = await self.db.fetch_all(self.q["posted_by"], {"case_id": case_id, "ref": ref})
+        return str(rows[0]["channel"]) if len(rows) == 1 else None
+
     async def case_of_event(self, event_id: str) -> CaseState | None:
         """The case ``event_id`` belongs to, as a channel shows it."""
         r = await self.db.fetch_one(self.q["case_of_event"], {"event_id": event_id})

@@ -27,6 +27,12 @@ LEFT JOIN threads t ON t.channel = d.channel AND t.thread_key = d.thread_key
 WHERE ce.case_id = %(case_id)s AND d.channel = %(channel)s AND d.route NOT IN ('follow-up', 'acknowledge')
 ORDER BY d.created_at, d.id
 
+-- name: posted_by
+-- The channels whose message of the case is ``ref`` (a Slack ts): where a click on its buttons
+-- came from. Two only if two channels' messages got the same ref, which says nothing.
+SELECT DISTINCT d.channel FROM case_events ce JOIN deliveries d ON d.event_id = ce.event_id
+WHERE ce.case_id = %(case_id)s AND d.ref = %(ref)s AND d.route NOT IN ('follow-up', 'acknowledge')
+
 -- name: case_of_event
 -- The case an event belongs to, as channels show it.
 SELECT c.id, c.status, c.round, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note
