@@ -31,7 +31,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.spine import CONFIG, RawClient, event, notifier, start, start_sink, wait_http  # noqa: E402
+from bench.spine import CONFIG, RawClient, event, notifier, start, start_sink, wait_http, wait_workers  # noqa: E402
 from tests.sink import free_port  # noqa: E402
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -69,6 +69,7 @@ async def delivering(n: int) -> None:
         try:
             wait_http(f"http://127.0.0.1:{sink}/_summary")
             wait_http(f"http://127.0.0.1:{port}/healthz")
+            wait_workers(work / "accept.db", api)
             client = RawClient(port, "/v1/events")
             bodies = [orjson.dumps([event(i, "d") for i in range(s, min(n, s + 500))]) for s in range(0, n, 500)]
             before = cpu_seconds(api.pid)

@@ -23,9 +23,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import platform
-import re
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -113,6 +114,37 @@ def wait_http(url: str, timeout: float = 20) -> None:
     raise RuntimeError(f"{url} did not come up")
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes ``pid`` started (every thread's children)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        out += [int(c) for c in (task / "children").read_text().split()]
+    return out
+
+
+def wait_workers(db: Path, serve: subprocess.Popen[bytes], workers: int | None = None,
+                 timeout: float = 60) -> None:
+    """Until every worker process ``serve`` runs beside its API has started: each writes its
+    run file (``<database>.run/<pid>.json``) just before it takes work.
+
+    ``/healthz`` answers as soon as the API listens, a second or more before a worker process
+    has imported everything; and a warm-up event proves nothing, since the API's own worker
+    may deliver it. What the benches measure is notifier running, not a process starting.
+    """
+    from notifier.worker_processes import default_workers
+
+    expected = (workers or default_workers(f"sqlite:///{db}")) - 1
+    run = db.with_name(db.name + ".run")
+    deadline = time.monotonic() + timeout
+    while True:
+        started = [pid for pid in children_of(serve.pid) if (run / f"{pid}.json").exists()]
+        if len(started) >= expected:
+            return
+        if serve.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{len(started)} of {expected} worker processes started")
+        time.sleep(0.05)
+
+
 def sink_stats(port: int) -> list[list[object]]:
     return httpx.get(f"http://127.0.0.1:{port}/_stats", timeout=30).json()  # type: ignore[no-any-return]
 
@@ -193,9 +225,15 @@ async def baseline_pyreqwest(sink_port: int, n: int, conc: int) -> float:
 async def delivery_rate(work: Path, sink_port: int, n: int, tag: str = "r0",
                         config: str = "channels.yaml", processes: int = 1) -> float:
     """Deliveries/s of ``processes`` worker processes (as ``serve --workers`` runs them beside
-    its API) draining ``n`` accepted events, from the first arrival at the sink to the last
-    (a process's start-up, imports included, is not the delivery rate)."""
-    db = f"sqlite:///{work}/deliver-{tag}.db"
+    its API) draining ``n`` accepted events, from the first arrival at the sink to the last.
+
+    A process's start-up (imports included) is not the delivery rate, and processes start a
+    few hundred milliseconds apart: the backlog is held back (due in an hour) until every
+    process has started (its run file written), then made due in 0.3 s, so that all of them
+    start sending at once, as the workers of a running ``serve`` do when a burst arrives.
+    """
+    path = work / f"deliver-{tag}.db"
+    db = f"sqlite:///{path}"
     from notifier.core.events import Event
     from notifier.service import Service
 
@@ -205,14 +243,39 @@ async def delivery_rate(work: Path, sink_port: int, n: int, tag: str = "r0",
         await service.accept([Event.model_validate(event(i, f"e2e{tag}"))
                               for i in range(start_i, min(n, start_i + 500))])
     await service.store.close()
-    procs = [subprocess.Popen(notifier("worker", "--burst", "--no-digests", "--config", str(work / config),
-                                       "--db", db, "--log-level", "warning"),
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(processes)]
-    outs = [(p.communicate(), p.returncode) for p in procs]
-    sent = sum(int(m.group(1)) for (o, _), _ in outs if (m := re.search(r"sent (\d+)", o)))
-    if any(code != 0 for _, code in outs) or sent != n:
-        raise RuntimeError(f"workers: {outs}")
+
+    def due_at(at: float) -> None:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as c, c:
+            c.execute("UPDATE deliveries SET next_attempt_at = ? WHERE status = 'pending'", (at,))
+
+    due_at(time.time() + 3600)
+    before = int(httpx.get(f"http://127.0.0.1:{sink_port}/_summary", timeout=30).json()["requests"])
+    procs = [start(notifier("worker", "--no-digests", "--config", str(work / config), "--db", db,
+                            "--log-level", "warning")) for _ in range(processes)]
+    try:
+        run = path.with_name(path.name + ".run")
+        deadline = time.monotonic() + 60
+        while not all((run / f"{p.pid}.json").exists() for p in procs):
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                raise RuntimeError("the worker processes did not start")
+            time.sleep(0.05)
+        due_at(time.time() + 0.3)
+        deadline = time.monotonic() + 300
+        # The sink's count, not its list: 10,000 entries fetched every 200 ms would take a share
+        # of the cores from the workers being measured.
+        while (got := int(httpx.get(f"http://127.0.0.1:{sink_port}/_summary", timeout=30).json()["requests"])
+               - before) < n:
+            if any(p.poll() is not None for p in procs) or time.monotonic() > deadline:
+                raise RuntimeError(f"{got} of {n} delivered")
+            time.sleep(0.2)
+    finally:
+        for p in procs:
+            p.terminate()
+        for p in procs:
+            p.wait(60)
     times = sorted(float(at) for _, at, eid in sink_stats(sink_port) if str(eid).startswith(f"e2e{tag}-"))
+    if len(times) != n:
+        raise RuntimeError(f"{len(times)} deliveries of {n} events")
     return (len(times) - 1) / (times[-1] - times[0])
 
 
@@ -224,8 +287,8 @@ async def latency(work: Path, sink_port: int, rate: float, seconds: float,
                          "--log-level", "warning", *(["--workers", str(workers)] if workers else [])))
     try:
         wait_http(f"http://127.0.0.1:{port}/healthz")
-        # The steady state, not the start: the worker processes beside the API have started
-        # once a first event reached the sink.
+        wait_workers(work / "latency.db", api, workers)
+        # The steady state, not the start: a first event has been delivered.
         warm = event(0, "latwarm")
         before = len(sink_stats(sink_port))
         httpx.post(f"http://127.0.0.1:{port}/v1/events", json=warm, timeout=10).raise_for_status()
