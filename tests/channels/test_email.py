@@ -10,6 +10,7 @@ import ssl
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from email import message_from_bytes, policy
+from email.header import decode_header, make_header
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
@@ -488,6 +489,42 @@ async def test_samples(smtp_server: Start, mailbox: Mailbox) -> None:
                 path.write_bytes(data)
             else:
                 assert path.read_bytes() == data, f"{name} is out of date: run with NOTIFIER_WRITE_SAMPLES=1"
+
+
+async def test_text_mostly_not_ascii_travels_as_base64_and_reads_back_whole(smtp_server: Start,
+                                                                            mailbox: Mailbox) -> None:
+    """A transcript of emoji: both parts go base64 (a third of quoted-printable's size, and
+    encoded in C); the French mail of every day stays quoted-printable, readable raw."""
+    port = await smtp_server()
+    chat = "👨‍👩‍👧🇫🇷" * 2000
+    assert (await channel(port).send(outbound(consenting(transcript=[{"role": "user", "text": chat}])))).ok
+    assert (await channel(port).send(outbound(consenting()))).ok
+    emoji, french = mailbox.received
+    for mail, encoding in ((emoji, "base64"), (french, "quoted-printable")):
+        for subtype in ("plain", "html"):
+            body = mail.message.get_body(preferencelist=(subtype,))
+            assert body is not None and body["Content-Transfer-Encoding"] == encoding
+    assert chat in emoji.part("plain") and chat in emoji.part("html")
+    assert "Bonjour, ma commande n'est jamais arrivée." in french.part("plain")
+
+
+async def test_long_name_is_cut_in_the_reply_to_and_whole_in_the_body(smtp_server: Start,
+                                                                       mailbox: Mailbox) -> None:
+    """A visitor's 200-character name: the Reply-To shows its start (whole flags, an ellipsis),
+    the body all of it, and pressing Reply still reaches the visitor."""
+    port = await smtp_server()
+    name = "Marie 🇫🇷" + "🇫🇷" * 96  # 200 characters, flags of two each
+    user = {"name": name, "email": "marie@example.com", "consent": True}
+    result = await channel(port).send(outbound(event(user=user, priority=None)))
+    assert result.ok, result.reason
+    mail = mailbox.received[-1]
+    assert mail.message["Reply-To"].addresses[0].addr_spec == "marie@example.com"
+    # Decoded as RFC 2047 says a client does (the encoded words joined without the folding's
+    # spaces; Python's newer header parser keeps those spaces in a display name).
+    raw = message_from_bytes(mail.raw, policy=policy.compat32)["Reply-To"]
+    shown = str(make_header(decode_header(raw))).removesuffix(" <marie@example.com>")
+    assert shown.startswith("Marie 🇫🇷🇫🇷") and shown.endswith("🇫🇷…") and len(shown) <= 64
+    assert f"Nom : {name}" in mail.part("plain")
 
 
 @pytest.mark.parametrize(("typed", "reply_to", "shown"), [
