@@ -37,16 +37,36 @@ from notifier.config.auth import SCOPES, TokenConfig
 __all__ = [
     "ENV_TOKEN",
     "MAX_SKEW",
+    "MIN_ENV_TOKEN",
     "Authenticator",
     "Principal",
     "hash_token",
     "new_token",
     "sign_body",
     "signature_problem",
+    "weak_env_token",
 ]
 
 ENV_TOKEN = "NOTIFIER_API_TOKEN"
+#: The shortest ``NOTIFIER_API_TOKEN`` that ``check`` and ``serve`` accept: it opens every scope and every site.
+MIN_ENV_TOKEN = 24
 MAX_SKEW = 300  # seconds: how old (or how far in the future) a signed body may be
+
+
+def weak_env_token(token: str | None) -> str | None:
+    """Why ``token`` (the value of ``NOTIFIER_API_TOKEN``) is too weak to guard the API — a
+    placeholder left in an environment file, a word — or ``None`` (unset, or long enough).
+
+    >>> weak_env_token("change-me").split(":")[0]
+    'NOTIFIER_API_TOKEN is only 9 characters, and opens every scope and every site'
+    >>> weak_env_token(new_token()) is None and weak_env_token("") is None
+    True
+    """
+    if not token or len(token) >= MIN_ENV_TOKEN:
+        return None
+    return (f"{ENV_TOKEN} is only {len(token)} characters, and opens every scope and every site: "
+            f"anyone could guess it. Set it to a token from `notifier token new` "
+            f"({MIN_ENV_TOKEN} characters or more), or unset it and use auth.tokens")
 
 
 def new_token() -> str:

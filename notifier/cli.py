@@ -44,7 +44,7 @@ __all__ = ["main"]
 
 def _cmd_serve(args: argparse.Namespace) -> int:
     from notifier.api import create_app
-    from notifier.auth import ENV_TOKEN
+    from notifier.auth import ENV_TOKEN, weak_env_token
     from notifier.auth_cli import exposure_refusal, exposure_warning
     from notifier.console.session import ENV_SECRET as CONSOLE_SECRET
     from notifier.http_guard import Limits
@@ -53,6 +53,10 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from notifier.startup import PortUnavailable, bind, capture_allowed, capture_problems, summary
 
     configure_logging(args.log_level)
+    # The rule `check` applies: a guessable full-access token never guards a running API.
+    if weak := weak_env_token(os.environ.get(ENV_TOKEN)):
+        print(f"error: {weak}", file=sys.stderr)
+        return 2
     capture = capture_allowed(args.host, args.dev)
     from notifier.worker_processes import default_workers
 
@@ -242,7 +246,7 @@ ENVIRONMENT = """\
 environment:
   NOTIFIER_CONFIG          channels.yaml to read (default ./channels.yaml)
   NOTIFIER_DB              store URL (default sqlite:///notifier.db; postgresql://… for several processes)
-  NOTIFIER_API_TOKEN       bearer token the HTTP API requires (unset: no token asked)
+  NOTIFIER_API_TOKEN       bearer token the HTTP API requires, 24+ characters (unset: no token asked)
   NOTIFIER_INBOX           directory of the capture inbox (default ./notifier-inbox)
   NOTIFIER_LOG_FORMAT      console or json (default: console on a terminal, json otherwise)
   NOTIFIER_LINK_SECRET     signs the action links of alerts (32+ characters, the same for every process)

@@ -23,23 +23,6 @@ from notifier.service import default_config_path, needs_inbox
 __all__ = ["add_commands"]
 
 
-#: The shortest NOTIFIER_API_TOKEN `check` accepts: it opens every scope and every site.
-MIN_ENV_TOKEN = 24
-
-
-def _weak_env_token() -> str | None:
-    """Why ``NOTIFIER_API_TOKEN`` is too weak to guard the API (a placeholder left in an
-    environment file, a word), or ``None``."""
-    from notifier.auth import ENV_TOKEN
-
-    token = os.environ.get(ENV_TOKEN, "")
-    if not token or len(token) >= MIN_ENV_TOKEN:
-        return None
-    return (f"{ENV_TOKEN} is only {len(token)} characters, and opens every scope and every site: "
-            f"anyone could guess it. Set it to a token from `notifier token new` "
-            f"({MIN_ENV_TOKEN} characters or more), or unset it and use auth.tokens")
-
-
 def _cmd_check(args: argparse.Namespace) -> int:
     from notifier.service import checked_renderer
 
@@ -56,7 +39,9 @@ def _cmd_check(args: argparse.Namespace) -> int:
         return 1
     for unused in renderer.unused_overrides():
         print(f"warning: {unused}", file=sys.stderr)
-    weak = _weak_env_token()
+    from notifier.auth import ENV_TOKEN, weak_env_token
+
+    weak = weak_env_token(os.environ.get(ENV_TOKEN))
     if weak:
         print(f"error: {weak}", file=sys.stderr)
         return 1

@@ -159,11 +159,11 @@ async def test_signed_bodies(client: httpx.AsyncClient) -> None:
 
 async def test_env_token_is_full_access_beside_config_tokens(make_service: ServiceFactory, sink: Sink,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NOTIFIER_API_TOKEN", "env-token-0123456789")
+    monkeypatch.setenv("NOTIFIER_API_TOKEN", "env-token-0123456789abcdefgh")
     service = await make_service(webhook_config(sink.url) + auth_section())
     app = create_app(service, manage=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
-        env = bearer("env-token-0123456789")
+        env = bearer("env-token-0123456789abcdefgh")
         assert (await c.post("/v1/events", json=ev("b.example", id="x"), headers=env)).status_code == 202
         assert (await c.get("/v1/events/x", headers=env)).status_code == 200
         assert (await c.get("/v1/events/x", headers=bearer(READ_ALL))).status_code == 200

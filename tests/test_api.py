@@ -171,13 +171,13 @@ async def test_batch_over_1000_is_413(client: httpx.AsyncClient) -> None:
 
 
 async def test_token_required_when_set(service: Service, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("NOTIFIER_API_TOKEN", "s3cret-token")
+    monkeypatch.setenv("NOTIFIER_API_TOKEN", "s3cret-token-0123456789abcd")
     app = create_app(service, manage=False)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
         assert (await c.post("/v1/events", json=ev())).status_code == 401
         bad = await c.post("/v1/events", json=ev(), headers={"Authorization": "Bearer nope"})
         assert bad.status_code == 401
-        ok = await c.post("/v1/events", json=ev(), headers={"Authorization": "Bearer s3cret-token"})
+        ok = await c.post("/v1/events", json=ev(), headers={"Authorization": "Bearer s3cret-token-0123456789abcd"})
         assert ok.status_code == 202
         assert (await c.get("/healthz")).status_code == 200
 

@@ -148,7 +148,7 @@ def test_check_refuses_email_without_smtp_unless_dev(workdir: Path, capsys: pyte
 def test_serve_on_every_interface_refuses_the_capture_inbox(workdir: Path) -> None:
     (workdir / "channels.yaml").write_text(NO_SMTP, encoding="utf-8")
     proc = _notifier("serve", "--host", "0.0.0.0", "--port", "0", cwd=workdir,
-                     env={"NOTIFIER_API_TOKEN": "t0ken-for-the-test"})
+                     env={"NOTIFIER_API_TOKEN": "t0ken-for-the-test-0123456789"})
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 1
     assert "'support-email': no SMTP server" in err
@@ -171,7 +171,7 @@ def test_a_busy_port_is_reported_before_anything_starts(workdir: Path) -> None:
 def test_serve_prints_where_each_channel_really_delivers(workdir: Path) -> None:
     (workdir / "channels.yaml").write_text(REAL_SMTP, encoding="utf-8")
     proc = _notifier("serve", "--port", "0", "--workers", "2", cwd=workdir,
-                     env={"NOTIFIER_API_TOKEN": "t0ken-for-the-test"})
+                     env={"NOTIFIER_API_TOKEN": "t0ken-for-the-test-0123456789"})
     try:
         lines = _lines_until(proc, "notifier listening on")
     finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -30,6 +31,24 @@ def test_serve_refuses_a_public_host_without_any_token(tmp_path: Path, sink: Sin
     assert run.returncode == 2, run.stderr
     assert err[-1].startswith("refusing to listen on 0.0.0.0 without any API token")
     assert "--insecure" in err[-1] and "NOTIFIER_API_TOKEN" in err[-1]
+
+
+def test_serve_refuses_a_guessable_env_token_as_check_does(tmp_path: Path, sink: Sink) -> None:
+    # The placeholder of notifier.env.example left in place: `check` refused it, but a unit
+    # started without `check` served the whole API behind it. Now `serve` stops first.
+    (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
+    env = {**os.environ, "NOTIFIER_API_TOKEN": "change-me"}
+    with socket.socket() as busy:  # were the token accepted, serve would get as far as the port
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        run = subprocess.run([sys.executable, "-m", "notifier.cli", "serve", "--port", str(busy.getsockname()[1]),
+                              "--config", str(tmp_path / "channels.yaml"), "--db", f"sqlite:///{tmp_path}/n.db"],
+                             capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "error: NOTIFIER_API_TOKEN is only 9 characters, and opens every scope and every site: anyone could guess "
+        "it. Set it to a token from `notifier token new` (24 characters or more), or unset it and use auth.tokens"]
+    assert not (tmp_path / "n.db").exists()  # stopped before opening anything
 
 
 @pytest.mark.parametrize(("host", "tokens", "env", "insecure", "refused"), [
