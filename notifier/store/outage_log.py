@@ -12,12 +12,21 @@ lines per ``every``.
 Neither the standard library nor structlog folds repeated lines, and neither could tell
 when the store answers again: that is what the callers report with :meth:`answered`.
 
+While an outage is known, a call need not wait the store's whole timeout for a
+connection that will not come: :meth:`patience` says how long to wait now. The first
+call of an outage waits the whole timeout (nothing is known yet); the next ones wait
+:data:`KNOWN_OUTAGE_WAIT` and keep trying, so the first after the store returns goes through.
+
 >>> from notifier.store.base import StoreUnavailable
 >>> now = [0.0]
 >>> outage = OutageLog(every=10, clock=lambda: now[0])
 >>> outage.failed(StoreUnavailable("disk full"), path="/v1/events")   # written
 >>> now[0] = 1.0; outage.failed(StoreUnavailable("disk full"))        # counted
+>>> outage.patience(10.0)                                             # known: wait a moment
+0.5
 >>> now[0] = 2.0; outage.answered()                                   # "store available again"
+>>> outage.patience(10.0)
+10.0
 """
 
 from __future__ import annotations
@@ -31,10 +40,19 @@ import structlog
 if TYPE_CHECKING:  # notifier.store.base holds one per store
     from notifier.store.base import StoreUnavailable
 
-__all__ = ["FOLD_EVERY", "OutageLog"]
+__all__ = ["FOLD_EVERY", "KNOWN_OUTAGE_WAIT", "OutageLog"]
 
 #: At most one "store unavailable" line per this many seconds while an outage lasts.
 FOLD_EVERY = 10.0
+
+#: How long a call waits for the store while an outage is known (see :meth:`OutageLog.patience`).
+#: A pool hands over a ready connection in microseconds and a server that answers gives a
+#: new one in milliseconds (tens on a loaded machine), so the first call after the store
+#: returns still goes through. While it is down, half a second means a chatbot's HTTP
+#: client (timeouts of a few seconds are common) gets the 503 and its ``Retry-After``
+#: instead of timing out, and a request holds one of the API's capped connections for
+#: about a second at most, so ``/healthz`` and everyone else are still answered.
+KNOWN_OUTAGE_WAIT = 0.5
 
 _log = structlog.get_logger("notifier.store")
 
@@ -56,6 +74,10 @@ class OutageLog:
     def down(self) -> bool:
         """Whether the last call to the store failed."""
         return self._since is not None
+
+    def patience(self, timeout: float) -> float:
+        """How long a call may wait for the store now: ``timeout``, or less while an outage is known."""
+        return timeout if self._since is None else min(timeout, KNOWN_OUTAGE_WAIT)
 
     def failed(self, exc: StoreUnavailable, **context: Any) -> None:
         """A call met ``exc``: write it if no line was written in the last ``every`` seconds."""

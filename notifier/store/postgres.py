@@ -10,17 +10,15 @@ round trip and no explicit transaction. Connection problems surface as
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
 from psycopg.rows import TupleRow
 from psycopg.types.json import Jsonb
-from psycopg_pool import AsyncConnectionPool, PoolTimeout
 
 import notifier.store.postgres_queries as q
 from notifier.core.dedup import DedupState
@@ -46,6 +44,7 @@ from notifier.store.connector import Connector
 from notifier.store.partition import Partition
 from notifier.store.postgres_connector import PostgresConnector
 from notifier.store.postgres_digest import PostgresDigestQueries
+from notifier.store.postgres_pool import Connections, connect, first_line
 
 __all__ = ["PostgresStore"]
 
@@ -117,68 +116,19 @@ class PostgresStore(PostgresDigestQueries, Store):
 
     def __init__(self, url: str, *, pool_size: int = 4, timeout: float = 10.0) -> None:
         self.url = url
-        self._pool_size = pool_size
         self._timeout = timeout
-        self._pool: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]] | None = None
+        # Short waits while an outage is known, a fresh pool once the server is back (postgres_pool).
+        self._connections = Connections(url, size=pool_size, timeout=timeout, outage=self.outage)
+        self._opened = False
         self._listener: psycopg.AsyncConnection[TupleRow] | None = None
-        self._renewing = asyncio.Lock()
 
     # ----------------------------------------------------------------- connections
-    async def _connect(self) -> psycopg.AsyncConnection[TupleRow]:
-        try:
-            return await psycopg.AsyncConnection.connect(
-                self.url, autocommit=True, connect_timeout=max(1, int(self._timeout)))
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"cannot connect to PostgreSQL: {_first_line(exc)}") from exc
-
-    @asynccontextmanager
-    async def _conn(self) -> AsyncIterator[psycopg.AsyncConnection[TupleRow]]:
+    def _conn(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[TupleRow]]:
         """A pooled connection (autocommit); database outages become ``StoreUnavailable``."""
-        if self._pool is None:
-            raise StoreUnavailable("the store is not open")
-        try:
-            pool = self._pool
-            try:
-                conn = await pool.getconn()
-            except PoolTimeout:
-                pool = await self._renew_pool(pool)
-                conn = await pool.getconn()
-            try:
-                async with conn:  # as pool.connection(): rolls back on error, stays open
-                    yield conn
-            finally:
-                await pool.putconn(conn)
-        except PoolTimeout as exc:
-            raise StoreUnavailable(f"no connection to PostgreSQL: {exc}") from exc
-        except psycopg.OperationalError as exc:
-            raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+        return self._connections.connection()
 
-    def _new_pool(self) -> AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]:
-        return AsyncConnectionPool(
-            self.url, min_size=1, max_size=self._pool_size, open=False, timeout=self._timeout,
-            kwargs={"autocommit": True}, check=AsyncConnectionPool.check_connection,
-            name="notifier",
-        )
-
-    async def _renew_pool(
-        self, stale: AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]],
-    ) -> AsyncConnectionPool[psycopg.AsyncConnection[TupleRow]]:
-        """A fresh pool once the server answers again (``StoreUnavailable`` while it does not).
-
-        After an outage the pool retries with a backoff that doubles up to minutes, so it
-        can lag far behind a server that is back: replacing it resumes work at once.
-        """
-        async with self._renewing:
-            if self._pool is not stale and self._pool is not None:
-                return self._pool  # another task renewed it meanwhile
-            probe = await self._connect()
-            await probe.close()
-            fresh = self._new_pool()
-            await fresh.open(wait=False)
-            self._pool = fresh
-        # Waiting clients of the old pool fail (and retry); connections in use close when returned.
-        await stale.close(timeout=0)
-        return fresh
+    async def _connect(self) -> psycopg.AsyncConnection[TupleRow]:
+        return await connect(self.url, self._timeout)
 
     async def _fetch(self, sql: str, params: Any = None) -> list[TupleRow]:
         async with self._conn() as conn:
@@ -187,7 +137,7 @@ class PostgresStore(PostgresDigestQueries, Store):
 
     # ----------------------------------------------------------------- lifecycle
     async def open(self) -> None:
-        if self._pool is not None:
+        if self._opened:
             return
         version = await self.schema_version()
         latest = migrations("postgresql")[-1][0]
@@ -199,22 +149,16 @@ class PostgresStore(PostgresDigestQueries, Store):
                 f"the database has schema version {version}, this notifier knows {latest}: "
                 "run `notifier db upgrade`"
             )
-        pool = self._new_pool()
-        try:
-            await pool.open(wait=True, timeout=self._timeout)
-        except PoolTimeout as exc:
-            await pool.close()
-            raise StoreUnavailable(f"no connection to PostgreSQL: {exc}") from exc
-        self._pool = pool
+        await self._connections.open()
+        self._opened = True
 
     async def close(self) -> None:
         if self._listener is not None:
             with contextlib.suppress(psycopg.Error):
                 await self._listener.close()
             self._listener = None
-        if self._pool is not None:
-            await self._pool.close()
-            self._pool = None
+        await self._connections.close()
+        self._opened = False
 
     async def schema_version(self) -> int:
         async with await self._connect() as conn:
@@ -239,7 +183,7 @@ class PostgresStore(PostgresDigestQueries, Store):
                                 "INSERT INTO schema_migrations (version) VALUES (%s)", (version,))
                             applied.append(version)
             except psycopg.OperationalError as exc:
-                raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+                raise StoreUnavailable(f"PostgreSQL is unavailable: {first_line(exc)}") from exc
         return applied
 
     def connector(self) -> Connector:
@@ -264,7 +208,7 @@ class PostgresStore(PostgresDigestQueries, Store):
             await listener.execute(f"LISTEN {CHANNEL}")
         except psycopg.OperationalError as exc:
             await listener.close()
-            raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {first_line(exc)}") from exc
         self._listener = listener
         return True
 
@@ -289,7 +233,7 @@ class PostgresStore(PostgresDigestQueries, Store):
             self._listener = None
             with contextlib.suppress(psycopg.Error):
                 await listener.close()
-            raise StoreUnavailable(f"PostgreSQL is unavailable: {_first_line(exc)}") from exc
+            raise StoreUnavailable(f"PostgreSQL is unavailable: {first_line(exc)}") from exc
 
     # ----------------------------------------------------------------- worker
     async def claim(self, worker: str, now: datetime, lease: timedelta, limit: int,
@@ -467,6 +411,3 @@ async def _version(conn: psycopg.AsyncConnection[TupleRow]) -> int:
     row = await cur.fetchone()
     return int(row[0]) if row else 0
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]
