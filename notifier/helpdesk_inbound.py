@@ -107,7 +107,9 @@ class ReplayGuard:
 
 def _zendesk_time(value: str) -> float | None:
     """Zendesk's timestamps are ISO 8601 (``2021-07-25T10:00:00Z``); seconds are taken too."""
-    if value.isdigit():
+    # ASCII digits only: a header is read as latin-1, and str.isdigit() also takes '²' or '¹',
+    # which float() refuses.
+    if value.isascii() and value.isdigit():
         return float(value)
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))

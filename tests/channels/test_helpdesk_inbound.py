@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
+import uvicorn
 
 from notifier.api import create_app
 from notifier.auth import hash_token
@@ -188,3 +190,32 @@ async def test_the_ticket_finds_its_case_on_postgresql(make_service: ServiceFact
         r = await client.post("/v1/inbound/zendesk/zendesk", content=body, headers=headers)
         assert r.status_code == 200 and r.json()["outcome"] == "done"
         assert (await case(client, case_id))["resolved_by"] == "Léa"
+
+
+@pytest.fixture
+async def served(service: Service) -> AsyncIterator[str]:
+    """The API on a loopback port (uvicorn): what a helpdesk, or anyone on the internet, reaches."""
+    server = uvicorn.Server(uvicorn.Config(create_app(service, manage=False), host="127.0.0.1", port=0,
+                                           lifespan="on", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(600):
+        if server.started or task.done():
+            break
+        await asyncio.sleep(0.05)
+    assert server.started
+    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+    server.should_exit = True
+    await asyncio.wait_for(task, 30)
+
+
+async def test_a_timestamp_of_unicode_digits_is_refused_not_a_crash(served: str) -> None:
+    # Headers are read as latin-1: the byte 0xB2 is '²', which str.isdigit() takes for a digit
+    # and float() does not. Anyone on the internet can send it, before any signature is checked.
+    body, headers = zendesk_webhook(ZENDESK_SECRET, {"ticket_id": "1", "status": "solved"})
+    async with httpx.AsyncClient(base_url=served) as raw:
+        for stamp in (b"\xb2", b"1\xb9\xb2", b"\xbd"):
+            sent = {**headers, "X-Zendesk-Webhook-Signature-Timestamp": stamp}
+            r = await raw.post("/v1/inbound/zendesk/zendesk", content=body, headers=sent)  # type: ignore[arg-type]
+            assert r.status_code == 401, (stamp, r.text)
+            assert "timestamp" in r.json()["error"]
+
