@@ -86,21 +86,25 @@ def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
 class ReplayGuard:
     """The signatures accepted in the last :data:`MAX_SKEW` seconds: each is accepted once.
 
+    Signatures are kept as the bytes they decode to, not as sent: base64 has several
+    spellings of the same bytes (the spare bits of the last character are ignored by
+    decoders), and each would otherwise pass for a new request.
+
     Per process: a replay sent to another process of a scaled-out deployment is caught by
     the timestamp window only, and changes nothing anyway (resolving is idempotent).
     """
 
     def __init__(self, limit: int = 10_000) -> None:
         self.limit = limit
-        self._seen: OrderedDict[str, float] = OrderedDict()
+        self._seen: OrderedDict[bytes, float] = OrderedDict()
 
-    def seen(self, signature: str, now: float) -> bool:
+    def seen(self, signature: bytes, now: float) -> bool:
         """Whether ``signature`` was already accepted (and acted upon) recently."""
         while self._seen and (next(iter(self._seen.values())) < now - 2 * MAX_SKEW or len(self._seen) > self.limit):
             self._seen.popitem(last=False)
         return signature in self._seen
 
-    def remember(self, signature: str, now: float) -> None:
+    def remember(self, signature: bytes, now: float) -> None:
         """Remember ``signature`` once its request was handled: a failed one may come again."""
         self._seen[signature] = now
 
@@ -134,7 +138,7 @@ def zendesk_problem(secret: str, headers: Any, body: bytes, now: float, guard: R
     expected = base64.b64decode(zendesk_signature(secret, timestamp, body))
     if not hmac.compare_digest(given, expected):
         return "the signature does not match"
-    if guard.seen(signature, now):
+    if guard.seen(given, now):
         return "this signed request was already received (a replay)"
     return None
 
@@ -204,7 +208,7 @@ def helpdesk_router(get_service: Any) -> APIRouter:
         except CaseNotFound:
             return _json({"outcome": "ignored", "reason": "the case no longer exists"})
         if kind == "zendesk":  # handled: the same signed request again is a replay
-            guard.remember(request.headers["x-zendesk-webhook-signature"], now)
+            guard.remember(base64.b64decode(request.headers["x-zendesk-webhook-signature"]), now)
         return _json({"outcome": result.outcome, "case": result.case.to_json()})
 
     return router

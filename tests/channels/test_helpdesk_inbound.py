@@ -219,3 +219,27 @@ async def test_a_timestamp_of_unicode_digits_is_refused_not_a_crash(served: str)
             assert r.status_code == 401, (stamp, r.text)
             assert "timestamp" in r.json()["error"]
 
+
+async def test_a_replay_with_the_signature_spelled_otherwise_is_still_a_replay(
+        service: Service, served: str, zendesk: FakeZendesk) -> None:
+    async with httpx.AsyncClient(base_url=served, headers=ADMIN_HEADERS) as api:
+        case_id = await ticketed_case(service, api, "shop.example.com")
+    body, headers = zendesk_webhook(ZENDESK_SECRET, {"ticket_id": str(zendesk.tickets[0]["id"]), "status": "solved",
+                                                     "agent": "Léa"})
+    signature = headers["X-Zendesk-Webhook-Signature"]
+    # A 32-byte HMAC is 43 base64 characters and '=': the last one carries two spare bits that
+    # decoders ignore, so one captured signature has four spellings of the same bytes.
+    last = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".index(signature[-2])
+    respelled = [signature[:-2] + "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"[last ^ bit] + "="
+                 for bit in (1, 2, 3)]
+    async with httpx.AsyncClient(base_url=served) as hook:
+        first = await hook.post("/v1/inbound/zendesk/zendesk", content=body, headers=headers)
+        assert first.status_code == 200 and first.json()["outcome"] == "done"
+        async with httpx.AsyncClient(base_url=served, headers=ADMIN_HEADERS) as api:  # an agent reopens the case
+            assert (await api.post(f"/v1/cases/{case_id}/reopen")).status_code == 200
+        for other in respelled:
+            r = await hook.post("/v1/inbound/zendesk/zendesk", content=body,
+                                headers={**headers, "X-Zendesk-Webhook-Signature": other})
+            assert r.status_code == 401 and "replay" in r.json()["error"], other
+    async with httpx.AsyncClient(base_url=served, headers=ADMIN_HEADERS) as api:
+        assert (await case(api, case_id))["status"] == "reopened"  # as the agent left it
