@@ -31,8 +31,10 @@ class McpEndpoint:
         self._task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        from notifier.mcp_server import serve_http
+
         manager = self._manager or await self._start()
-        await manager.handle_request(scope, receive, send)
+        await serve_http(manager, scope, receive, send)
 
     async def _start(self) -> Any:
         async with self._lock:

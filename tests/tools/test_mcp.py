@@ -130,3 +130,43 @@ async def test_http_needs_a_token_that_may_post_events(served: str, token: str |
     async with httpx.AsyncClient(base_url=served) as raw:
         answer = await raw.post("/mcp", json=body, headers=headers)
     assert answer.status_code == status
+
+
+_HEADERS = {"Accept": "application/json, text/event-stream", "Content-Type": "application/json",
+            "Authorization": f"Bearer {BOT}"}
+
+
+async def test_http_a_body_over_the_api_limit_is_refused_before_it_is_read(served: str) -> None:
+    # A client that declares 2 GB (and may trickle it for as long as the server waits) is
+    # answered at once, as POST /v1/events answers it, not after the body was buffered whole.
+    host, port = served.removeprefix("http://").split(":")
+    reader, writer = await asyncio.open_connection(host, int(port))
+    head = (f"POST /mcp HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {BOT}\r\n"
+            "Accept: application/json, text/event-stream\r\nContent-Type: application/json\r\n"
+            "Content-Length: 2000000000\r\n\r\n")
+    writer.write(head.encode() + b'{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {')
+    await writer.drain()
+    try:
+        status_line = await asyncio.wait_for(reader.readline(), 30)
+    finally:
+        writer.close()
+    assert status_line.split()[1] == b"413"
+
+async def test_http_what_is_not_one_request_is_refused_with_invalid_request(served: str) -> None:
+    call = {"jsonrpc": "2.0", "method": "tools/call", "params": {"name": "send_support_email", "arguments": ARGS}}
+    async with httpx.AsyncClient(base_url=served, timeout=60) as raw:
+        # MCP removed JSON-RPC batches in its 2025-06-18 revision
+        # (https://modelcontextprotocol.io/specification/2025-06-18/changelog): say so.
+        batch = await raw.post("/mcp", json=[{**call, "id": 1}, {**call, "id": 2}], headers=_HEADERS)
+        assert batch.status_code == 400
+        assert batch.json()["error"]["code"] == -32600 and "batch" in batch.json()["error"]["message"]
+        # "Requests MUST include a string or integer ID. Unlike base JSON-RPC, the ID MUST NOT be
+        # null" (https://modelcontextprotocol.io/specification/2024-11-05/basic/messages). Such a
+        # call was taken for a notification: 202, no answer, and the user's request went nowhere.
+        for wrong in (None, 1.5, {"n": 1}, [1], True):
+            r = await raw.post("/mcp", json={**call, "id": wrong}, headers=_HEADERS)
+            assert r.status_code == 400, (wrong, r.status_code, r.text)
+            error = r.json()["error"]
+            assert error["code"] == -32600 and "id" in error["message"], wrong
+        api = {"Authorization": f"Bearer {READER}"}
+        assert (await raw.get("/v1/deliveries", headers=api)).json()["deliveries"] == []
