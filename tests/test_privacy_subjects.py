@@ -287,3 +287,25 @@ async def test_a_configured_audit_salt_stays_out_of_the_database(make_service: S
     assert await svc.store.connector().fetch_all("SELECT * FROM privacy_salt") == []
     (record,) = await SubjectStore(svc.store.connector()).erasures(digest=report["subject"]["digest"])
     assert record["erased_by"] == "dpo"
+
+
+@pytest.mark.parametrize(("typed", "asked"), [
+    ("Élodie.Durand@exemple.fr", "élodie.durand@exemple.fr"),   # an accented capital: not ASCII, so no LIKE folds it
+    ("Élodie.Durand@exemple.fr", "Élodie.Durand@exemple.fr"),   # even spelled as she typed it
+    ("jürgen.straße@exemple.de", "Jürgen.Straße@exemple.de"),   # ß casefolds to ss, which the stored text lacks
+])
+async def test_an_address_with_letters_beyond_ascii_is_found_and_erased(
+        client: httpx.AsyncClient, service: Service, typed: str, asked: str) -> None:
+    r = await client.post("/v1/events", headers=bearer(ADMIN), json={
+        "id": "u1", "kind": "support_request", "site": "shop.example", "conversation_id": "conv-u",
+        "message": "Rappelez-moi svp", "user": {"name": "Élodie", "email": typed, "consent": True}})
+    assert r.status_code == 202, r.text
+    found = (await client.get("/v1/privacy/subjects", params={"email": asked}, headers=bearer(ADMIN))).json()
+    assert [e["id"] for e in found["events"]] == ["u1"]
+    r = await client.delete("/v1/privacy/subjects", params={"email": asked}, headers=bearer(ADMIN))
+    assert r.json()["counts"]["events_anonymised"] == 1
+    stored = await service.store.get_event("u1")
+    assert stored is not None and typed.casefold() not in stored[0].model_dump_json().casefold()
+    # Jeanne, a bystander at another address, keeps her data.
+    kept = (await client.get("/v1/privacy/subjects", params={"email": EMAIL}, headers=bearer(ADMIN))).json()
+    assert [e["id"] for e in kept["events"]] == ["j1", "j2", "o1"]

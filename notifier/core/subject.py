@@ -40,6 +40,7 @@ SubjectKind = Literal["email", "conversation"]
 #: OpenAPI pattern and this check accept exactly the same strings.
 EMAIL_PATTERN = r"^[^@ \t\r\n]+@[^@ \t\r\n]+\.[^@ \t\r\n]+$"
 _EMAIL = re.compile(EMAIL_PATTERN)
+_ASCII_RUN = re.compile(r"[\x00-\x7f]+")
 
 
 class SubjectError(ValueError):
@@ -96,8 +97,17 @@ class Subject:
         """
         if self.kind != "email":
             return ()
-        encoded = self.value.replace("@", "%40")
-        return (self.value, encoded)
+        if self.value.isascii():
+            return (self.value, self.value.replace("@", "%40"))
+        # Databases compare ASCII letters alone without regard to case (SQLite's LIKE, ILIKE under
+        # PostgreSQL's C locale), and casefolding changes more than case (ß is ss): a stored
+        # 'Élodie@…' or 'straße@…' holds neither the folded address nor its folded letters.
+        # The domain narrows instead (its longest ASCII run, should it have other letters).
+        domain = self.value.rpartition("@")[2]
+        if domain.isascii():
+            return ("@" + domain, "%40" + domain)
+        piece = max(_ASCII_RUN.findall(domain), key=len, default="")
+        return (piece, piece)
 
     def _pattern(self) -> re.Pattern[str]:
         # Alone: not inside a longer address on either side (a dot before the next word
