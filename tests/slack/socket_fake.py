@@ -100,6 +100,10 @@ class FakeSocketMode:
                                                      "retry_attempt": 0, "retry_reason": ""}))
         return envelope
 
+    async def send_raw(self, text: str) -> None:
+        """Push any text over the last connection, as a faulty or newer Slack might."""
+        await self._sockets[-1].send_str(text)
+
     async def acknowledged(self, envelope: str, timeout: float = 10.0) -> None:
         async with self._acked:
             await asyncio.wait_for(self._acked.wait_for(lambda: envelope in self.acks), timeout)
