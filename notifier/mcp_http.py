@@ -5,7 +5,7 @@ each of its worker processes) would pay that at start-up for an endpoint many in
 never use. So the endpoint imports it, builds :func:`notifier.mcp_server.http_manager` and
 starts its session manager on the first request, in a task of its own that also leaves it
 (the SDK's task group must be entered and left by one task); :meth:`aclose` ends it with
-the API's lifespan.
+the API's lifespan. A POST's body is checked first (:mod:`notifier.mcp_guard`).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
+
+from notifier.mcp_guard import guarded
 
 if TYPE_CHECKING:
     from notifier.service import Service
@@ -31,10 +33,8 @@ class McpEndpoint:
         self._task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        from notifier.mcp_server import serve_http
-
         manager = self._manager or await self._start()
-        await serve_http(manager, scope, receive, send)
+        await guarded(manager.handle_request, scope, receive, send)
 
     async def _start(self) -> Any:
         async with self._lock:

@@ -22,16 +22,12 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import mcp_types as types
-import orjson
 import structlog
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from mcp.server.transport_security import DEFAULT_MAX_REQUEST_BODY_SIZE, TransportSecuritySettings
-from starlette.requests import Request
-from starlette.responses import Response
+from mcp.server.transport_security import TransportSecuritySettings
 
 from notifier import __version__
-from notifier.http_guard import read_body
 from notifier.store.base import StoreUnavailable
 from notifier.tools import DESCRIPTION, SUPPORT_TOOL, ToolCallRefused, call_support_tool, parameters
 
@@ -39,7 +35,7 @@ if TYPE_CHECKING:
     from notifier.auth import Principal
     from notifier.service import Service
 
-__all__ = ["http_manager", "mcp_server", "run_stdio", "serve_http"]
+__all__ = ["http_manager", "mcp_server", "run_stdio"]
 
 log = structlog.get_logger(__name__)
 
@@ -100,63 +96,6 @@ def http_manager(get_service: Callable[[], Service]) -> StreamableHTTPSessionMan
     return StreamableHTTPSessionManager(
         app=mcp_server(get_service), stateless=True, json_response=True,
         security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False))
-
-
-#: JSON-RPC's "Invalid Request": the JSON sent is not a valid request object
-#: (https://www.jsonrpc.org/specification#error_object).
-INVALID_REQUEST = -32600
-
-
-def _not_one_message(raw: bytes) -> str | None:
-    """Why a POST body is not one JSON-RPC message MCP takes; ``None``: the SDK reads it.
-
-    The SDK refuses a batch with a dump of its validation errors, and takes a request whose
-    ``id`` is ``null``, a fraction or an object for a notification: ``202``, no answer, and
-    a ``tools/call`` that was never run. Both are a client's mistake, told plainly here.
-    """
-    try:
-        message = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None  # the SDK's parse error (-32700) says where
-    if isinstance(message, list):
-        # https://modelcontextprotocol.io/specification/2025-06-18/changelog: batching removed.
-        return ("a JSON array (a JSON-RPC batch) is not accepted: MCP removed batching in its 2025-06-18 "
-                "revision; send one message per request")
-    if isinstance(message, dict) and "method" in message and "id" in message:
-        ident = message["id"]
-        # "Requests MUST include a string or integer ID. Unlike base JSON-RPC, the ID MUST NOT be
-        # null" (https://modelcontextprotocol.io/specification/2024-11-05/basic/messages).
-        if isinstance(ident, bool) or not isinstance(ident, str | int):
-            return f"a request's id must be a string or an integer, not {orjson.dumps(ident).decode()[:40]}"
-    return None
-
-
-def _rpc_error(status: int, message: str) -> Response:
-    body = {"jsonrpc": "2.0", "id": None, "error": {"code": INVALID_REQUEST, "message": message}}
-    return Response(orjson.dumps(body), status_code=status, media_type="application/json")
-
-
-async def serve_http(manager: StreamableHTTPSessionManager, scope: Any, receive: Any, send: Any) -> None:
-    """Hand a request to ``manager``, once a POST's body is known to be one JSON-RPC message."""
-    if scope.get("method") != "POST":
-        await manager.handle_request(scope, receive, send)
-        return
-    raw = await read_body(Request(scope, receive), DEFAULT_MAX_REQUEST_BODY_SIZE)
-    problem = f"the body is larger than {DEFAULT_MAX_REQUEST_BODY_SIZE} bytes" if raw is None \
-        else _not_one_message(raw)
-    if problem is not None:
-        await _rpc_error(413 if raw is None else 400, problem)(scope, receive, send)
-        return
-    replayed = False
-
-    async def replay() -> Any:
-        nonlocal replayed
-        if not replayed:
-            replayed = True
-            return {"type": "http.request", "body": raw, "more_body": False}
-        return await receive()
-
-    await manager.handle_request(scope, replay, send)
 
 
 async def run_stdio(service: Service, *, site: str = "") -> None:

@@ -170,3 +170,19 @@ async def test_http_what_is_not_one_request_is_refused_with_invalid_request(serv
             assert error["code"] == -32600 and "id" in error["message"], wrong
         api = {"Authorization": f"Bearer {READER}"}
         assert (await raw.get("/v1/deliveries", headers=api)).json()["deliveries"] == []
+
+
+async def test_http_tool_call_parameters_of_the_wrong_shape_are_named(served: str) -> None:
+    def call(params: object) -> dict[str, object]:
+        return {"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params}
+
+    async with httpx.AsyncClient(base_url=served, timeout=60) as raw:
+        for params, field in ((["send_support_email"], "params"),
+                              ({"name": 5, "arguments": ARGS}, "params.name"),
+                              ({"name": "send_support_email", "arguments": [ARGS]}, "params.arguments"),
+                              ({"name": "send_support_email", "arguments": "message=help"}, "params.arguments")):
+            r = await raw.post("/mcp", json=call(params), headers=_HEADERS)
+            answer = r.json()
+            # A JSON-RPC error for this request (its id), code -32602 Invalid params, naming the field.
+            assert answer["id"] == 7 and answer["error"]["code"] == -32602, answer
+            assert answer["error"]["message"].startswith(f"{field} must be"), answer
