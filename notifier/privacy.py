@@ -113,6 +113,18 @@ async def _as_sent(config: Config, events: dict[str, Event], deliveries: list[Ro
     return out
 
 
+async def sites_to_choose(store: Store, subject: Subject) -> list[str]:
+    """The sites among which a conversation named without its site must be chosen (none: it need not).
+
+    Each site's chatbot numbers its own conversations: ``c-7`` of one site is another
+    person's ``c-7`` on the next, and must not be exported or erased along with it.
+    """
+    if subject.kind != "conversation" or subject.site is not None:
+        return []
+    sites = await SubjectStore(store.connector()).sites_of(subject.value)
+    return sites if len(sites) > 1 else []
+
+
 async def export_subject(config: Config, store: Store, subject: Subject, now: datetime) -> dict[str, Any]:
     """Everything stored about ``subject``, as JSON-ready data (an access request's answer)."""
     found = await SubjectStore(store.connector()).find(subject)

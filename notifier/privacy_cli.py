@@ -45,6 +45,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     ):
         p = sub.add_parser(name, help=help_text, description=help_text[:1].upper() + help_text[1:] + ".")
         _subject_flags(p, required=name != "audit")
+        if name != "audit":
+            p.add_argument("--site", help="with --conversation: its site (needed when several sites have one "
+                                          "with that id)")
         p.add_argument("--config", default=None, help="channels.yaml (default: $NOTIFIER_CONFIG or ./channels.yaml)")
         p.add_argument("--db", default=None, help="store URL (default: $NOTIFIER_DB or sqlite:///notifier.db)")
         if name == "erase":
@@ -57,9 +60,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _subject(args: argparse.Namespace) -> Subject | None:
     if args.email is not None:
+        if getattr(args, "site", None) is not None:
+            raise SubjectError("a person is found on every site: --site goes with --conversation only")
         return Subject.email(args.email.strip())
     if args.conversation is not None:
-        return Subject.conversation(args.conversation)
+        return Subject.conversation(args.conversation, getattr(args, "site", None))
     return None
 
 
@@ -111,6 +116,13 @@ async def _run(args: argparse.Namespace, config: Any, subject: Subject | None) -
             sys.stdout.write(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode() + "\n")
             return 0
         assert subject is not None
+        from notifier.privacy import sites_to_choose
+
+        sites = await sites_to_choose(store, subject)
+        if sites:
+            print(f"error: conversation {subject.value!r} exists on {len(sites)} sites ({', '.join(sites)}): "
+                  "name its site with --site", file=sys.stderr)
+            return 2
         if args.privacy_command == "export":
             data = await export_subject(config, store, subject, now)
             sys.stdout.write(orjson.dumps(data, option=orjson.OPT_INDENT_2).decode() + "\n")

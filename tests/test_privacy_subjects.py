@@ -309,3 +309,34 @@ async def test_an_address_with_letters_beyond_ascii_is_found_and_erased(
     # Jeanne, a bystander at another address, keeps her data.
     kept = (await client.get("/v1/privacy/subjects", params={"email": EMAIL}, headers=bearer(ADMIN))).json()
     assert [e["id"] for e in kept["events"]] == ["j1", "j2", "o1"]
+
+
+async def test_a_conversation_id_two_sites_share_is_erased_on_the_named_site_only(
+        client: httpx.AsyncClient, service: Service, db_url: str, tmp_path: Path,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # Each site's chatbot numbers its own conversations: "c-7" of the blog is another person's.
+    for site, who in (("shop.example", "Ana"), ("blog.example", "Bruno")):
+        r = await client.post("/v1/events", headers=bearer(ADMIN), json={
+            "id": f"{site}-c7", "kind": "support_request", "site": site, "conversation_id": "c-7",
+            "message": f"Je suis {who}", "user": {"name": who, "consent": True}})
+        assert r.status_code == 202, r.text
+    for method in ("GET", "DELETE"):  # without a site the request is ambiguous: refused, nothing erased
+        r = await client.request(method, "/v1/privacy/subjects", params={"conversation": "c-7"}, headers=bearer(ADMIN))
+        assert r.status_code == 422, r.text
+        assert r.json()["details"][0]["path"] == "site" and "blog.example" in r.json()["error"]
+    # The command line asks the same.
+    args = ["privacy", "erase", "--conversation", "c-7", "--yes", "--config", str(tmp_path / "channels.yaml"),
+            "--db", db_url]
+    assert await asyncio.to_thread(main, args) == 2 and "--site" in capsys.readouterr().err
+    r = await client.delete("/v1/privacy/subjects", params={"conversation": "c-7", "site": "shop.example"},
+                            headers=bearer(ADMIN))
+    assert r.status_code == 200 and r.json()["counts"]["events_anonymised"] == 1
+    shop, blog = (await service.store.get_event("shop.example-c7")), (await service.store.get_event("blog.example-c7"))
+    assert shop is not None and shop[0].message is None
+    assert blog is not None and blog[0].message == "Je suis Bruno" and blog[0].conversation_id == "c-7"
+    # A conversation on one site alone needs no site; a site it is not on finds nothing.
+    only = await client.get("/v1/privacy/subjects", params={"conversation": "c-7"}, headers=bearer(ADMIN))
+    assert [e["id"] for e in only.json()["events"]] == ["blog.example-c7"]
+    none = await client.get("/v1/privacy/subjects", params={"conversation": "conv-j", "site": "blog.example"},
+                            headers=bearer(ADMIN))
+    assert none.json()["events"] == []

@@ -76,6 +76,9 @@ class Subject:
 
     kind: SubjectKind
     value: str
+    #: For a conversation: the site it is on (each site's chatbot numbers its own
+    #: conversations); ``None``: on whichever site holds it.
+    site: str | None = None
 
     @classmethod
     def email(cls, value: str) -> Subject:
@@ -83,11 +86,13 @@ class Subject:
         return cls("email", normalise_email(value))
 
     @classmethod
-    def conversation(cls, value: str) -> Subject:
-        """One conversation, by its ``conversation_id`` exactly as the chatbot sent it."""
+    def conversation(cls, value: str, site: str | None = None) -> Subject:
+        """One conversation, by its ``conversation_id`` exactly as the chatbot sent it (on ``site``)."""
         if not value:
             raise SubjectError("the conversation id is empty")
-        return cls("conversation", value)
+        if site is not None and not site:
+            raise SubjectError("the site is empty")
+        return cls("conversation", value, site)
 
     @property
     def needles(self) -> tuple[str, ...]:

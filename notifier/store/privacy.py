@@ -7,7 +7,7 @@ Written once above the connector port, for both backends. What belongs to a subj
   confirmed in Python (:meth:`~notifier.core.subject.Subject.mentioned_in`), and every
   event of the conversations where the address is the user's own (the person's whole
   chat; a conversation that merely mentions them keeps its other events);
-- by conversation: every event with that ``conversation_id``;
+- by conversation: every event with that ``conversation_id`` (on the subject's site, when named);
 - then what notifier wrote for the cases those events opened (an escalation, an
   acknowledgement or a follow-up carries a copy of the request).
 
@@ -139,7 +139,8 @@ class SubjectStore:
         # conversation that names them is erased, but that person's case stays theirs.
         own: set[str] = set()
         if subject.kind == "conversation":
-            add(await db.fetch_all(q["events_of_conversation"], {"conversation": subject.value}))
+            add([r for r in await db.fetch_all(q["events_of_conversation"], {"conversation": subject.value})
+                 if subject.site is None or r["site"] == subject.site])
             own.update(events)
         else:
             a, b = (_like(n) for n in subject.needles)
@@ -179,6 +180,11 @@ class SubjectStore:
                                                                                 {"a": a, "b": b})
                            if subject.mentioned_in(r["note"]) and r["case_id"] not in mine]
         return found
+
+    async def sites_of(self, conversation: str) -> list[str]:
+        """The sites holding a conversation with this id (more than one: name the site)."""
+        rows = await self.db.fetch_all(self.q["events_of_conversation"], {"conversation": conversation})
+        return sorted({str(r["site"]) for r in rows})
 
     # ----------------------------------------------------------------- erasing
     async def erase(self, subject: Subject, found: Found) -> ErasureCounts:
