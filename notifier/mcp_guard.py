@@ -4,7 +4,8 @@ The SDK answers a JSON-RPC batch with a dump of its validation errors, takes a r
 whose ``id`` is ``null``, a fraction or an object for a notification (``202``, no answer,
 and a ``tools/call`` that never ran), and refuses ``tools/call`` parameters of the wrong
 shape with ``Invalid request parameters`` and nothing more. Each is a client's mistake;
-a developer reading the answer should see which field is wrong:
+a developer reading the answer should see which field is wrong. And a ``GET`` is answered
+``405``: a stateless server has no stream of its own to offer.
 
 >>> problem(b'[{"jsonrpc": "2.0", "id": 1, "method": "ping"}]').message[:30]
 'a JSON array (a JSON-RPC batch'
@@ -96,6 +97,17 @@ def problem(raw: bytes) -> Refusal | None:
 
 async def guarded(handle: Any, scope: Any, receive: Any, send: Any) -> None:
     """Call the ASGI ``handle`` once a POST's body is known to be one message it can take."""
+    if scope.get("method") == "GET":
+        # The server is stateless and sends nothing of its own accord: a GET stream would stay
+        # open, empty, for as long as the client likes, holding a connection the cap counts as
+        # busy. "The server MUST either return Content-Type: text/event-stream in response to
+        # this HTTP GET, or else return HTTP 405 Method Not Allowed"
+        # (https://modelcontextprotocol.io/specification/2025-06-18/basic/transports#listening-for-messages-from-the-server).
+        response = Refusal(405, INVALID_REQUEST, None, "Method Not Allowed: this server sends no messages of its "
+                                                       "own (no GET stream); POST each request").response()
+        response.headers["Allow"] = "POST"
+        await response(scope, receive, send)
+        return
     if scope.get("method") != "POST":
         await handle(scope, receive, send)
         return

@@ -186,3 +186,12 @@ async def test_http_tool_call_parameters_of_the_wrong_shape_are_named(served: st
             # A JSON-RPC error for this request (its id), code -32602 Invalid params, naming the field.
             assert answer["id"] == 7 and answer["error"]["code"] == -32602, answer
             assert answer["error"]["message"].startswith(f"{field} must be"), answer
+
+
+async def test_http_a_get_stream_is_refused_not_held_open(served: str) -> None:
+    # The server is stateless and never speaks first: a GET used to open an event stream that
+    # stayed empty and open (a connection held for as long as the client liked, per request).
+    async with httpx.AsyncClient(base_url=served, timeout=30) as raw:
+        r = await raw.get("/mcp", headers={**_HEADERS, "Accept": "text/event-stream"})
+    assert r.status_code == 405 and r.headers["allow"] == "POST"
+    assert r.json()["error"]["code"] == -32600
