@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from notifier.api_access import principal
 from notifier.api_responses import error_response, json_response
-from notifier.core.subject import EMAIL_PATTERN, Subject, SubjectError
+from notifier.core.subject import EMAIL_PATTERN, NO_NUL_PATTERN, Subject, SubjectError
 
 __all__ = ["privacy_router"]
 
@@ -28,8 +28,9 @@ def _error(status: int, message: str, field: str | None = None) -> Response:
 
 Email = Annotated[str | None, Query(max_length=320, pattern=EMAIL_PATTERN,
                                     description="the person, by email address (any case)")]
-Conversation = Annotated[str | None, Query(min_length=1, description="one conversation, by its id")]
-Site = Annotated[str | None, Query(min_length=1, max_length=200,
+Conversation = Annotated[str | None, Query(min_length=1, pattern=NO_NUL_PATTERN,
+                                           description="one conversation, by its id")]
+Site = Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL_PATTERN,
                                    description="the conversation's site (needed when several sites have one "
                                                "with that id)")]
 

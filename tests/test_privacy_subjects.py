@@ -340,3 +340,14 @@ async def test_a_conversation_id_two_sites_share_is_erased_on_the_named_site_onl
     none = await client.get("/v1/privacy/subjects", params={"conversation": "conv-j", "site": "blog.example"},
                             headers=bearer(ADMIN))
     assert none.json()["events"] == []
+
+
+async def test_a_nul_in_what_names_the_subject_is_refused_naming_the_field(client: httpx.AsyncClient) -> None:
+    # PostgreSQL cannot take a NUL in a text parameter: it was a 500 with a traceback there.
+    for params, field in (({"email": "jeanne\x00@example.org"}, "email"),
+                          ({"conversation": "conv\x00j"}, "conversation"),
+                          ({"conversation": "conv-j", "site": "shop\x00.example"}, "site")):
+        for method in ("GET", "DELETE"):
+            r = await client.request(method, "/v1/privacy/subjects", params=params, headers=bearer(ADMIN))
+            assert r.status_code == 422, (method, params, r.text)
+            assert r.json()["details"][0]["path"] == field

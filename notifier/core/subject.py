@@ -31,14 +31,17 @@ from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
 
-__all__ = ["EMAIL_PATTERN", "Subject", "SubjectError", "SubjectKind", "normalise_email"]
+__all__ = ["EMAIL_PATTERN", "NO_NUL_PATTERN", "Subject", "SubjectError", "SubjectKind", "normalise_email"]
 
 SubjectKind = Literal["email", "conversation"]
 
 #: What an email address given to name a subject must look like. Spelled with explicit
 #: characters, not ``\s`` (whose meaning differs between regex engines), so the API's
-#: OpenAPI pattern and this check accept exactly the same strings.
-EMAIL_PATTERN = r"^[^@ \t\r\n]+@[^@ \t\r\n]+\.[^@ \t\r\n]+$"
+#: OpenAPI pattern and this check accept exactly the same strings. No control character
+#: (PostgreSQL refuses a NUL in a text parameter, and no address holds one).
+EMAIL_PATTERN = r"^[^@ \x00-\x1f\x7f]+@[^@ \x00-\x1f\x7f]+\.[^@ \x00-\x1f\x7f]+$"
+#: What a conversation id or a site given to name a subject must look like: no NUL.
+NO_NUL_PATTERN = r"^[^\x00]+$"
 _EMAIL = re.compile(EMAIL_PATTERN)
 _ASCII_RUN = re.compile(r"[\x00-\x7f]+")
 
@@ -88,10 +91,10 @@ class Subject:
     @classmethod
     def conversation(cls, value: str, site: str | None = None) -> Subject:
         """One conversation, by its ``conversation_id`` exactly as the chatbot sent it (on ``site``)."""
-        if not value:
-            raise SubjectError("the conversation id is empty")
-        if site is not None and not site:
-            raise SubjectError("the site is empty")
+        if not value or "\x00" in value:
+            raise SubjectError("the conversation id is empty or holds a NUL character")
+        if site is not None and (not site or "\x00" in site):
+            raise SubjectError("the site is empty or holds a NUL character")
         return cls("conversation", value, site)
 
     @property
