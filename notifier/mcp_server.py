@@ -98,10 +98,70 @@ def http_manager(get_service: Callable[[], Service]) -> StreamableHTTPSessionMan
         security_settings=TransportSecuritySettings(enable_dns_rebinding_protection=False))
 
 
+class _AnsweringUnreadable:
+    """The stdio read stream, where a line that is no JSON-RPC message gets an error answer.
+
+    The SDK hands such a line on as an exception, which the server drops: a host that sent
+    a batch or a broken line would wait for an answer forever. JSON-RPC answers it with
+    ``id: null`` (https://www.jsonrpc.org/specification#error_object): ``-32700`` for text
+    that is not JSON, ``-32600`` for JSON that is not one message.
+    """
+
+    def __init__(self, inner: Any, write: Any) -> None:
+        self.inner = inner
+        self.write = write
+
+    @property
+    def last_context(self) -> Any:
+        """The sender's context, as the SDK's own stream keeps it."""
+        return getattr(self.inner, "last_context", None)
+
+    async def receive(self) -> Any:
+        """The next message; unreadable lines are answered and skipped."""
+        from mcp.shared.message import SessionMessage
+        from pydantic import ValidationError
+
+        while True:
+            item = await self.inner.receive()
+            if not isinstance(item, Exception):
+                return item
+            not_json = isinstance(item, ValidationError) and \
+                any(e["type"] == "json_invalid" for e in item.errors(include_url=False))
+            error = types.ErrorData(code=-32700, message="Parse error: the line is not JSON") if not_json else \
+                types.ErrorData(code=-32600, message="Invalid Request: the line is not one JSON-RPC message (a "
+                                                     "JSON array is a batch, which MCP removed in 2025-06-18)")
+            log.warning("mcp stdio line refused", code=error.code)
+            await self.write.send(SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=error)))
+
+    async def aclose(self) -> None:
+        """Close the SDK's stream."""
+        await self.inner.aclose()
+
+    def __aiter__(self) -> _AnsweringUnreadable:
+        return self
+
+    async def __anext__(self) -> Any:
+        import anyio
+
+        try:
+            return await self.receive()
+        except (anyio.EndOfStream, anyio.ClosedResourceError):
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> _AnsweringUnreadable:
+        await self.inner.__aenter__()
+        return self
+
+    async def __aexit__(self, *exc: Any) -> bool | None:
+        result: bool | None = await self.inner.__aexit__(*exc)
+        return result
+
+
 async def run_stdio(service: Service, *, site: str = "") -> None:
     """Serve the tool over stdin/stdout until the host closes them."""
     from mcp.server.stdio import stdio_server
 
     server = mcp_server(lambda: service, site=site)
     async with stdio_server() as (read_stream, write_stream):
-        await server.run(read_stream, write_stream, server.create_initialization_options())
+        await server.run(_AnsweringUnreadable(read_stream, write_stream), write_stream,
+                         server.create_initialization_options())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sys
 from collections.abc import AsyncIterator
@@ -195,3 +196,28 @@ async def test_http_a_get_stream_is_refused_not_held_open(served: str) -> None:
         r = await raw.get("/mcp", headers={**_HEADERS, "Accept": "text/event-stream"})
     assert r.status_code == 405 and r.headers["allow"] == "POST"
     assert r.json()["error"]["code"] == -32600
+
+
+@pytest.mark.slow  # a process of its own, as an MCP host starts it
+async def test_stdio_a_line_that_is_no_message_is_answered_and_the_session_goes_on(tmp_path: Path, sink: Sink) -> None:
+    config = tmp_path / "channels.yaml"
+    config.write_text(cases_config(sink.url), encoding="utf-8")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[2]), "NOTIFIER_API_TOKEN": ""}
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "notifier.cli", "mcp", "--config", str(config), "--db",
+        f"sqlite:///{tmp_path / 'notifier.db'}", "--site", "shop", env=env,
+        stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL)
+    assert process.stdin is not None and process.stdout is not None
+    initialize = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "host", "version": "1"}}}
+    # A broken line and a batch used to get no answer at all: the host waited for ever.
+    process.stdin.write(b"{not json\n" + json.dumps([initialize]).encode() + b"\n" + json.dumps(initialize).encode()
+                        + b"\n")
+    await process.stdin.drain()
+    try:
+        answers = [json.loads(await asyncio.wait_for(process.stdout.readline(), 60)) for _ in range(3)]
+    finally:
+        process.stdin.close()
+        await asyncio.wait_for(process.wait(), 60)
+    assert [(a["id"], a.get("error", {}).get("code")) for a in answers] == [(None, -32700), (None, -32600), (1, None)]
+    assert answers[2]["result"]["serverInfo"]["name"] == "notifier"
