@@ -132,7 +132,7 @@ async def test_healthz_answers_while_many_posts_wait_on_the_outage(outage: Outag
         flood = [asyncio.create_task(post_until_stopped(client, n)) for n in range(posters)]
         try:
             deadline = time.monotonic() + 20 * TIMEOUT
-            while len(answered) < posters:  # every poster is in its loop: posts are in flight
+            while len(answered) < posters:  # the flood is under way: as one post is answered, the next goes
                 assert time.monotonic() < deadline, f"only {len(answered)} posts answered"
                 await asyncio.sleep(0.01)
             health = [await timed(client.get("/healthz")) for _ in range(3)]
