@@ -83,10 +83,12 @@ class Connections:
 
     async def close(self) -> None:
         """Close the pool (a probe under way is abandoned)."""
-        pool, self._pool = self._pool, None
         if self._probe is not None and not self._probe.done():
             self._probe.cancel()
             await asyncio.wait({self._probe})
+        # Whichever pool is current, the probe's too: a pool left open would still be running
+        # its tasks when the event loop ends (psycopg_pool's workers outlive a cancellation).
+        pool, self._pool = self._pool, None
         if pool is not None:
             await pool.close()
 
@@ -156,10 +158,8 @@ class Connections:
             with contextlib.suppress(Exception):
                 await fresh.close(timeout=0)
             raise
-        if self._pool is not stale:  # closed while we probed
-            await fresh.close(timeout=0)
-            raise StoreUnavailable("the store is not open")
         self._pool = fresh
-        # Waiting clients of the old pool move to the new one; connections in use close when returned.
-        await stale.close(timeout=0)
+        # Waiting clients of the old pool move to the new one; connections in use close when
+        # returned. Shielded: a close of the store meanwhile must not leave it half closed.
+        await asyncio.shield(stale.close(timeout=0))
         return fresh

@@ -82,7 +82,7 @@ async def test_a_slack_click_during_the_outage_is_told_to_retry_and_nothing_more
                 await until(lambda: len(slack.messages) == 1, what="the alert")
                 clicks = PostgresStore(url, timeout=1.0)  # the clicks give up within a second
                 await clicks.open()
-                live.service.store = clicks
+                served, live.service.store = live.service.store, clicks
                 await allow_connections(pg_server.url, name, False)
                 try:
                     ts = slack.messages[0]["ts"]
@@ -91,6 +91,9 @@ async def test_a_slack_click_during_the_outage_is_told_to_retry_and_nothing_more
                     [told] = await asyncio.to_thread(slack.wait_for_ephemerals, 1, 30)
                 finally:
                     await allow_connections(pg_server.url, name, True)
+                    # The service closes its own store (its worker's too): a pool left open
+                    # would still be reconnecting when the event loop ends.
+                    live.service.store = served
                     await clicks.close()
     finally:
         pg_server.drop_database(name)
