@@ -12,27 +12,35 @@ lines per ``every``.
 Neither the standard library nor structlog folds repeated lines, and neither could tell
 when the store answers again: that is what the callers report with :meth:`answered`.
 
-While an outage is known, a call need not wait the store's whole timeout for a
-connection that will not come: :meth:`patience` says how long to wait now. The first
-call of an outage waits the whole timeout (nothing is known yet); the next ones wait
-:data:`KNOWN_OUTAGE_WAIT` and keep trying, so the first after the store returns goes through.
+While an outage is known, a client waiting for its answer need not wait the store's whole
+timeout for a connection that will not come: :meth:`patience` says how long to wait now.
+The first call of an outage waits the whole timeout (nothing is known yet); the next ones
+made for a client (inside :func:`for_a_client`: the API's requests) wait
+:data:`KNOWN_OUTAGE_WAIT` and keep trying, so the first after the store returns goes
+through. Background work (a worker's claims and outcomes, escalations) still waits the
+whole timeout: nobody waits for its answer, it backs off by itself, and on a starved
+machine a connection can take longer than a moment to come, which a short wait would
+turn into one more failure, a longer back-off and a stalled worker.
 
 >>> from notifier.store.base import StoreUnavailable
 >>> now = [0.0]
 >>> outage = OutageLog(every=10, clock=lambda: now[0])
 >>> outage.failed(StoreUnavailable("disk full"), path="/v1/events")   # written
 >>> now[0] = 1.0; outage.failed(StoreUnavailable("disk full"))        # counted
->>> outage.patience(10.0)                                             # known: wait a moment
+>>> with for_a_client():
+...     outage.patience(10.0)                                         # known: a client waits a moment
 0.5
->>> now[0] = 2.0; outage.answered()                                   # "store available again"
->>> outage.patience(10.0)
+>>> outage.patience(10.0)                                             # background work: the whole timeout
 10.0
+>>> now[0] = 2.0; outage.answered()                                   # "store available again"
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -40,7 +48,7 @@ import structlog
 if TYPE_CHECKING:  # notifier.store.base holds one per store
     from notifier.store.base import StoreUnavailable
 
-__all__ = ["FOLD_EVERY", "KNOWN_OUTAGE_WAIT", "OutageLog"]
+__all__ = ["FOLD_EVERY", "KNOWN_OUTAGE_WAIT", "OutageLog", "for_a_client"]
 
 #: At most one "store unavailable" line per this many seconds while an outage lasts.
 FOLD_EVERY = 10.0
@@ -55,6 +63,21 @@ FOLD_EVERY = 10.0
 KNOWN_OUTAGE_WAIT = 0.5
 
 _log = structlog.get_logger("notifier.store")
+
+#: Whether the store is being called for a client that waits for the answer (see
+#: :func:`for_a_client`); tasks started meanwhile inherit it, as context variables go.
+_CLIENT_WAITING: ContextVar[bool] = ContextVar("notifier_client_waiting", default=False)
+
+
+@contextlib.contextmanager
+def for_a_client() -> Iterator[None]:
+    """Mark the store calls made inside as made for a waiting client (an HTTP request):
+    in a known outage they wait :data:`KNOWN_OUTAGE_WAIT`, not the store's whole timeout."""
+    token = _CLIENT_WAITING.set(True)
+    try:
+        yield
+    finally:
+        _CLIENT_WAITING.reset(token)
 
 
 class OutageLog:
@@ -76,8 +99,11 @@ class OutageLog:
         return self._since is not None
 
     def patience(self, timeout: float) -> float:
-        """How long a call may wait for the store now: ``timeout``, or less while an outage is known."""
-        return timeout if self._since is None else min(timeout, KNOWN_OUTAGE_WAIT)
+        """How long a call may wait for the store now: ``timeout``, or less for a client's call
+        (:func:`for_a_client`) while an outage is known."""
+        if self._since is None or not _CLIENT_WAITING.get():
+            return timeout
+        return min(timeout, KNOWN_OUTAGE_WAIT)
 
     def failed(self, exc: StoreUnavailable, **context: Any) -> None:
         """A call met ``exc``: write it if no line was written in the last ``every`` seconds."""
