@@ -15,6 +15,10 @@ Three things psycopg_pool does not do by itself:
   again: a call that times out probes the server with a connection of its own and, if it
   answers, replaces the pool. Calls keep probing while the outage lasts, so the first one
   after the server returns goes through (and says so: ``store available again``).
+* **A busy pool is not down.** When every connection of the pool is in use by a call, a
+  wait that runs out means load, not an outage: the call fails (``StoreUnavailable``)
+  and the pool stays, rather than a second pool opening next to it past ``size`` (the
+  connections the server was sized for) and closing under the calls still using it.
 * **One probe at a time.** A server that does not even refuse (a host gone, packets
   dropped) lets a probe hang for the whole connect timeout: the calls share the probe
   running and wait for it no longer than their patience, so none is held for it.
@@ -68,6 +72,8 @@ class Connections:
         self._outage = outage
         self._pool: _Pool | None = None
         self._probe: asyncio.Task[_Pool] | None = None
+        #: Connections each pool (by id) has lent to calls right now: all of them lent is a busy pool.
+        self._lent: dict[int, int] = {}
 
     async def open(self) -> None:
         """Open the pool and wait up to ``timeout`` for its first connection."""
@@ -98,10 +104,13 @@ class Connections:
         try:
             pool, conn = await self._get()
             self._outage.answered()  # a connection the pool checked: the server answers
+            self._lent[id(pool)] = self._lent.get(id(pool), 0) + 1
             try:
                 async with conn:  # as pool.connection(): rolls back on error, stays open
                     yield conn
             finally:
+                if (left := self._lent.pop(id(pool)) - 1) > 0:
+                    self._lent[id(pool)] = left
                 await pool.putconn(conn)
         except PoolTimeout as exc:
             raise StoreUnavailable(f"no connection to PostgreSQL: {exc}") from exc
@@ -120,6 +129,8 @@ class Connections:
                 raise
             pool = self._pool  # renewed while we waited on the old one: the server answered a probe
         except PoolTimeout:
+            if self._lent.get(id(pool), 0) >= self._size:
+                raise  # every connection is in use: the pool is busy, the server is not down
             pool = await self._renewed(pool, patience)
         # The server answered a probe just now: its fresh pool gets the usual wait (a
         # shorter one would fail calls queued behind a burst, and renew a working pool).
