@@ -30,9 +30,9 @@ Email = Annotated[str | None, Query(max_length=320, pattern=EMAIL_PATTERN,
                                     description="the person, by email address (any case)")]
 Conversation = Annotated[str | None, Query(min_length=1, pattern=NO_NUL_PATTERN,
                                            description="one conversation, by its id")]
-Site = Annotated[str | None, Query(min_length=1, max_length=200, pattern=NO_NUL_PATTERN,
+Site = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$",
                                    description="the conversation's site (needed when several sites have one "
-                                               "with that id)")]
+                                               "with that id; empty: the one sent without a site)")]
 
 
 def _subject(email: str | None, conversation: str | None, site: str | None) -> Subject | Response:
@@ -57,7 +57,8 @@ def privacy_router(get_service: Any) -> APIRouter:
 
         sites = await sites_to_choose(get_service().store, subject)
         if sites:
-            return _error(422, f"conversation {subject.value!r} exists on {len(sites)} sites ({', '.join(sites)}): "
+            named = ", ".join(site or "'' (sent without a site: ?site=)" for site in sites)
+            return _error(422, f"conversation {subject.value!r} exists on {len(sites)} sites ({named}): "
                                "name its site with ?site=…", "site")
         return None
 

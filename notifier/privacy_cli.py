@@ -120,7 +120,8 @@ async def _run(args: argparse.Namespace, config: Any, subject: Subject | None) -
 
         sites = await sites_to_choose(store, subject)
         if sites:
-            print(f"error: conversation {subject.value!r} exists on {len(sites)} sites ({', '.join(sites)}): "
+            named = ", ".join(site or "'' (sent without a site: --site '')" for site in sites)
+            print(f"error: conversation {subject.value!r} exists on {len(sites)} sites ({named}): "
                   "name its site with --site", file=sys.stderr)
             return 2
         if args.privacy_command == "export":

@@ -351,3 +351,25 @@ async def test_a_nul_in_what_names_the_subject_is_refused_naming_the_field(clien
             r = await client.request(method, "/v1/privacy/subjects", params=params, headers=bearer(ADMIN))
             assert r.status_code == 422, (method, params, r.text)
             assert r.json()["details"][0]["path"] == field
+
+
+async def test_a_conversation_sent_without_a_site_is_named_by_an_empty_site(client: httpx.AsyncClient,
+                                                                          service: Service) -> None:
+    # A chatbot that sends no site stores its events under site "": when another site has a
+    # conversation of the same id, the site-less one must still be reachable, or it can
+    # never be exported nor erased.
+    for site, who in (("", "Ana"), ("shop.example", "Bruno")):
+        r = await client.post("/v1/events", headers=bearer(ADMIN), json={
+            "id": f"c9-{site or 'none'}", "kind": "support_request", **({"site": site} if site else {}),
+            "conversation_id": "c-9", "message": f"Je suis {who}", "user": {"name": who, "consent": True}})
+        assert r.status_code == 202, r.text
+    ambiguous = await client.get("/v1/privacy/subjects", params={"conversation": "c-9"}, headers=bearer(ADMIN))
+    assert ambiguous.status_code == 422 and "?site=" in ambiguous.json()["error"]
+    found = await client.get("/v1/privacy/subjects", params={"conversation": "c-9", "site": ""}, headers=bearer(ADMIN))
+    assert found.status_code == 200, found.text
+    assert [e["id"] for e in found.json()["events"]] == ["c9-none"]
+    r = await client.delete("/v1/privacy/subjects", params={"conversation": "c-9", "site": ""}, headers=bearer(ADMIN))
+    assert r.status_code == 200 and r.json()["counts"]["events_anonymised"] == 1, r.text
+    ana, bruno = await service.store.get_event("c9-none"), await service.store.get_event("c9-shop.example")
+    assert ana is not None and ana[0].message is None
+    assert bruno is not None and bruno[0].message == "Je suis Bruno"

@@ -90,11 +90,12 @@ class Subject:
 
     @classmethod
     def conversation(cls, value: str, site: str | None = None) -> Subject:
-        """One conversation, by its ``conversation_id`` exactly as the chatbot sent it (on ``site``)."""
+        """One conversation, by its ``conversation_id`` exactly as the chatbot sent it (on ``site``;
+        ``""``: sent without one, as events store it)."""
         if not value or "\x00" in value:
             raise SubjectError("the conversation id is empty or holds a NUL character")
-        if site is not None and (not site or "\x00" in site):
-            raise SubjectError("the site is empty or holds a NUL character")
+        if site is not None and "\x00" in site:  # "": the conversation sent without a site
+            raise SubjectError("the site holds a NUL character")
         return cls("conversation", value, site)
 
     @property
