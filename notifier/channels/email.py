@@ -50,7 +50,6 @@ from notifier.render import view
 
 __all__ = ["EmailTarget", "create", "follows_up", "preview", "wire_bytes"]
 
-#: Words put in front of the subject so that mail filters can sort on them.
 #: Characters of the visitor's name kept in the Reply-To (the body shows it whole). Python's
 #: ``email`` package folds a non-ASCII display name in quadratic time: 200 flags took 0.2 s
 #: of the worker's loop per mail, 64 characters at most take a tenth of that.
@@ -80,6 +79,7 @@ def _transfer_encoding(text: str) -> str:
     return "base64" if non_ascii_bytes * 5 > ascii_chars else "quoted-printable"
 
 
+#: Words put in front of the subject so that mail filters can sort on them.
 _TAGS = {
     "fr": {"test": "[TEST]", "urgent": "[URGENT]", "high": "[PRIORITÉ HAUTE]"},
     "en": {"test": "[TEST]", "urgent": "[URGENT]", "high": "[HIGH PRIORITY]"},
