@@ -31,6 +31,7 @@ from notifier.intake import Intake
 from notifier.pipeline import Accepted, accept
 from notifier.render import Renderer
 from notifier.store import Store, store_for
+from notifier.store.outage_log import for_the_background
 from notifier.worker import Worker, utcnow
 
 if TYPE_CHECKING:
@@ -214,6 +215,12 @@ class Service:
         configuration is in use. Sends under way finish on the old channels, which are
         closed in the background once the last of them returned.
         """
+        # Asked from the console, this runs inside a request; the worker senders and Slack
+        # connections it starts are background work all the same.
+        with for_the_background():
+            return await self._reload()
+
+    async def _reload(self) -> list[str]:
         try:
             config = load_config(self.config_path, require_channels=True)
             renderer = checked_renderer(config)

@@ -48,7 +48,7 @@ import structlog
 if TYPE_CHECKING:  # notifier.store.base holds one per store
     from notifier.store.base import StoreUnavailable
 
-__all__ = ["FOLD_EVERY", "KNOWN_OUTAGE_WAIT", "OutageLog", "for_a_client"]
+__all__ = ["FOLD_EVERY", "KNOWN_OUTAGE_WAIT", "OutageLog", "for_a_client", "for_the_background"]
 
 #: At most one "store unavailable" line per this many seconds while an outage lasts.
 FOLD_EVERY = 10.0
@@ -74,6 +74,18 @@ def for_a_client() -> Iterator[None]:
     """Mark the store calls made inside as made for a waiting client (an HTTP request):
     in a known outage they wait :data:`KNOWN_OUTAGE_WAIT`, not the store's whole timeout."""
     token = _CLIENT_WAITING.set(True)
+    try:
+        yield
+    finally:
+        _CLIENT_WAITING.reset(token)
+
+
+@contextlib.contextmanager
+def for_the_background() -> Iterator[None]:
+    """Mark the store calls made inside, and those of the tasks started there, as made for
+    nobody waiting (the whole timeout), even when a client's request set them going: a
+    reload asked from the console starts worker senders that outlive its answer."""
+    token = _CLIENT_WAITING.set(False)
     try:
         yield
     finally:
