@@ -46,7 +46,7 @@ from slack_sdk.signature import Clock, SignatureVerifier
 
 from notifier.cases import act
 from notifier.channels.slack_case import ACTION_IDS, BLOCK_PREFIX, mention, words
-from notifier.channels.slack_config import SlackChannel
+from notifier.channels.slack_config import SlackChannel, answers_to_slack
 from notifier.core.cases import Action
 from notifier.http_guard import read_body
 from notifier.store.base import StoreUnavailable
@@ -247,7 +247,9 @@ class Interactions:
         async def tell(text: str) -> None:
             if adapter is not None:
                 await adapter.tell(click.user_id, text, response_url=click.response_url, channel=click.channel_id)
-            elif click.response_url:  # no Slack channel configured any more: answer through the click itself
+            elif (click.response_url and isinstance(gone, SlackChannel)
+                  and answers_to_slack(click.response_url, gone.base_url)):
+                # No Slack channel configured any more: answer through the click itself.
                 await _respond(click.response_url, text)
 
         if (origin is not None and origin not in service.config.channels) or (

@@ -56,7 +56,7 @@ from notifier.channels.slack_blocks import (
     text_size,
 )
 from notifier.channels.slack_case import reply_text
-from notifier.channels.slack_config import SlackChannel
+from notifier.channels.slack_config import SlackChannel, answers_to_slack
 from notifier.core.follow_up import FollowUp
 from notifier.core.masking import error_line
 
@@ -283,6 +283,10 @@ class Slack:
         ``chat.postEphemeral`` (https://docs.slack.dev/reference/methods/chat.postEphemeral).
         """
         self._open()
+        if response_url and not answers_to_slack(response_url, self.config.base_url):
+            log.warning("a click's response_url is not Slack's: answered with chat.postEphemeral instead",
+                        channel=self.name)
+            response_url = None
         try:
             if response_url:
                 hook = AsyncWebhookClient(response_url, session=self._session, logger=_SDK_LOG, retry_handlers=[])

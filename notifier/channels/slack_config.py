@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import re
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import Field, model_validator
 
 from notifier.config.common import ChannelSettings
 
-__all__ = ["SlackChannel"]
+__all__ = ["SlackChannel", "answers_to_slack"]
 
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
@@ -51,3 +52,29 @@ class SlackChannel(ChannelSettings):
     def interactive(self) -> bool:
         """Whether clicks reach notifier (Request URL or Socket Mode): alerts then carry buttons."""
         return bool(self.token and (self.signing_secret or self.socket_mode))
+
+
+def answers_to_slack(response_url: str, base_url: str) -> bool:
+    """Whether a click's ``response_url`` leads back to the Slack a channel talks to at
+    ``base_url``: Slack's hooks host beside its API (``https://hooks.slack.com/actions/…``
+    for ``https://slack.com/api/``,
+    https://docs.slack.dev/interactivity/handling-user-interaction#message_responses), or the
+    API's own scheme and host (a proxy, a test server).
+
+    Anything else was written by whoever holds the signing secret, and notifier does not post
+    where they point: an old secret a reload keeps for a removed channel's buttons, or a leaked
+    one, must not make notifier a messenger to any address it can reach.
+
+        >>> answers_to_slack("https://hooks.slack.com/actions/T0/1/abc", "https://slack.com/api/")
+        True
+        >>> answers_to_slack("http://169.254.169.254/latest/meta-data", "https://slack.com/api/")
+        False
+    """
+    url, api = urlsplit(response_url), urlsplit(base_url)
+    try:
+        port, api_port = url.port, api.port
+    except ValueError:  # a port that is not a number
+        return False
+    if (url.scheme, url.hostname, port) == (api.scheme, api.hostname, api_port):
+        return True
+    return url.scheme == "https" and port in (None, 443) and url.hostname == f"hooks.{api.hostname}"
