@@ -290,14 +290,12 @@ class Interactions:
 
 
 async def _respond(response_url: str, text: str) -> None:
-    """Show ``text`` to the clicker alone through the click's ``response_url`` (needs no token:
-    https://docs.slack.dev/interactivity/handling-user-interaction#message_responses)."""
-    from slack_sdk.webhook.async_client import AsyncWebhookClient
+    """Show ``text`` to the clicker alone through the click's ``response_url``, with no
+    channel left to do it."""
+    from notifier.channels.slack import reply_privately
 
-    hook = AsyncWebhookClient(response_url, retry_handlers=[])
-    hook.proxy = None  # the same as the Slack channels' own client: no proxy from the environment
     try:
-        await hook.send_dict({"response_type": "ephemeral", "replace_original": False, "text": text})
+        await reply_privately(response_url, text)
     except Exception as exc:  # telling is best effort: nothing was done either way
         log.warning("could not tell the Slack user", error=type(exc).__name__)
 

@@ -61,7 +61,7 @@ from notifier.core.follow_up import FollowUp
 from notifier.core.masking import error_line
 
 __all__ = ["MAX_BLOCKS", "MAX_HEADER", "MAX_SECTION", "MAX_TOTAL_TEXT", "Pace", "Slack", "create", "follows_up",
-           "message_blocks", "preview", "text_size"]
+           "message_blocks", "preview", "reply_privately", "text_size"]
 
 
 #: ``ok: false`` codes worth another try; every other code is permanent.
@@ -289,11 +289,7 @@ class Slack:
             response_url = None
         try:
             if response_url:
-                hook = AsyncWebhookClient(response_url, session=self._session, logger=_SDK_LOG, retry_handlers=[])
-                hook.proxy = None
-                answer = await hook.send_dict({"response_type": "ephemeral", "replace_original": False,
-                                               "text": text})
-                return 200 <= answer.status_code < 300
+                return await reply_privately(response_url, text, session=self._session)
             assert self._api is not None
             where = channel or await slack_posted.channel_id(self._api, self.config.channel or "", self._channel_ids)
             await self._api.chat_postEphemeral(channel=where or "", user=user, text=text)
@@ -399,6 +395,16 @@ def _misread_text_answer(exc: Exception) -> bool:
     while tb is not None and tb.tb_next is not None:
         tb = tb.tb_next
     return isinstance(exc, AttributeError) and tb is not None and tb.tb_frame.f_code.co_name == "validate"
+
+
+async def reply_privately(response_url: str, text: str, *, session: aiohttp.ClientSession | None = None) -> bool:
+    """Show ``text`` to the clicker alone through a click's ``response_url`` (no token needed:
+    https://docs.slack.dev/interactivity/handling-user-interaction#message_responses); whether
+    Slack took it. Raises what the request raised: telling is the caller's best effort."""
+    hook = AsyncWebhookClient(response_url, session=session, logger=_SDK_LOG, retry_handlers=[])
+    hook.proxy = None  # no proxy from the environment, as the channels' own client
+    answer = await hook.send_dict({"response_type": "ephemeral", "replace_original": False, "text": text})
+    return 200 <= answer.status_code < 300
 
 
 def _without_userinfo(url: str) -> str:
