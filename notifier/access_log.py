@@ -19,6 +19,8 @@ from typing import Any
 import orjson
 import structlog
 
+from notifier.store.outage_log import for_a_client
+
 __all__ = ["AccessLog", "logged_elsewhere"]
 
 log = structlog.get_logger("notifier.access")
@@ -36,7 +38,13 @@ def logged_elsewhere(scope: MutableMapping[str, Any]) -> None:
 
 
 class AccessLog:
-    """Pure ASGI middleware around the whole API (so guards' refusals are logged too)."""
+    """Pure ASGI middleware around the whole API (so guards' refusals are logged too).
+
+    Being the outermost layer of each request, it also marks the store calls made while
+    answering it as made for a waiting client (:func:`~notifier.store.outage_log.for_a_client`:
+    in a known outage they wait a moment, not the store's whole timeout); the lifespan's, and
+    the worker's started there, are not.
+    """
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -60,7 +68,8 @@ class AccessLog:
             await send(message)
 
         try:
-            await self.app(scope, receive, watch)
+            with for_a_client():
+                await self.app(scope, receive, watch)
         except Exception:
             _record(scope, 500, "unhandled error (see the traceback above)")
             raise

@@ -38,9 +38,8 @@ from notifier.http_guard import read_body
 from notifier.openapi import document
 from notifier.service import Service
 from notifier.store.base import STATUSES, StoreUnavailable
-from notifier.store.outage_log import for_a_client
 
-__all__ = ["MAX_BATCH", "MAX_BODY", "AccessGuard", "ForClients", "create_app"]
+__all__ = ["MAX_BATCH", "MAX_BODY", "AccessGuard", "create_app"]
 
 MAX_BODY = 1024 * 1024
 
@@ -395,25 +394,6 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
     from notifier.direct_route import DirectRoute
 
     direct = DirectRoute(app, "POST", "/v1/events", post_events)
-    guarded = AccessLog(BrowserAccess(AccessGuard(direct, authenticator), browser_settings))  # type: ignore[arg-type]
-    return ForClients(guarded)  # type: ignore[return-value]
-
-
-class ForClients:
-    """Pure ASGI middleware: the store calls made while answering an HTTP request are made for
-    a waiting client (:func:`~notifier.store.outage_log.for_a_client`: in a known outage they
-    wait a moment, not the store's whole timeout); the lifespan's, and the worker's started
-    there, are not."""
-
-    def __init__(self, app: Any) -> None:
-        self.app = app
-
-    def __getattr__(self, name: str) -> Any:  # app.state, app.router… for whoever holds the app
-        return getattr(self.app, name)
-
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-        with for_a_client():
-            await self.app(scope, receive, send)
+    # AccessLog is the outermost layer: it also marks each request's store calls as made for
+    # a waiting client (notifier.store.outage_log.for_a_client), the lifespan's not.
+    return AccessLog(BrowserAccess(AccessGuard(direct, authenticator), browser_settings))  # type: ignore[arg-type,return-value]
