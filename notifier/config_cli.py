@@ -26,6 +26,10 @@ __all__ = ["add_commands"]
 def _cmd_check(args: argparse.Namespace) -> int:
     from notifier.service import checked_renderer
 
+    if args.file and args.config_flag and args.file != args.config_flag:
+        print(f"error: two files to check: {args.file} and --config {args.config_flag}", file=sys.stderr)
+        return 2
+    args.file = args.file or args.config_flag
     config = loaded_config(args.file, require_channels=True)
     if config is None:
         return 1
@@ -144,6 +148,8 @@ def add_commands(command: AddCommand) -> None:
     p = command("check", "validate channels.yaml; every problem with its line")
     p.add_argument("file", nargs="?", default=None,
                    help="the file to check (default: $NOTIFIER_CONFIG or ./channels.yaml)")
+    # Every other command names the file with --config: the same words work here.
+    p.add_argument("--config", dest="config_flag", default=None, metavar="FILE", help="the same as FILE")
     p.add_argument("--dev", action="store_true",
                    help="accept email channels without SMTP (they deliver to the local capture inbox)")
     p.set_defaults(func=_cmd_check)

@@ -44,6 +44,17 @@ def test_check_reports_every_problem_with_its_line(workdir: Path, capsys: pytest
     assert "2 problems in bad.yaml" in err
 
 
+def test_check_takes_the_file_with_config_as_every_command_does(workdir: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    (workdir / "bad.yaml").write_text("version: 1\nchannels:\n  hook: {type: webhook, url: 'http://x', timout: 2s}\n",
+                                      encoding="utf-8")
+    assert main(["check", "--config", "bad.yaml"]) == 1
+    assert "bad.yaml:3:" in capsys.readouterr().err
+    assert main(["check", "--config", "channels.yaml"]) == 0
+    assert main(["check", "bad.yaml", "--config", "channels.yaml"]) == 2
+    assert "two files to check" in capsys.readouterr().err
+
+
 def test_explain_names_routes_reasons_and_dedup_key(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["explain", "event.json"]) == 0
     out = capsys.readouterr().out
