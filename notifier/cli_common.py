@@ -88,12 +88,39 @@ def loaded_config(path: str | None, *, unset_ok: bool = False, require_channels:
     return None
 
 
+def _json_lines(raw: bytes) -> tuple[list[Any], list[int]] | None:
+    """The documents of a JSON Lines file (one event per line) and their line numbers;
+    ``None`` when ``raw`` is not several lines of JSON. Every bad line is named at once."""
+    lines = [(n, line) for n, line in enumerate(raw.splitlines(), 1) if line.strip()]
+    if len(lines) < 2:
+        return None
+    docs, bad = [], []
+    for n, line in lines:
+        try:
+            docs.append(orjson.loads(line))
+        except orjson.JSONDecodeError as exc:
+            bad.append(f"line {n}, column {exc.colno}: {exc.msg}")
+    if len(bad) == len(lines):  # not JSON Lines either: the whole file's own error says more
+        return None
+    if bad:
+        raise ValueError("not JSON on every line (one event per line)" + "".join(f"\n  {b}" for b in bad))
+    return docs, [n for n, _ in lines]
+
+
 def read_events(source: str) -> list[Event]:
-    """The events of a JSON file (one event or an array), ``-`` for standard input."""
+    """The events of a JSON file (one event or an array) or of a JSON Lines file (one event
+    per line); ``-`` for standard input. Nothing is returned unless every event is valid."""
     from pydantic import TypeAdapter, ValidationError
 
     raw = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    data = orjson.loads(raw)
+    line_of: list[int] | None = None
+    try:
+        data = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        lines = _json_lines(raw)
+        if lines is None:
+            raise
+        data, line_of = lines
     batch = isinstance(data, list)
     try:
         return TypeAdapter(list[Event]).validate_python(data if batch else [data])
@@ -102,9 +129,22 @@ def read_events(source: str) -> list[Event]:
 
         # The API's words for the same event, so a file tried here reads as its answer would.
         details = validation_details(exc, batch=True)
-        if not batch:
+        if line_of is not None:
+            details = [{**d, "path": _on_line(d["path"], line_of)} for d in details]
+        elif not batch:
             details = [{**d, "path": d["path"].removeprefix("[0].").removeprefix("[0]")} for d in details]
         raise ValueError("invalid event" + "".join(f"\n  {d['path']}: {d['message']}" for d in details)) from None
+
+
+def _on_line(path: str, line_of: list[int]) -> str:
+    """``[3].user.email`` of a JSON Lines file as ``line 7: user.email``."""
+    if not path.startswith("["):
+        return path
+    index, _, rest = path[1:].partition("]")
+    if not index.isdigit() or int(index) >= len(line_of):
+        return path
+    rest = rest.removeprefix(".")
+    return f"line {line_of[int(index)]}" + (f": {rest}" if rest else "")
 
 
 def missing_database(url: str) -> str | None:

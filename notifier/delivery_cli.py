@@ -219,7 +219,8 @@ def _cmd_test(args: argparse.Namespace) -> int:
 def add_commands(command: AddCommand) -> None:
     """Register ``send``, ``test``, ``deliveries`` and ``replay`` on the ``notifier`` parser."""
     p = command("send", "accept events from a file (or -) into the store")
-    p.add_argument("event", help="EVENT.json (one event or an array), or - for standard input")
+    p.add_argument("event", help="EVENT.json (one event or an array; or JSON Lines, one event per line), "
+                   "or - for standard input")
     p.add_argument("--url", default=None, help="post to a running notifier instead (e.g. http://127.0.0.1:8080)")
     p.add_argument("--token", default=None, help="with --url: the API token (default: $NOTIFIER_API_TOKEN)")
     p.add_argument("--hmac-secret", default=os.environ.get("NOTIFIER_HMAC_SECRET"),

@@ -91,6 +91,29 @@ def test_send_deliver_list_replay(workdir: Path, sink: Sink, capsys: pytest.Capt
     assert len(sink.received) == 2
 
 
+def test_send_takes_json_lines_and_names_the_bad_line(workdir: Path, sink: Sink,
+                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # An export of a chatbot's log is often one event per line.
+    lines = [json.dumps({**EVENT, "id": f"line-{i}", "conversation_id": f"c{i}"}) for i in range(3)]
+    (workdir / "bad.jsonl").write_text("\n".join([lines[0], lines[1][:-1], "", lines[2]]), encoding="utf-8")
+    assert main(["send", "bad.jsonl"]) == 1
+    err = capsys.readouterr().err
+    assert "line 2, column" in err and "line 4" not in err
+    (workdir / "invalid.jsonl").write_text("\n".join([lines[0], json.dumps({**EVENT, "kind": "bogus"})]),
+                                           encoding="utf-8")
+    assert main(["send", "invalid.jsonl"]) == 1
+    assert "line 2: kind: Input should be" in capsys.readouterr().err
+    assert not (workdir / "cli.db").exists()  # a file with a bad line accepts nothing
+
+    (workdir / "good.jsonl").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    assert main(["send", "good.jsonl"]) == 0
+    out = capsys.readouterr().out
+    assert all(f"line-{i}: accepted" in out for i in range(3))
+    assert main(["worker", "--burst", "--no-digests"]) == 0
+    assert "sent 3" in capsys.readouterr().out
+    assert len(sink.received) == 3
+
+
 def test_test_command_sends_a_marked_message(workdir: Path, sink: Sink, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["test", "hook"]) == 0
     assert "hook: sent" in capsys.readouterr().out
