@@ -9,18 +9,28 @@ small JSON body the helpdesk's trigger (Zendesk) or automation rule (Freshdesk) 
 A solved or closed ticket resolves its case through :func:`notifier.cases.act` (``via``
 ``zendesk`` or ``freshdesk``, in the agent's name); any other status changes nothing.
 
-How each request proves it comes from the helpdesk:
+How each request proves it comes from the helpdesk, and why a captured one sent again
+changes nothing (what was already told is remembered in the store,
+:mod:`notifier.store.inbound_seen`, so every API process of ``serve --api-processes``, every
+host on one PostgreSQL database, and a restarted process know it):
 
 * Zendesk signs its webhooks (https://developer.zendesk.com/documentation/webhooks/verifying/):
   ``X-Zendesk-Webhook-Signature`` is ``base64(HMAC-SHA256(secret, timestamp + body))`` and
-  ``X-Zendesk-Webhook-Signature-Timestamp`` the timestamp. A timestamp more than five
-  minutes from our clock, or a signature this process already accepted, is a replay: 401.
+  ``X-Zendesk-Webhook-Signature-Timestamp`` the timestamp ("These signatures will also help
+  prevent against replay attacks"). A timestamp more than five minutes from our clock is
+  refused; a signed request that changes a case is accepted once, and the same signature
+  again, on any process, while its timestamp is still accepted, is a replay: 401.
 * Freshdesk's "Trigger webhook" action signs nothing (its webhooks carry no signature,
   https://support.freshdesk.com/support/solutions/articles/132589-using-webhooks-in-automation-rules),
   but the admin can add headers or basic authentication to it: the secret travels in
   ``X-Notifier-Webhook-Secret`` (or as the basic-auth password), over HTTPS, and is
-  compared in constant time. A captured request could be sent again; resolving is
-  idempotent, so a replay changes nothing.
+  compared in constant time. Nothing in a request tells it from the same request sent
+  again, so notifier remembers the tickets reported resolved or closed: another such report
+  for the ticket changes nothing until a report of another status (the ticket reopened in
+  Freshdesk) came in between. A captured "resolved" sent after the case was reopened in
+  notifier is ignored; an agent who reopens the ticket and resolves it again is heard, as
+  long as the automation rule reports every status change (README, "Helpdesks close cases").
+  What this cannot stop: a captured "open" followed by a captured "resolved".
 
 Wrong or missing credentials answer 401 and nothing changes; a channel without a secret
 (or unknown) answers 404, as if the path did not exist.
@@ -28,14 +38,14 @@ Wrong or missing credentials answer 401 and nothing changes; a channel without a
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hashlib
 import hmac
 import re
 import time
-from collections import OrderedDict
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -45,11 +55,13 @@ from fastapi.responses import Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from notifier.cases import act
+from notifier.config.retention import Retention
 from notifier.http_guard import read_body
 from notifier.store.cases import CaseNotFound
 from notifier.store.connector import queries
+from notifier.store.inbound_seen import InboundSeenStore
 
-__all__ = ["INBOUND_PATH", "MAX_SKEW", "ReplayGuard", "TicketChange", "helpdesk_router", "zendesk_signature"]
+__all__ = ["INBOUND_PATH", "MAX_SKEW", "TicketChange", "helpdesk_router", "zendesk_signature"]
 
 log = structlog.get_logger("notifier.inbound")
 
@@ -83,32 +95,6 @@ def zendesk_signature(secret: str, timestamp: str, body: bytes) -> str:
     return base64.b64encode(digest).decode()
 
 
-class ReplayGuard:
-    """The signatures accepted in the last :data:`MAX_SKEW` seconds: each is accepted once.
-
-    Signatures are kept as the bytes they decode to, not as sent: base64 has several
-    spellings of the same bytes (the spare bits of the last character are ignored by
-    decoders), and each would otherwise pass for a new request.
-
-    Per process: a replay sent to another process of a scaled-out deployment is caught by
-    the timestamp window only, and changes nothing anyway (resolving is idempotent).
-    """
-
-    def __init__(self, limit: int = 10_000) -> None:
-        self.limit = limit
-        self._seen: OrderedDict[bytes, float] = OrderedDict()
-
-    def seen(self, signature: bytes, now: float) -> bool:
-        """Whether ``signature`` was already accepted (and acted upon) recently."""
-        while self._seen and (next(iter(self._seen.values())) < now - 2 * MAX_SKEW or len(self._seen) > self.limit):
-            self._seen.popitem(last=False)
-        return signature in self._seen
-
-    def remember(self, signature: bytes, now: float) -> None:
-        """Remember ``signature`` once its request was handled: a failed one may come again."""
-        self._seen[signature] = now
-
-
 def _zendesk_time(value: str) -> float | None:
     """Zendesk's timestamps are ISO 8601 (``2021-07-25T10:00:00Z``); seconds are taken too."""
     # ASCII digits only: a header is read as latin-1, and str.isdigit() also takes '²' or '¹',
@@ -122,7 +108,7 @@ def _zendesk_time(value: str) -> float | None:
     return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
 
 
-def zendesk_problem(secret: str, headers: Any, body: bytes, now: float, guard: ReplayGuard) -> str | None:
+def zendesk_problem(secret: str, headers: Any, body: bytes, now: float) -> str | None:
     """Why a request does not prove it is Zendesk's (``None``: it does)."""
     signature = headers.get("x-zendesk-webhook-signature")
     timestamp = headers.get("x-zendesk-webhook-signature-timestamp")
@@ -138,9 +124,25 @@ def zendesk_problem(secret: str, headers: Any, body: bytes, now: float, guard: R
     expected = base64.b64decode(zendesk_signature(secret, timestamp, body))
     if not hmac.compare_digest(given, expected):
         return "the signature does not match"
-    if guard.seen(given, now):
-        return "this signed request was already received (a replay)"
     return None
+
+
+def _zendesk_claim(headers: Any, now: float) -> tuple[str, datetime]:
+    """What a checked Zendesk request claims in the store, and until when.
+
+    The signature's bytes, not its spelling: base64 has several spellings of the same bytes
+    (the spare bits of the last character are ignored by decoders), and each would otherwise
+    pass for a new request. Held twice the accepted skew past the timestamp, so hosts whose
+    clocks differ by up to :data:`MAX_SKEW` still find it while they accept the timestamp.
+    """
+    signature = base64.b64decode(headers["x-zendesk-webhook-signature"])
+    at = _zendesk_time(headers["x-zendesk-webhook-signature-timestamp"]) or now
+    return f"zendesk:{signature.hex()}", datetime.fromtimestamp(at + 2 * MAX_SKEW, UTC)
+
+
+def _freshdesk_ticket(channel: str, ticket_id: str) -> str:
+    """The key of a Freshdesk ticket reported resolved or closed on ``channel``."""
+    return f"freshdesk:{channel}:{ticket_id}"
 
 
 def freshdesk_problem(secret: str, headers: Any) -> str | None:
@@ -163,10 +165,18 @@ def _json(content: Any, status: int = 200) -> Response:
     return Response(orjson.dumps(content), status_code=status, media_type="application/json")
 
 
+def _kept(retention: Retention) -> timedelta:
+    """How long a Freshdesk ticket reported resolved is remembered: until its case is gone.
+
+    A ticket finds its case through the deliveries sent to it and the case itself; once
+    the purge removed either, a report on the ticket is ignored without this memory.
+    """
+    return max(retention.events, retention.deliveries, retention.cases)
+
+
 def helpdesk_router(get_service: Any) -> APIRouter:
     """The inbound webhooks, bound to the running service."""
     router = APIRouter()
-    guard = ReplayGuard()
 
     @router.post("/v1/inbound/{kind}/{channel}", include_in_schema=False)
     async def inbound(request: Request, kind: str, channel: str) -> Response:
@@ -179,12 +189,12 @@ def helpdesk_router(get_service: Any) -> APIRouter:
         raw = await read_body(request, _MAX_BODY)
         if raw is None:
             return _json({"error": f"body is larger than {_MAX_BODY} bytes"}, 413)
-        now = time.time()
-        problem = (zendesk_problem(secret, request.headers, raw, now, guard) if kind == "zendesk"
+        clock = time.time()
+        problem = (zendesk_problem(secret, request.headers, raw, clock) if kind == "zendesk"
                    else freshdesk_problem(secret, request.headers))
+        client = request.client.host if request.client else None
         if problem:
-            log.warning("inbound webhook refused", channel=channel, reason=problem,
-                        client=request.client.host if request.client else None)
+            log.warning("inbound webhook refused", channel=channel, reason=problem, client=client)
             return _json({"error": problem}, 401)
         try:
             change = TicketChange.model_validate_json(raw)
@@ -192,23 +202,44 @@ def helpdesk_router(get_service: Any) -> APIRouter:
             return _json({"error": "invalid ticket change", "details": [
                 {"path": ".".join(str(x) for x in e["loc"]) or "body", "message": e["msg"]}
                 for e in exc.errors(include_url=False)]}, 422)
+        db = service.store.connector()
+        seen = InboundSeenStore(db)
+        now = service.clock()
         status = change.status.strip().lower()
         if status not in _DONE[kind]:
+            if kind == "freshdesk":  # reopened (or not done yet) in Freshdesk: its next resolution is news
+                await seen.forget(_freshdesk_ticket(channel, change.ticket_id))
             return _json({"outcome": "ignored", "reason": f"ticket {change.ticket_id} is {change.status}"})
-        db = service.store.connector()
         row = await db.fetch_one(queries(db.dialect, "inbound")["case_of_ticket"],
                                  {"channel": channel, "ref": change.ticket_id})
         if row is None:  # a ticket notifier did not open: not ours to track
             return _json({"outcome": "ignored", "reason": f"no case has ticket {change.ticket_id} on {channel}"})
+        # Claimed before acting, in the database: of two processes given the same request,
+        # one acts. Only requests that change a case are remembered (the others change nothing).
+        if kind == "zendesk":
+            key, until = _zendesk_claim(request.headers, clock)
+        else:
+            key, until = _freshdesk_ticket(channel, change.ticket_id), now + _kept(service.config.defaults.retention)
+        if not await seen.claim(key, until, now):
+            if kind == "zendesk":
+                problem = "this signed request was already received (a replay)"
+                log.warning("inbound webhook refused", channel=channel, reason=problem, client=client)
+                return _json({"error": problem}, 401)
+            reason = (f"ticket {change.ticket_id} was already reported resolved or closed, and no report since"
+                      " says it was reopened (a repeat, or a replay): nothing changes")
+            log.warning("inbound webhook ignored", channel=channel, reason=reason, client=client)
+            return _json({"outcome": "ignored", "reason": reason})
         via: Literal["zendesk", "freshdesk"] = "zendesk" if kind == "zendesk" else "freshdesk"
         try:
             result = await act(service.store, service.config, row["case_id"], "resolve",
-                               by=change.agent or via, via=via, now=service.clock(),
+                               by=change.agent or via, via=via, now=now,
                                note=f"{via} ticket {change.ticket_id}: {status}")
         except CaseNotFound:
             return _json({"outcome": "ignored", "reason": "the case no longer exists"})
-        if kind == "zendesk":  # handled: the same signed request again is a replay
-            guard.remember(base64.b64decode(request.headers["x-zendesk-webhook-signature"]), now)
+        except BaseException:
+            # Not acted upon: the helpdesk's retry of this request must be heard.
+            await asyncio.shield(seen.forget(key))
+            raise
         return _json({"outcome": result.outcome, "case": result.case.to_json()})
 
     return router

@@ -170,10 +170,11 @@ async def test_a_resolved_freshdesk_ticket_resolves_its_case(service: Service, c
     assert r.status_code == 200 and r.json()["outcome"] == "done"
     state = await case(client, case_id)
     assert (state["status"], state["resolved_by"], state["actions"][0]["via"]) == ("resolved", "Tom", "freshdesk")
-    # Freshdesk has no signature to tell a replay: resolving again changes nothing.
+    # Freshdesk has no signature to tell a replay: a second report of the ticket done (Freshdesk
+    # closing it, or a captured request sent again) changes nothing, and says why.
     body, headers = freshdesk_webhook({"ticket_id": ticket, "status": 5}, secret=FRESHDESK_SECRET)
     r = await client.post(url, content=body, headers=headers)
-    assert r.status_code == 200 and r.json()["outcome"] == "unchanged"
+    assert r.status_code == 200 and r.json()["outcome"] == "ignored" and "already reported" in r.json()["reason"]
     assert (await case(client, case_id))["resolved_by"] == "Tom"
 
 
