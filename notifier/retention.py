@@ -7,7 +7,8 @@ that died is taken over after an hour). The purge removes rows in batches of at 
 ``batch_size`` (:mod:`notifier.store.retention` lists what, in which order), one short
 transaction each (about 50 ms) and a pause at least as long between them (:class:`Pace`),
 so the API keeps accepting events while a million rows go. Then the store reclaims the
-space (SQLite: incremental vacuum and an emptied WAL; PostgreSQL: ``VACUUM``).
+space (SQLite: incremental vacuum and an emptied WAL; PostgreSQL: ``VACUUM``). It also
+forgets the helpdesk webhooks' replay memories past their window (:mod:`notifier.store.inbound_seen`).
 
 What was removed is logged (``retention purge`` with a count per table), counted in
 ``notifier_purged_total{table}`` and recorded on the day's row, which the digest's
@@ -28,6 +29,7 @@ import structlog
 from notifier import metrics
 from notifier.config.models import Config
 from notifier.store.base import Store
+from notifier.store.inbound_seen import InboundSeenStore
 from notifier.store.retention import PURGED_TABLES, Cutoffs, Purged, RetentionStore
 
 __all__ = ["BATCH_SIZE", "Pace", "Purger", "cutoffs", "due_day"]
@@ -173,6 +175,9 @@ class Purger:
 
         for step in (deliveries, events, cases, sweep("dedup"), sweep("threads")):
             await batches(step)
+        # Replay memories past their window: each claim forgets them too, but a helpdesk may
+        # not call again for months. No personal data (signatures, ticket numbers): not reported.
+        inbound = await InboundSeenStore(self.store.connector()).purge(now)
         out.held = await self.retention.held(cut)
         for table in PURGED_TABLES:
             if out.rows.get(table):
@@ -184,7 +189,7 @@ class Purger:
                  seconds=round(seconds, 3), rows_per_second=round(out.total / seconds) if seconds else None,
                  events_before=cut.events.isoformat(), deliveries_before=cut.deliveries.isoformat(),
                  cases_before=cut.cases.isoformat(), stopped=bool(stop is not None and stop.is_set()),
-                 files_scrubbed=emptied)
+                 files_scrubbed=emptied, inbound_seen=inbound)
         return out
 
     async def run(self, stop: asyncio.Event) -> None:
