@@ -50,7 +50,7 @@ from notifier.channels.slack_config import SlackChannel, answers_to_slack
 from notifier.core.cases import Action
 from notifier.http_guard import read_body
 from notifier.store.base import StoreUnavailable
-from notifier.store.cases import ActionResult, CaseNotFound
+from notifier.store.cases import EARLIER_ROUND, ActionResult, CaseNotFound
 from notifier.store.follow_ups import FollowUpStore
 
 if TYPE_CHECKING:
@@ -67,7 +67,8 @@ INTERACTIONS_PATH = "/v1/slack/interactions"
 MAX_BODY = 1_000_000
 #: How long a request's timestamp is accepted (and so how long a signature is remembered).
 WINDOW = 300.0
-_CASE_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
+#: A button's value: the case id, and the round its message shows (``slack_case.button_value``).
+_VALUE = re.compile(r"^(?P<case>[A-Za-z0-9_-]{1,100})(?::(?P<round>[1-9][0-9]{0,8}))?$", re.ASCII)
 _SLACK_ID = re.compile(r"^[A-Z0-9]{2,40}$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
@@ -86,6 +87,8 @@ class Click:
     response_url: str | None
     #: The ``ts`` of the message whose button was clicked (which channel posted it is on record).
     message_ts: str | None = None
+    #: The round of the case the clicked message shows (``None``: a button posted before they named one).
+    round: int | None = None
 
 
 def _name(user: Mapping[str, Any]) -> str:
@@ -112,15 +115,16 @@ def clicks(payload: Any) -> list[Click]:
     for item in payload.get("actions") or []:
         if not isinstance(item, dict) or item.get("action_id") not in ACTION_IDS:
             continue
-        case_id = str(item.get("value") or "")
+        value = _VALUE.match(str(item.get("value") or ""))
         # The button names its case twice; both must agree.
-        if not _CASE_ID.match(case_id) or item.get("block_id") != f"{BLOCK_PREFIX}{case_id}":
+        if value is None or item.get("block_id") != f"{BLOCK_PREFIX}{value['case']}":
             continue
-        out.append(Click(case_id, ACTION_IDS[str(item["action_id"])], user_id, _name(user),
+        out.append(Click(value["case"], ACTION_IDS[str(item["action_id"])], user_id, _name(user),
                          str(channel.get("id")) if channel.get("id") else None,
                          str(channel.get("name")) if channel.get("name") else None,
                          url if isinstance(url, str) and url.startswith(("https://", "http://")) else None,
-                         str(ts) if isinstance(ts, str | int | float) and ts else None))
+                         str(ts) if isinstance(ts, str | int | float) and ts else None,
+                         int(value["round"]) if value["round"] else None))
     return out
 
 
@@ -269,7 +273,7 @@ class Interactions:
             return None
         try:
             result = await act(service.store, service.config, click.case_id, click.action, by=click.user_name,
-                               via=f"slack:{click.user_id}", now=service.clock())
+                               via=f"slack:{click.user_id}", now=service.clock(), case_round=click.round)
         except CaseNotFound:
             await tell(w.unknown_case)
             return None
@@ -282,7 +286,9 @@ class Interactions:
                  outcome=result.outcome)
         if result.outcome == "refused":
             case = result.case
-            if case.status == "claimed":
+            if result.reason == EARLIER_ROUND:
+                await tell(w.earlier_round)
+            elif case.status == "claimed":
                 await tell(w.refused_holder.format(who=mention(case.claimed_by)))
             else:
                 await tell(w.refused_resolved.format(who=mention(case.resolved_by)))

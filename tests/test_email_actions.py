@@ -227,3 +227,37 @@ async def test_a_link_from_before_the_case_was_reopened_says_so_and_changes_noth
         assert [(a["action"], a["actor"]) for a in after["actions"]] == [("resolve", "Marie")]
         await drain(service)
         assert len(mails(inbox)) == 2  # the alert and the resolution: nothing for Monday's links
+
+
+async def test_an_alert_sent_after_the_case_was_reopened_carries_the_links_of_its_own_round(
+        served: tuple[Service, str], tmp_path: Path) -> None:
+    # Monday's alert is still waiting for the mail server (the worker has not sent it) when Marie,
+    # who took the call, resolves the case, and the user writes again: the case is reopened. The
+    # alert then goes out, late. It shows Monday's request: its links must not claim or resolve
+    # Tuesday's, which nobody has read.
+    service, base = served
+    inbox = tmp_path / "inbox"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        r = await http.post("/v1/events", json={"kind": "support_request", "site": "shop.example.com",
+                                                "conversation_id": "c-late", "message": "Ma commande ?"})
+        case_id = r.json()["case"]["id"]
+        assert (await http.post(f"/v1/cases/{case_id}/resolve", json={"by": "Marie"})).status_code == 200
+        await http.post("/v1/events", json={"kind": "message", "role": "user", "site": "shop.example.com",
+                                             "conversation_id": "c-late", "message": "Toujours rien reçu"})
+        reopened = (await http.get(f"/v1/cases/{case_id}")).json()
+        assert (reopened["status"], reopened["round"]) == ("reopened", 2)
+        await drain(service)
+        alert = mails(inbox)[0]  # Monday's alert, late
+        assert alert["X-Notifier-Kind"] == "support_request"
+        for mail in (alert,):
+            links = links_in(part(mail, "plain"))
+            assert set(links) == {"Je m'en occupe", "Résolu"}  # the case waits for someone again
+            for label, url in links.items():
+                page = await http.get(url, headers={"Accept-Language": "en"})
+                assert page.status_code == 409, (label, page.text)
+                assert "This link is from an earlier request on this case" in unescape(page.text)
+                late = await http.post(f"/v1/cases/{case_id}/act", data={"t": unescape(url.split("?t=", 1)[1]),
+                                                                          "by": "Paul"}, headers={"Origin": base})
+                assert late.status_code == 409
+        after = (await http.get(f"/v1/cases/{case_id}")).json()
+        assert (after["status"], after["claimed_by"]) == ("reopened", None)

@@ -107,7 +107,8 @@ class ChannelContext:
         """The action links that fit ``case`` now: both while nobody has it, "Resolved" once claimed.
 
         ``via`` is the channel type the links travel in (recorded with the action). The links
-        name the case's round: once it is reopened they no longer act (a new alert brings new ones).
+        name the round the message was made for (``case.round``): once the case is reopened past it
+        they no longer act (a new alert brings new ones).
         """
         if self.links is None or case is None:
             return {}

@@ -8,7 +8,10 @@ An alert of a case carries, below the request, the case's state and buttons::
 
 Each button names the case three times, so a click is understood without any lookup:
 ``block_id`` ``case:<id>``, ``action_id`` ``case_claim`` / ``case_resolve`` / ``case_reopen``,
-``value`` the case id (Block Kit buttons: https://docs.slack.dev/reference/block-kit/block-elements/button-element).
+``value`` the case id and the round the message shows, ``<id>:<round>`` (Block Kit buttons:
+https://docs.slack.dev/reference/block-kit/block-elements/button-element; a ``value`` holds up
+to 2,000 characters). A click on an alert of an earlier round changes nothing (see
+:mod:`notifier.action_links`); buttons posted before they named a round carry the id alone.
 Times are Slack date tokens (``<!date^…^{time}|14:05>``: each reader sees their own time,
 https://docs.slack.dev/messaging/formatting-message-text#date-formatting), with the
 channel's timezone as fallback text.
@@ -26,7 +29,8 @@ from notifier.channels.inert import header_text, slack_mrkdwn
 from notifier.core.cases import Action
 from notifier.core.follow_up import CaseState
 
-__all__ = ["ACTION_IDS", "BLOCK_PREFIX", "Words", "case_blocks", "mention", "reply_text", "slack_user", "words"]
+__all__ = ["ACTION_IDS", "BLOCK_PREFIX", "Words", "button_value", "case_blocks", "mention", "reply_text", "slack_user",
+           "words"]
 
 #: ``action_id`` of each case button, and the action it asks for.
 ACTION_IDS: dict[str, Action] = {"case_claim": "claim", "case_resolve": "resolve", "case_reopen": "reopen"}
@@ -47,6 +51,7 @@ class Words:
     reopened: str
     refused_holder: str
     refused_resolved: str
+    earlier_round: str
     not_allowed: str
     unknown_case: str
     unavailable: str
@@ -59,6 +64,8 @@ _WORDS = {
         claimed="✋ Pris en charge par {who} à {time}", resolved="✅ Résolu par {who} à {time}",
         reopened="↩️ Rouvert par {who} à {time}",
         refused_holder="Déjà pris en charge par {who}.", refused_resolved="Déjà résolu par {who} : rouvrez-le d'abord.",
+        earlier_round="Cette alerte vient d'une demande précédente de ce dossier ; le dossier a été rouvert depuis : "
+                      "rien n'a changé. Utilisez les boutons de l'alerte la plus récente, ou `notifier claim`.",
         not_allowed="Vous n'êtes pas autorisé·e à agir sur ces demandes depuis Slack.",
         unknown_case="Cette demande n'existe plus.",
         unavailable="⚠️ La base de données est momentanément indisponible : rien n'a changé, réessayez dans un instant.",
@@ -70,6 +77,8 @@ _WORDS = {
         claimed="✋ Claimed by {who} at {time}", resolved="✅ Resolved by {who} at {time}",
         reopened="↩️ Reopened by {who} at {time}",
         refused_holder="Already claimed by {who}.", refused_resolved="Already resolved by {who}: reopen it first.",
+        earlier_round="This alert is from an earlier request on this case; the case was reopened since: "
+                      "nothing changed. Use the buttons of the latest alert, or `notifier claim`.",
         not_allowed="You are not allowed to act on these requests from Slack.",
         unknown_case="This request no longer exists.",
         unavailable="⚠️ The database is unavailable for a moment: nothing changed, try again shortly.",
@@ -115,8 +124,17 @@ def _state_line(case: CaseState, w: Words, tz: str, via: str | None) -> str | No
     return None
 
 
-def _button(action_id: str, text: str, case_id: str, style: str | None = None) -> dict[str, Any]:
-    button: dict[str, Any] = {"type": "button", "action_id": action_id, "value": case_id,
+def button_value(case_id: str, case_round: int | None) -> str:
+    """What a case button carries: the case id and the round its message shows.
+
+    >>> button_value("c41d", 2), button_value("c41d", None)
+    ('c41d:2', 'c41d')
+    """
+    return case_id if case_round is None else f"{case_id}:{case_round}"
+
+
+def _button(action_id: str, text: str, case: CaseState, style: str | None = None) -> dict[str, Any]:
+    button: dict[str, Any] = {"type": "button", "action_id": action_id, "value": button_value(case.id, case.round),
                               "text": {"type": "plain_text", "text": text, "emoji": True}}
     if style:
         button["style"] = style
@@ -137,11 +155,11 @@ def case_blocks(case: CaseState, locale: str, tz: str, *, buttons: bool,
         state.append({"type": "section", "block_id": f"case_state:{case.id}", "text": {"type": "mrkdwn", "text": line}})
     if buttons:
         if case.status in ("open", "reopened"):
-            elements = [_button("case_claim", w.claim, case.id, "primary"), _button("case_resolve", w.resolve, case.id)]
+            elements = [_button("case_claim", w.claim, case, "primary"), _button("case_resolve", w.resolve, case)]
         elif case.status == "claimed":
-            elements = [_button("case_resolve", w.resolve, case.id, "primary")]
+            elements = [_button("case_resolve", w.resolve, case, "primary")]
         else:
-            elements = [_button("case_reopen", w.reopen, case.id)]
+            elements = [_button("case_reopen", w.reopen, case)]
         out.append({"type": "actions", "block_id": f"{BLOCK_PREFIX}{case.id}", "elements": elements})
     return state, out
 

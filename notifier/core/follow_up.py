@@ -29,7 +29,9 @@ class CaseState:
     resolved_by: str | None = None
     resolved_at: datetime | None = None
     note: str | None = None
-    #: The case's round (1, then one more each time it is reopened); its action links name it.
+    #: The round the message shows (1, then one more each time the case is reopened): the one its
+    #: request or action came in, which its action links and buttons name, so an alert sent late,
+    #: after the case was reopened, does not act on a round its reader never saw.
     round: int | None = None
 
     @property

@@ -86,7 +86,7 @@ async def test_a_claim_from_the_api_updates_the_slack_alert_and_replies_in_its_t
     [alert] = slack.messages
     buttons = [b for b in alert["blocks"] if b.get("block_id") == f"case:{case_id}"]
     assert [e["text"]["text"] for e in buttons[0]["elements"]] == ["Je m'en occupe", "Résolu"]
-    assert {e["value"] for e in buttons[0]["elements"]} == {case_id}
+    assert {e["value"] for e in buttons[0]["elements"]} == {f"{case_id}:1"}  # the case and the round the message shows
 
     result = await act(service.store, service.config, case_id, "claim", by="Marie", via="api", now=NOW)
     assert result.changed

@@ -158,3 +158,52 @@ async def test_allow_list_refuses_others_with_an_ephemeral_message(tmp_path: Pat
         await live.click(*slack.signed(slack.click_payload(ts, "case_claim", user="U0MARIE", name="marie")))
         await until(lambda: len(slack.updates) == 1, what="the allowed click's update")
         assert await actions(live, case_id) == [("claim", "marie", "slack:U0MARIE", "done")]
+
+
+async def test_a_late_alert_of_an_earlier_round_claims_nothing(tmp_path: Path, slack: FakeSlack) -> None:
+    # The bot was not in #support: Monday's alert died there. The case was answered by phone and
+    # resolved; on Tuesday the visitor writes again and the case is reopened. The bot is invited and
+    # the dead letters replayed: Monday's alert reaches Slack now. Its buttons are Monday's: a click
+    # must not take Tuesday's request, which nobody in Slack has seen.
+    slack.member_of = set()
+    async with live_api(tmp_path, slack_config(slack)) as live:
+        case_id = await live.request()
+        [dead] = await until_dead(live)
+        await live.client.post(f"{live.url}/v1/cases/{case_id}/resolve", json={"by": "Marie"})
+        r = await live.client.post(f"{live.url}/v1/events", json={
+            "kind": "message", "role": "user", "site": "shop.example.com", "conversation_id": "c-1",
+            "message": "Toujours rien reçu"})
+        assert r.status_code == 202
+        case = (await live.client.get(f"{live.url}/v1/cases/{case_id}")).json()
+        assert (case["status"], case["round"]) == ("reopened", 2)
+        slack.member_of = set(slack.channels)
+        assert (await live.client.post(f"{live.url}/v1/deliveries/{dead}/replay")).status_code == 202
+        await until(lambda: len(slack.messages) == 1, what="Monday's alert, late")
+        ts = slack.messages[0]["ts"]
+
+        await live.click(*slack.signed(slack.click_payload(ts, "case_claim", user="U0PAUL", name="paul")))
+        await until(lambda: len(slack.ephemerals) == 1, what="the clicker told")
+        [told] = slack.ephemerals
+        assert told["user"] == "U0PAUL"
+        assert told["text"].startswith("Cette alerte vient d'une demande précédente de ce dossier")
+        case = (await live.client.get(f"{live.url}/v1/cases/{case_id}")).json()
+        assert (case["status"], case["claimed_by"]) == ("reopened", None)
+        assert (await actions(live, case_id))[-1] == ("claim", "paul", "slack:U0PAUL", "refused")
+        # Nothing to tell any channel: the refused click changed nothing (and the resolution had no alert to update).
+        assert await follow_ups(live, case_id) == 0
+
+
+async def until_dead(live: Live) -> list[str]:
+    """The ids of the dead letters, once there are some."""
+    found: list[str] = []
+
+    async def look() -> None:
+        r = await live.client.get(f"{live.url}/v1/deliveries", params={"status": "dead"})
+        found[:] = [d["id"] for d in r.json()["deliveries"]]
+
+    deadline = time.monotonic() + 15
+    while not found:
+        assert time.monotonic() < deadline, "timed out waiting for the dead letter"
+        await look()
+        await asyncio.sleep(0.02)
+    return found

@@ -15,6 +15,7 @@ from notifier.core.cases import case_identity
 from notifier.core.events import Event, Kind, User
 from notifier.store import Store
 from notifier.store.cases import EARLIER_ROUND, CaseNotFound, CaseStore, Opened, TimerPlan
+from notifier.store.follow_ups import FollowUpStore
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 M = timedelta(minutes=1)
@@ -127,6 +128,20 @@ async def test_an_action_meant_for_an_earlier_round_changes_nothing(store: Store
     now = await cases.act(opened.id, "claim", actor="paul", via="email", now=T0 + 62 * M, case_round=2)
     assert now.outcome == "done"
     assert (await cases.act(opened.id, "resolve", actor="paul", via="email", now=T0 + 63 * M)).outcome == "done"
+
+
+async def test_a_message_names_the_round_its_request_came_in(store: Store) -> None:
+    # Monday's alert is sent on Tuesday, after the case was resolved and reopened: the state it
+    # shows is the case's now, the round its links and buttons name is Monday's.
+    cases = CaseStore(store.connector())
+    opened = await open_case(store, event("e1"))
+    await cases.act(opened.id, "resolve", actor="marie", via="api", now=T0 + M)
+    await open_case(store, event("e2"), T0 + 60 * M)
+    shown = FollowUpStore(store.connector())
+    monday, tuesday = await shown.case_of_event("e1"), await shown.case_of_event("e2")
+    assert monday is not None and tuesday is not None
+    assert (monday.status, monday.round) == ("reopened", 1)
+    assert (tuesday.status, tuesday.round) == ("reopened", 2)
 
 
 def steps(at: datetime) -> list[TimerPlan]:

@@ -15,9 +15,15 @@ SELECT json_extract(value, '$.delivery_id'), :case_id, :action, :actor, :via, :n
 FROM json_each(:rows) WHERE true
 
 -- name: get
+-- round: the round of the action told (its follow-up event was linked in it), which the
+-- links and buttons of the follow-up name, even when it is sent after the case moved on.
 SELECT f.case_id, f.action, f.actor, f.via, f.at, f.note, c.locale, c.status AS case_status,
-       c.round, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note AS case_note
-FROM follow_ups f JOIN cases c ON c.id = f.case_id WHERE f.delivery_id = :delivery_id
+       COALESCE(ce.round, c.round) AS round, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at,
+       c.note AS case_note
+FROM follow_ups f JOIN cases c ON c.id = f.case_id
+LEFT JOIN deliveries d ON d.id = f.delivery_id
+LEFT JOIN case_events ce ON ce.event_id = d.event_id AND ce.case_id = f.case_id
+WHERE f.delivery_id = :delivery_id
 
 -- name: targets
 -- The messages a channel posted for the case, oldest first, with what they were built from.
@@ -34,8 +40,10 @@ SELECT DISTINCT d.channel FROM case_events ce JOIN deliveries d ON d.event_id = 
 WHERE ce.case_id = :case_id AND d.ref = :ref AND d.route NOT IN ('follow-up', 'acknowledge')
 
 -- name: case_of_event
--- The case an event belongs to, as channels show it.
-SELECT c.id, c.status, c.round, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note
+-- The case an event belongs to, as channels show it, with the round the event came in (linked
+-- at accept): its alert's links and buttons name that round, not the case's round when the alert
+-- is sent (late, after a retry or a replay) once the case was reopened.
+SELECT c.id, c.status, ce.round, c.claimed_by, c.claimed_at, c.resolved_by, c.resolved_at, c.note
 FROM case_events ce JOIN cases c ON c.id = ce.case_id WHERE ce.event_id = :event_id
 
 -- name: earlier_unsent
