@@ -261,3 +261,34 @@ async def test_an_alert_sent_after_the_case_was_reopened_carries_the_links_of_it
                 assert late.status_code == 409
         after = (await http.get(f"/v1/cases/{case_id}")).json()
         assert (after["status"], after["claimed_by"]) == ("reopened", None)
+
+
+async def test_an_agent_typing_her_name_in_another_case_is_still_the_one_who_has_it(
+        served: tuple[Service, str], tmp_path: Path) -> None:
+    # Élodie took the request from the API as "Élodie"; later she opens the mail's link and types
+    # "élodie" (her phone's keyboard). She is the one who has it: the page says so, not that
+    # someone else took it, and nothing new is recorded against another name.
+    service, base = served
+    inbox = tmp_path / "inbox"
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        r = await http.post("/v1/events", json={"kind": "support_request", "site": "shop.example.com",
+                                                "conversation_id": "c-elo", "message": "Ma commande ?"})
+        case_id = r.json()["case"]["id"]
+        await drain(service)
+        [alert] = mails(inbox)
+        claimed = await http.post(f"/v1/cases/{case_id}/claim", json={"by": "Élodie"})
+        assert claimed.status_code == 200
+        page = await http.get(links_in(part(alert, "plain"))["Je m'en occupe"], headers={"Accept-Language": "en"})
+        again = await http.post(f"/v1/cases/{case_id}/act", data={**form(page.text), "by": "élodie"},
+                                headers={"Origin": base, "Accept-Language": "en"})
+        assert again.status_code == 200, unescape(again.text)
+        assert "You had already taken this request" in unescape(again.text)
+        # From the API too, in capitals: hers, not a conflict with herself.
+        shout = await http.post(f"/v1/cases/{case_id}/claim", json={"by": "ÉLODIE"})
+        assert shout.status_code == 200 and shout.json()["outcome"] == "unchanged"
+        after = (await http.get(f"/v1/cases/{case_id}")).json()
+        assert after["claimed_by"] == "Élodie"  # the spelling she first used stays what is shown
+        assert [a["outcome"] for a in after["actions"]] == ["done", "unchanged", "unchanged"]
+        # Someone else is still refused.
+        other = await http.post(f"/v1/cases/{case_id}/claim", json={"by": "Paul"})
+        assert other.status_code == 409 and other.json()["holder"] == "Élodie"

@@ -57,6 +57,7 @@ from notifier.channels.slack_blocks import (
 )
 from notifier.channels.slack_case import reply_text
 from notifier.channels.slack_config import SlackChannel, answers_to_slack
+from notifier.core.cases import same_agent
 from notifier.core.follow_up import FollowUp
 from notifier.core.masking import error_line
 
@@ -243,7 +244,7 @@ class Slack:
             return permanent(f"Slack has no channel {where} that the bot can see, so its messages cannot be "
                              "updated (the channels:read scope lists it by name; or give the channel id)",
                              label="not_found")
-        holder_via = follow_up.via if follow_up.case.holder == follow_up.actor else None
+        holder_via = follow_up.via if same_agent(follow_up.case.holder, follow_up.actor) else None
         for target in follow_up.targets:
             if not target.ref:
                 continue

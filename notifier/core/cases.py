@@ -12,10 +12,16 @@ States::
 Every action is idempotent: claiming a case one already holds, or resolving a resolved
 case, changes nothing and is not an error. Claiming a case somebody else holds is refused
 and names the holder.
+
+An agent is named by whatever they type (the CLI's ``--by``, the API's ``by``, an action
+link's page, a helpdesk's agent name): ``Alice``, ``alice`` and ``ALICE`` are one agent, and
+so are ``Élodie`` typed precomposed or with a combining accent (:func:`agent_key`). The
+spelling an agent used stays what is shown.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -30,10 +36,12 @@ __all__ = [
     "STATUSES",
     "Action",
     "CaseStatus",
+    "agent_key",
     "case_identity",
     "labelled",
     "message_for_user",
     "opens_case",
+    "same_agent",
 ]
 
 CaseStatus = Literal["open", "claimed", "resolved", "reopened"]
@@ -43,6 +51,25 @@ ACTIONS: tuple[Action, ...] = ("claim", "resolve", "reopen")
 
 #: Kinds that always open (or join) a case: a person asked for a human.
 CASE_KINDS = frozenset({Kind.support_request, Kind.contact_request, Kind.tool_call})
+
+
+def agent_key(name: str) -> str:
+    """Who an agent's name stands for: case, compatibility forms and spacing do not count.
+
+    >>> agent_key("Alice") == agent_key(" alice ") == agent_key("ALICE")
+    True
+    >>> agent_key("Élodie") == agent_key("e\u0301lodie"), agent_key("Straße") == agent_key("STRASSE")
+    (True, True)
+    """
+    # NFKC around casefold: what Unicode calls a compatibility caseless match (D146), so
+    # "É" precomposed, "E" with a combining accent and "é" all come out the same.
+    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
+    return " ".join(folded.split())
+
+
+def same_agent(a: str | None, b: str | None) -> bool:
+    """Whether two names stand for one agent (:func:`agent_key`); ``None`` is nobody."""
+    return a is not None and b is not None and agent_key(a) == agent_key(b)
 
 
 def opens_case(event: Event, keywords: list[str]) -> bool:

@@ -17,7 +17,7 @@ from typing import Any, Literal, NamedTuple
 
 import orjson
 
-from notifier.core.cases import Action, CaseStatus
+from notifier.core.cases import Action, CaseStatus, same_agent
 from notifier.store.connector import Connector, Row, as_time, queries
 
 __all__ = ["EARLIER_ROUND", "ActionResult", "Case", "CaseNotFound", "CaseStore", "FiredTimer", "Opened", "Opening",
@@ -328,7 +328,7 @@ class CaseStore:
         if case_round is not None and case.round != case_round and action != "reopen":
             return "refused", EARLIER_ROUND
         if action == "claim" and case.status == "claimed":
-            if case.claimed_by == actor:
+            if same_agent(case.claimed_by, actor):  # "alice" claiming what "Alice" holds
                 return "unchanged", None
             return "refused", f"already claimed by {case.claimed_by}"
         if action == "claim":  # resolved

@@ -8,12 +8,16 @@ aggregates over a period, per site and agent, on either backend.
 
 from __future__ import annotations
 
+import unicodedata
+from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from notifier.core.cases import agent_key
 from notifier.core.measures import AgentRating, AnswerTimes, Group, Overdue, ResponseTimes, Satisfaction
 from notifier.store.connector import Connector, as_time, queries
 
@@ -83,10 +87,12 @@ class MeasureStore:
             return AnswerTimes.of(part(r) for r in rows if r["measure"] == measure and (keep is None or keep(r)))
 
         out.claimed, out.resolved = of("claim"), of("resolve")
-        for column, target in (("site", out.per_site), ("agent", out.per_agent)):
-            keys = sorted({r[column] for r in rows})
-            groups = [Group(k, of("claim", lambda r, k=k, c=column: r[c] == k),
-                            of("resolve", lambda r, k=k, c=column: r[c] == k)) for k in keys]
+        # An agent's names that differ only in case are one agent (agent_key); a site is as sent.
+        for column, fold, target in (("site", str, out.per_site), ("agent", agent_key, out.per_agent)):
+            shown = _spellings((fold(r[column]), r[column], int(r["n"])) for r in rows)
+            groups = [Group(name, of("claim", lambda r, k=k, c=column, f=fold: f(r[c]) == k),
+                            of("resolve", lambda r, k=k, c=column, f=fold: f(r[c]) == k))
+                      for k, name in shown.items()]
             # The busiest first: the digest shows the top of each list.
             target.extend(sorted(groups, key=lambda g: (-(g.claimed.count + g.resolved.count), g.key)))
         row = await self.db.fetch_one(self.q["opened_and_resolved"], span)
@@ -111,8 +117,9 @@ class MeasureStore:
             if r["agent"] is None:
                 out.without_agent += n
             else:
-                agents.setdefault(r["agent"], []).extend([rating] * n)
-        out.per_agent = sorted((AgentRating(a, len(v), round(sum(v) / len(v), 2)) for a, v in agents.items()),
+                agents.setdefault(agent_key(r["agent"]), []).extend([rating] * n)
+        shown = _spellings((agent_key(r["agent"]), r["agent"], int(r["n"])) for r in rows if r["agent"] is not None)
+        out.per_agent = sorted((AgentRating(shown[a], len(v), round(sum(v) / len(v), 2)) for a, v in agents.items()),
                                key=lambda a: (-a.count, a.agent))
         return out
 
@@ -122,6 +129,19 @@ class MeasureStore:
         if row is None or not row["n"]:
             return None
         return {"mean": round(float(row["mean"]), 2), "count": int(row["n"])}
+
+
+def _spellings(rows: Iterable[tuple[str, str, int]]) -> dict[str, str]:
+    """For each key (an agent), the spelling shown: the one its rows used most (``(key, spelling, n)``).
+
+    Spellings are counted composed (NFC): "É" typed as one character or as "E" and an accent
+    reads the same.
+    """
+    counts: dict[str, Counter[str]] = {}
+    for key, spelling, n in rows:
+        counts.setdefault(key, Counter())[unicodedata.normalize("NFC", spelling)] += n
+    # The most used; between as many, the first in code point order (capitals first: "Alice").
+    return {key: sorted(c.items(), key=lambda item: (-item[1], item[0]))[0][0] for key, c in counts.items()}
 
 
 def _float(value: Any) -> float | None:

@@ -219,3 +219,22 @@ async def test_a_rating_after_a_reopened_case_was_taken_again_goes_to_who_has_it
     await accept(store, cfg, [feedback("r", 5).completed(MONDAY + 7 * H)], MONDAY + 7 * H)
     s = await MeasureStore(store.connector()).satisfaction(MONDAY, MONDAY + 24 * H, site=None)
     assert [(a.agent, a.count) for a in s.per_agent] == [("paul", 2)]
+
+
+async def test_names_that_differ_only_in_case_are_one_agent_in_the_figures(store: Store) -> None:
+    # Élodie signs "Élodie" in the console, "élodie" from the CLI and, once, with a combining
+    # accent (a Mac's keyboard): the digest shows one Élodie with her three answers, not three agents.
+    cfg = config()
+    spellings = ("Élodie", "élodie", "E\u0301lodie")
+    for n, (conversation, name) in enumerate(zip("xyz", spellings, strict=True)):
+        case_id = await case_of(store, cfg, request(conversation), MONDAY)
+        await act(store, cfg, case_id, "claim", by=name, via="api", now=MONDAY + (10 + n) * M)
+        await act(store, cfg, case_id, "resolve", by=name, via="api", now=MONDAY + (20 + n) * M)
+        await accept(store, cfg, [feedback(conversation, 4 + n % 2).completed(MONDAY + H)], MONDAY + H)
+    measures = MeasureStore(store.connector())
+    r = await measures.response_times(MONDAY - H, MONDAY + 24 * H, site=None, at=MONDAY + 24 * H,
+                                      business_hours=False)
+    assert [(g.key, g.claimed.count, g.resolved.count) for g in r.per_agent] == [("Élodie", 3, 3)]
+    assert r.per_agent[0].claimed.mean == 11 * 60
+    s = await measures.satisfaction(MONDAY, MONDAY + 24 * H, site=None)
+    assert [(a.agent, a.count, a.mean) for a in s.per_agent] == [("Élodie", 3, 4.33)]
