@@ -4,12 +4,14 @@ Pure functions: how an identifier is normalised, how it is recognised inside sto
 events (in the user's fields *and* in free text: message, transcript, tool arguments,
 page URLs), and the keyed hash the audit record keeps instead of the identifier.
 
-An email is matched without regard to case (``Jean.Dupont@Example.COM`` is
-``jean.dupont@example.com``: domains are case-insensitive and no mail provider in
-practice distinguishes the local part), after Unicode NFKC normalisation, and also in
-its URL-encoded form (``jean.dupont%40example.com`` in a page's query string). It must
-stand alone: ``ajean.dupont@example.com`` or ``jean.dupont@example.com.fr`` are other
-people.
+An email is matched in its folded form (:func:`notifier.core.fold.fold`): without regard
+to case, beyond ASCII too (``Jean.Dupont@Example.COM``, ``ÉLODIE@…`` is ``élodie@…``:
+domains are case-insensitive and no mail provider in practice distinguishes the local
+part), whatever Unicode form it was typed in (fullwidth ``ｊｅａｎ＠ｅｘａｍｐｌｅ．ｃｏｍ``,
+ligatures, ``ß`` for ``ss``, accents precomposed or combining), and also in its
+URL-encoded form (``jean.dupont%40example.com`` in a page's query string). Accents are
+kept (``élodie@…`` is not ``elodie@…``), and the address must stand alone:
+``ajean.dupont@example.com`` or ``jean.dupont@example.com.fr`` are other people.
 
 >>> s = Subject.email("Jean.Dupont@Example.COM")
 >>> s.value
@@ -18,6 +20,8 @@ people.
 True
 >>> s.mentioned_in({"message": "copie à ajean.dupont@example.com"})
 False
+>>> s.mentioned_in({"user": {"email": "ＪＥＡＮ.ｄｕｐｏｎｔ＠ｅｘａｍｐｌｅ．ｃｏｍ"}})
+True
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 from urllib.parse import unquote
+
+from notifier.core.fold import Variants, fold, variants_of
 
 __all__ = ["EMAIL_PATTERN", "NO_NUL_PATTERN", "Subject", "SubjectError", "SubjectKind", "normalise_email"]
 
@@ -46,18 +51,22 @@ _EMAIL = re.compile(EMAIL_PATTERN)
 _ASCII_RUN = re.compile(r"[\x00-\x7f]+")
 
 
+def _longest_ascii_run(text: str) -> str:
+    return max(_ASCII_RUN.findall(text), key=len, default="")
+
+
 class SubjectError(ValueError):
     """The identifier given cannot name a subject (empty, or not an email address)."""
 
 
 def normalise_email(value: str) -> str:
-    """``value`` as matched: NFKC, case-folded. Raises :class:`SubjectError`.
+    """``value`` as matched: folded (:func:`~notifier.core.fold.fold`). Raises :class:`SubjectError`.
 
     ``value`` must match :data:`EMAIL_PATTERN` as given (a command line strips it first).
     """
     if len(value) > 320 or not _EMAIL.match(value):
         raise SubjectError(f"not an email address: {value!r}")
-    return unicodedata.normalize("NFKC", value).casefold()
+    return fold(value)
 
 
 def _strings(value: Any) -> Iterator[str]:
@@ -100,23 +109,25 @@ class Subject:
 
     @property
     def needles(self) -> tuple[str, ...]:
-        """Substrings a stored event body must contain (any case) to be a candidate.
+        """Pieces of ASCII text a stored event body holds (any ASCII case) when it names this
+        email as typed, plain and URL-encoded; else it holds one of :attr:`variants`.
 
-        The database narrows with these; :meth:`mentioned_in` then decides.
+        The database narrows with these (its ``LIKE`` folds ASCII letters alone);
+        :meth:`mentioned_in` then decides. The address itself when it is ASCII, else its
+        longest ASCII part (``'.durand@exemple.fr'`` of ``'élodie.durand@exemple.fr'``).
         """
         if self.kind != "email":
             return ()
-        if self.value.isascii():
-            return (self.value, self.value.replace("@", "%40"))
-        # Databases compare ASCII letters alone without regard to case (SQLite's LIKE, ILIKE under
-        # PostgreSQL's C locale), and casefolding changes more than case (ß is ss): a stored
-        # 'Élodie@…' or 'straße@…' holds neither the folded address nor its folded letters.
-        # The domain narrows instead (its longest ASCII run, should it have other letters).
-        domain = self.value.rpartition("@")[2]
-        if domain.isascii():
-            return ("@" + domain, "%40" + domain)
-        piece = max(_ASCII_RUN.findall(domain), key=len, default="")
-        return (piece, piece)
+        return (_longest_ascii_run(self.value), _longest_ascii_run(self.value.replace("@", "%40")))
+
+    @property
+    def variants(self) -> Variants:
+        """The characters outside ASCII that fold into a part of :attr:`needles` (fullwidth
+        letters, ligatures, ``ß``…): a stored body naming this email in another Unicode form
+        holds one (see :func:`~notifier.core.fold.variants_of`). For an email only."""
+        if self.kind != "email":
+            raise SubjectError("only an email is searched for in text")
+        return variants_of(*self.needles)
 
     def _pattern(self) -> re.Pattern[str]:
         # Alone: not inside a longer address on either side (a dot before the next word
@@ -129,12 +140,13 @@ class Subject:
             return False
         pattern = self._pattern()
         for text in _strings(body):
-            if "@" not in text and "%40" not in text.casefold():
+            # Folded first: a fullwidth ``＠`` is an ``@`` too (and ``%EF%BC%A0`` in a URL).
+            folded = fold(text)
+            if "@" not in folded and "%" not in folded:
                 continue
-            folded = unicodedata.normalize("NFKC", text).casefold()
             if pattern.search(folded):
                 return True
-            if "%" in folded and pattern.search(unquote(folded)):
+            if "%" in folded and pattern.search(fold(unquote(folded))):
                 return True
         return False
 
@@ -151,21 +163,18 @@ class Subject:
             return parent.get(name) if isinstance(parent, dict) else None
 
         user, arguments = field(body, "user"), field(field(body, "tool"), "arguments")
-        for value in (field(user, "email"), field(arguments, "email")):
-            if isinstance(value, str):
-                try:
-                    if normalise_email(value) == self.value:
-                        return True
-                except SubjectError:
-                    continue
-        return False
+        # Folded as stored, not checked as an address is when asked for: a visitor's fullwidth
+        # ``＠`` is theirs all the same.
+        return any(isinstance(value, str) and fold(value.strip()) == self.value
+                   for value in (field(user, "email"), field(arguments, "email")))
 
     def digest(self, key: bytes) -> str:
         """The audit record's form: ``hmac-sha256:<hex>`` of ``kind:value`` under ``key``.
 
         Keyed, so the identifier cannot be recovered by hashing guesses without the key;
         the same subject always gives the same digest, so the admin can tell whether a
-        person was erased by computing it again (:func:`notifier.privacy.subject_digest`).
+        person was erased by computing it again (``notifier privacy audit --email``). An
+        email's ``value`` is folded: every Unicode form of one address gives one digest.
         """
         mac = hmac.new(key, f"{self.kind}:{self.value}".encode(), hashlib.sha256)
         return "hmac-sha256:" + mac.hexdigest()

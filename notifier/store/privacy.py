@@ -3,8 +3,10 @@
 Written once above the connector port, for both backends. What belongs to a subject:
 
 - by email: every event whose body (user fields, message, transcript, tool arguments,
-  page URL, its id) names the address, found by the database (``LIKE``/``ILIKE``) and
-  confirmed in Python (:meth:`~notifier.core.subject.Subject.mentioned_in`), and every
+  page URL, its id) names the address in any Unicode form, narrowed by the database
+  (``LIKE``/``ILIKE`` on the address's ASCII pieces, a regular expression for the
+  characters that fold into them) and confirmed in Python on the folded text
+  (:meth:`~notifier.core.subject.Subject.mentioned_in`), and every
   event of the conversations where the address is the user's own (the person's whole
   chat; a conversation that merely mentions them keeps its other events);
 - by conversation: every event with that ``conversation_id`` (on the subject's site, when named);
@@ -58,6 +60,17 @@ def _ids(values: Iterable[Any]) -> str:
 def _like(text: str) -> str:
     escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
     return f"%{escaped}%"
+
+
+def _narrowing(subject: Subject) -> dict[str, str]:
+    # What the database narrows a search for an email on: its ASCII pieces (LIKE), and the
+    # characters that fold into them: a superset, confirmed in Python. PostgreSQL reads those
+    # as a regular expression; SQLite asks Python (holds_variant, see store/sqlite.py), the
+    # faster there.
+    a, b = subject.needles
+    variants = subject.variants
+    return {"a": _like(a), "b": _like(b), "piece_a": a, "piece_b": b,
+            "variants": variants.pattern, "encoded": variants.encoded_pattern}
 
 
 def body_of(value: Any) -> dict[str, Any]:
@@ -143,12 +156,12 @@ class SubjectStore:
                  if subject.site is None or r["site"] == subject.site])
             own.update(events)
         else:
-            a, b = (_like(n) for n in subject.needles)
+            narrow = _narrowing(subject)
             if known is not None and since is not None:
                 candidates = await db.fetch_all(q["events_by_ids"], {"ids": _ids(r["id"] for r in known.events)})
-                candidates += await db.fetch_all(q["events_mentioning_since"], {"a": a, "b": b, "since": since})
+                candidates += await db.fetch_all(q["events_mentioning_since"], {**narrow, "since": since})
             else:
-                candidates = await db.fetch_all(q["events_mentioning"], {"a": a, "b": b})
+                candidates = await db.fetch_all(q["events_mentioning"], narrow)
             named = [r for r in candidates
                      if subject.mentioned_in(body_of(r["body"])) or subject.mentioned_in(r["id"])]
             add(named)
@@ -174,10 +187,9 @@ class SubjectStore:
         if found.deliveries:
             found.attempts = await db.fetch_all(q["attempts"], {"ids": _ids(d["id"] for d in found.deliveries)})
         if subject.kind == "email":
-            a, b = (_like(n) for n in subject.needles)
             mine = set(case_ids)
             found.notes = [(r["source"], str(r["id"])) for r in await db.fetch_all(q["notes_mentioning"],
-                                                                                {"a": a, "b": b})
+                                                                                _narrowing(subject))
                            if subject.mentioned_in(r["note"]) and r["case_id"] not in mine]
         return found
 

@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import structlog
 
 from notifier.core.events import Event
+from notifier.core.fold import variants_of
 from notifier.store.base import (
     DIGEST_STALE,
     STILL_DUE,
@@ -67,6 +68,12 @@ BUSY_TIMEOUT_MS = 50
 FILE_GONE = "the database file was deleted or replaced while notifier runs"
 
 log = structlog.get_logger("notifier.store")
+
+
+def _holds_variant(text: str | None, *pieces: str) -> bool:
+    """``holds_variant(text, piece, …)``: whether ``text`` holds a character outside ASCII that
+    folds into a part of a piece (a subject search, :mod:`notifier.store.privacy`)."""
+    return text is not None and variants_of(*pieces).found_in(text)
 
 
 class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
@@ -130,6 +137,7 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
                                    timeout=BUSY_TIMEOUT_MS / 1000, uri=uri)
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
             conn.execute("PRAGMA foreign_keys=ON")
+            conn.create_function("holds_variant", 3, _holds_variant, deterministic=True)
         except sqlite3.Error as exc:
             # SQLite's "unable to open database file" does not say which: the log must.
             problem = fault(exc)

@@ -6,15 +6,22 @@ SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FRO
 WHERE conversation_id = %(conversation)s
 
 -- name: events_mentioning
--- Candidates only (ILIKE ignores case): the caller confirms each in Python.
+-- Candidates only: the caller folds and confirms each in Python. ILIKE ignores ASCII case
+-- alone under the C locale; %(variants)s (a bracket of characters) catches a text naming the
+-- address in other Unicode forms (fullwidth, ligatures, ß…), %(encoded)s those characters
+-- percent-encoded in a URL (searched only in a text holding a %%: far the slower).
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
 WHERE body::text ILIKE %(a)s ESCAPE '\' OR body::text ILIKE %(b)s ESCAPE '\' OR id ILIKE %(a)s ESCAPE '\'
+    OR body::text ~ %(variants)s OR (strpos(body::text, '%%') > 0 AND body::text ~* %(encoded)s)
+    OR id ~ %(variants)s OR (strpos(id, '%%') > 0 AND id ~* %(encoded)s)
 
 -- name: events_mentioning_since
 -- The same, among events received since %(since)s only.
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
 WHERE received_at >= %(since)s AND (body::text ILIKE %(a)s ESCAPE '\' OR body::text ILIKE %(b)s ESCAPE '\'
-                                    OR id ILIKE %(a)s ESCAPE '\')
+                                    OR id ILIKE %(a)s ESCAPE '\'
+                                    OR body::text ~ %(variants)s OR (strpos(body::text, '%%') > 0 AND body::text ~* %(encoded)s)
+                                    OR id ~ %(variants)s OR (strpos(id, '%%') > 0 AND id ~* %(encoded)s))
 
 -- name: events_by_ids
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
@@ -52,12 +59,18 @@ SELECT delivery_id, number, at, outcome, reason, duration_ms FROM attempts
 WHERE delivery_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb))) ORDER BY delivery_id, number
 
 -- name: notes_mentioning
--- Notes of any case that may name the subject (confirmed in Python).
-SELECT 'case' AS source, id, note, id AS case_id FROM cases WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\'
+-- Notes of any case that may name the subject (confirmed in Python), as events_mentioning.
+SELECT 'case' AS source, id, note, id AS case_id FROM cases
+WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\' OR note ~ %(variants)s
+    OR (strpos(note, '%%') > 0 AND note ~* %(encoded)s)
 UNION ALL
-SELECT 'action', CAST(id AS TEXT), note, case_id FROM case_actions WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\'
+SELECT 'action', CAST(id AS TEXT), note, case_id FROM case_actions
+WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\' OR note ~ %(variants)s
+    OR (strpos(note, '%%') > 0 AND note ~* %(encoded)s)
 UNION ALL
-SELECT 'follow_up', delivery_id, note, case_id FROM follow_ups WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\'
+SELECT 'follow_up', delivery_id, note, case_id FROM follow_ups
+WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\' OR note ~ %(variants)s
+    OR (strpos(note, '%%') > 0 AND note ~* %(encoded)s)
 
 -- name: tombstone_event
 -- What the digest counts stays (kind, site, time, role); what the person wrote or was goes.

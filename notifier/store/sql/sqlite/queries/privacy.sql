@@ -6,15 +6,19 @@ SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FRO
 WHERE conversation_id = :conversation
 
 -- name: events_mentioning
--- Candidates only (LIKE ignores ASCII case): the caller confirms each in Python.
+-- Candidates only: the caller folds and confirms each in Python. LIKE ignores ASCII case
+-- alone; holds_variant (registered from Python) catches a text naming the address in other
+-- Unicode forms (fullwidth, ligatures, ß…): it holds a character that folds into a piece.
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
 WHERE body LIKE :a ESCAPE '\' OR body LIKE :b ESCAPE '\' OR id LIKE :a ESCAPE '\'
+    OR holds_variant(body, :piece_a, :piece_b) OR holds_variant(id, :piece_a, :piece_b)
 
 -- name: events_mentioning_since
 -- The same, among events received since :since only (the time is read before the body, so
 -- older rows cost no text search).
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
-WHERE received_at >= :since AND (body LIKE :a ESCAPE '\' OR body LIKE :b ESCAPE '\' OR id LIKE :a ESCAPE '\')
+WHERE received_at >= :since AND (body LIKE :a ESCAPE '\' OR body LIKE :b ESCAPE '\' OR id LIKE :a ESCAPE '\'
+                                 OR holds_variant(body, :piece_a, :piece_b) OR holds_variant(id, :piece_a, :piece_b))
 
 -- name: events_by_ids
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
@@ -53,12 +57,15 @@ SELECT delivery_id, number, at, outcome, reason, duration_ms FROM attempts
 WHERE delivery_id IN (SELECT value FROM json_each(:ids)) ORDER BY delivery_id, number
 
 -- name: notes_mentioning
--- Notes of any case that may name the subject (confirmed in Python).
-SELECT 'case' AS source, id, note, id AS case_id FROM cases WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\'
+-- Notes of any case that may name the subject (confirmed in Python), as events_mentioning.
+SELECT 'case' AS source, id, note, id AS case_id FROM cases
+WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\' OR holds_variant(note, :piece_a, :piece_b)
 UNION ALL
-SELECT 'action', CAST(id AS TEXT), note, case_id FROM case_actions WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\'
+SELECT 'action', CAST(id AS TEXT), note, case_id FROM case_actions
+WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\' OR holds_variant(note, :piece_a, :piece_b)
 UNION ALL
-SELECT 'follow_up', delivery_id, note, case_id FROM follow_ups WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\'
+SELECT 'follow_up', delivery_id, note, case_id FROM follow_ups
+WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\' OR holds_variant(note, :piece_a, :piece_b)
 
 -- name: tombstone_event
 -- What the digest counts stays (kind, site, time, role); what the person wrote or was goes.
