@@ -27,7 +27,7 @@ def _error(status: int, message: str, field: str | None = None) -> Response:
 
 
 Email = Annotated[str | None, Query(max_length=320, pattern=EMAIL_PATTERN,
-                                    description="the person, by email address (any case)")]
+                                    description="the person, by email address (any case, any Unicode form)")]
 Conversation = Annotated[str | None, Query(min_length=1, pattern=NO_NUL_PATTERN,
                                            description="one conversation, by its id")]
 Site = Annotated[str | None, Query(max_length=200, pattern=r"^[^\x00]*$",

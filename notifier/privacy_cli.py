@@ -31,7 +31,7 @@ __all__ = ["add_arguments", "run"]
 
 def _subject_flags(p: argparse.ArgumentParser, *, required: bool = True) -> None:
     group = p.add_mutually_exclusive_group(required=required)
-    group.add_argument("--email", help="the person, by email address (case does not matter)")
+    group.add_argument("--email", help="the person, by email address (neither case nor Unicode form matters)")
     group.add_argument("--conversation", help="one conversation, by its conversation_id")
 
 
