@@ -4,7 +4,9 @@ Timers are stored when a case opens (``case_timers``). :func:`fire_due` moves ea
 timer of a still-unclaimed case to ``fired`` and creates its deliveries in the same
 transaction, so a timer fires exactly once across processes and restarts; the worker
 then delivers them like any other, with retries. Claiming or resolving a case cancels
-what is pending. :class:`Escalator` runs :func:`fire_due` beside the worker.
+what is pending (``cancelled_because``: ``claim``, ``resolve``), and so does a privacy
+erasure of its visitor (``erased``): nothing is left to send, and the on-call is never
+paged with an empty message. :class:`Escalator` runs :func:`fire_due` beside the worker.
 
 An escalation's deliveries carry an event of their own: the case's latest request, with
 ``labels`` saying which step this is and how long the case has waited, and the route
@@ -28,12 +30,14 @@ from notifier.core.events import Event, Priority, new_ids
 from notifier.store.base import NewDelivery, Store, StoreUnavailable
 from notifier.store.cases import CaseStore, FiredTimer
 
-__all__ = ["ESCALATION_ROUTE", "Escalator", "fire_due"]
+__all__ = ["ERASED", "ESCALATION_ROUTE", "Escalator", "fire_due"]
 
 log = structlog.get_logger("notifier.escalation")
 
 #: The route name of every escalation delivery.
 ESCALATION_ROUTE = "escalation"
+#: Why a step of an erased case is cancelled (``case_timers.cancelled_because``).
+ERASED = "erased"
 
 
 def _waited(seconds: float) -> str:
@@ -68,6 +72,12 @@ async def fire_due(store: Store, config: Config, worker: str, now: datetime, lim
         fired = await cases.take_due_timers(worker, now, limit)
         for timer in fired:
             case = await cases.get(timer.case_id)
+            if case is not None and case.erased:
+                # Its visitor was erased (and an agent reopened it since, or the step was armed
+                # before erasures cancelled them): the request is gone, so is what to send.
+                await cases.cancel_fired(timer, ERASED)
+                log.info("escalation cancelled: the case was erased", case=case.id, step=timer.step + 1)
+                continue
             row = await cases.db.fetch_one(cases.q["latest_event"], {"case_id": timer.case_id})
             if case is None or row is None:
                 continue

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from notifier import metrics
+from notifier.acknowledge import ACKNOWLEDGE_ROUTE
 from notifier.channel_gate import Ticket
 from notifier.channels.base import Channel, Outbound, SendResult, permanent, retryable
 from notifier.channels.channel_set import ChannelSet
@@ -23,11 +24,15 @@ from notifier.config.models import Config
 from notifier.core.events import Event
 from notifier.core.masking import error_line
 from notifier.core.privacy import for_channel
+from notifier.escalation import ESCALATION_ROUTE
 from notifier.follow_ups import FOLLOW_UP_ROUTE, FollowUpPending, load_follow_up
 from notifier.store.base import Claimed, Store
 from notifier.store.follow_ups import FollowUpStore
 
 __all__ = ["WorkerDelivery"]
+
+#: The label notifier writes on each of its own case messages (their erasure leaves none).
+_OWN_LABEL = {ESCALATION_ROUTE: "escalated_case", ACKNOWLEDGE_ROUTE: "ack_address"}
 
 log = structlog.get_logger("notifier.worker")
 
@@ -69,6 +74,12 @@ class WorkerDelivery:
 
     async def _send(self, channel: Channel, claimed: Claimed, event: Event) -> tuple[SendResult, float]:
         d = claimed.delivery
+        mark = _OWN_LABEL.get(d.route)
+        if mark is not None and mark not in event.labels:
+            # An escalation or acknowledgement whose event an erasure emptied (its own labels went
+            # with the visitor's data), replayed since: nothing is left to say, nor anyone to say
+            # it to; sent, it would be an empty message (an acknowledgement would even go to the team).
+            return permanent("not sent: the case's visitor was erased, nothing is left to send", label="erased"), 0.0
         # The channel's data policy is applied here, once, so every adapter sees only what
         # its ``privacy`` allows (explain --render applies the same).
         policy = self._policies.get(d.channel)

@@ -193,3 +193,29 @@ async def test_a_regional_locale_gets_its_language(service: Service, tmp_path: P
     assert ack.subject == subject
     body = ack.message().get_body(("plain",))
     assert body is not None and says in body.get_content()
+
+
+async def test_an_acknowledgement_replayed_after_an_erasure_reaches_nobody(service: Service, tmp_path: Path) -> None:
+    # Ana was told "we got it", then asked to be erased. An operator replays that mail (notifier
+    # replay ID takes sent deliveries too): nothing is left of it, not even her address. It must
+    # not go anywhere, least of all to the team as an empty alert, and the delivery says why.
+    from notifier.core.subject import Subject
+    from notifier.privacy import erase_subject
+    from notifier.store.cases import CaseStore
+
+    [accepted] = await service.accept([request("e1")])
+    assert service.worker is not None and accepted.case is not None
+    await service.worker.drain()
+    inbox = tmp_path / "inbox"
+    assert len(mails_to(inbox, "ana@example.com")) == 1
+    before = len(captured(inbox))
+    await erase_subject(service.config, service.store, Subject.email("ana@example.com"), erased_by="dpo",
+                        via="cli", now=FRIDAY_EVENING)
+    history = await CaseStore(service.store.connector()).history(accepted.case["id"])
+    [ack] = [d for d in history["deliveries"] if d["route"] == "acknowledge"]
+    assert await service.store.replay(FRIDAY_EVENING, ack["id"]) == [ack["id"]]
+    await service.worker.drain()
+    assert len(captured(inbox)) == before
+    history = await CaseStore(service.store.connector()).history(accepted.case["id"])
+    [ack] = [d for d in history["deliveries"] if d["route"] == "acknowledge"]
+    assert ack["status"] == "dead" and "visitor was erased" in ack["last_error"]

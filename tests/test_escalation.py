@@ -15,8 +15,10 @@ import pytest
 
 from notifier.cases import act
 from notifier.core.events import Event
+from notifier.core.subject import Subject
 from notifier.escalation import fire_due
 from notifier.inbox import captured
+from notifier.privacy import erase_subject
 from notifier.service import Service
 from notifier.store.cases import CaseStore
 from tests.conftest import ServiceFactory, webhook_config
@@ -273,3 +275,69 @@ async def test_replaying_every_dead_letter_pages_nobody_for_a_case_taken_since(m
     assert (dead_taken["status"], dead_waiting["status"]) == ("dead", "dead")
     assert await service.store.replay(clock.now, all_dead=True) == [dead_waiting["id"]]
     assert await service.store.replay(clock.now, dead_taken["id"]) == [dead_taken["id"]]
+
+
+async def test_an_erased_visitor_s_case_pages_nobody_and_says_why(make_service: ServiceFactory, sink: Sink,
+                                                                    db: str) -> None:
+    # Ana asks for her data to be erased while her request waits. Her case's escalation steps
+    # are cancelled with it: the on-call is not paged with an empty message a quarter of an hour
+    # later, and the case's history says the steps were cancelled because the case was erased.
+    clock = Clock(WEDNESDAY)
+    service = await make_service(config(sink.url), db=db, clock=clock)
+    assert service.worker is not None
+    [accepted] = await service.accept([request_event()], now=WEDNESDAY)
+    assert accepted.case is not None
+    case_id = accepted.case["id"]
+    await service.worker.drain()
+    assert len(sink.received) == 1  # the request, to the team
+    clock.now = WEDNESDAY + 5 * M
+    await erase_subject(service.config, service.store, Subject.email("ana@example.com"), erased_by="dpo",
+                        via="api", now=clock.now)
+    for minutes in (16, 61):
+        clock.now = WEDNESDAY + minutes * M
+        assert await fire_due(service.store, service.config, "w1", clock.now) == []
+        await service.worker.drain()
+    assert len(sink.received) == 1
+    history = await CaseStore(service.store.connector()).history(case_id)
+    assert [(t["status"], t["cancelled_because"]) for t in history["escalations"]] == [("cancelled", "erased")] * 2
+
+    # Resolved, then reopened by an agent (a new round, its steps armed again): still nothing to
+    # send when they are due, and they end cancelled the same way.
+    await act(service.store, service.config, case_id, "resolve", by="marie", via="api", now=clock.now)
+    await act(service.store, service.config, case_id, "reopen", by="marie", via="api", now=clock.now)
+    clock.now += 16 * M
+    assert [t.round for t in await fire_due(service.store, service.config, "w1", clock.now)] == [2]
+    await service.worker.drain()
+    assert len(sink.received) == 1
+    history = await CaseStore(service.store.connector()).history(case_id)
+    assert [(t["round"], t["status"], t["cancelled_because"]) for t in history["escalations"]] == [
+        (1, "cancelled", "erased"), (1, "cancelled", "erased"), (2, "cancelled", "erased"), (2, "pending", None)]
+    assert not [e for e in history["events"] if e["kind"] == "escalation"]
+
+
+async def test_an_escalation_replayed_after_its_case_was_erased_sends_nothing(make_service: ServiceFactory,
+                                                                               sink: Sink, db: str) -> None:
+    # The on-call was paged, then the visitor erased. An operator replays that page (by its id,
+    # or with every dead letter): what remains of it is an empty shell, so nothing goes out and
+    # the delivery says why.
+    clock = Clock(WEDNESDAY)
+    service = await make_service(config(sink.url, "[{after: 15m, to: [oncall]}]"), db=db, clock=clock)
+    assert service.worker is not None
+    [accepted] = await service.accept([request_event()], now=WEDNESDAY)
+    assert accepted.case is not None
+    clock.now = WEDNESDAY + 16 * M
+    assert len(await fire_due(service.store, service.config, "w1", clock.now)) == 1
+    await service.worker.drain()
+    assert len(sink.received) == 2  # the request and the page
+    await erase_subject(service.config, service.store, Subject.email("ana@example.com"), erased_by="dpo",
+                        via="api", now=clock.now)
+    history = await CaseStore(service.store.connector()).history(accepted.case["id"])
+    [page] = [d for d in history["deliveries"] if d["route"] == "escalation"]
+    assert await service.store.replay(clock.now, page["id"]) == [page["id"]]
+    await service.worker.drain()
+    assert len(sink.received) == 2
+    history = await CaseStore(service.store.connector()).history(accepted.case["id"])
+    [page] = [d for d in history["deliveries"] if d["route"] == "escalation"]
+    assert page["status"] == "dead" and "visitor was erased" in page["last_error"]
+    # Replaying every dead letter leaves it out: its case is erased.
+    assert await service.store.replay(clock.now, all_dead=True) == []

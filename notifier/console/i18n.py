@@ -42,6 +42,7 @@ _FR = {
     "Target": "Objectif",
     "late": "en retard",
     "Escalation": "Escalade",
+    "its visitor was erased: nothing to send": "son visiteur a été effacé : rien à envoyer",
     "Actions": "Actions",
     "Opened": "Ouvert",
     "Claim": "Prendre",

@@ -62,9 +62,11 @@ def migrations(backend: str) -> list[tuple[int, str]]:
 
 #: The condition (SQL on ``deliveries``, the same in both dialects) a dead letter meets to be
 #: replayed with all the others: an escalation only while its case still waits, in the round
-#: that escalated (replaying every dead letter must not page the on-call for a case taken since).
+#: that escalated (replaying every dead letter must not page the on-call for a case taken since),
+#: and was not erased (nothing is left to send).
 STILL_DUE = ("(route <> 'escalation' OR EXISTS (SELECT 1 FROM case_events ce JOIN cases c ON c.id = ce.case_id"
-             " WHERE ce.event_id = deliveries.event_id AND c.status IN ('open', 'reopened') AND c.round = ce.round))")
+             " WHERE ce.event_id = deliveries.event_id AND c.status IN ('open', 'reopened') AND c.round = ce.round"
+             " AND c.identity <> ('erased:' || c.id)))")
 
 #: A digest run still 'running' after this long was abandoned (its process died): another
 #: process may take it over.

@@ -67,6 +67,12 @@ class Case:
             resolved_at=as_time(r["resolved_at"]), note=r["note"],
         )
 
+    @property
+    def erased(self) -> bool:
+        """Whether a privacy erasure anonymised the case (its identity is then ``erased:<id>``,
+        which no request's identity can be: those always hold a ``|``)."""
+        return self.identity == f"erased:{self.id}"
+
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data for the API and ``--json`` output (the identity stays inside)."""
         return {k: (v.isoformat() if isinstance(v, datetime) else v)
@@ -319,7 +325,7 @@ class CaseStore:
             if action == "reopen":
                 await self._arm(case_id, row["round"], timers)
             else:
-                await self.db.execute(self.q["cancel_timers"], {"case_id": case_id})
+                await self.db.execute(self.q["cancel_timers"], {"case_id": case_id, "reason": action})
                 await self.db.execute(self.q["cancel_escalations"], {"case_id": case_id})
             return "done", None
         case = await self.get(case_id)
@@ -341,6 +347,11 @@ class CaseStore:
         rows = await self.db.fetch_all(self.q["take_due_timers"], {"worker": worker, "now": now, "limit": limit})
         return [FiredTimer(r["case_id"], r["round"], r["step"], r["route"], _t(r["due_at"]),
                            tuple(orjson.loads(r["channels"]))) for r in rows]
+
+    async def cancel_fired(self, timer: FiredTimer, reason: str) -> None:
+        """Record ``timer``, taken as due, as cancelled instead (``reason``: ``erased``)."""
+        await self.db.execute(self.q["cancel_fired_timer"], {"case_id": timer.case_id, "round": timer.round,
+                                                              "step": timer.step, "reason": reason})
 
     async def next_timer(self) -> datetime | None:
         """When the earliest pending escalation is due."""

@@ -26,7 +26,8 @@ deliveries      anonymised: status, channel, route and times stay (delivery heal
 dedup, threads  deleted (their keys are built from the conversation or the person).
 cases           anonymised: identity and conversation id replaced, note removed; the
                 notes of its actions and of their follow-ups removed; timers, measures
-                and ratings kept (no personal data).
+                and ratings kept (no personal data), escalation steps still to come
+                cancelled (``cancelled_because`` ``erased``: nothing is left to send).
 other notes     a case, action or follow-up note elsewhere naming the email is removed.
 ==============  ==========================================================================
 """
@@ -234,6 +235,7 @@ class SubjectStore:
         case_ids = [c["id"] for c in found.cases]
         if case_ids:
             await db.execute(q["forget_cases"], {"ids": _ids(case_ids)})
+            await db.execute(q["cancel_timers"], {"ids": _ids(case_ids)})
         other_cases = [i for s, i in found.notes if s == "case"]
         other_actions = [i for s, i in found.notes if s == "action"]
         other_follow_ups = [i for s, i in found.notes if s == "follow_up"]

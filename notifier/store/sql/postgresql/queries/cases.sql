@@ -104,7 +104,14 @@ WHERE ce.case_id = %(case_id)s ORDER BY d.created_at, d.id
 
 
 -- name: cancel_timers
-UPDATE case_timers SET status = 'cancelled' WHERE case_id = %(case_id)s AND status = 'pending'
+-- reason: the action that took the case ('claim', 'resolve').
+UPDATE case_timers SET status = 'cancelled', cancelled_because = %(reason)s
+WHERE case_id = %(case_id)s AND status = 'pending'
+
+-- name: cancel_fired_timer
+-- A step taken as due whose case turned out erased: cancelled, not sent (nothing left to say).
+UPDATE case_timers SET status = 'cancelled', cancelled_because = %(reason)s
+WHERE case_id = %(case_id)s AND round = %(round)s AND step = %(step)s
 
 -- name: cancel_escalations
 UPDATE deliveries SET status = 'suppressed', next_attempt_at = NULL
@@ -112,7 +119,7 @@ WHERE route = 'escalation' AND status = 'pending'
   AND event_id IN (SELECT event_id FROM case_events WHERE case_id = %(case_id)s)
 
 -- name: timers
-SELECT round, step, route, due_at, channels, status, fired_at, fired_by FROM case_timers
+SELECT round, step, route, due_at, channels, status, cancelled_because, fired_at, fired_by FROM case_timers
 WHERE case_id = %(case_id)s ORDER BY round, step
 
 -- name: take_due_timers

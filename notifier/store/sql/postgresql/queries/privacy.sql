@@ -112,6 +112,11 @@ DELETE FROM threads WHERE (channel, thread_key) IN (SELECT x->>0, x->>1 FROM jso
 UPDATE cases SET identity = 'erased:' || id, conversation_id = NULL, note = NULL
 WHERE id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
 
+-- name: cancel_timers
+-- The erased cases' escalation steps still to come: nothing is left to send, so none fires.
+UPDATE case_timers SET status = 'cancelled', cancelled_because = 'erased'
+WHERE status = 'pending' AND case_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
+
 -- name: forget_case_notes
 UPDATE cases SET note = NULL WHERE id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
 

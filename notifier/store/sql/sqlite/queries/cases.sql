@@ -105,7 +105,14 @@ WHERE ce.case_id = :case_id ORDER BY d.created_at, d.id
 
 
 -- name: cancel_timers
-UPDATE case_timers SET status = 'cancelled' WHERE case_id = :case_id AND status = 'pending'
+-- reason: the action that took the case ('claim', 'resolve').
+UPDATE case_timers SET status = 'cancelled', cancelled_because = :reason
+WHERE case_id = :case_id AND status = 'pending'
+
+-- name: cancel_fired_timer
+-- A step taken as due whose case turned out erased: cancelled, not sent (nothing left to say).
+UPDATE case_timers SET status = 'cancelled', cancelled_because = :reason
+WHERE case_id = :case_id AND round = :round AND step = :step
 
 -- name: cancel_escalations
 -- An escalation that fired but waits for a retry (its channel failed) is not sent once
@@ -115,7 +122,7 @@ WHERE route = 'escalation' AND status = 'pending'
   AND event_id IN (SELECT event_id FROM case_events WHERE case_id = :case_id)
 
 -- name: timers
-SELECT round, step, route, due_at, channels, status, fired_at, fired_by FROM case_timers
+SELECT round, step, route, due_at, channels, status, cancelled_because, fired_at, fired_by FROM case_timers
 WHERE case_id = :case_id ORDER BY round, step
 
 -- name: take_due_timers

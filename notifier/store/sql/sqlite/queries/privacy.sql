@@ -108,6 +108,11 @@ DELETE FROM threads WHERE (channel, thread_key) IN (SELECT json_extract(value, '
 UPDATE cases SET identity = 'erased:' || id, conversation_id = NULL, note = NULL
 WHERE id IN (SELECT value FROM json_each(:ids))
 
+-- name: cancel_timers
+-- The erased cases' escalation steps still to come: nothing is left to send, so none fires.
+UPDATE case_timers SET status = 'cancelled', cancelled_because = 'erased'
+WHERE status = 'pending' AND case_id IN (SELECT value FROM json_each(:ids))
+
 -- name: forget_case_notes
 UPDATE cases SET note = NULL WHERE id IN (SELECT value FROM json_each(:ids))
 
