@@ -33,7 +33,13 @@ ADMIN = "ntf_unicode-admin-0123456789"
 @pytest.fixture
 async def service(make_service: ServiceFactory, db_url: str, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Service:
     monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
-    text = webhook_config(sink.url) + f"""auth:
+    # Support requests open cases (a response target), so an agent can write a note on one.
+    text = webhook_config(sink.url, routes="""
+      - name: handoff
+        match: {kinds: [support_request]}
+        to: [hook]
+        response_target: 2h
+    """) + f"""auth:
   tokens:
     - {{name: dpo, secret: "{hash_token(ADMIN)}", scopes: [admin]}}
 """
@@ -126,6 +132,21 @@ async def test_a_mention_in_another_form_in_free_text_is_erased(client: httpx.As
     r = await client.delete("/v1/privacy/subjects", params={"email": "jean@example.com"})
     assert r.json()["counts"]["events_anonymised"] == 2
     assert "Paul" in await body(service, "bystander")
+
+
+async def test_an_agent_note_naming_her_in_fullwidth_on_another_case_is_removed(client: httpx.AsyncClient) -> None:
+    await request_from(client, "paul", "conv-p", "paul@example.net")
+    (case,) = (await client.get("/v1/privacy/subjects", params={"email": "paul@example.net"})).json()["cases"]
+    r = await client.post(f"/v1/cases/{case['id']}/resolve",
+                          json={"note": "rappelé ; il écrit aussi pour ｊｅａｎ＠ｅｘａｍｐｌｅ．ｃｏｍ"})
+    assert r.status_code == 200, r.text
+    r = await client.delete("/v1/privacy/subjects", params={"email": "jean@example.com"})
+    # The case's note and its resolving action's.
+    assert r.json()["counts"]["notes"] == 2
+    # Paul's case stays his, without the note that named her.
+    after = (await client.get(f"/v1/cases/{case['id']}")).json()
+    assert after["note"] is None and after["status"] == "resolved" and after["conversation_id"] == "conv-p"
+    assert [a["note"] for a in after["actions"] if a["action"] == "resolve"] == [None]
 
 
 async def test_cli_erases_a_fullwidth_address_and_audit_finds_it_by_any_form(
