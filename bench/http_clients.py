@@ -9,8 +9,8 @@ posts the same JSON body with the same headers, ``concurrency`` requests in flig
 is shared and noisy) and the median is printed, with the CPU this process spent per POST
 (every thread counts: the clients written in Rust send from threads of their own).
 
-Two clients written in Rust are measured too when they are installed (``pip install
-pyreqwest rnet``; they are not dependencies of notifier).
+Two clients written in Rust are measured too: pyreqwest, which the HTTP channels send with,
+and rnet when it is installed (``pip install rnet``; not a dependency of notifier).
 """
 
 from __future__ import annotations

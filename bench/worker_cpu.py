@@ -169,7 +169,7 @@ async def main() -> None:
                 raw_m, w_m = pick(raws), pick(workers)
                 split = f"{pick(loops):>13.0f}{'':>8}" if loops else " " * 21
                 print(f"{label:<7}{raw_m:>12.0f}{w_m:>20.0f}{split}{raw_m / w_m:>12.0%}")
-            if fastest:  # pip install pyreqwest: the fastest Python client of bench/http_clients.py
+            if fastest:  # pyreqwest, the channels own client: the fastest of bench/http_clients.py
                 print(f"\nraw pyreqwest, per round: {', '.join(f'{f:.0f}' for f in fastest)} µs CPU per post; "
                       f"median {statistics.median(fastest):.0f}, "
                       f"{statistics.median(fastest) / statistics.median(workers):.0%} of the worker's per delivery")

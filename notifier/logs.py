@@ -24,7 +24,9 @@ _level = logging.NOTSET
 # webhook paths, Apprise URLs) or every SMTP line are kept to warnings, whatever the level
 # asked for; what they still say passes through the URL mask below.
 _CHATTY = ("httpx", "httpcore", "hpack", "aiohttp", "slack_sdk", "mail.log", "asyncio", "apprise",
-           "urllib3", "requests")
+           "urllib3", "requests",
+           # pyreqwest hands the Rust crates' records to the logger named after each crate.
+           "pyreqwest", "reqwest", "hyper", "hyper_util", "h2", "rustls")
 
 
 class MaskURLs(logging.Filter):

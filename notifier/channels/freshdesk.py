@@ -74,7 +74,7 @@ def error_text(response: Response) -> str | None:
 
 
 class Freshdesk:
-    """Creates Freshdesk tickets with aiohttp."""
+    """Creates Freshdesk tickets."""
 
     type = "freshdesk"
 

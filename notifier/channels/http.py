@@ -29,9 +29,9 @@ def http_client(config: Any, *, headers: dict[str, str] | None = None,
                 auth: tuple[str, str] | None = None) -> HttpClient:
     """The client of one HTTP channel: its timeout, and a pool no smaller than its highest concurrency.
 
-    aiohttp directly: it sends about three times as many requests per second as httpx over
-    an aiohttp transport (``bench/http_clients.py``, docs/benchmarks.md). ``auth`` is a
-    ``(user, password)`` pair sent as Basic auth.
+    pyreqwest: per request about half the CPU of aiohttp and a sixth of httpx's
+    (``bench/http_clients.py``, docs/benchmarks.md). ``auth`` is a ``(user, password)``
+    pair sent as Basic auth.
     """
     # The worker's adaptive limit bounds the sends; the pool only must not be the tighter
     # bound (the default range's top is defaults.max_concurrency, unknown here: 256 is
@@ -140,6 +140,17 @@ def _chain(exc: BaseException) -> list[BaseException]:
     return seen
 
 
+#: rustls's certificate errors (``rustls::CertificateError``) in the words OpenSSL's would give.
+_CERTIFICATE_WORDS = {"UnknownIssuer": "not trusted (unknown issuer)", "Expired": "expired",
+                      "NotValidYet": "not valid yet", "NotValidForName": "not valid for this host name",
+                      "BadSignature": "with a bad signature", "Revoked": "revoked",
+                      "BadEncoding": "unreadable"}
+
+#: How the HTTP clients say that the server closed the connection (aiohttp; hyper, under pyreqwest).
+_CLOSED_WORDS = ("Server disconnected", "connection closed before message completed", "Connection reset by peer",
+                 "Broken pipe", "end of file before message length reached", "IncompleteMessage")
+
+
 def network_problem(exc: BaseException, host: str, port: int | None,
                     ca_hint: str = "set `ca_file` for a private CA") -> tuple[str, str]:
     """What went wrong reaching ``host:port``, in plain words, and a metric label.
@@ -157,6 +168,11 @@ def network_problem(exc: BaseException, host: str, port: int | None,
                 "nodename nor servname" in text or "Temporary failure in name resolution" in text:
             return (f"{where}: cannot resolve the host name {host!r} (DNS); is it spelled right, "
                     "and does this machine reach its DNS server?", "dns")
+    rustls = re.search(r"invalid peer certificate: ([A-Za-z]+)", text)  # rustls, under pyreqwest
+    if rustls:
+        return f"{where}: TLS certificate {_CERTIFICATE_WORDS.get(rustls[1], rustls[1])}; {ca_hint}", "tls"
+    if "received fatal alert" in text or "InvalidContentType" in text or "HandshakeFailure" in text:
+        return f"{where}: TLS handshake failed ({text.rsplit(': ', 1)[-1]})", "tls"
     for e in chain:
         if isinstance(e, ssl.SSLCertVerificationError) or "CERTIFICATE_VERIFY_FAILED" in text:
             detail = getattr(e, "verify_message", None) or "not trusted"
@@ -170,7 +186,7 @@ def network_problem(exc: BaseException, host: str, port: int | None,
     # Before timeouts: a dropped connection can surface inside a timeout error.
     for e in chain:
         if isinstance(e, ConnectionResetError | BrokenPipeError | aiohttp.ServerDisconnectedError |
-                      aiohttp.ClientPayloadError) or "Server disconnected" in text:
+                      aiohttp.ClientPayloadError) or any(w in text for w in _CLOSED_WORDS):
             return f"{where}: the server closed the connection unexpectedly", "connection"
     for e in chain:
         if isinstance(e, TimeoutError | socket.timeout):

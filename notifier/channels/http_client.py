@@ -1,14 +1,17 @@
-"""The HTTP client of the HTTP channels: aiohttp's ``ClientSession``, behind a small interface.
+"""The HTTP client of the HTTP channels: pyreqwest (Rust's reqwest over hyper), behind a small interface.
 
-aiohttp sends about three times as many requests per second as httpx over an aiohttp
-transport, and ten to twenty times as many as httpx's own pool (``bench/http_clients.py``,
+Per request it spends about half the CPU of aiohttp, the fastest client written in Python,
+and a sixth of httpx's (``bench/http_clients.py``, ``bench/worker_cpu.py``,
 docs/benchmarks.md). The channels keep the few calls they need, in httpx's words
 (``post(url, json=…)``, ``response.status_code``, ``response.json()``), so the shared
 retry/classification/redaction code reads one kind of response.
 
-Errors of aiohttp are translated here into :class:`TransportError` (``raise … from exc``),
-which names the host and port; :func:`notifier.channels.http.classify_exception` reads the
-chain underneath for the words (refused, DNS, timeout, TLS).
+What the channels rely on, set here: no redirects followed, no proxy taken from the
+environment, no cookies, one timeout for the whole request, the certificate authorities
+of the system (``SSL_CERT_FILE`` names another bundle). Errors are translated into
+:class:`TransportError` (``raise … from cause``), which names the host and port and says
+what happened in the words :func:`notifier.channels.http.network_problem` reads (refused,
+DNS, timeout, TLS, a connection closed).
 
 Example::
 
@@ -24,11 +27,13 @@ import asyncio
 import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
+from http import HTTPStatus
 from typing import Any
 
-import aiohttp
 import orjson
-from multidict import CIMultiDict, CIMultiDictProxy
+from pyreqwest.client import Client, ClientBuilder
+from pyreqwest.exceptions import RequestError, RequestTimeoutError
 from yarl import URL
 
 __all__ = ["HttpClient", "Response", "TransportError", "basic_auth"]
@@ -57,7 +62,8 @@ class Response:
 
     status_code: int
     reason_phrase: str
-    headers: CIMultiDictProxy[str]
+    #: Case-insensitive: ``headers.get("retry-after")``.
+    headers: Mapping[str, str]
     content: bytes
     url: str
 
@@ -76,11 +82,36 @@ class Response:
         return orjson.loads(self.content)  # orjson.JSONDecodeError is a ValueError
 
 
-class HttpClient:
-    """Requests over one aiohttp connection pool of at most ``limit`` connections.
+def _phrase(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return ""
 
-    The session is opened on first use, inside the running event loop (a channel is built
-    before the loop that sends with it may exist), and opened again if that loop ended.
+
+def _causes(exc: RequestError) -> str:
+    """The library's chain of causes in its own words, the generic first one left out."""
+    details = getattr(exc, "details", None) or {}
+    words = [str(c.get("message", "")) for c in details.get("causes") or []]
+    words = [w for w in words if w and not w.startswith("error sending request for url")]
+    return ": ".join(words) or str(exc)
+
+
+def _cause(exc: RequestError, words: str) -> BaseException:
+    """The standard exception for what happened, for the words of the failure: a timeout is
+    a ``TimeoutError`` whose text says which phase ran out (the library calls a request
+    that got no answer in time a connect timeout, even once connected)."""
+    if isinstance(exc, RequestTimeoutError):
+        connecting = "connect" in words.lower()
+        return TimeoutError("timed out connecting" if connecting else "no answer in time")
+    return exc
+
+
+class HttpClient:
+    """Requests over one connection pool of at most ``limit`` idle connections per host.
+
+    The client is built on first use, inside the running event loop (a channel is built
+    before the loop that sends with it may exist), and built again if that loop ended.
     """
 
     def __init__(self, *, limit: int, timeout: float, headers: Mapping[str, str] | None = None,
@@ -90,22 +121,26 @@ class HttpClient:
         self.headers = dict(headers or {})
         if auth:
             self.headers.setdefault("Authorization", basic_auth(*auth))
-        self._header_names = CIMultiDict(self.headers)
+        self._has_auth = any(k.lower() == "authorization" for k in self.headers)
         self._targets: dict[str, tuple[URL, str | None, str]] = {}
-        self._session: aiohttp.ClientSession | None = None
+        self._client: Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
-    def _open(self) -> aiohttp.ClientSession:
+    def _open(self) -> Client:
         loop = asyncio.get_running_loop()
-        if self._session is None or self._session.closed or self._loop is not loop:
+        if self._client is None or self._loop is not loop:
             self._loop = loop
-            self._session = aiohttp.ClientSession(
-                connector=aiohttp.TCPConnector(limit=self.limit, limit_per_host=self.limit),
-                timeout=aiohttp.ClientTimeout(total=self.timeout),
-                headers=self.headers,
-                json_serialize=lambda obj: orjson.dumps(obj).decode(),
-            )
-        return self._session
+            self._client = (ClientBuilder()
+                            .max_connections(self.limit)
+                            .pool_max_idle_per_host(self.limit)
+                            .timeout(timedelta(seconds=self.timeout))
+                            .default_headers(self.headers)
+                            .follow_redirects(False)
+                            .no_proxy()  # as aiohttp: a proxy is the channel's to set, not the environment's
+                            .default_cookie_store(False)
+                            .error_for_status(False)
+                            .build())
+        return self._client
 
     def _target(self, url: str) -> tuple[URL, str | None, str]:
         """``url`` parsed once: the URL to request (credentials removed), the Basic auth
@@ -116,7 +151,7 @@ class HttpClient:
             if target.user is not None:
                 # Credentials in the URL (user:password@) become Basic auth, unless the channel
                 # sets its own Authorization header.
-                if "Authorization" not in self._header_names:
+                if not self._has_auth:
                     auth = basic_auth(target.user, target.password or "")
                 target = target.with_user(None)
             known = (target, auth, str(target))
@@ -129,27 +164,34 @@ class HttpClient:
                       params: Mapping[str, str] | None = None) -> Response:
         """Send one request and read its answer; :class:`TransportError` when none came."""
         target, auth, text = self._target(url)
-        sent_headers: CIMultiDict[str] | Mapping[str, str] | None = headers
-        if auth is not None or json is not None:
-            sent_headers = CIMultiDict(headers or {})
-            if auth is not None and "Authorization" not in sent_headers:
+        if not target.is_absolute() or target.scheme not in ("http", "https"):
+            raise ValueError(f"not an http(s) URL: {text}")  # a configuration problem: permanent
+        if params is not None:
+            target = target.update_query(params)
+            text = str(target)
+        sent_headers: dict[str, str] | None = None
+        if auth is not None or json is not None or headers:
+            sent_headers = dict(headers or {})
+            if auth is not None and not any(k.lower() == "authorization" for k in sent_headers):
                 sent_headers["Authorization"] = auth
             if json is not None:
                 content = orjson.dumps(json)
-                sent_headers.setdefault("Content-Type", "application/json")
+                if not any(k.lower() == "content-type" for k in sent_headers):
+                    sent_headers["Content-Type"] = "application/json"
+        builder = self._open().request(method, text)
+        if sent_headers:
+            builder = builder.headers(sent_headers)
+        if content is not None:
+            builder = builder.body_bytes(content)
         try:
-            async with self._open().request(method, target, data=content, headers=sent_headers, params=params,
-                                            allow_redirects=False) as answer:
-                body = await answer.read()
-                # Without redirects (and params) the answer's URL is the one requested.
-                return Response(answer.status, answer.reason or "", answer.headers, body,
-                                text if params is None else str(answer.url))
-        except aiohttp.InvalidURL:
-            raise  # a configuration problem, not the network's: permanent
-        except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            port = target.port if target.is_absolute() else None
-            raise TransportError(f"{method} {target.host}:{port}: {type(exc).__name__}: {exc}",
-                                 target.host or "the server", port) from exc
+            answer = await builder.build().send()
+            body = await answer.bytes()
+        except RequestError as exc:
+            port = target.port
+            words = _causes(exc)
+            raise TransportError(f"{method} {target.host}:{port}: {words}", target.host or "the server",
+                                 port) from _cause(exc, words)
+        return Response(answer.status, _phrase(answer.status), answer.headers, bytes(body), text)
 
     async def get(self, url: str, *, params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None) -> Response:
@@ -168,6 +210,6 @@ class HttpClient:
 
     async def aclose(self) -> None:
         """Close the connections."""
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
-        self._session = None
+        client, self._client = self._client, None
+        if client is not None:
+            await client.close()

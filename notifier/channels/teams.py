@@ -255,7 +255,7 @@ def _secrets(url: str) -> list[str]:
 
 
 class Teams:
-    """Posts Adaptive Cards to a Workflows webhook with aiohttp."""
+    """Posts Adaptive Cards to a Workflows webhook."""
 
     type = "teams"
     #: Cards show their case (its state, the claim/resolve buttons): the worker fills ``Outbound.case``.

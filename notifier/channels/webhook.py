@@ -73,7 +73,7 @@ def payload(channel: str, message: Outbound, ctx: ChannelContext | None = None, 
 
 
 class Webhook:
-    """Posts events as JSON with aiohttp."""
+    """Posts events as JSON."""
 
     type = "webhook"
 

@@ -106,7 +106,7 @@ def error_text(response: Response) -> str | None:
 
 
 class Zendesk:
-    """Creates Zendesk tickets with aiohttp."""
+    """Creates Zendesk tickets."""
 
     type = "zendesk"
 
