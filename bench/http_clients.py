@@ -128,7 +128,7 @@ CLIENTS: dict[str, Poster] = {
     "httpx AsyncClient": with_httpx,
     "httpx over aiohttp transport": with_httpx_over_aiohttp,
     "aiohttp ClientSession": with_aiohttp,
-    "notifier's HttpClient (aiohttp)": with_channel_client,
+    "notifier's HttpClient (pyreqwest)": with_channel_client,
 }
 for _module, _name, _poster in (("pyreqwest", "pyreqwest (Rust)", with_pyreqwest), ("rnet", "rnet (Rust)", with_rnet)):
     try:

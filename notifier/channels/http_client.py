@@ -1,7 +1,7 @@
 """The HTTP client of the HTTP channels: pyreqwest (Rust's reqwest over hyper), behind a small interface.
 
-Per request it spends about half the CPU of aiohttp, the fastest client written in Python,
-and a sixth of httpx's (``bench/http_clients.py``, ``bench/worker_cpu.py``,
+Per request it spends about a third less CPU than aiohttp, the fastest client written in
+Python, and a tenth of httpx's or less (``bench/http_clients.py``, ``bench/worker_cpu.py``,
 docs/benchmarks.md). The channels keep the few calls they need, in httpx's words
 (``post(url, json=…)``, ``response.status_code``, ``response.json()``), so the shared
 retry/classification/redaction code reads one kind of response.
