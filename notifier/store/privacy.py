@@ -34,6 +34,7 @@ other notes     a case, action or follow-up note elsewhere naming the email is r
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import uuid
 from collections.abc import Iterable
@@ -152,12 +153,15 @@ class SubjectStore:
         # The subject's own events: their cases are theirs too. An event of another person's
         # conversation that names them is erased, but that person's case stays theirs.
         own: set[str] = set()
+        narrow: dict[str, str] = {}
         if subject.kind == "conversation":
             add([r for r in await db.fetch_all(q["events_of_conversation"], {"conversation": subject.value})
                  if subject.site is None or r["site"] == subject.site])
             own.update(events)
         else:
-            narrow = _narrowing(subject)
+            # In a thread: the first search of a process reads Unicode's tables (a fraction of a
+            # second the event loop must not wait).
+            narrow = await asyncio.to_thread(_narrowing, subject)
             if known is not None and since is not None:
                 candidates = await db.fetch_all(q["events_by_ids"], {"ids": _ids(r["id"] for r in known.events)})
                 candidates += await db.fetch_all(q["events_mentioning_since"], {**narrow, "since": since})
@@ -190,7 +194,7 @@ class SubjectStore:
         if subject.kind == "email":
             mine = set(case_ids)
             found.notes = [(r["source"], str(r["id"])) for r in await db.fetch_all(q["notes_mentioning"],
-                                                                                _narrowing(subject))
+                                                                                narrow)
                            if subject.mentioned_in(r["note"]) and r["case_id"] not in mine]
         return found
 
