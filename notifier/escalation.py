@@ -73,8 +73,9 @@ async def fire_due(store: Store, config: Config, worker: str, now: datetime, lim
         for timer in fired:
             case = await cases.get(timer.case_id)
             if case is not None and case.erased:
-                # Its visitor was erased (and an agent reopened it since, or the step was armed
-                # before erasures cancelled them): the request is gone, so is what to send.
+                # Its visitor was erased, then an agent reopened it (the erasure cancelled the
+                # steps it found; these came with the new round): the request is gone, so is
+                # what to send.
                 await cases.cancel_fired(timer, ERASED)
                 log.info("escalation cancelled: the case was erased", case=case.id, step=timer.step + 1)
                 continue
