@@ -152,6 +152,9 @@ async def _run(args: argparse.Namespace, config: Any, subject: Subject | None) -
         print(f"erased: {c['events_anonymised']} events anonymised, {c['events_deleted']} deleted, "
               f"{_plural(c['deliveries'], 'delivery', 'deliveries')}, "
               f"{_plural(c['cases'], 'case')}, {_plural(c['notes'], 'note')} (audit {report['subject']['digest']})")
+        if c["escalations"]:
+            print(f"  {_plural(c['escalations'], 'escalation step')} of the erased cases cancelled: nothing is left "
+                  "to send")
         for t in report["helpdesk_tickets"]:
             print(f"  erase it in {t['type']} too: {t['channel']} ticket {t['ticket']}  {t['url']}")
         if not report["reclaimed"]:

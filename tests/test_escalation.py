@@ -5,6 +5,7 @@ The clock is injected and the worker drained: nothing here sleeps.
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -14,6 +15,7 @@ from typing import Any
 import pytest
 
 from notifier.cases import act
+from notifier.cli import main
 from notifier.core.events import Event
 from notifier.core.subject import Subject
 from notifier.escalation import fire_due
@@ -278,7 +280,8 @@ async def test_replaying_every_dead_letter_pages_nobody_for_a_case_taken_since(m
 
 
 async def test_an_erased_visitor_s_case_pages_nobody_and_says_why(make_service: ServiceFactory, sink: Sink,
-                                                                    db: str) -> None:
+                                                                    db: str, tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     # Ana asks for her data to be erased while her request waits. Her case's escalation steps
     # are cancelled with it: the on-call is not paged with an empty message a quarter of an hour
     # later, and the case's history says the steps were cancelled because the case was erased.
@@ -291,8 +294,11 @@ async def test_an_erased_visitor_s_case_pages_nobody_and_says_why(make_service: 
     await service.worker.drain()
     assert len(sink.received) == 1  # the request, to the team
     clock.now = WEDNESDAY + 5 * M
-    await erase_subject(service.config, service.store, Subject.email("ana@example.com"), erased_by="dpo",
-                        via="api", now=clock.now)
+    capsys.readouterr()
+    # As the DPO runs it beside the serving process (in a thread: its own event loop and store).
+    assert await asyncio.to_thread(main, ["privacy", "erase", "--email", "ana@example.com", "--yes",
+                                          "--config", str(tmp_path / "channels.yaml"), "--db", db]) == 0
+    assert "2 escalation steps of the erased cases cancelled: nothing is left to send" in capsys.readouterr().out
     for minutes in (16, 61):
         clock.now = WEDNESDAY + minutes * M
         assert await fire_due(service.store, service.config, "w1", clock.now) == []
@@ -329,8 +335,9 @@ async def test_an_escalation_replayed_after_its_case_was_erased_sends_nothing(ma
     assert len(await fire_due(service.store, service.config, "w1", clock.now)) == 1
     await service.worker.drain()
     assert len(sink.received) == 2  # the request and the page
-    await erase_subject(service.config, service.store, Subject.email("ana@example.com"), erased_by="dpo",
-                        via="api", now=clock.now)
+    report = await erase_subject(service.config, service.store, Subject.email("ana@example.com"), erased_by="dpo",
+                                 via="api", now=clock.now)
+    assert report["counts"]["escalations"] == 0  # the one step fired already
     history = await CaseStore(service.store.connector()).history(accepted.case["id"])
     [page] = [d for d in history["deliveries"] if d["route"] == "escalation"]
     assert await service.store.replay(clock.now, page["id"]) == [page["id"]]

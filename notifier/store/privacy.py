@@ -121,6 +121,8 @@ class ErasureCounts:
     threads: int = 0
     cases: int = 0
     notes: int = 0
+    #: Escalation steps of the erased cases that were still to come: cancelled, nothing left to send.
+    escalations: int = 0
 
     def to_json(self) -> dict[str, int]:
         """The counts by name."""
@@ -237,9 +239,10 @@ class SubjectStore:
             await db.execute(q["tombstone_event"], {"id": r["id"], "conversation_id": conversation,
                                                     "body": orjson.dumps(_tombstone(r, conversation)).decode()})
         case_ids = [c["id"] for c in found.cases]
+        escalations = 0
         if case_ids:
             await db.execute(q["forget_cases"], {"ids": _ids(case_ids)})
-            await db.execute(q["cancel_timers"], {"ids": _ids(case_ids)})
+            escalations = await db.execute(q["cancel_timers"], {"ids": _ids(case_ids)})
         other_cases = [i for s, i in found.notes if s == "case"]
         other_actions = [i for s, i in found.notes if s == "action"]
         other_follow_ups = [i for s, i in found.notes if s == "follow_up"]
@@ -253,7 +256,7 @@ class SubjectStore:
         return ErasureCounts(
             events_anonymised=len(kept), events_deleted=len(gone_ids), deliveries=len(deliveries),
             attempts=len(found.attempts), dedup_keys=dedup, threads=n_threads, cases=len(case_ids),
-            notes=notes + len(found.notes))
+            notes=notes + len(found.notes), escalations=escalations)
 
     # ----------------------------------------------------------------- audit
     async def salt(self, now: datetime) -> bytes:
