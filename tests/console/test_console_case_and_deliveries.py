@@ -141,3 +141,21 @@ routes: []
     assert ticket_url(config, "hook", "45") is None and ticket_url(config, "zd", "1/../x") is None
     assert web_link("https://shop.example/p") == "https://shop.example/p"
     assert web_link("javascript:alert(1)") is None and web_link(" JaVaScRiPt:x") is None
+
+
+async def test_the_case_page_says_its_escalation_was_cancelled_by_the_erasure(
+        make_service: ServiceFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    text = console_config(sink.url).replace(
+        "response_target: 30m", "response_target: 30m\n    escalate: [{after: 15m, to: [hook]}]", 1)
+    service = await make_service(text, clock=Clock(MONDAY_MORNING))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(service, manage=False)),
+                                 base_url="http://test", headers={"Accept-Language": "fr"}) as client:
+        body = await post_event(client)
+        case_id = body["case"]["id"]  # type: ignore[index]
+        erased = await client.delete("/v1/privacy/subjects", params={"email": "lea@example.com"},
+                                     headers={"Authorization": f"Bearer {ADMIN}"})
+        assert erased.status_code == 200 and erased.json()["counts"]["escalations"] == 1
+        await log_in(client, READER)
+        page = (await client.get(f"/console/cases/{case_id}")).text
+        assert "cancelled (son visiteur a été effacé : rien à envoyer)" in page
