@@ -63,6 +63,18 @@ def test_claim_resolve_reopen(workdir: Path, capsys: pytest.CaptureFixture[str])
     assert "no case 'nope'" in capsys.readouterr().out
 
 
+def test_the_same_agent_typed_otherwise_is_not_refused(workdir: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # Marie took the case from the console as "Marie"; from her terminal, --by defaults to her
+    # login, "marie": she is told she has it already (exit 0), not that someone else does (exit 1).
+    assert main(["send", "event.json"]) == 0
+    capsys.readouterr()
+    cid = case_id(capsys)
+    assert main(["claim", cid, "--by", "Marie"]) == 0
+    capsys.readouterr()
+    assert main(["claim", cid, "--by", "marie"]) == 0
+    assert f"case {cid} was already claimed by Marie" in capsys.readouterr().out
+
+
 def test_the_tables_show_times_in_the_teams_zone(workdir: Path, capsys: pytest.CaptureFixture[str],
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # The server runs in UTC; the team reads in defaults.timezone (Europe/Paris), as in its mails.
