@@ -32,3 +32,35 @@ def test_a_text_naming_the_address_in_another_form_holds_one_of_its_variants() -
 def test_sharp_s_is_a_variant_only_of_an_address_with_ss() -> None:
     assert variants_of("strasse@example.de").found_in("Straße")
     assert not variants_of("jean@example.com").found_in("Straße")
+
+
+def test_every_spelling_of_an_address_is_narrowed_to_and_confirmed() -> None:
+    # Each character of the address typed as any character that folds to it (fullwidth,
+    # mathematical, circled, superscript…), or a ligature for two: the database's narrowing
+    # (the ASCII address in any case, or a variant) takes the text, and Python confirms it.
+    import random
+
+    from notifier.core.fold import _folding_to_ascii
+    from notifier.core.subject import Subject
+
+    spellings: dict[str, list[str]] = {}
+    for char, folded in _folding_to_ascii().items():
+        spellings.setdefault(folded, []).append(char)
+    rng = random.Random(20261129)
+    for address in ("jean.martin-42@example.com", "fiona.strasse@ffi.example.org", "élodie.k@exemple.fr"):
+        subject = Subject.email(address)
+        a, b = subject.needles
+        for _ in range(200):
+            typed, i = "", 0
+            while i < len(address):
+                two = address[i:i + 2]
+                if two in spellings and rng.random() < 0.3:
+                    typed, i = typed + rng.choice(spellings[two]), i + 2
+                    continue
+                ch = address[i]
+                choices = [ch, ch.upper(), *spellings.get(ch, [])]
+                typed, i = typed + rng.choice(choices), i + 1
+            text = f"écrivez à {typed} svp"
+            assert fold(typed) == subject.value, typed
+            assert a in text.lower() or b in text.lower() or subject.variants.found_in(text), typed
+            assert subject.mentioned_in({"message": text}), typed
