@@ -38,6 +38,7 @@ from notifier.http_guard import read_body
 from notifier.openapi import document
 from notifier.service import Service
 from notifier.store.base import STATUSES, StoreUnavailable
+from notifier.store.privacy import SubjectStore, erased_delivery
 
 __all__ = ["MAX_BATCH", "MAX_BODY", "AccessGuard", "create_app"]
 
@@ -334,6 +335,8 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
             d = await service.store.get_delivery(delivery_id)
             if d is None:
                 return error_response(404, f"no delivery {delivery_id!r}")
+            if await SubjectStore(service.store.connector()).erased_among([d.event_id]):
+                return error_response(409, f"not replayed: {erased_delivery(delivery_id)}")
             return error_response(409, f"delivery {delivery_id} is {d.status}: "
                                        "only dead or sent deliveries are replayed")
         return JSONBody({"replayed": ids}, status_code=202)

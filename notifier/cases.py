@@ -189,13 +189,26 @@ async def act(store: Store, config: Config, case_id: str, action: Action, *, by:
 
 
 def answered_at(case: Case) -> datetime | None:
-    """When the case's current round was answered: claimed, or resolved without a claim."""
-    return case.claimed_at or (case.resolved_at if case.status == "resolved" else None)
+    """When the case's current round was answered: claimed, or resolved without a claim.
+
+    A case the erasure of its visitor closed was not answered by being closed (nobody could).
+    """
+    if case.claimed_at is not None:
+        return case.claimed_at
+    return case.resolved_at if case.status == "resolved" and not case.closed_by_erasure else None
 
 
 def is_late(case: Case, now: datetime) -> bool:
-    """Whether the case was answered after its expected time, or is still waiting past it."""
-    return case.expected_response_at is not None and (answered_at(case) or now) > case.expected_response_at
+    """Whether the case was answered after its expected time, or is still waiting past it.
+
+    A case closed by its visitor's erasure waits no more: late only if it was claimed late.
+    """
+    if case.expected_response_at is None:
+        return False
+    answered = answered_at(case)
+    if answered is None and case.closed_by_erasure:
+        return False
+    return (answered or now) > case.expected_response_at
 
 
 def timings(case: Case, config: Config, now: datetime) -> dict[str, Any]:
@@ -213,9 +226,11 @@ def timings(case: Case, config: Config, now: datetime) -> dict[str, Any]:
 
     start = case.round_opened_at
     answered = answered_at(case)
+    # Closed by its visitor's erasure: nobody resolved it, and it waits no more.
+    resolved = case.status == "resolved" and case.resolved_at and not case.closed_by_erasure
     return {
         "to_claim": span(start, case.claimed_at) if case.claimed_at else None,
-        "to_resolve": span(start, case.resolved_at) if case.status == "resolved" and case.resolved_at else None,
-        "waiting": span(start, None) if answered is None else None,
+        "to_resolve": span(start, case.resolved_at) if resolved else None,
+        "waiting": span(start, None) if answered is None and case.status != "resolved" else None,
         "late": is_late(case, now),
     }

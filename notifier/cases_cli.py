@@ -48,6 +48,8 @@ def _cmd_cases(args: argparse.Namespace) -> int:
             late = is_late(c, now)
             # Who has it now: a reopened case is nobody's until claimed again.
             who = {"claimed": c.claimed_by, "resolved": c.resolved_by}.get(c.status) or ""
+            if c.closed_by_erasure:  # nobody resolved it: its visitor's data was erased
+                who = "(closed: visitor erased)"
             # Sites and names are typed by others: one line, no escape sequence for the terminal.
             print(f"{c.id:<32}  {c.status:<9} {one_line(c.site)[:18]:<18} {local_time(c.round_opened_at, zone):<24}  "
                   f"{local_time(c.expected_response_at, zone):<24}{'!' if late else ' '} {one_line(who)}")

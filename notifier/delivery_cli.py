@@ -28,6 +28,7 @@ from notifier.core.events import Event, Kind, User
 from notifier.core.text import one_line
 from notifier.service import Service, default_config_path
 from notifier.store import Store
+from notifier.store.privacy import SubjectStore, erased_delivery
 
 __all__ = ["add_commands"]
 
@@ -127,6 +128,12 @@ def _cmd_deliveries(args: argparse.Namespace) -> int:
     return with_store(args, go)
 
 
+async def _erased(store: Store, delivery_id: str) -> bool:
+    """Whether the event of ``delivery_id`` was erased (its replay is refused: nothing to send)."""
+    found = await store.get_delivery(delivery_id)
+    return found is not None and bool(await SubjectStore(store.connector()).erased_among([found.event_id]))
+
+
 def _cmd_replay(args: argparse.Namespace) -> int:
     from notifier.runfile import reload_running, running
     from notifier.service import default_db_url
@@ -159,6 +166,8 @@ def _cmd_replay(args: argparse.Namespace) -> int:
         if ids:
             print(f"{len(ids)} deliver{'y' if len(ids) == 1 else 'ies'} queued again: {', '.join(ids[:20])}"
                   + (" …" if len(ids) > 20 else ""))
+        elif args.id and await _erased(store, args.id):
+            print(f"not replayed: {erased_delivery(args.id)}")
         else:
             print("nothing to replay" + (f": {args.id} is not a dead or sent delivery" if args.id else ""))
         return 0 if ids or args.dead else 1

@@ -184,7 +184,7 @@ async def erase_subject(config: Config, store: Store, subject: Subject, *, erase
         subjects = SubjectStore(tx)
         found = await subjects.find(subject, known=first, since=min(started, now - ACCEPT_MARGIN))
         tickets = helpdesk_tickets(config, found.deliveries)
-        counts = await subjects.erase(subject, found)
+        counts = await subjects.erase(subject, found, now=now, erased_by=erased_by)
         await subjects.record(digest=digest, kind=subject.kind, erased_by=erased_by, via=via, now=now,
                               counts=counts)
     reclaimed = await store.connector().reclaim(ERASED_TABLES)

@@ -155,6 +155,9 @@ async def _run(args: argparse.Namespace, config: Any, subject: Subject | None) -
         if c["escalations"]:
             print(f"  {_plural(c['escalations'], 'escalation step')} of the erased cases cancelled: nothing is left "
                   "to send")
+        if c.get("cases_closed"):
+            print(f"  {_plural(c['cases_closed'], 'case')} still waiting closed (resolved: erased): nobody is left "
+                  "to answer")
         for t in report["helpdesk_tickets"]:
             print(f"  erase it in {t['type']} too: {t['channel']} ticket {t['ticket']}  {t['url']}")
         if not report["reclaimed"]:

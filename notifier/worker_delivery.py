@@ -28,6 +28,7 @@ from notifier.escalation import ESCALATION_ROUTE
 from notifier.follow_ups import FOLLOW_UP_ROUTE, FollowUpPending, load_follow_up
 from notifier.store.base import Claimed, Store
 from notifier.store.follow_ups import FollowUpStore
+from notifier.store.privacy import ERASED_EVENT, SubjectStore
 
 __all__ = ["WorkerDelivery"]
 
@@ -80,6 +81,11 @@ class WorkerDelivery:
             # with the visitor's data), replayed since: nothing is left to say, nor anyone to say
             # it to; sent, it would be an empty message (an acknowledgement would even go to the team).
             return permanent("not sent: the case's visitor was erased, nothing is left to send", label="erased"), 0.0
+        if event.labels.get("erased") == "true" and await SubjectStore(self.store.connector()).erased_among(
+                [d.event_id]):
+            # Its event was erased while the alert was on its way (a retry) or since: the store's
+            # mark says so (the label alone is the visitor's to write). Sent, it would be an empty shell.
+            return permanent(ERASED_EVENT, label="erased"), 0.0
         # The channel's data policy is applied here, once, so every adapter sees only what
         # its ``privacy`` allows (explain --render applies the same).
         policy = self._policies.get(d.channel)

@@ -43,6 +43,9 @@ _FR = {
     "late": "en retard",
     "Escalation": "Escalade",
     "its visitor was erased: nothing to send": "son visiteur a été effacé : rien à envoyer",
+    "closed: its visitor's data was erased, nobody is left to answer":
+        "fermé : les données de son visiteur ont été effacées, plus personne à qui répondre",
+    "visitor erased": "visiteur effacé",
     "Actions": "Actions",
     "Opened": "Ouvert",
     "Claim": "Prendre",

@@ -60,13 +60,19 @@ def migrations(backend: str) -> list[tuple[int, str]]:
     return sorted(out)
 
 
-#: The condition (SQL on ``deliveries``, the same in both dialects) a dead letter meets to be
-#: replayed with all the others: an escalation only while its case still waits, in the round
-#: that escalated (replaying every dead letter must not page the on-call for a case taken since),
-#: and was not erased (nothing is left to send).
+#: The condition (SQL on ``deliveries``, the same in both dialects) a delivery meets to be
+#: replayed at all: its event was not erased (``events.erased_at``, which a visitor cannot
+#: write, unlike the body's ``erased`` label): its alert would be an empty shell.
+NOT_ERASED = ("NOT EXISTS (SELECT 1 FROM events erased WHERE erased.id = deliveries.event_id"
+              " AND erased.erased_at IS NOT NULL)")
+
+#: The condition a dead letter meets to be replayed with all the others: an escalation only
+#: while its case still waits, in the round that escalated (replaying every dead letter must
+#: not page the on-call for a case taken since), and was not erased (nothing is left to send);
+#: and no delivery of an erased event (:data:`NOT_ERASED`).
 STILL_DUE = ("(route <> 'escalation' OR EXISTS (SELECT 1 FROM case_events ce JOIN cases c ON c.id = ce.case_id"
              " WHERE ce.event_id = deliveries.event_id AND c.status IN ('open', 'reopened') AND c.round = ce.round"
-             " AND c.identity <> ('erased:' || c.id)))")
+             " AND c.identity <> ('erased:' || c.id))) AND " + NOT_ERASED)
 
 #: A digest run still 'running' after this long was abandoned (its process died): another
 #: process may take it over.
@@ -411,7 +417,8 @@ class Store(abc.ABC):
         """Make dead letters pending again (attempts reset); the ids replayed.
 
         ``all_dead`` leaves out escalations of cases someone has taken since (:data:`STILL_DUE`);
-        one named by its id is replayed whatever its case.
+        one named by its id is replayed whatever its case. Never a delivery whose event was
+        erased (:data:`NOT_ERASED`): nothing is left to send.
         """
 
     # ----------------------------------------------------------------- digests

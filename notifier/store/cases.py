@@ -20,12 +20,16 @@ import orjson
 from notifier.core.cases import Action, CaseStatus, same_agent
 from notifier.store.connector import Connector, Row, as_time, queries
 
-__all__ = ["EARLIER_ROUND", "ActionResult", "Case", "CaseNotFound", "CaseStore", "FiredTimer", "Opened", "Opening",
-           "TimerPlan"]
+__all__ = ["CLOSED_BY_ERASURE", "EARLIER_ROUND", "ERASED_CASE", "ActionResult", "Case", "CaseNotFound", "CaseStore",
+           "FiredTimer", "Opened", "Opening", "TimerPlan"]
 
 Outcome = Literal["done", "unchanged", "refused"]
 #: Why an action meant for an earlier round of its case (an old action link) was refused.
 EARLIER_ROUND = "meant for an earlier round of the case: it was reopened since"
+#: Why an action on a case whose visitor was erased is refused: nobody is left to answer.
+ERASED_CASE = "closed: its visitor's data was erased, nobody is left to answer"
+#: ``resolved_because`` of a case a privacy erasure closed (nobody answered it).
+CLOSED_BY_ERASURE = "erased"
 
 
 class CaseNotFound(LookupError):
@@ -55,6 +59,8 @@ class Case:
     resolved_by: str | None
     resolved_at: datetime | None
     note: str | None
+    #: Why the case was resolved when nobody answered it: ``erased`` (a privacy erasure closed it).
+    resolved_because: str | None = None
 
     @classmethod
     def from_row(cls, r: Row) -> Case:
@@ -64,7 +70,7 @@ class Case:
             events=r["events"], opened_at=_t(r["opened_at"]), round_opened_at=_t(r["round_opened_at"]),
             updated_at=_t(r["updated_at"]), expected_response_at=as_time(r["expected_response_at"]),
             claimed_by=r["claimed_by"], claimed_at=as_time(r["claimed_at"]), resolved_by=r["resolved_by"],
-            resolved_at=as_time(r["resolved_at"]), note=r["note"],
+            resolved_at=as_time(r["resolved_at"]), note=r["note"], resolved_because=r["resolved_because"],
         )
 
     @property
@@ -72,6 +78,11 @@ class Case:
         """Whether a privacy erasure anonymised the case (its identity is then ``erased:<id>``,
         which no request's identity can be: those always hold a ``|``)."""
         return self.identity == f"erased:{self.id}"
+
+    @property
+    def closed_by_erasure(self) -> bool:
+        """Whether the erasure of its visitor closed the case (nobody answered it: no response time)."""
+        return self.resolved_because == CLOSED_BY_ERASURE
 
     def to_json(self) -> dict[str, Any]:
         """JSON-ready data for the API and ``--json`` output (the identity stays inside)."""
@@ -331,6 +342,10 @@ class CaseStore:
         case = await self.get(case_id)
         if case is None:
             raise CaseNotFound(case_id)
+        if case.erased and action != "resolve":
+            # Nobody is left to answer (the erasure closed it): a claim or a reopening would
+            # put an empty case back in the queue, late forever.
+            return "refused", ERASED_CASE
         if case_round is not None and case.round != case_round and action != "reopen":
             return "refused", EARLIER_ROUND
         if action == "claim" and case.status == "claimed":

@@ -25,6 +25,7 @@ from notifier.core.dedup import DedupState
 from notifier.core.events import Event
 from notifier.store.base import (
     DIGEST_STALE,
+    NOT_ERASED,
     STILL_DUE,
     Attempt,
     Claimed,
@@ -361,7 +362,7 @@ class PostgresStore(PostgresDigestQueries, Store):
             "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
             " next_attempt_at = %(now)s, updated_at = %(now)s, progress = NULL"
             " WHERE CASE WHEN %(id)s::text IS NULL THEN status = 'dead' AND " + STILL_DUE +
-            "  ELSE id = %(id)s::text AND status IN ('dead', 'sent') END RETURNING id",
+            "  ELSE id = %(id)s::text AND status IN ('dead', 'sent') AND " + NOT_ERASED + " END RETURNING id",
             {"now": now, "id": delivery_id})
         if rows:
             await self.notify_work()

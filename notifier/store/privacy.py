@@ -18,7 +18,9 @@ Erasure, per table (one transaction; see ``docs/privacy.md``):
 ==============  ==========================================================================
 events          anonymised: the body keeps kind, site, time, role, priority and locale; the
                 subject's conversation id becomes a random one (distinct conversations still
-                count), the question key goes. An event whose *id* names the email is deleted.
+                count), the question key goes; ``erased_at`` marks it (a visitor can write the
+                body's ``erased`` label, not that column), so a replay of its alerts sends nothing.
+                An event whose *id* names the email is deleted.
 deliveries      anonymised: status, channel, route and times stay (delivery health);
                 dedup key, thread key, reference, progress and error text go; one not
                 sent yet is suppressed. Attempts keep their outcome and duration, not
@@ -28,6 +30,9 @@ cases           anonymised: identity and conversation id replaced, note removed;
                 notes of its actions and of their follow-ups removed; timers, measures
                 and ratings kept (no personal data), escalation steps still to come
                 cancelled (``cancelled_because`` ``erased``: nothing is left to send).
+                One not resolved yet is closed: ``resolved``, ``resolved_because``
+                ``erased`` (nobody answered: no response time), with an action in its
+                history by whoever erased, ``via`` ``erasure``; it cannot be reopened.
 other notes     a case, action or follow-up note elsewhere naming the email is removed.
 ==============  ==========================================================================
 """
@@ -48,11 +53,23 @@ from notifier.core.events import Kind
 from notifier.core.subject import Subject
 from notifier.store.connector import Connector, Row, as_time, queries
 
-__all__ = ["ErasureCounts", "Found", "SubjectStore", "body_of"]
+__all__ = ["CLOSING_NOTE", "ERASED_EVENT", "ErasureCounts", "Found", "SubjectStore", "body_of", "erased_delivery"]
 
 
 #: The kinds a visitor's chatbot sends; any other kind of event was written by notifier.
 _VISITOR_KINDS = orjson.dumps([k.value for k in Kind]).decode()
+
+#: Why an alert of an erased event is not sent (a replay refused, a retry dead-lettered).
+ERASED_EVENT = "not sent: its event was erased (the visitor's data), nothing is left to send"
+
+
+def erased_delivery(delivery_id: str) -> str:
+    """Why ``delivery_id`` is not replayed: its event was erased."""
+    return f"the event of delivery {delivery_id} was erased (the visitor's data): nothing is left to send"
+
+
+#: The note of the action that closes an erased visitor's case (what the team reads in its history).
+CLOSING_NOTE = "closed by the erasure of the visitor's data: nobody is left to answer"
 
 
 def _ids(values: Iterable[Any]) -> str:
@@ -123,6 +140,8 @@ class ErasureCounts:
     notes: int = 0
     #: Escalation steps of the erased cases that were still to come: cancelled, nothing left to send.
     escalations: int = 0
+    #: Erased cases that were still waiting or held: closed (nobody is left to answer).
+    cases_closed: int = 0
 
     def to_json(self) -> dict[str, int]:
         """The counts by name."""
@@ -200,14 +219,24 @@ class SubjectStore:
                            if subject.mentioned_in(r["note"]) and r["case_id"] not in mine]
         return found
 
+    async def erased_among(self, event_ids: Iterable[str]) -> set[str]:
+        """Those of ``event_ids`` an erasure anonymised (marked in the store, not in their body)."""
+        ids = _ids(event_ids)
+        if ids == "[]":
+            return set()
+        return {str(r["id"]) for r in await self.db.fetch_all(self.q["erased_among"], {"ids": ids})}
+
     async def sites_of(self, conversation: str) -> list[str]:
         """The sites holding a conversation with this id (more than one: name the site)."""
         rows = await self.db.fetch_all(self.q["events_of_conversation"], {"conversation": conversation})
         return sorted({str(r["site"]) for r in rows})
 
     # ----------------------------------------------------------------- erasing
-    async def erase(self, subject: Subject, found: Found) -> ErasureCounts:
-        """Delete or anonymise ``found`` (read by :meth:`find` in the same transaction)."""
+    async def erase(self, subject: Subject, found: Found, *, now: datetime, erased_by: str) -> ErasureCounts:
+        """Delete or anonymise ``found`` (read by :meth:`find` in the same transaction) at ``now``.
+
+        ``erased_by`` is named in the history of each case the erasure closes.
+        """
         db, q = self.db, self.q
         gone = [r for r in found.events if subject.mentioned_in(r["id"])]
         gone_ids = {r["id"] for r in gone}
@@ -236,7 +265,7 @@ class SubjectStore:
             # Another person's conversation that named the subject stays theirs (and counted once).
             if conversation and r["id"] in found.own:
                 conversation = anonymous.setdefault((r["site"], conversation), f"erased-{uuid.uuid4().hex}")
-            await db.execute(q["tombstone_event"], {"id": r["id"], "conversation_id": conversation,
+            await db.execute(q["tombstone_event"], {"id": r["id"], "conversation_id": conversation, "now": now,
                                                     "body": orjson.dumps(_tombstone(r, conversation)).decode()})
         case_ids = [c["id"] for c in found.cases]
         escalations = 0
@@ -253,10 +282,17 @@ class SubjectStore:
         notes = sum(1 for c in found.cases if c["note"]) + sum(1 for a in found.actions if a["note"])
         if case_ids or other_actions:
             await db.execute(q["forget_action_notes"], {"cases": _ids(case_ids), "ids": _ids(other_actions)})
+        closed: list[str] = []
+        if case_ids:
+            # After the notes went: the closing action's own note (no personal data) stays.
+            closed = [r["id"] for r in await db.fetch_all(q["close_cases"], {"ids": _ids(case_ids), "now": now})]
+        if closed:
+            await db.execute(q["record_closing"], {"ids": _ids(closed), "actor": erased_by, "now": now,
+                                                   "note": CLOSING_NOTE})
         return ErasureCounts(
             events_anonymised=len(kept), events_deleted=len(gone_ids), deliveries=len(deliveries),
             attempts=len(found.attempts), dedup_keys=dedup, threads=n_threads, cases=len(case_ids),
-            notes=notes + len(found.notes), escalations=escalations)
+            notes=notes + len(found.notes), escalations=escalations, cases_closed=len(closed))
 
     # ----------------------------------------------------------------- audit
     async def salt(self, now: datetime) -> bytes:

@@ -35,6 +35,7 @@ from notifier.core.events import Event
 from notifier.core.fold import variants_of
 from notifier.store.base import (
     DIGEST_STALE,
+    NOT_ERASED,
     STILL_DUE,
     Attempt,
     Delivery,
@@ -402,7 +403,8 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
             rows = await self.write(lambda c: c.execute(
                 "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"
                 " next_attempt_at = ?, updated_at = ?, progress = NULL"
-                " WHERE id = ? AND status IN ('dead', 'sent') RETURNING id", (t, t, delivery_id)).fetchall())
+                " WHERE id = ? AND status IN ('dead', 'sent') AND " + NOT_ERASED + " RETURNING id",
+                (t, t, delivery_id)).fetchall())
         elif all_dead:
             rows = await self.write(lambda c: c.execute(
                 "UPDATE deliveries SET status = 'pending', attempts = 0, first_attempt_at = NULL,"

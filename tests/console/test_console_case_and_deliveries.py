@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from datetime import timedelta
 
 import httpx
 import pytest
 
 from notifier.api import create_app
 from notifier.service import Service
+from notifier.store.cases import CaseStore
 from tests.conftest import ServiceFactory
 from tests.console.helpers import ADMIN, MONDAY_MORNING, READER, Clock, console_config, csrf_of, log_in, request_event
 from tests.sink import Reply, Sink
@@ -159,3 +161,29 @@ async def test_the_case_page_says_its_escalation_was_cancelled_by_the_erasure(
         await log_in(client, READER)
         page = (await client.get(f"/console/cases/{case_id}")).text
         assert "cancelled (son visiteur a été effacé : rien à envoyer)" in page
+
+
+async def test_an_erased_visitor_s_late_case_leaves_the_queue_and_cannot_be_reopened(
+        make_service: ServiceFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    clock = Clock(MONDAY_MORNING)
+    service = await make_service(console_config(sink.url), clock=clock)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(service, manage=False)),
+                                 base_url="http://test", headers={"Accept-Language": "en"}) as client:
+        case_id = (await post_event(client))["case"]["id"]  # type: ignore[index]
+        clock.now += timedelta(minutes=40)  # past its 30-minute target: late in the queue
+        await log_in(client, ADMIN)
+        assert f'id="case-{case_id}" class="open late"' in (await client.get("/console/")).text
+        erased = await client.delete("/v1/privacy/subjects", params={"email": "lea@example.com"},
+                                     headers={"Authorization": f"Bearer {ADMIN}"})
+        assert erased.status_code == 200 and erased.json()["counts"]["cases_closed"] == 1
+        # The active queue no longer holds it; the case page says why it closed and offers no reopening.
+        assert case_id not in (await client.get("/console/")).text
+        page = (await client.get(f"/console/cases/{case_id}")).text
+        assert "closed: its visitor&#39;s data was erased, nobody is left to answer" in page
+        assert "/reopen" not in page and "late" not in page.split("<dd", 2)[1].split("</dd>")[0]
+        # A stale form posted anyway is refused, and the case stays closed.
+        r = await client.post(f"/console/cases/{case_id}/reopen", data={"csrf": csrf_of(page)})
+        assert r.status_code == 303 and "done=refused" in r.headers["location"]
+        case = await CaseStore(service.store.connector()).get(case_id)
+        assert case is not None and case.status == "resolved" and case.closed_by_erasure

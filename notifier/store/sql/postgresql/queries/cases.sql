@@ -80,9 +80,10 @@ WHERE id = %(id)s AND status <> 'resolved' AND (CAST(%(round)s AS integer) IS NU
 RETURNING id
 
 -- name: reopen
+-- Never a case whose visitor was erased: nobody is left to answer.
 UPDATE cases SET status = 'reopened', round = round + 1, round_events = 0, round_opened_at = %(now)s,
     updated_at = %(now)s, expected_response_at = %(expected)s, claimed_by = NULL, claimed_at = NULL
-WHERE id = %(id)s AND status = 'resolved'
+WHERE id = %(id)s AND status = 'resolved' AND identity <> 'erased:' || id
 RETURNING id, round, route
 
 -- name: record_action

@@ -26,10 +26,13 @@ WHERE at >= %(start)s AND at < %(end)s AND (CAST(%(site)s AS TEXT) IS NULL OR si
 GROUP BY measure, site, agent
 
 -- name: opened_and_resolved
+-- Case rounds opened in [start, end), and how many of them are resolved now.
+-- A case its visitor's erasure closed is in neither: nobody answered it, nor could.
 SELECT count(*) AS opened, coalesce(sum(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END), 0) AS resolved
 FROM cases
 WHERE round_opened_at >= %(start)s AND round_opened_at < %(end)s
   AND (CAST(%(site)s AS TEXT) IS NULL OR site = %(site)s)
+  AND resolved_because IS NULL
 
 -- name: overdue
 SELECT id, site, round_opened_at, expected_response_at FROM cases

@@ -74,7 +74,10 @@ WHERE note ILIKE %(a)s ESCAPE '\' OR note ILIKE %(b)s ESCAPE '\' OR note ~ %(var
 
 -- name: tombstone_event
 -- What the digest counts stays (kind, site, time, role); what the person wrote or was goes.
-UPDATE events SET body = CAST(%(body)s AS jsonb), conversation_id = %(conversation_id)s, question_key = NULL WHERE id = %(id)s
+-- erased_at marks it where no visitor writes (its labels are the visitor's): a replay sends nothing.
+UPDATE events SET body = CAST(%(body)s AS jsonb), conversation_id = %(conversation_id)s, question_key = NULL,
+    erased_at = %(now)s
+WHERE id = %(id)s
 
 -- name: delete_attempts
 DELETE FROM attempts WHERE delivery_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
@@ -116,6 +119,23 @@ WHERE id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
 -- The erased cases' escalation steps still to come: nothing is left to send, so none fires.
 UPDATE case_timers SET status = 'cancelled', cancelled_because = 'erased'
 WHERE status = 'pending' AND case_id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
+
+-- name: close_cases
+-- The erased cases still waiting (or held): nobody is left to answer, so they leave the queue
+-- and the late counts; resolved_because says nobody answered (no response time counts them).
+UPDATE cases SET status = 'resolved', resolved_because = 'erased', resolved_at = %(now)s, updated_at = %(now)s
+WHERE status <> 'resolved' AND id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
+RETURNING id
+
+-- name: record_closing
+-- Each closed case's history says the erasure closed it, who ran it and why.
+INSERT INTO case_actions (case_id, action, actor, via, at, note, outcome)
+SELECT x, 'resolve', %(actor)s, 'erasure', %(now)s, %(note)s, 'done'
+FROM jsonb_array_elements_text(CAST(%(ids)s AS jsonb)) AS x
+
+-- name: erased_among
+-- Which of these events (a JSON array of ids) an erasure anonymised.
+SELECT id FROM events WHERE erased_at IS NOT NULL AND id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))
 
 -- name: forget_case_notes
 UPDATE cases SET note = NULL WHERE id IN (SELECT jsonb_array_elements_text(CAST(%(ids)s AS jsonb)))

@@ -81,9 +81,10 @@ WHERE id = :id AND status <> 'resolved' AND (:round IS NULL OR round = :round)
 RETURNING id
 
 -- name: reopen
+-- Never a case whose visitor was erased: nobody is left to answer.
 UPDATE cases SET status = 'reopened', round = round + 1, round_events = 0, round_opened_at = :now,
     updated_at = :now, expected_response_at = :expected, claimed_by = NULL, claimed_at = NULL
-WHERE id = :id AND status = 'resolved'
+WHERE id = :id AND status = 'resolved' AND identity <> 'erased:' || id
 RETURNING id, round, route
 
 -- name: record_action

@@ -33,9 +33,11 @@ GROUP BY measure, site, agent
 
 -- name: opened_and_resolved
 -- Case rounds opened in [start, end), and how many of them are resolved now.
+-- A case its visitor's erasure closed is in neither: nobody answered it, nor could.
 SELECT count(*) AS opened, coalesce(sum(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END), 0) AS resolved
 FROM cases
 WHERE round_opened_at >= :start AND round_opened_at < :end AND (CAST(:site AS TEXT) IS NULL OR site = :site)
+  AND resolved_because IS NULL
 
 -- name: overdue
 -- Cases nobody has claimed whose expected answer time has passed at :at, the oldest first.

@@ -69,7 +69,9 @@ WHERE note LIKE :a ESCAPE '\' OR note LIKE :b ESCAPE '\' OR holds_variant(note, 
 
 -- name: tombstone_event
 -- What the digest counts stays (kind, site, time, role); what the person wrote or was goes.
-UPDATE events SET body = :body, conversation_id = :conversation_id, question_key = NULL WHERE id = :id
+-- erased_at marks it where no visitor writes (its labels are the visitor's): a replay sends nothing.
+UPDATE events SET body = :body, conversation_id = :conversation_id, question_key = NULL, erased_at = :now
+WHERE id = :id
 
 -- name: delete_attempts
 DELETE FROM attempts WHERE delivery_id IN (SELECT value FROM json_each(:ids))
@@ -112,6 +114,22 @@ WHERE id IN (SELECT value FROM json_each(:ids))
 -- The erased cases' escalation steps still to come: nothing is left to send, so none fires.
 UPDATE case_timers SET status = 'cancelled', cancelled_because = 'erased'
 WHERE status = 'pending' AND case_id IN (SELECT value FROM json_each(:ids))
+
+-- name: close_cases
+-- The erased cases still waiting (or held): nobody is left to answer, so they leave the queue
+-- and the late counts; resolved_because says nobody answered (no response time counts them).
+UPDATE cases SET status = 'resolved', resolved_because = 'erased', resolved_at = :now, updated_at = :now
+WHERE status <> 'resolved' AND id IN (SELECT value FROM json_each(:ids))
+RETURNING id
+
+-- name: record_closing
+-- Each closed case's history says the erasure closed it, who ran it and why.
+INSERT INTO case_actions (case_id, action, actor, via, at, note, outcome)
+SELECT value, 'resolve', :actor, 'erasure', :now, :note, 'done' FROM json_each(:ids) WHERE true
+
+-- name: erased_among
+-- Which of these events (a JSON array of ids) an erasure anonymised.
+SELECT id FROM events WHERE erased_at IS NOT NULL AND id IN (SELECT value FROM json_each(:ids))
 
 -- name: forget_case_notes
 UPDATE cases SET note = NULL WHERE id IN (SELECT value FROM json_each(:ids))
