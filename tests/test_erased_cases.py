@@ -246,3 +246,39 @@ async def test_an_alert_retried_after_its_event_was_erased_is_a_dead_letter_sayi
     assert alert["status"] == "dead"
     assert alert["last_error"] == "not sent: its event was erased (the visitor's data), nothing is left to send"
     assert len(sink.received) == 1  # the first attempt only
+
+
+async def test_the_upgrade_brings_earlier_erasures_in_line(
+        service: Service, sink: Sink, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # A database erased by the release before this one: its events carry only the erasure's label
+    # and the visitor's case still waits. `notifier db upgrade` marks and closes what it left.
+    ana = await case_of(service, "ana")
+    zoe_event = {**orjson.loads(request_event("zoe").model_dump_json(exclude_none=True)), "labels": {"erased": "true"}}
+    await service.accept([Event.model_validate(zoe_event)], now=WEDNESDAY)  # a visitor's own label
+    assert service.worker is not None
+    await service.worker.drain()  # both alerts sent
+    code, _ = await cli(service, tmp_path, capsys, "privacy", "erase", "--email", "ana@example.com", "--yes")
+    assert code == 0
+    db = service.store.connector()
+    for statement in ("DELETE FROM case_actions WHERE via = 'erasure'",
+                      "UPDATE cases SET status = 'open', resolved_at = NULL",
+                      "ALTER TABLE cases DROP COLUMN resolved_because",
+                      "ALTER TABLE events DROP COLUMN erased_at",
+                      "DELETE FROM schema_migrations WHERE version = 14"):
+        await db.execute(statement)
+    await service.close()
+
+    capsys.readouterr()
+    assert await asyncio.to_thread(main, ["db", "upgrade", "--db", service.db_url]) == 0
+    assert "14" in capsys.readouterr().out
+    code, out = await cli(service, tmp_path, capsys, "cases", "--status", "open")
+    assert ana not in out and "no cases with status open" not in out  # Zoe's still waits
+    code, out = await cli(service, tmp_path, capsys, "cases", "--json")
+    closed = {c["id"]: (c["status"], c["resolved_because"]) for c in orjson.loads(out)}
+    assert closed[ana] == ("resolved", "erased") and ("open", None) in closed.values()
+    code, out = await cli(service, tmp_path, capsys, "deliveries", "--json")
+    alert = {d["event_id"]: d["id"] for d in orjson.loads(out)}
+    code, out = await cli(service, tmp_path, capsys, "replay", alert["req-ana"])
+    assert code == 1 and "not replayed: the event of delivery" in out
+    code, out = await cli(service, tmp_path, capsys, "replay", alert["req-zoe"])
+    assert code == 0 and "1 delivery queued again" in out
