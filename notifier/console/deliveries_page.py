@@ -12,6 +12,7 @@ from fastapi.responses import RedirectResponse, Response
 from notifier.console.queries import ConsoleReads
 from notifier.console.web import Console, Visit
 from notifier.store.base import STATUSES
+from notifier.store.privacy import SubjectStore
 
 __all__ = ["deliveries_router", "local_time"]
 
@@ -62,7 +63,7 @@ def deliveries_router(console: Console) -> APIRouter:
         return console.page(visit, "deliveries.html", rows=rows[:PER_PAGE], more=len(rows) > PER_PAGE, page=page,
                             dead=dead, filters=filters, statuses=STATUSES, channels=channels, routes=routes,
                             since=q.get("since", ""), until=q.get("until", ""),
-                            replayed=q.get("replayed"))
+                            replayed=q.get("replayed"), erased=q.get("erased") == "1")
 
     async def may_replay(request: Request) -> tuple[Visit, Response | None]:
         visit = await console.visit(request)
@@ -93,7 +94,12 @@ def deliveries_router(console: Console) -> APIRouter:
             return refused
         if visit.sites is not None and delivery_id not in await dead_visible(visit):
             return console.refuse(visit, 404, "Not found")
-        ids = await console.service.store.replay(console.service.clock(), delivery_id)
+        store = console.service.store
+        ids = await store.replay(console.service.clock(), delivery_id)
+        found = None if ids else await store.get_delivery(delivery_id)
+        if found is not None and await SubjectStore(store.connector()).erased_among([found.event_id]):
+            # Its visitor was erased: the page says why nothing went, not just "0".
+            return console.finish(visit, RedirectResponse("/console/deliveries?replayed=0&erased=1", 303))
         return console.finish(visit, RedirectResponse(f"/console/deliveries?replayed={len(ids)}", 303))
 
     return router

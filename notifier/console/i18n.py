@@ -46,6 +46,8 @@ _FR = {
     "closed: its visitor's data was erased, nobody is left to answer":
         "fermé : les données de son visiteur ont été effacées, plus personne à qui répondre",
     "visitor erased": "visiteur effacé",
+    "Not replayed: its event was erased (the visitor's data), nothing is left to send":
+        "Pas renvoyée : son événement a été effacé (les données du visiteur), il ne reste rien à envoyer",
     "Actions": "Actions",
     "Opened": "Ouvert",
     "Claim": "Prendre",

@@ -82,6 +82,26 @@ async def test_dead_letters_are_listed_with_their_reason_and_replayed(
     assert 'id="dead-letters"' not in after.text
 
 
+async def test_a_dead_letter_of_an_erased_visitor_is_not_replayed_and_the_page_says_why(
+        client: httpx.AsyncClient, service: Service, sink: Sink) -> None:
+    sink.reply(Reply(400, b'{"error": "bad field"}'))
+    await post_event(client)
+    assert service.worker is not None
+    await service.worker.drain()
+    erased = await client.delete("/v1/privacy/subjects", params={"email": "lea@example.com"},
+                                 headers={"Authorization": f"Bearer {ADMIN}"})
+    assert erased.status_code == 200
+    await log_in(client, ADMIN)
+    page = await client.get("/console/deliveries")
+    dead = page.text.split('id="dead-')[2].split('"')[0]
+    r = await client.post(f"/console/deliveries/{dead}/replay", data={"csrf": csrf_of(page.text)})
+    assert r.status_code == 303
+    page = await client.get(r.headers["location"])
+    assert "Not replayed: its event was erased (the visitor&#39;s data), nothing is left to send" in page.text
+    await service.worker.drain()
+    assert len(sink.received) == 1  # no empty shell went out
+
+
 async def test_filters_and_replay_all_need_admin(client: httpx.AsyncClient, service: Service, sink: Sink) -> None:
     sink.reply(Reply(400), Reply(400))
     await post_event(client, conversation_id="d1")
