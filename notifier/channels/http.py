@@ -29,8 +29,8 @@ def http_client(config: Any, *, headers: dict[str, str] | None = None,
                 auth: tuple[str, str] | None = None) -> HttpClient:
     """The client of one HTTP channel: its timeout, and a pool no smaller than its highest concurrency.
 
-    pyreqwest: per request about a third less CPU than aiohttp and a tenth of httpx's or
-    less (``bench/http_clients.py``, docs/benchmarks.md). ``auth`` is a ``(user, password)``
+    pyreqwest: per request as much CPU as aiohttp with few in flight, less with many, and a
+    tenth of httpx's or less (``bench/http_clients.py``, docs/benchmarks.md). ``auth`` is a ``(user, password)``
     pair sent as Basic auth.
     """
     # The worker's adaptive limit bounds the sends; the pool only must not be the tighter
