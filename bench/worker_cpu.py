@@ -189,4 +189,7 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    from notifier.cli_common import run_on_fastest_loop
+
+    # The loop `notifier worker` runs on (uvloop when installed); raw aiohttp runs on it too.
+    run_on_fastest_loop(main())  # type: ignore[arg-type]

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from notifier import cases_cli, config_cli, delivery_cli
-from notifier.cli_common import add_common_flags, add_running_flags, loaded_config
+from notifier.cli_common import add_common_flags, add_running_flags, loaded_config, run_on_fastest_loop
 from notifier.config.errors import ConfigError
 from notifier.config.loader import load_config
 from notifier.service import Service, default_config_path, default_db_url
@@ -236,7 +236,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         finally:
             await service.close()
 
-    return asyncio.run(go())
+    return run_on_fastest_loop(go())
 
 
 # --------------------------------------------------------------------------- parser

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import tzinfo
 from pathlib import Path
 from typing import Any
@@ -32,6 +32,21 @@ LOG_LEVELS = ("debug", "info", "warning", "error")
 
 AddCommand = Callable[[str, str], argparse.ArgumentParser]
 """``command(name, help)``: a new ``notifier NAME`` sub-parser (what ``add_commands`` functions receive)."""
+
+
+def run_on_fastest_loop(main: Coroutine[Any, Any, int]) -> int:
+    """``asyncio.run(main)`` on uvloop when it is installed (it comes with uvicorn[standard],
+    and ``serve`` runs on it), else on asyncio's own loop.
+
+    The worker waits on two other threads (SQLite's writer and the HTTP client's tokio
+    runtime) that hand their results to the loop; uvloop takes those hand-overs for about
+    a quarter less CPU per delivery (``bench/worker_cpu.py``, docs/benchmarks.md).
+    """
+    try:
+        import uvloop
+    except ImportError:
+        return asyncio.run(main)
+    return uvloop.run(main)
 
 
 def add_common_flags(p: argparse.ArgumentParser, *, db: bool = True, json_flag: bool = True) -> None:
