@@ -127,7 +127,7 @@ def classify_response(response: Response, *, secrets: Iterable[str | None] = (),
         body = response.text
     except Exception:  # a body that cannot be decoded still has a status worth reporting
         body = ""
-    reason = status_reason(code, body, secrets=secrets, phrase=response.reason_phrase, detail=detail)
+    reason = status_reason(code, body, secrets=secrets, detail=detail)  # the status's standard phrase
     return classify_status(code, reason, parse_retry_after(response.headers.get("retry-after")))
 
 

@@ -32,7 +32,6 @@ import base64
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
-from http import HTTPStatus
 from typing import Any
 
 import orjson
@@ -65,7 +64,6 @@ class Response:
     """An answer, its body read in full (the services' answers are small)."""
 
     status_code: int
-    reason_phrase: str
     #: Case-insensitive: ``headers.get("retry-after")``.
     headers: Mapping[str, str]
     content: bytes
@@ -84,13 +82,6 @@ class Response:
     def json(self) -> Any:
         """The body parsed as JSON; ``ValueError`` when it is not JSON."""
         return orjson.loads(self.content)  # orjson.JSONDecodeError is a ValueError
-
-
-def _phrase(status: int) -> str:
-    try:
-        return HTTPStatus(status).phrase
-    except ValueError:
-        return ""
 
 
 def _causes(exc: RequestError) -> str:
@@ -152,6 +143,9 @@ class HttpClient:
         known = self._targets.get(url)
         if known is None:
             target, auth = URL(url), None
+            if not target.is_absolute() or target.scheme not in ("http", "https"):
+                # A configuration problem: permanent. (Named without any credentials it holds.)
+                raise ValueError(f"not an http(s) URL: {target.with_user(None) if target.is_absolute() else url}")
             if target.user is not None:
                 # Credentials in the URL (user:password@) become Basic auth, unless the channel
                 # sets its own Authorization header.
@@ -168,8 +162,6 @@ class HttpClient:
                       params: Mapping[str, str] | None = None) -> Response:
         """Send one request and read its answer; :class:`TransportError` when none came."""
         target, auth, text = self._target(url)
-        if not target.is_absolute() or target.scheme not in ("http", "https"):
-            raise ValueError(f"not an http(s) URL: {text}")  # a configuration problem: permanent
         if params is not None:
             target = target.update_query(params)
             text = str(target)
@@ -195,7 +187,7 @@ class HttpClient:
             words = _causes(exc)
             raise TransportError(f"{method} {target.host}:{port}: {words}", target.host or "the server",
                                  port) from _cause(exc, words)
-        return Response(answer.status, _phrase(answer.status), answer.headers, bytes(body), text)
+        return Response(answer.status, answer.headers, bytes(body), text)
 
     async def get(self, url: str, *, params: Mapping[str, str] | None = None,
                   headers: Mapping[str, str] | None = None) -> Response:
