@@ -97,16 +97,13 @@ async def worker_round(work: Path, n: int, tag: str,
 @contextlib.contextmanager
 def without_http() -> Iterator[None]:
     """The channels' HTTP client answering 200 at once, sending nothing (this process only)."""
-    from multidict import CIMultiDict, CIMultiDictProxy
-
     from notifier.channels.http_client import HttpClient, Response
 
-    headers = CIMultiDictProxy(CIMultiDict[str]())
     real = HttpClient.request
 
     async def answer(self: HttpClient, method: str, url: str, **_: Any) -> Response:
         await asyncio.sleep(0)  # a request would let the loop run other sends meanwhile
-        return Response(200, "OK", headers, b"", url)
+        return Response(200, {}, b"", url)
 
     HttpClient.request = answer  # type: ignore[method-assign]
     try:
@@ -169,7 +166,7 @@ async def main() -> None:
                 raw_m, w_m = pick(raws), pick(workers)
                 split = f"{pick(loops):>13.0f}{'':>8}" if loops else " " * 21
                 print(f"{label:<7}{raw_m:>12.0f}{w_m:>20.0f}{split}{raw_m / w_m:>12.0%}")
-            if fastest:  # pyreqwest, the channels own client: the fastest of bench/http_clients.py
+            if fastest:  # pyreqwest, the channels' own client: the fastest of bench/http_clients.py
                 print(f"\nraw pyreqwest, per round: {', '.join(f'{f:.0f}' for f in fastest)} µs CPU per post; "
                       f"median {statistics.median(fastest):.0f}, "
                       f"{statistics.median(fastest) / statistics.median(workers):.0%} of the worker's per delivery")
@@ -192,4 +189,4 @@ if __name__ == "__main__":
     from notifier.cli_common import run_on_fastest_loop
 
     # The loop `notifier worker` runs on (uvloop when installed); raw aiohttp runs on it too.
-    run_on_fastest_loop(main())  # type: ignore[arg-type]
+    run_on_fastest_loop(main())
