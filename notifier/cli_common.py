@@ -14,7 +14,7 @@ import sys
 from collections.abc import Awaitable, Callable, Coroutine
 from datetime import tzinfo
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
 
@@ -30,11 +30,13 @@ __all__ = ["LOG_LEVELS", "AddCommand", "add_common_flags", "add_running_flags", 
 
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
+_T = TypeVar("_T")
+
 AddCommand = Callable[[str, str], argparse.ArgumentParser]
 """``command(name, help)``: a new ``notifier NAME`` sub-parser (what ``add_commands`` functions receive)."""
 
 
-def run_on_fastest_loop(main: Coroutine[Any, Any, int]) -> int:
+def run_on_fastest_loop(main: Coroutine[Any, Any, _T]) -> _T:
     """``asyncio.run(main)`` on uvloop when it is installed (it comes with uvicorn[standard],
     and ``serve`` runs on it), else on asyncio's own loop.
 
