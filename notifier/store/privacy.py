@@ -228,8 +228,8 @@ class SubjectStore:
 
     async def sites_of(self, conversation: str) -> list[str]:
         """The sites holding a conversation with this id (more than one: name the site)."""
-        rows = await self.db.fetch_all(self.q["events_of_conversation"], {"conversation": conversation})
-        return sorted({str(r["site"]) for r in rows})
+        rows = await self.db.fetch_all(self.q["sites_of_conversation"], {"conversation": conversation})
+        return sorted(str(r["site"]) for r in rows)
 
     # ----------------------------------------------------------------- erasing
     async def erase(self, subject: Subject, found: Found, *, now: datetime, erased_by: str) -> ErasureCounts:

@@ -5,6 +5,10 @@
 SELECT id, kind, site, conversation_id, role, occurred_at, received_at, body FROM events
 WHERE conversation_id = %(conversation)s
 
+-- name: sites_of_conversation
+-- The sites holding a conversation with this id (each site's chatbot numbers its own).
+SELECT DISTINCT site FROM events WHERE conversation_id = %(conversation)s
+
 -- name: events_mentioning
 -- Candidates only: the caller folds and confirms each in Python. ILIKE ignores ASCII case
 -- alone under the C locale; %(variants)s (a bracket of characters) catches a text naming the
