@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING, Any
 import structlog
 
 from notifier import metrics
-from notifier.acknowledge import ACKNOWLEDGE_ROUTE
 from notifier.channel_gate import Ticket
 from notifier.channels.base import Channel, Outbound, SendResult, permanent, retryable
 from notifier.channels.channel_set import ChannelSet
@@ -24,16 +23,12 @@ from notifier.config.models import Config
 from notifier.core.events import Event
 from notifier.core.masking import error_line
 from notifier.core.privacy import for_channel
-from notifier.escalation import ESCALATION_ROUTE
 from notifier.follow_ups import FOLLOW_UP_ROUTE, FollowUpPending, load_follow_up
 from notifier.store.base import Claimed, Store
 from notifier.store.follow_ups import FollowUpStore
 from notifier.store.privacy import ERASED_EVENT, SubjectStore
 
 __all__ = ["WorkerDelivery"]
-
-#: The label notifier writes on each of its own case messages (their erasure leaves none).
-_OWN_LABEL = {ESCALATION_ROUTE: "escalated_case", ACKNOWLEDGE_ROUTE: "ack_address"}
 
 log = structlog.get_logger("notifier.worker")
 
@@ -75,16 +70,12 @@ class WorkerDelivery:
 
     async def _send(self, channel: Channel, claimed: Claimed, event: Event) -> tuple[SendResult, float]:
         d = claimed.delivery
-        mark = _OWN_LABEL.get(d.route)
-        if mark is not None and mark not in event.labels:
-            # An escalation or acknowledgement whose event an erasure emptied (its own labels went
-            # with the visitor's data), replayed since: nothing is left to say, nor anyone to say
-            # it to; sent, it would be an empty message (an acknowledgement would even go to the team).
-            return permanent("not sent: the case's visitor was erased, nothing is left to send", label="erased"), 0.0
         if event.labels.get("erased") == "true" and await SubjectStore(self.store.connector()).erased_among(
                 [d.event_id]):
-            # Its event was erased while the alert was on its way (a retry) or since: the store's
-            # mark says so (the label alone is the visitor's to write). Sent, it would be an empty shell.
+            # Its event was erased while the alert was on its way (a retry): the store's mark says so
+            # (the label alone is the visitor's to write; migration 0014 marked earlier erasures).
+            # Sent, it would be an empty shell, an escalation or acknowledgement as any alert. A
+            # replay of an erased event is refused before it gets here (store.base.NOT_ERASED).
             return permanent(ERASED_EVENT, label="erased"), 0.0
         # The channel's data policy is applied here, once, so every adapter sees only what
         # its ``privacy`` allows (explain --render applies the same).
