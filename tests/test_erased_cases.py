@@ -27,7 +27,6 @@ from notifier.service import Service
 from notifier.store.cases import CaseStore
 from notifier.store.measures import MeasureStore
 from tests.conftest import ServiceFactory, webhook_config
-from tests.pgserver import PgServer
 from tests.sink import Reply, Sink
 
 WEDNESDAY = datetime(2026, 3, 4, 9, 0, tzinfo=UTC)  # 10:00 in Paris; long past: its cases are late
@@ -50,21 +49,13 @@ CONFIG_ROUTES = """
 """
 
 
-@pytest.fixture(params=["sqlite", "postgresql"])
-def db(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite:///{tmp_path}/erased.db"
-    server: PgServer = request.getfixturevalue("pg_server")
-    return server.create_database()
-
-
 @pytest.fixture
-async def service(make_service: ServiceFactory, sink: Sink, db: str, monkeypatch: pytest.MonkeyPatch) -> Service:
+async def service(make_service: ServiceFactory, sink: Sink, db_url: str, monkeypatch: pytest.MonkeyPatch) -> Service:
     monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
     text = webhook_config(sink.url, routes=CONFIG_ROUTES).replace("defaults:\n", "defaults:\n  response_clock: wall\n")
     # A slow receiver is waited for as long as a test may take to erase meanwhile.
     text = text.replace("timeout: 2s", "timeout: 60s")
-    return await make_service(text, db=db, clock=Clock(WEDNESDAY))
+    return await make_service(text, db=db_url, clock=Clock(WEDNESDAY))
 
 
 @pytest.fixture
