@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from notifier.api import create_app
 from notifier.auth import hash_token
 from notifier.service import Service
 from tests.channels.fakes import FakeFreshdesk, FakeZendesk, freshdesk_webhook, zendesk_webhook
 from tests.conftest import ServiceFactory
+from tests.console.helpers import serving
 from tests.pgserver import PgServer
 
 ZENDESK_SECRET = "dGhpc19zZWNyZXRfaXNfZm9yX3Rlc3Rpbmdfb25seQ=="
@@ -196,17 +195,8 @@ async def test_the_ticket_finds_its_case_on_postgresql(make_service: ServiceFact
 @pytest.fixture
 async def served(service: Service) -> AsyncIterator[str]:
     """The API on a loopback port (uvicorn): what a helpdesk, or anyone on the internet, reaches."""
-    server = uvicorn.Server(uvicorn.Config(create_app(service, manage=False), host="127.0.0.1", port=0,
-                                           lifespan="on", log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    for _ in range(600):
-        if server.started or task.done():
-            break
-        await asyncio.sleep(0.05)
-    assert server.started
-    yield f"http://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
-    server.should_exit = True
-    await asyncio.wait_for(task, 30)
+    async with serving(service) as base:
+        yield base
 
 
 async def test_a_timestamp_of_unicode_digits_is_refused_not_a_crash(served: str) -> None:

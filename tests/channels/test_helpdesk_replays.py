@@ -23,9 +23,7 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
-from notifier.api import create_app
 from notifier.service import Service
 from tests.channels.fakes import FakeFreshdesk, FakeZendesk, freshdesk_webhook, zendesk_webhook
 from tests.channels.test_helpdesk_inbound import (
@@ -40,31 +38,17 @@ from tests.channels.test_helpdesk_inbound import (
     zendesk,
 )
 from tests.conftest import ServiceFactory
+from tests.console.helpers import serving as serving_api
 from tests.sink import free_port
 
 __all__ = ["freshdesk", "zendesk"]  # fixtures, used by name
-
-Serve = Callable[[Service], contextlib.AbstractAsyncContextManager[httpx.AsyncClient]]
 
 
 @contextlib.asynccontextmanager
 async def serving(service: Service) -> AsyncIterator[httpx.AsyncClient]:
     """The service's API on a loopback port of its own (uvicorn), and a client of it."""
-    server = uvicorn.Server(uvicorn.Config(create_app(service, manage=False), host="127.0.0.1", port=0,
-                                           lifespan="on", log_level="warning"))
-    task = asyncio.create_task(server.serve())
-    deadline = time.monotonic() + 30
-    while not server.started and not task.done():
-        assert time.monotonic() < deadline, "the API never started"
-        await asyncio.sleep(0.02)
-    assert server.started
-    port = server.servers[0].sockets[0].getsockname()[1]
-    try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as client:
-            yield client
-    finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 30)
+    async with serving_api(service) as base, httpx.AsyncClient(base_url=base) as client:
+        yield client
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
