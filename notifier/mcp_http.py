@@ -5,7 +5,8 @@ each of its worker processes) would pay that at start-up for an endpoint many in
 never use. So the endpoint imports it, builds :func:`notifier.mcp_server.http_manager` and
 starts its session manager on the first request, in a task of its own that also leaves it
 (the SDK's task group must be entered and left by one task); :meth:`aclose` ends it with
-the API's lifespan. A POST's body is checked first (:mod:`notifier.mcp_guard`).
+the API's lifespan. A POST's body is checked first (:mod:`notifier.mcp_guard`), before
+the SDK is started.
 """
 
 from __future__ import annotations
@@ -33,8 +34,12 @@ class McpEndpoint:
         self._task: asyncio.Task[None] | None = None
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        # Guarded first: a GET or a refused body is answered without starting the SDK.
+        await guarded(self._handle, scope, receive, send)
+
+    async def _handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         manager = self._manager or await self._start()
-        await guarded(manager.handle_request, scope, receive, send)
+        await manager.handle_request(scope, receive, send)
 
     async def _start(self) -> Any:
         async with self._lock:
