@@ -83,6 +83,20 @@ async def test_429_retry_after_is_honoured(make_service: ServiceFactory, sink: S
     assert d.status == "sent"
 
 
+async def test_a_retry_after_of_ages_is_taken_as_a_day_not_an_internal_error(make_service: ServiceFactory,
+                                                                             sink: Sink) -> None:
+    # A receiver's Retry-After is its own text: "1e23" seconds overflowed the retry's date (a
+    # dead letter saying "internal error") and paused the channel for good.
+    sink.reply(Reply(503, b"busy", {"Retry-After": "99999999999999999999999"}))
+    service = await make_service(webhook_config(sink.url))
+    await service.accept([support(id="ev-ages")])
+    assert service.worker is not None
+    await service.worker.drain(include_retries=False, timeout=10)
+    [d] = await service.store.list_deliveries(event_id="ev-ages")
+    assert d.last_error is not None and "HTTP 503" in d.last_error and "internal error" not in d.last_error
+    assert 0 < service.worker.gates()["hook"].pause_left() <= 86_400
+
+
 async def test_400_is_a_dead_letter_after_one_attempt(make_service: ServiceFactory, sink: Sink) -> None:
     sink.reply(Reply(400, b'{"error": "field \\"event\\" is not what we expected"}'))
     service = await make_service(webhook_config(sink.url))

@@ -62,20 +62,34 @@ def redact(text: str, secrets: Iterable[str | None]) -> str:
     return re.sub(r"(://[^/@\s:]+):[^/@\s]+@", r"\1:***@", text)
 
 
+#: The longest ``Retry-After`` taken as said (seconds): a day. A receiver asking for longer
+#: (a thousand years, ``1e999``) would pause its channel for good and overflow the retry's date.
+MAX_RETRY_AFTER = 86_400.0
+
+
 def parse_retry_after(value: str | None, now: float | None = None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date)."""
+    """Seconds from a ``Retry-After`` header (delta-seconds or HTTP date), at most :data:`MAX_RETRY_AFTER`."""
     if not value:
         return None
     value = value.strip()
     try:
-        return max(0.0, float(value))
+        seconds = float(value)
     except ValueError:
-        pass
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - (now if now is not None else time.time())
+    return min(max(0.0, seconds), MAX_RETRY_AFTER)  # NaN falls to 0.0: max() keeps its first
+
+
+def _header(response: Response, name: str) -> str | None:
+    """A header of ``response``, or ``None`` when it is absent or not text (bytes outside
+    UTF-8 that the client will not decode: a receiver's mistake is no reason to lose the status)."""
     try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
+        return response.headers.get(name)
+    except ValueError:
         return None
-    return max(0.0, when.timestamp() - (now if now is not None else time.time()))
 
 
 def excerpt(body: str, limit: int = 300) -> str:
@@ -128,7 +142,7 @@ def classify_response(response: Response, *, secrets: Iterable[str | None] = (),
     except Exception:  # a body that cannot be decoded still has a status worth reporting
         body = ""
     reason = status_reason(code, body, secrets=secrets, detail=detail)  # the status's standard phrase
-    return classify_status(code, reason, parse_retry_after(response.headers.get("retry-after")))
+    return classify_status(code, reason, parse_retry_after(_header(response, "retry-after")))
 
 
 def _chain(exc: BaseException) -> list[BaseException]:

@@ -104,6 +104,25 @@ async def test_webhook_server_that_hangs_up_is_told_as_such() -> None:
     assert result.reason == f"127.0.0.1:{port}: the server closed the connection unexpectedly"
 
 
+async def test_a_retry_after_in_bytes_outside_utf8_still_says_429() -> None:
+    """A receiver whose Retry-After is not text: the answer is still a 429, retried."""
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.write(b"HTTP/1.1 429 Too Many Requests\r\nRetry-After: \xff\xfe\r\nContent-Length: 4\r\n\r\nslow")
+        await writer.drain()
+        writer.close()
+
+    server = await asyncio.start_server(answer, "127.0.0.1", 0)
+    hook = _hook(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook")
+    try:
+        result = await hook.send(outbound())
+    finally:
+        await hook.aclose()
+        server.close()
+    assert result.status == "retry"
+    assert result.reason == "HTTP 429 Too Many Requests: slow"
+
+
 @pytest.fixture
 def tls_receiver(tmp_path: Path) -> Iterator[tuple[Callable[[], Awaitable[int]], Path]]:
     """A webhook receiver over HTTPS whose certificate a private CA signed, and that CA's file."""
