@@ -30,14 +30,12 @@ from notifier.core.events import Event, Priority, new_ids
 from notifier.store.base import NewDelivery, Store, StoreUnavailable
 from notifier.store.cases import CaseStore, FiredTimer
 
-__all__ = ["ERASED", "ESCALATION_ROUTE", "Escalator", "fire_due"]
+__all__ = ["ESCALATION_ROUTE", "Escalator", "fire_due"]
 
 log = structlog.get_logger("notifier.escalation")
 
 #: The route name of every escalation delivery.
 ESCALATION_ROUTE = "escalation"
-#: Why a step of an erased case is cancelled (``case_timers.cancelled_because``).
-ERASED = "erased"
 
 
 def _waited(seconds: float) -> str:
@@ -72,13 +70,6 @@ async def fire_due(store: Store, config: Config, worker: str, now: datetime, lim
         fired = await cases.take_due_timers(worker, now, limit)
         for timer in fired:
             case = await cases.get(timer.case_id)
-            if case is not None and case.erased:
-                # Its visitor was erased, then an agent reopened it (the erasure cancelled the
-                # steps it found; these came with the new round): the request is gone, so is
-                # what to send.
-                await cases.cancel_fired(timer, ERASED)
-                log.info("escalation cancelled: the case was erased", case=case.id, step=timer.step + 1)
-                continue
             row = await cases.db.fetch_one(cases.q["latest_event"], {"case_id": timer.case_id})
             if case is None or row is None:
                 continue

@@ -363,11 +363,6 @@ class CaseStore:
         return [FiredTimer(r["case_id"], r["round"], r["step"], r["route"], _t(r["due_at"]),
                            tuple(orjson.loads(r["channels"]))) for r in rows]
 
-    async def cancel_fired(self, timer: FiredTimer, reason: str) -> None:
-        """Record ``timer``, taken as due, as cancelled instead (``reason``: ``erased``)."""
-        await self.db.execute(self.q["cancel_fired_timer"], {"case_id": timer.case_id, "round": timer.round,
-                                                              "step": timer.step, "reason": reason})
-
     async def next_timer(self) -> datetime | None:
         """When the earliest pending escalation is due."""
         row = await self.db.fetch_one(self.q["next_timer"])

@@ -109,11 +109,6 @@ WHERE ce.case_id = %(case_id)s ORDER BY d.created_at, d.id
 UPDATE case_timers SET status = 'cancelled', cancelled_because = %(reason)s
 WHERE case_id = %(case_id)s AND status = 'pending'
 
--- name: cancel_fired_timer
--- A step taken as due whose case turned out erased: cancelled, not sent (nothing left to say).
-UPDATE case_timers SET status = 'cancelled', cancelled_because = %(reason)s
-WHERE case_id = %(case_id)s AND round = %(round)s AND step = %(step)s
-
 -- name: cancel_escalations
 UPDATE deliveries SET status = 'suppressed', next_attempt_at = NULL
 WHERE route = 'escalation' AND status = 'pending'

@@ -110,11 +110,6 @@ WHERE ce.case_id = :case_id ORDER BY d.created_at, d.id
 UPDATE case_timers SET status = 'cancelled', cancelled_because = :reason
 WHERE case_id = :case_id AND status = 'pending'
 
--- name: cancel_fired_timer
--- A step taken as due whose case turned out erased: cancelled, not sent (nothing left to say).
-UPDATE case_timers SET status = 'cancelled', cancelled_because = :reason
-WHERE case_id = :case_id AND round = :round AND step = :step
-
 -- name: cancel_escalations
 -- An escalation that fired but waits for a retry (its channel failed) is not sent once
 -- someone has the case: nobody is paged for a case already taken. One being sent goes on.
