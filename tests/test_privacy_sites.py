@@ -45,6 +45,7 @@ async def test_a_conversation_on_several_sites_needs_its_site(client: httpx.Asyn
         assert r.status_code == 422, r.text
         assert "exists on 3 sites" in r.json()["error"]
         assert "blog.example" in r.json()["error"] and "shop.example" in r.json()["error"]
+        assert "'' (sent without a site: ?site=)" in r.json()["error"]
     r = await client.get("/v1/privacy/subjects", params={"conversation": "c-7", "site": "shop.example"})
     assert r.status_code == 200, r.text
     assert sorted(e["id"] for e in r.json()["events"]) == ["c7-0", "c7-1"]
