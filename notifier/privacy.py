@@ -113,16 +113,20 @@ async def _as_sent(config: Config, events: dict[str, Event], deliveries: list[Ro
     return out
 
 
-async def sites_to_choose(store: Store, subject: Subject) -> list[str]:
-    """The sites among which a conversation named without its site must be chosen (none: it need not).
+async def site_to_name(store: Store, subject: Subject, *, flag: str, empty: str) -> str | None:
+    """Why ``subject`` must be named with its site, in the words of the interface asking
+    (``flag`` names a site, ``empty`` the site-less one); ``None``: it need not be.
 
     Each site's chatbot numbers its own conversations: ``c-7`` of one site is another
     person's ``c-7`` on the next, and must not be exported or erased along with it.
     """
     if subject.kind != "conversation" or subject.site is not None:
-        return []
+        return None
     sites = await SubjectStore(store.connector()).sites_of(subject.value)
-    return sites if len(sites) > 1 else []
+    if len(sites) < 2:
+        return None
+    named = ", ".join(site or f"'' (sent without a site: {empty})" for site in sites)
+    return f"conversation {subject.value!r} exists on {len(sites)} sites ({named}): name its site with {flag}"
 
 
 async def export_subject(config: Config, store: Store, subject: Subject, now: datetime) -> dict[str, Any]:

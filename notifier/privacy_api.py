@@ -53,13 +53,10 @@ def privacy_router(get_service: Any) -> APIRouter:
         who = principal(request)
         if who is not None and who.sites is not None:
             return _error(403, f"token {who.name!r} is limited to some sites: a person's data spans them all")
-        from notifier.privacy import sites_to_choose
+        from notifier.privacy import site_to_name
 
-        sites = await sites_to_choose(get_service().store, subject)
-        if sites:
-            named = ", ".join(site or "'' (sent without a site: ?site=)" for site in sites)
-            return _error(422, f"conversation {subject.value!r} exists on {len(sites)} sites ({named}): "
-                               "name its site with ?site=…", "site")
+        if (why := await site_to_name(get_service().store, subject, flag="?site=…", empty="?site=")) is not None:
+            return _error(422, why, "site")
         return None
 
     @router.get("/v1/privacy/subjects")

@@ -116,13 +116,10 @@ async def _run(args: argparse.Namespace, config: Any, subject: Subject | None) -
             sys.stdout.write(orjson.dumps(records, option=orjson.OPT_INDENT_2).decode() + "\n")
             return 0
         assert subject is not None
-        from notifier.privacy import sites_to_choose
+        from notifier.privacy import site_to_name
 
-        sites = await sites_to_choose(store, subject)
-        if sites:
-            named = ", ".join(site or "'' (sent without a site: --site '')" for site in sites)
-            print(f"error: conversation {subject.value!r} exists on {len(sites)} sites ({named}): "
-                  "name its site with --site", file=sys.stderr)
+        if (why := await site_to_name(store, subject, flag="--site", empty="--site ''")) is not None:
+            print(f"error: {why}", file=sys.stderr)
             return 2
         if args.privacy_command == "export":
             data = await export_subject(config, store, subject, now)
