@@ -68,11 +68,11 @@ NOT_ERASED = ("NOT EXISTS (SELECT 1 FROM events erased WHERE erased.id = deliver
 
 #: The condition a dead letter meets to be replayed with all the others: an escalation only
 #: while its case still waits, in the round that escalated (replaying every dead letter must
-#: not page the on-call for a case taken since), and was not erased (nothing is left to send);
-#: and no delivery of an erased event (:data:`NOT_ERASED`).
+#: not page the on-call for a case taken since; an erased visitor's case waits no more: the
+#: erasure closed it); and no delivery of an erased event (:data:`NOT_ERASED`).
 STILL_DUE = ("(route <> 'escalation' OR EXISTS (SELECT 1 FROM case_events ce JOIN cases c ON c.id = ce.case_id"
-             " WHERE ce.event_id = deliveries.event_id AND c.status IN ('open', 'reopened') AND c.round = ce.round"
-             " AND c.identity <> ('erased:' || c.id))) AND " + NOT_ERASED)
+             " WHERE ce.event_id = deliveries.event_id AND c.status IN ('open', 'reopened') AND c.round = ce.round))"
+             " AND " + NOT_ERASED)
 
 #: A digest run still 'running' after this long was abandoned (its process died): another
 #: process may take it over.
