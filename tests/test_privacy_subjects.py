@@ -365,6 +365,7 @@ async def test_a_conversation_sent_without_a_site_is_named_by_an_empty_site(clie
         assert r.status_code == 202, r.text
     ambiguous = await client.get("/v1/privacy/subjects", params={"conversation": "c-9"}, headers=bearer(ADMIN))
     assert ambiguous.status_code == 422 and "?site=" in ambiguous.json()["error"]
+    assert "exists on 2 sites ('' (sent without a site: ?site=), shop.example)" in ambiguous.json()["error"]
     found = await client.get("/v1/privacy/subjects", params={"conversation": "c-9", "site": ""}, headers=bearer(ADMIN))
     assert found.status_code == 200, found.text
     assert [e["id"] for e in found.json()["events"]] == ["c9-none"]
