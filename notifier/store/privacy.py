@@ -191,9 +191,9 @@ class SubjectStore:
             named = [r for r in candidates
                      if subject.mentioned_in(body_of(r["body"])) or subject.mentioned_in(r["id"])]
             add(named)
-            pairs = sorted({(r["site"], r["conversation_id"]) for r in named
-                            if r["conversation_id"] and subject.is_user_of(body_of(r["body"]))})
-            own.update(r["id"] for r in named if subject.is_user_of(body_of(r["body"])))
+            users = [r for r in named if subject.is_user_of(body_of(r["body"]))]
+            pairs = sorted({(r["site"], r["conversation_id"]) for r in users if r["conversation_id"]})
+            own.update(r["id"] for r in users)
             if pairs:
                 rows = await db.fetch_all(q["events_of_conversations"], {"pairs": orjson.dumps(pairs).decode()})
                 add(rows)
