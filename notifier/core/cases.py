@@ -21,7 +21,6 @@ spelling an agent used stays what is shown.
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Literal
@@ -29,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from notifier.core.dedup import escaper, person
 from notifier.core.events import LIMITS, Event, Kind
+from notifier.core.fold import fold
 
 __all__ = [
     "ACTIONS",
@@ -61,10 +61,9 @@ def agent_key(name: str) -> str:
     >>> agent_key("Élodie") == agent_key("e\u0301lodie"), agent_key("Straße") == agent_key("STRASSE")
     (True, True)
     """
-    # NFKC around casefold: what Unicode calls a compatibility caseless match (D146), so
-    # "É" precomposed, "E" with a combining accent and "é" all come out the same.
-    folded = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", name).casefold())
-    return " ".join(folded.split())
+    # The privacy search's form (Unicode's compatibility caseless match), so "É" precomposed,
+    # "E" with a combining accent and "é" come out the same, as an address does there.
+    return " ".join(fold(name).split())
 
 
 def same_agent(a: str | None, b: str | None) -> bool:
