@@ -120,7 +120,6 @@ class PostgresStore(PostgresDigestQueries, Store):
         self._timeout = timeout
         # Short waits while an outage is known, a fresh pool once the server is back (postgres_pool).
         self._connections = Connections(url, size=pool_size, timeout=timeout, outage=self.outage)
-        self._opened = False
         self._listener: psycopg.AsyncConnection[TupleRow] | None = None
 
     # ----------------------------------------------------------------- connections
@@ -138,7 +137,7 @@ class PostgresStore(PostgresDigestQueries, Store):
 
     # ----------------------------------------------------------------- lifecycle
     async def open(self) -> None:
-        if self._opened:
+        if self._connections.opened:
             return
         version = await self.schema_version()
         latest = migrations("postgresql")[-1][0]
@@ -151,7 +150,6 @@ class PostgresStore(PostgresDigestQueries, Store):
                 "run `notifier db upgrade`"
             )
         await self._connections.open()
-        self._opened = True
 
     async def close(self) -> None:
         if self._listener is not None:
@@ -159,7 +157,6 @@ class PostgresStore(PostgresDigestQueries, Store):
                 await self._listener.close()
             self._listener = None
         await self._connections.close()
-        self._opened = False
 
     async def schema_version(self) -> int:
         async with await self._connect() as conn:

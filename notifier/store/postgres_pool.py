@@ -75,9 +75,14 @@ class Connections:
         #: Connections each pool (by id) has lent to calls right now: all of them lent is a busy pool.
         self._lent: dict[int, int] = {}
 
+    @property
+    def opened(self) -> bool:
+        """Whether :meth:`open` succeeded and :meth:`close` has not run since."""
+        return self._pool is not None
+
     async def open(self) -> None:
         """Open the pool and wait up to ``timeout`` for its first connection."""
-        if self._pool is not None:
+        if self.opened:
             return
         pool = self._new_pool()
         try:
