@@ -127,9 +127,11 @@ class _AnsweringUnreadable:
                 return item
             not_json = isinstance(item, ValidationError) and \
                 any(e["type"] == "json_invalid" for e in item.errors(include_url=False))
-            error = types.ErrorData(code=-32700, message="Parse error: the line is not JSON") if not_json else \
-                types.ErrorData(code=-32600, message="Invalid Request: the line is not one JSON-RPC message (a "
-                                                     "JSON array is a batch, which MCP removed in 2025-06-18)")
+            if not_json:
+                error = types.ErrorData(code=types.PARSE_ERROR, message="Parse error: the line is not JSON")
+            else:
+                error = types.ErrorData(code=types.INVALID_REQUEST, message="Invalid Request: the line is not one "
+                                        "JSON-RPC message (a JSON array is a batch, which MCP removed in 2025-06-18)")
             log.warning("mcp stdio line refused", code=error.code)
             await self.write.send(SessionMessage(types.JSONRPCError(jsonrpc="2.0", id=None, error=error)))
 
