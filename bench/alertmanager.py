@@ -320,7 +320,7 @@ async def main() -> None:
         print(f"{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)", file=sys.stderr)
         raise SystemExit(1)
     sink = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "tests.sink", str(sink)], cwd=ROOT,
+    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "receiver.py"), str(sink)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_up(f"http://127.0.0.1:{sink}/_stats", proc)

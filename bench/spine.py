@@ -3,8 +3,10 @@
     python bench/spine.py            # prints a table; ~1 minute on 2 cores
 
 Everything runs on 127.0.0.1 in separate processes: the notifier API (``notifier serve``),
-the worker (``notifier worker``), a webhook sink, and this load generator (a minimal
-keep-alive HTTP/1.1 client, so that the client is not what is measured). The baseline is
+the worker (``notifier worker``), a webhook sink (``bench/receiver.py``, lean, so that a
+receiver sharing the two cores takes as little of them as it can: a real one runs elsewhere),
+and this load generator (a minimal keep-alive HTTP/1.1 client, so that the client is not
+what is measured). The baseline is
 raw aiohttp posting the same payloads to the same sink with the same concurrency, in the
 same run, on uvloop (this process runs on it): the fastest client written in Python, at its
 fastest (20% less CPU per post than aiohttp on asyncio's own loop). Raw pyreqwest (Rust's
@@ -354,7 +356,8 @@ async def compare(work: Path, sink_port: int, n: int, conc: int, rounds: int, ta
 
 
 def start_sink(port: int, latency: float = 0.0, refuse_every: int = 0) -> subprocess.Popen[bytes]:
-    return start([sys.executable, "-m", "tests.sink", str(port), str(latency), str(refuse_every)])
+    """The webhook receiver (:mod:`bench.receiver`) on ``port``, in a process of its own."""
+    return start([sys.executable, str(ROOT / "bench" / "receiver.py"), str(port), str(latency), str(refuse_every)])
 
 
 # ----------------------------------------------------------------- adaptive concurrency

@@ -5,7 +5,7 @@
     python bench/worker_cpu.py --profile out.prof  # cProfile of the worker's drains
     python bench/worker_cpu.py --without-http      # and its drain with no HTTP request at all
 
-Starts the plain sink of ``bench/spine.py`` (``python -m tests.sink PORT``) in its own
+Starts the receiver of ``bench/spine.py`` (``python bench/receiver.py PORT``) in its own
 process, accepts ``--deliveries`` events into a fresh SQLite database (the config of
 ``bench/spine.py``: one webhook, concurrency 8), then, in alternated rounds in this process:
 raw aiohttp posting the same number of bodies to the sink (the Python limit), and the
