@@ -200,7 +200,8 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         options: dict[str, Any] = {"lease": args.lease}
         if args.partition is not None:  # another share is taken over once overdue by a lease
             options["partition"] = dataclasses.replace(args.partition, steal_after=args.lease)
-        service = Service(args.config, args.db, config=config, capture=args.dev, worker_options=options)
+        service = Service(args.config, args.db, config=config, capture=args.dev, worker_options=options,
+                          worker_process=True)
         await service.open()
         assert service.worker is not None
         from notifier.server import freeze_startup_heap

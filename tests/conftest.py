@@ -38,7 +38,7 @@ def pg_server() -> Iterator[PgServer]:
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     """The URL of a fresh, empty database on each backend (PostgreSQL: a database of its own
     on the session's server)."""
-    if request.param == "sqlite":
+    if request.param.startswith("sqlite"):  # "sqlite-inline": see tests/store/test_contract.py
         yield f"sqlite:///{tmp_path / 'notifier.db'}"
         return
     server: PgServer = request.getfixturevalue("pg_server")

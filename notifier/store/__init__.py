@@ -28,12 +28,17 @@ __all__ = [
 ]
 
 
-def store_for(url: str) -> Store:
-    """The adapter for ``url``: ``sqlite:///…`` or ``postgresql://…``."""
+def store_for(url: str, *, inline: bool = False) -> Store:
+    """The adapter for ``url``: ``sqlite:///…`` or ``postgresql://…``.
+
+    ``inline``: for a process whose event loop answers no requests (``notifier worker``),
+    SQLite's short calls of the delivery path run on the loop's thread
+    (:mod:`~notifier.store.sqlite_thread`); PostgreSQL has no use for it.
+    """
     if url.startswith("sqlite:"):
         from notifier.store.sqlite import SqliteStore
 
-        return SqliteStore(url)
+        return SqliteStore(url, inline=inline)
     if url.startswith(("postgresql://", "postgres://")):
         from notifier.store.postgres import PostgresStore  # type: ignore[import-not-found,unused-ignore]
 

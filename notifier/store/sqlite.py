@@ -83,13 +83,16 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
     ``busy_budget`` is how long a write waits for a lock held by another process before
     :class:`~notifier.store.base.StoreUnavailable` is raised. ``wal_restart_above`` (bytes)
     and ``wal_idle_after`` (seconds) tune the checkpoints (see :mod:`~notifier.store.sqlite_wal`).
+    ``inline``: the delivery path's short calls may run in the event loop's thread, for a
+    process whose loop answers no requests (see :mod:`~notifier.store.sqlite_thread`).
     """
 
     backend = "sqlite"
 
     def __init__(self, url: str, *, poll_interval: float = 0.02, busy_budget: float = 2.0,
-                 wal_restart_above: int = RESTART_ABOVE, wal_idle_after: float = 1.0) -> None:
+                 wal_restart_above: int = RESTART_ABOVE, wal_idle_after: float = 1.0, inline: bool = False) -> None:
         self.url = url
+        self.inline = inline
         path = url.split("sqlite://", 1)[1]
         if path.startswith("/"):
             path = path[1:]
@@ -115,10 +118,10 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
 
     # ----------------------------------------------------------------- lifecycle
     def _new_writer(self) -> ThreadConnection:
-        return ThreadConnection(self._connect_writer, "sqlite-writer")
+        return ThreadConnection(self._connect_writer, "sqlite-writer", inline=self.inline)
 
     def _new_reader(self) -> ThreadConnection:
-        return ThreadConnection(self._connect_reader, "sqlite-reader")
+        return ThreadConnection(self._connect_reader, "sqlite-reader", inline=self.inline)
 
     def _connect(self, *, create: bool = True) -> sqlite3.Connection:
         target, uri = self.path, False
@@ -286,15 +289,18 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
                 await asyncio.sleep(min(left, pause * (0.5 + random.random())))
                 pause = min(pause * 2, 0.2)
 
-    async def write(self, *work: Work) -> Any:
-        """Run ``work`` in one transaction in the writer thread; the result of the last item."""
+    async def write(self, *work: Work, quick: bool = False) -> Any:
+        """Run ``work`` in one transaction in the writer thread; the result of the last item.
+
+        ``quick``: a short transaction of bounded size (see :meth:`ThreadConnection.run`).
+        """
         def run(c: sqlite3.Connection) -> Any:
             out = in_transaction(c, work)
             self.after_commit(c)
             return out
 
         async with self._lock:
-            return await self.retry_busy(lambda: self.writer.run(run))
+            return await self.retry_busy(lambda: self.writer.run(run, quick=quick))
 
     def after_commit(self, conn: sqlite3.Connection) -> None:
         """In the writer thread, between transactions: the checkpoint the WAL may need now."""
@@ -332,7 +338,7 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
             self._wakes.notify()
 
     async def _data_version(self) -> int:
-        return await self.writer.run(lambda c: int(c.execute("PRAGMA data_version").fetchone()[0]))
+        return await self.writer.run(lambda c: int(c.execute("PRAGMA data_version").fetchone()[0]), quick=True)
 
     async def wait_for_work(self, timeout: float) -> None:
         # This process's own commits set the in-process event, and so does another process's

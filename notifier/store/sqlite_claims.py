@@ -64,7 +64,7 @@ class SqliteClaims:
     _seen_version: int | None
 
     if TYPE_CHECKING:
-        async def write(self, *work: Callable[[sqlite3.Connection], Any]) -> Any: ...
+        async def write(self, *work: Callable[[sqlite3.Connection], Any], quick: bool = False) -> Any: ...
 
         async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T: ...
 
@@ -103,7 +103,7 @@ class SqliteClaims:
         # idle workers (PRAGMA data_version); with several workers, most of those wake-ups
         # find the work already claimed, and an empty claim would still queue for the lock
         # that the API's accepts need. Whatever commits after ``version`` wakes us again.
-        version, due = await self.retry_busy(lambda: self.writer.run(look))
+        version, due = await self.retry_busy(lambda: self.writer.run(look, quick=True))
         if not due:
             self._seen_version = version
             return []
@@ -138,7 +138,7 @@ class SqliteClaims:
                 ids,
             ).fetchall()
 
-        self._seen_version, rows = await self.write(claim)
+        self._seen_version, rows = await self.write(claim, quick=True)
         # An event routed to several channels is read once per batch, not once per delivery
         # (events are immutable once loaded).
         loaded: dict[str, Claimed] = {}
@@ -159,7 +159,7 @@ class SqliteClaims:
         rows = await self.write(lambda c: c.execute(
             "UPDATE deliveries SET lease_until = ? WHERE status = 'claimed' AND claimed_by = ?"
             f" AND id IN ({','.join('?' * len(delivery_ids))}) RETURNING id",
-            ((now + lease).timestamp(), worker, *delivery_ids)).fetchall())
+            ((now + lease).timestamp(), worker, *delivery_ids)).fetchall(), quick=True)
         return [r[0] for r in rows]
 
     @staticmethod
@@ -201,7 +201,8 @@ class SqliteClaims:
     async def complete_many(self, items: list[Completion]) -> list[bool]:
         # One transaction for many: a commit costs more than the rows it writes.
         if len(items) < 2 or len({item.delivery_id for item in items}) < len(items):
-            return await self.write(lambda c: [self._complete(c, item) for item in items])  # type: ignore[no-any-return]
+            return await self.write(lambda c: [self._complete(c, item) for item in items],  # type: ignore[no-any-return]
+                                    quick=True)
         # And two statements for many: the rows travel as one JSON array each way, instead
         # of a statement (and its Python round trip) per row and per table.
         sent = orjson.dumps([[i.delivery_id, i.now.timestamp(), i.ref] for i in items]).decode()
@@ -235,7 +236,7 @@ class SqliteClaims:
                               " ON CONFLICT DO NOTHING", (row[2], row[3], item.thread_ref, item.now.timestamp()))
             return [item.delivery_id in done for item in items]
 
-        return await self.write(complete)  # type: ignore[no-any-return]
+        return await self.write(complete, quick=True)  # type: ignore[no-any-return]
 
     async def _fail(self, delivery_id: str, worker: str, now: datetime, *, status: str,
                     at: datetime | None, outcome: str, reason: str, duration_ms: float,
@@ -256,7 +257,7 @@ class SqliteClaims:
             self._attempt(c, delivery_id, row[0], now, outcome, reason, duration_ms)
             return True
 
-        return await self.write(fail)  # type: ignore[no-any-return]
+        return await self.write(fail, quick=True)  # type: ignore[no-any-return]
 
     async def release(self, worker: str, delivery_ids: list[str] | None = None) -> int:
         sql = ("UPDATE deliveries SET status = 'pending', claimed_by = NULL, lease_until = NULL"
@@ -267,7 +268,7 @@ class SqliteClaims:
                 return 0
             sql += f" AND id IN ({','.join('?' * len(delivery_ids))})"
             params += delivery_ids
-        n: int = await self.write(lambda c: c.execute(sql, params).rowcount)
+        n: int = await self.write(lambda c: c.execute(sql, params).rowcount, quick=True)
         if n:
             await self.notify_work()
         return n

@@ -6,6 +6,14 @@ would freeze every request, ``/healthz`` included. Here each connection lives in
 executor of one thread (so its calls run in the order they were made) and the loop only
 awaits the result.
 
+A process whose loop answers no requests (a ``notifier worker``) may let the short calls of
+its delivery path (claims, group commits) run in the loop's own thread instead (``inline``):
+each hop to the thread and back, and the thread's contention for the GIL while it holds
+the write lock, cost more than the call itself. Such a call never waits for a lock there:
+its busy timeout is 0, and a lock held by another process sends it to the thread, which
+waits as for any call. Nothing else runs inline: a long read (a digest, a search) would
+stop every send of the process meanwhile.
+
 Errors of the disk and of locking are translated at this boundary into
 :class:`~notifier.store.base.StoreUnavailable` (a full disk, a read-only file, an I/O
 error) or :class:`StoreBusy` (another connection holds the lock: try again shortly).
@@ -64,16 +72,24 @@ class ThreadConnection:
     """One SQLite connection, opened by ``connect`` in its own thread on first use.
 
     Calls are handed over on a queue and answered with ``call_soon_threadsafe``: about
-    half the cost of ``run_in_executor``, which matters at a few calls per event.
+    half the cost of ``run_in_executor``, which matters at a few calls per event. With
+    ``inline``, a call marked ``quick`` runs in the caller's thread when none is queued
+    before it (see the module's docstring).
     """
 
-    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str) -> None:
+    def __init__(self, connect: Callable[[], sqlite3.Connection], name: str, *, inline: bool = False) -> None:
         self._connect = connect
         self._name = name
         self._conn: sqlite3.Connection | None = None
         self._calls: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
+        self.inline = inline
+        #: Calls handed to the thread and not yet answered: a quick call may not pass them.
+        self._queued = 0
+        #: The connection's busy timeout as set (ms), and as configured by ``connect``.
+        self._busy_ms: int | None = None
+        self._default_busy_ms: int | None = None
 
     @property
     def closed(self) -> bool:
@@ -91,7 +107,7 @@ class ThreadConnection:
                 error = exc
             # A loop that closed meanwhile has nobody left to tell.
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(_settle, future, result, error)
+                loop.call_soon_threadsafe(self._answered, future, result, error)
         self._drop()
 
     def _call(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
@@ -107,21 +123,49 @@ class ThreadConnection:
                 self._drop()
             raise translated from exc
 
+    def _answered(self, future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
+        self._queued -= 1
+        _settle(future, result, error)
+
+    def _waiting(self, busy_ms: int | None,
+                 work: Callable[[sqlite3.Connection], _T]) -> Callable[[sqlite3.Connection], _T]:
+        """``work`` with the connection's busy timeout at ``busy_ms`` (``None``: as configured)."""
+        def run(c: sqlite3.Connection) -> _T:
+            if self._default_busy_ms is None:
+                self._default_busy_ms = int(c.execute("PRAGMA busy_timeout").fetchone()[0])
+            want = self._default_busy_ms if busy_ms is None else busy_ms
+            if self._busy_ms != want:
+                c.execute(f"PRAGMA busy_timeout={want}")
+                self._busy_ms = want
+            return work(c)
+        return run
+
     def _drop(self) -> None:
+        self._busy_ms = self._default_busy_ms = None
         if self._conn is not None:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
             self._conn = None
 
-    async def run(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
-        """``work(connection)``, in the connection's thread (calls run in the order made)."""
+    async def run(self, work: Callable[[sqlite3.Connection], _T], *, quick: bool = False) -> _T:
+        """``work(connection)``, in the connection's thread (calls run in the order made).
+
+        ``quick``: a short call of bounded size, which an ``inline`` connection runs in
+        the caller's thread unless a call is queued before it or a lock is held elsewhere.
+        """
         if self._closed:
             raise StoreUnavailable("the store is closed")
+        if self.inline:
+            if quick and self._queued == 0:
+                with contextlib.suppress(StoreBusy):  # locked elsewhere: waited for in the thread
+                    return self._call(self._waiting(0, work))
+            work = self._waiting(None, work)
         if self._thread is None:
             self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
             self._thread.start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
+        self._queued += 1
         self._calls.put((work, loop, future))
         return await future
 

@@ -19,12 +19,21 @@ OpenStore = Callable[[], Awaitable[Store]]
 
 
 @pytest.fixture
-async def open_store(db_url: str) -> AsyncIterator[OpenStore]:
+def sqlite_inline(request: pytest.FixtureRequest) -> bool:
+    """Whether SQLite stores run the delivery path's short calls on the loop, as a
+    ``notifier worker`` process's does: for the ``sqlite-inline`` backend of a test
+    parametrized with it (``tests/store/test_contract.py``)."""
+    callspec = getattr(request.node, "callspec", None)
+    return callspec is not None and callspec.params.get("db_url") == "sqlite-inline"
+
+
+@pytest.fixture
+async def open_store(db_url: str, sqlite_inline: bool) -> AsyncIterator[OpenStore]:
     """Open another store on the test's database (as another process would); closed at the end."""
     opened: list[Store] = []
 
     async def factory() -> Store:
-        store = store_for(db_url)
+        store = store_for(db_url, inline=sqlite_inline)
         await store.open()
         opened.append(store)
         return store

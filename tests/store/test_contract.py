@@ -19,6 +19,10 @@ S = timedelta(seconds=1)
 
 OpenStore = Callable[[], Awaitable[Store]]
 
+#: Each test also runs on SQLite as a ``notifier worker`` process's store does (its short
+#: calls on the event loop's thread): the contract is the same.
+pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "sqlite-inline", "postgresql"], indirect=True)
+
 
 def event(event_id: str = "e1", **extra: object) -> Event:
     fields: dict[str, object] = {

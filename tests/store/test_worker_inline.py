@@ -1,0 +1,71 @@
+"""A worker process's SQLite store runs its short calls on the event loop, and still never
+freezes it nor reorders them (``notifier worker``; see ``notifier.store.sqlite_thread``).
+
+Claims and group commits of a process whose loop answers no requests run in the loop's
+thread: the hop to the store's thread and back, and that thread's wait for the GIL while
+it held the write lock, cost more than the calls. What must not change: a lock held by
+another process is waited for off the loop, and calls still run in the order made.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+
+from notifier.store.sqlite import SqliteStore
+from tests.store.test_contract import LEASE, T0, accept, event, planned
+
+
+async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(tmp_path: Path) -> None:
+    db = tmp_path / "notifier.db"
+    store = SqliteStore(f"sqlite:///{db}", inline=True, busy_budget=10.0)
+    await store.open()
+    other = sqlite3.connect(db, isolation_level=None)  # the API of another process, mid-accept
+    try:
+        await accept(store, event("e1"), planned("d1"))
+        other.execute("BEGIN IMMEDIATE")
+        claiming = asyncio.create_task(store.claim("w", T0, LEASE, 5))
+        # The loop goes on turning meanwhile: timers fire on time, the claim waits.
+        late = 0.0
+        for _ in range(20):
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.01)
+            late = max(late, time.perf_counter() - t0 - 0.01)
+        assert not claiming.done()
+        assert late < 0.5, f"the loop stalled {late:.3f} s while another process held the lock"
+        other.execute("COMMIT")
+        claimed = await asyncio.wait_for(claiming, 10)
+        assert [c.delivery.id for c in claimed] == ["d1"]
+        # With the lock free again, the next calls run on the loop's thread once more.
+        await accept(store, event("e2"), planned("d2"))
+        assert [c.delivery.id for c in await store.claim("w", T0, LEASE, 5)] == ["d2"]
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_a_short_call_does_not_pass_a_call_made_before_it(tmp_path: Path) -> None:
+    store = SqliteStore(f"sqlite:///{tmp_path / 'notifier.db'}", inline=True)
+    await store.open()
+    try:
+        ev = event("e1")
+        await accept(store, ev)  # the event alone: its delivery comes with the slow write below
+        row = planned("d1")
+
+        def slow_insert(c: sqlite3.Connection) -> None:
+            time.sleep(0.3)  # a long write in the store's thread (a purge, an erasure)
+            c.execute("INSERT INTO deliveries (id, event_id, route, channel, status, priority, attempts,"
+                      " created_at, updated_at, next_attempt_at) VALUES (?, 'e1', ?, ?, 'pending', ?, 0, ?, ?, ?)",
+                      (row.id, row.route, row.channel, row.priority.value, T0.timestamp(), T0.timestamp(),
+                       T0.timestamp()))
+
+        writing = asyncio.create_task(store.write(slow_insert))
+        await asyncio.sleep(0)  # the write is queued for the thread
+        # A claim made now is answered after that write: it finds the delivery it made.
+        claimed = await store.claim("w", T0, LEASE, 5)
+        assert writing.done()
+        assert [c.delivery.id for c in claimed] == ["d1"]
+    finally:
+        await store.close()
