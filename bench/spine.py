@@ -355,9 +355,16 @@ async def compare(work: Path, sink_port: int, n: int, conc: int, rounds: int, ta
     return statistics.median(raws), statistics.median(fastest or [0.0]), statistics.median(e2es), per_round
 
 
+#: The receiver the benches start: ``bench/receiver.py``, or ``tests.sink`` (``--sink``) to
+#: compare with the figures measured before the benches had a receiver of their own.
+SINK = "bench.receiver"
+
+
 def start_sink(port: int, latency: float = 0.0, refuse_every: int = 0) -> subprocess.Popen[bytes]:
-    """The webhook receiver (:mod:`bench.receiver`) on ``port``, in a process of its own."""
-    return start([sys.executable, str(ROOT / "bench" / "receiver.py"), str(port), str(latency), str(refuse_every)])
+    """The webhook receiver (:data:`SINK`) on ``port``, in a process of its own."""
+    program = [str(ROOT / "bench" / "receiver.py")] if SINK == "bench.receiver" else ["-m", SINK]
+    return subprocess.Popen([sys.executable, *program, str(port), str(latency), str(refuse_every)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 # ----------------------------------------------------------------- adaptive concurrency
@@ -487,7 +494,11 @@ async def main() -> None:
     parser.add_argument("--only-latency", action="store_true", help="run only the accept-to-delivered latency")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--sink", choices=["bench.receiver", "tests.sink"], default=SINK,
+                        help="the webhook receiver: the benches' lean one, or the test suite's (uvicorn)")
     args = parser.parse_args()
+    global SINK
+    SINK = args.sink
     if args.only_adaptive:
         print_rows(await run_adaptive(args))
         return
