@@ -494,7 +494,7 @@ async def main() -> None:
     parser.add_argument("--only-latency", action="store_true", help="run only the accept-to-delivered latency")
     parser.add_argument("--rate", type=float, default=200.0)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--sink", choices=["bench.receiver", "tests.sink"], default=SINK,
+    parser.add_argument("--sink", choices=["bench.receiver", "tests.sink"], default="bench.receiver",
                         help="the webhook receiver: the benches' lean one, or the test suite's (uvicorn)")
     args = parser.parse_args()
     global SINK
