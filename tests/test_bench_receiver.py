@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.scale.conftest import wait_http
 from tests.sink import free_port
 
 RECEIVER = Path(__file__).resolve().parent.parent / "bench" / "receiver.py"
@@ -30,16 +31,8 @@ def started(*args: str) -> Iterator[str]:
     proc = subprocess.Popen([sys.executable, str(RECEIVER), str(port), *args],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(f"{url}/_summary", timeout=1)
-            break
-        except httpx.HTTPError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"the receiver did not start: {proc.stderr.read() if proc.stderr else ''}") from None
-            time.sleep(0.05)
     try:
+        wait_http(f"{url}/_summary", proc, lambda: proc.stderr.read() if proc.stderr else "")
         yield url
     finally:
         proc.terminate()
