@@ -73,7 +73,7 @@ async def worker_round(work: Path, n: int, tag: str,
                                 for i in range(start_i, min(n, start_i + 500))])
     await accepting.store.close()
 
-    service = Service(work / "channels.yaml", db, worker_process=True)  # as `notifier worker` runs it
+    service = Service(work / "channels.yaml", db, inline_store=True)  # as `notifier worker` runs it
     await service.open()
     assert service.worker is not None
     gc.collect()

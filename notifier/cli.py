@@ -70,7 +70,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     try:
         config_path = Path(args.config) if args.config else default_config_path()
         service = Service(config_path, args.db, config=load_config(config_path, require_channels=True),
-                          capture=capture, worker_options=options)
+                          capture=capture, worker_options=options, inline_store=True)
     except ConfigError as exc:
         for issue in exc.issues:
             print(issue, file=sys.stderr)
@@ -201,7 +201,7 @@ def _cmd_worker(args: argparse.Namespace) -> int:
         if args.partition is not None:  # another share is taken over once overdue by a lease
             options["partition"] = dataclasses.replace(args.partition, steal_after=args.lease)
         service = Service(args.config, args.db, config=config, capture=args.dev, worker_options=options,
-                          worker_process=True)
+                          inline_store=True)
         await service.open()
         assert service.worker is not None
         from notifier.server import freeze_startup_heap

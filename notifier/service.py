@@ -92,13 +92,13 @@ class Service:
         clock: Callable[[], datetime] = utcnow,
         worker_options: dict[str, Any] | None = None,
         capture: bool = True,
-        worker_process: bool = False,
+        inline_store: bool = False,
     ) -> None:
         self.config_path = Path(config_path) if config_path else default_config_path()
         self.db_url = db_url or default_db_url()
         self.config: Config = config if config is not None else load_config(self.config_path)
-        # A worker process's loop answers no requests: the store's short calls may run on it.
-        self.store: Store = store_for(self.db_url, inline=worker_process)
+        # `serve` and `worker`: SQLite's short calls run on the loop (see store.sqlite_thread).
+        self.store: Store = store_for(self.db_url, inline=inline_store)
         self.clock = clock
         self.inbox_dir = Path(inbox_dir or os.environ.get("NOTIFIER_INBOX", "notifier-inbox"))
         self.inbox: Any = None

@@ -31,9 +31,9 @@ __all__ = [
 def store_for(url: str, *, inline: bool = False) -> Store:
     """The adapter for ``url``: ``sqlite:///…`` or ``postgresql://…``.
 
-    ``inline``: for a process whose event loop answers no requests (``notifier worker``),
-    SQLite's short calls of the delivery path run on the loop's thread
-    (:mod:`~notifier.store.sqlite_thread`); PostgreSQL has no use for it.
+    ``inline``: SQLite's short calls (claims, group commits, accept transactions) run on
+    the event loop's thread (:mod:`~notifier.store.sqlite_thread`), as ``notifier serve``
+    and ``notifier worker`` run them; PostgreSQL has no use for it.
     """
     if url.startswith("sqlite:"):
         from notifier.store.sqlite import SqliteStore

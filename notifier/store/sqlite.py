@@ -83,8 +83,8 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
     ``busy_budget`` is how long a write waits for a lock held by another process before
     :class:`~notifier.store.base.StoreUnavailable` is raised. ``wal_restart_above`` (bytes)
     and ``wal_idle_after`` (seconds) tune the checkpoints (see :mod:`~notifier.store.sqlite_wal`).
-    ``inline``: the delivery path's short calls may run in the event loop's thread, for a
-    process whose loop answers no requests (see :mod:`~notifier.store.sqlite_thread`).
+    ``inline``: short calls (claims, group commits, accept transactions) may run in the
+    event loop's thread (see :mod:`~notifier.store.sqlite_thread`).
     """
 
     backend = "sqlite"

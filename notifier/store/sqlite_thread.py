@@ -6,13 +6,17 @@ would freeze every request, ``/healthz`` included. Here each connection lives in
 executor of one thread (so its calls run in the order they were made) and the loop only
 awaits the result.
 
-A process whose loop answers no requests (a ``notifier worker``) may let the short calls of
-its delivery path (claims, group commits) run in the loop's own thread instead (``inline``):
-each hop to the thread and back, and the thread's contention for the GIL while it holds
-the write lock, cost more than the call itself. Such a call never waits for a lock there:
-its busy timeout is 0, and a lock held by another process sends it to the thread, which
-waits as for any call. Nothing else runs inline: a long read (a digest, a search) would
-stop every send of the process meanwhile.
+``notifier serve`` and ``notifier worker`` let short calls of bounded size (claims, group
+commits, the statements of an accept transaction) run in the loop's own thread instead
+(``inline``): each hop to the thread and back, and the thread's wait for the GIL after
+every SQLite step while it held the write lock, cost more than the call itself. Such a
+call never waits for a lock there: its busy timeout is 0, and a lock held by another
+process sends it to the thread, which waits as for any call. What may be long stays in
+the thread: digests, searches, purges, erasures, the schema's creation. What is left on
+the loop is the write itself: a commit appends to the WAL without an fsync
+(``synchronous=NORMAL``), the checkpoints that fsync run in a thread of their own
+(:mod:`~notifier.store.sqlite_wal`), so only a disk that stalls plain writes would stall
+the loop.
 
 Errors of the disk and of locking are translated at this boundary into
 :class:`~notifier.store.base.StoreUnavailable` (a full disk, a read-only file, an I/O

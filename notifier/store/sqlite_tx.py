@@ -76,7 +76,7 @@ class SqliteTransaction(Transaction):
         later, self._later = self._later, []
         if not self.begun:
             out = await self._store.retry_busy(lambda: self._store.writer.run(
-                lambda c: in_transaction(c, [*later, work], commit=False)))
+                lambda c: in_transaction(c, [*later, work], commit=False), quick=True))
             self.begun = True
             return out
 
@@ -87,13 +87,14 @@ class SqliteTransaction(Transaction):
                 w(c)
             return work(c)
 
-        return await self._store.writer.run(step)
+        return await self._store.writer.run(step, quick=True)
 
     async def commit(self) -> None:
         later, self._later = self._later, []
         if not self.begun:
             if later:  # only writes nobody read: one call does it all (the store's lock is ours already)
-                await self._store.retry_busy(lambda: self._store.writer.run(lambda c: in_transaction(c, later)))
+                await self._store.retry_busy(lambda: self._store.writer.run(lambda c: in_transaction(c, later),
+                                                                            quick=True))
             return
 
         def finish(c: sqlite3.Connection) -> None:
@@ -108,7 +109,7 @@ class SqliteTransaction(Transaction):
                 raise
             self._store.after_commit(c)
 
-        await self._store.writer.run(finish)
+        await self._store.writer.run(finish, quick=True)
 
     def later(self, work: Work) -> None:
         """Queue a write whose result nobody reads: it runs before the next call or the commit."""
@@ -117,7 +118,7 @@ class SqliteTransaction(Transaction):
     async def rollback(self) -> None:
         self._later.clear()
         if self.begun:
-            await self._store.writer.run(_rollback)
+            await self._store.writer.run(_rollback, quick=True)
 
     def connector(self) -> Connector:
         from notifier.store.sqlite_connector import SqliteConnector

@@ -20,8 +20,8 @@ OpenStore = Callable[[], Awaitable[Store]]
 
 @pytest.fixture
 def sqlite_inline(request: pytest.FixtureRequest) -> bool:
-    """Whether SQLite stores run the delivery path's short calls on the loop, as a
-    ``notifier worker`` process's does: for the ``sqlite-inline`` backend of a test
+    """Whether SQLite stores run their short calls on the loop, as ``notifier serve`` and
+    ``notifier worker`` open them: for the ``sqlite-inline`` backend of a test
     parametrized with it (``tests/store/test_contract.py``)."""
     callspec = getattr(request.node, "callspec", None)
     return callspec is not None and callspec.params.get("db_url") == "sqlite-inline"

@@ -19,8 +19,8 @@ S = timedelta(seconds=1)
 
 OpenStore = Callable[[], Awaitable[Store]]
 
-#: Each test also runs on SQLite as a ``notifier worker`` process's store does (its short
-#: calls on the event loop's thread): the contract is the same.
+#: Each test also runs on SQLite as ``notifier serve`` and ``notifier worker`` open it (its
+#: short calls on the event loop's thread): the contract is the same.
 pytestmark = pytest.mark.parametrize("db_url", ["sqlite", "sqlite-inline", "postgresql"], indirect=True)
 
 

@@ -1,10 +1,11 @@
-"""A worker process's SQLite store runs its short calls on the event loop, and still never
-freezes it nor reorders them (``notifier worker``; see ``notifier.store.sqlite_thread``).
+"""``serve`` and ``worker`` run SQLite's short calls on the event loop, and still never
+freeze it nor reorder them (see ``notifier.store.sqlite_thread``).
 
-Claims and group commits of a process whose loop answers no requests run in the loop's
-thread: the hop to the store's thread and back, and that thread's wait for the GIL while
-it held the write lock, cost more than the calls. What must not change: a lock held by
-another process is waited for off the loop, and calls still run in the order made.
+Claims, group commits and accept transactions run in the loop's thread: the hop to the
+store's thread and back, and that thread's wait for the GIL while it held the write lock,
+cost more than the calls. What must not change: a lock held by another process is waited
+for off the loop (``/healthz`` and every other request go on meanwhile), and calls still
+run in the order made.
 """
 
 from __future__ import annotations
@@ -41,6 +42,29 @@ async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(tmp_pat
         # With the lock free again, the next calls run on the loop's thread once more.
         await accept(store, event("e2"), planned("d2"))
         assert [c.delivery.id for c in await store.claim("w", T0, LEASE, 5)] == ["d2"]
+    finally:
+        other.close()
+        await store.close()
+
+
+async def test_an_accept_waits_for_a_lock_held_elsewhere_off_the_loop(tmp_path: Path) -> None:
+    db = tmp_path / "notifier.db"
+    store = SqliteStore(f"sqlite:///{db}", inline=True, busy_budget=10.0)
+    await store.open()
+    other = sqlite3.connect(db, isolation_level=None)  # a worker of another process, mid-commit
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        accepting = asyncio.create_task(accept(store, event("e1"), planned("d1")))
+        late = 0.0
+        for _ in range(20):
+            t0 = time.perf_counter()
+            await asyncio.sleep(0.01)
+            late = max(late, time.perf_counter() - t0 - 0.01)
+        assert not accepting.done()
+        assert late < 0.5, f"the loop stalled {late:.3f} s while another process held the lock"
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(accepting, 10)
+        assert [c.delivery.id for c in await store.claim("w", T0, LEASE, 5)] == ["d1"]
     finally:
         other.close()
         await store.close()
