@@ -19,6 +19,16 @@ from notifier.store.sqlite import SqliteStore
 from tests.store.test_contract import LEASE, T0, accept, event, planned
 
 
+async def stalled(ticks: int = 20, every: float = 0.01) -> float:
+    """The longest a timer of ``every`` seconds fired late, over ``ticks`` of them."""
+    late = 0.0
+    for _ in range(ticks):
+        t0 = time.perf_counter()
+        await asyncio.sleep(every)
+        late = max(late, time.perf_counter() - t0 - every)
+    return late
+
+
 async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(tmp_path: Path) -> None:
     db = tmp_path / "notifier.db"
     store = SqliteStore(f"sqlite:///{db}", inline=True, busy_budget=10.0)
@@ -29,11 +39,7 @@ async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(tmp_pat
         other.execute("BEGIN IMMEDIATE")
         claiming = asyncio.create_task(store.claim("w", T0, LEASE, 5))
         # The loop goes on turning meanwhile: timers fire on time, the claim waits.
-        late = 0.0
-        for _ in range(20):
-            t0 = time.perf_counter()
-            await asyncio.sleep(0.01)
-            late = max(late, time.perf_counter() - t0 - 0.01)
+        late = await stalled()
         assert not claiming.done()
         assert late < 0.5, f"the loop stalled {late:.3f} s while another process held the lock"
         other.execute("COMMIT")
@@ -55,11 +61,7 @@ async def test_an_accept_waits_for_a_lock_held_elsewhere_off_the_loop(tmp_path: 
     try:
         other.execute("BEGIN IMMEDIATE")
         accepting = asyncio.create_task(accept(store, event("e1"), planned("d1")))
-        late = 0.0
-        for _ in range(20):
-            t0 = time.perf_counter()
-            await asyncio.sleep(0.01)
-            late = max(late, time.perf_counter() - t0 - 0.01)
+        late = await stalled()
         assert not accepting.done()
         assert late < 0.5, f"the loop stalled {late:.3f} s while another process held the lock"
         other.execute("COMMIT")
