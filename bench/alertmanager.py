@@ -44,7 +44,7 @@ import orjson
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.spine import children_of, wait_workers  # noqa: E402
+from bench.spine import children_of, start_sink, wait_workers  # noqa: E402
 from tests.sink import free_port  # noqa: E402
 
 ALERTMANAGER = "prometheus-alertmanager"
@@ -320,8 +320,7 @@ async def main() -> None:
         print(f"{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)", file=sys.stderr)
         raise SystemExit(1)
     sink = free_port()
-    proc = subprocess.Popen([sys.executable, str(ROOT / "bench" / "receiver.py"), str(sink)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_sink(sink)
     try:
         wait_up(f"http://127.0.0.1:{sink}/_stats", proc)
         rows = await compare(sink, args.events, args.batch, workers=args.workers, rounds=args.rounds)

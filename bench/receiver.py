@@ -29,7 +29,6 @@ import argparse
 import asyncio
 import os
 import time
-from pathlib import Path
 from typing import Any, cast
 
 import httptools
@@ -166,26 +165,23 @@ async def serve(port: int, latency: float = 0.0, refuse_every: int = 0) -> None:
 
 async def compare(posts: int) -> None:
     """CPU per request of this receiver and of :mod:`tests.sink`, each under raw aiohttp."""
-    import subprocess
     import sys
 
     sys.path.insert(0, ROOT)
-    from bench.spine import baseline, wait_http
+    import bench.spine as spine
+    from bench.accept_cpu import cpu_seconds
     from tests.sink import free_port
-
-    def cpu(pid: int) -> float:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     for name, module in (("tests.sink (uvicorn)", "tests.sink"), ("bench.receiver", "bench.receiver")):
         port = free_port()
-        proc = subprocess.Popen([sys.executable, "-m", module, str(port)], cwd=ROOT)
+        spine.SINK = module
+        proc = spine.start_sink(port)
         try:
-            wait_http(f"http://127.0.0.1:{port}/_summary")
+            spine.wait_http(f"http://127.0.0.1:{port}/_summary")
             for conc in (8, 16):
-                before = cpu(proc.pid)
-                rate = await baseline(port, posts, conc)
-                used = cpu(proc.pid) - before
+                before = cpu_seconds(proc.pid)
+                rate = await spine.baseline(port, posts, conc)
+                used = cpu_seconds(proc.pid) - before
                 print(f"{name:<22} raw aiohttp, concurrency {conc:>2}: {rate:>7,.0f} posts/s; "
                       f"receiver {used / posts * 1e6:.0f} µs CPU per request", flush=True)
         finally:
