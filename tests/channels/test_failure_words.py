@@ -17,6 +17,7 @@ import pytest
 import trustme
 
 from notifier.channels import webhook
+from notifier.channels.base import SendResult
 from notifier.config.models import WebhookChannel
 from tests.channels.samples import context, outbound
 from tests.channels.test_email import channel, free_port
@@ -86,20 +87,26 @@ async def test_webhook_failures_in_words(silent_port: int) -> None:
     assert result.reason.startswith("hooks.no-such-host.invalid:443: cannot resolve the host name")
 
 
+async def _sent_to(receive: Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]],
+                   ) -> tuple[int, SendResult]:
+    """(port, result) of one webhook send to a raw receiver on 127.0.0.1 that ``receive`` plays."""
+    server = await asyncio.start_server(receive, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    hook = _hook(f"http://127.0.0.1:{port}/hook")
+    try:
+        return port, await hook.send(outbound())
+    finally:
+        await hook.aclose()
+        server.close()
+
+
 async def test_webhook_server_that_hangs_up_is_told_as_such() -> None:
     """A receiver that reads the request and closes the connection without an answer."""
     async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.readuntil(b"\r\n\r\n")
         writer.close()
 
-    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    hook = _hook(f"http://127.0.0.1:{port}/hook")
-    try:
-        result = await hook.send(outbound())
-    finally:
-        await hook.aclose()
-        server.close()
+    port, result = await _sent_to(hang_up)
     assert result.status == "retry"
     assert result.reason == f"127.0.0.1:{port}: the server closed the connection unexpectedly"
 
@@ -112,13 +119,7 @@ async def test_a_retry_after_in_bytes_outside_utf8_still_says_429() -> None:
         await writer.drain()
         writer.close()
 
-    server = await asyncio.start_server(answer, "127.0.0.1", 0)
-    hook = _hook(f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}/hook")
-    try:
-        result = await hook.send(outbound())
-    finally:
-        await hook.aclose()
-        server.close()
+    _, result = await _sent_to(answer)
     assert result.status == "retry"
     assert result.reason == "HTTP 429 Too Many Requests: slow"
 
