@@ -291,7 +291,12 @@ async def compare(sink: int, n: int = 20_000, batch: int = 500, timeout: float =
     am_s, nt_s = med(ams, "seconds"), med(nts, "seconds")
     am_rss, nt_rss, am_pss, nt_pss = med(ams, "peak_rss_mb"), med(nts, "peak_rss_mb"), med(ams, "peak_pss_mb"), \
         med(nts, "peak_pss_mb")
-    ratios = ", ".join(f"{a.seconds / b.seconds:.2f}" for a, b in zip(ams, nts, strict=True))
+    paired = [a.seconds / b.seconds for a, b in zip(ams, nts, strict=True)]
+    ratios = ", ".join(f"{r:.2f}" for r in paired)
+    # The ratio of the medians hides how the rounds went; each round's own ratio (the two
+    # ran minutes apart on the same machine) is the fairer view on a noisy machine.
+    per_round = (f"; per round: {ratios}, median {statistics.median(paired):.2f},"
+                 f" >= 1.0 in {sum(r >= 1.0 for r in paired)} of {len(paired)}") if rounds > 1 else ""
     am_cpu, nt_cpu = med(ams, "cpu_seconds"), med(nts, "cpu_seconds")
     nt_api = med(nts, "first_cpu_seconds")
     split = f" (serve's API and its own worker {nt_api:.1f} s, worker processes {nt_cpu - nt_api:.1f} s)" \
@@ -303,7 +308,9 @@ async def compare(sink: int, n: int = 20_000, batch: int = 500, timeout: float =
          f"all delivered; {nt_cpu:.1f} s of CPU{split}; peak RSS {nt_rss:,.0f} MB, PSS {nt_pss:,.0f} MB "
          "(API + workers, durable SQLite)"),
         ("notifier speed / Alertmanager's", f"{am_s / nt_s:.2f}",
-         f"target >= 1.0{f' (rounds: {ratios})' if rounds > 1 else ''}"),
+         f"ratio of the median times; target >= 1.0{per_round}"),
+        ("notifier CPU / Alertmanager's", f"{nt_cpu / am_cpu:.2f}" if am_cpu else "-",
+         "median CPU seconds; on two saturated cores, what decides the times"),
         ("notifier memory / Alertmanager's", f"{nt_rss / am_rss:.2f}",
          f"peak RSS added up; by PSS {nt_pss / am_pss:.2f} (target <= 0.5)"),
     ]
