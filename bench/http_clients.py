@@ -3,7 +3,8 @@
     python bench/http_clients.py                 # 5,000 POSTs at concurrency 4, 8, 32; ~1 minute
     python bench/http_clients.py --posts 2000 --rounds 3
 
-The receiver is the webhook sink of the tests (uvicorn, own process, 127.0.0.1). Each client
+The receiver is the webhook sink of the tests (uvicorn, own process, 127.0.0.1). The clients
+run on the loop notifier sends on (uvloop, when installed, as it is with notifier). Each client
 posts the same JSON body with the same headers, ``concurrency`` requests in flight over at most
 ``concurrency`` connections, the way a channel does. Rounds alternate the clients (the machine
 is shared and noisy) and the median is printed, with the CPU this process spent per POST
@@ -11,6 +12,12 @@ is shared and noisy) and the median is printed, with the CPU this process spent 
 
 Two clients written in Rust are measured too: pyreqwest, which the HTTP channels send with,
 and rnet when it is installed (``pip install rnet``; not a dependency of notifier).
+
+``--busy US`` makes each lane spend ``US`` µs of Python on the event loop after every answer,
+as a worker does between two sends of a lane (claims, decoding, rendering, recording); the CPU
+per POST is then printed without those ``US`` µs: what the client costs beside a busy loop.
+A client that answers from threads of its own must take the GIL from that loop for every
+answer.
 """
 
 from __future__ import annotations
@@ -35,6 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from notifier.channels.http_client import HttpClient  # noqa: E402
+from notifier.cli_common import run_on_fastest_loop  # noqa: E402
 from tests.sink import free_port  # noqa: E402
 
 BODY = orjson.dumps({"event": {"kind": "support_request", "id": "bench", "site": "bench.example.com",
@@ -42,6 +50,16 @@ BODY = orjson.dumps({"event": {"kind": "support_request", "id": "bench", "site":
 HEADERS = {"Content-Type": "application/json", "User-Agent": "notifier", "Idempotency-Key": "x"}
 
 Poster = Callable[[str, int, int], Awaitable[tuple[float, float]]]
+
+#: µs of Python each lane spends on the loop after every answer (``--busy``).
+BUSY_US = 0.0
+
+
+def _busy(us: float) -> None:
+    """Hold the loop (and the GIL) for ``us`` µs of Python."""
+    end = time.perf_counter() + us / 1e6
+    while time.perf_counter() < end:
+        pass
 
 
 async def _drive(n: int, conc: int, post: Callable[[], Awaitable[int]]) -> tuple[float, float]:
@@ -55,10 +73,12 @@ async def _drive(n: int, conc: int, post: Callable[[], Awaitable[int]]) -> tuple
             status = await post()
             if status != 200:
                 raise RuntimeError(f"receiver answered {status}")
+            if BUSY_US:
+                _busy(BUSY_US)
 
     t0, cpu0 = time.perf_counter(), time.process_time()
     await asyncio.gather(*(lane() for _ in range(conc)))
-    return n / (time.perf_counter() - t0), (time.process_time() - cpu0) / n * 1e6
+    return n / (time.perf_counter() - t0), (time.process_time() - cpu0) / n * 1e6 - BUSY_US
 
 
 async def with_httpx(url: str, n: int, conc: int) -> tuple[float, float]:
@@ -88,7 +108,7 @@ async def with_aiohttp(url: str, n: int, conc: int) -> tuple[float, float]:
 
 
 async def with_channel_client(url: str, n: int, conc: int) -> tuple[float, float]:
-    """What the HTTP channels send with (``notifier.channels.http_client``): aiohttp plus
+    """What the HTTP channels send with (``notifier.channels.http_client``): pyreqwest plus
     the small interface the channels read responses through."""
     client = HttpClient(limit=conc, timeout=10, headers={"User-Agent": "notifier"})
     try:
@@ -145,7 +165,11 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="rounds (median reported)")
     parser.add_argument("--only", nargs="+", metavar="WORD",
                         help="only the clients whose name holds one of these words (e.g. aiohttp pyreqwest)")
+    parser.add_argument("--busy", type=float, default=0.0, metavar="US",
+                        help="µs of Python each lane spends on the loop after every answer (a busy worker)")
     args = parser.parse_args()
+    global BUSY_US
+    BUSY_US = args.busy
     if args.only:
         for name in list(CLIENTS):
             if not any(w.lower() in name.lower() for w in args.only):
@@ -178,7 +202,10 @@ async def main() -> None:
         sink.wait(10)
 
     print(f"\nHTTP clients, {args.posts:,} POSTs each — {platform.node()}, {os.cpu_count()} cores, "
-          f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}, httpx {httpx.__version__}")
+          f"Python {platform.python_version()}, aiohttp {aiohttp.__version__}, httpx {httpx.__version__},"
+          f" on {type(asyncio.get_running_loop()).__module__.split('.')[0]}'s loop"
+          + (f"; {args.busy:.0f} µs of Python on the loop after each answer, not counted in the CPU" if args.busy
+             else ""))
     width = max(len(n) for n in CLIENTS)
     first = next(iter(CLIENTS))
     print(f"  {'client (POSTs/s, µs CPU/POST)':<{width}}"
@@ -192,4 +219,4 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    run_on_fastest_loop(main())  # the loop notifier's worker sends on (uvloop)
