@@ -34,7 +34,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -87,6 +87,8 @@ class Run:
     cpu_seconds: float
     #: Of ``cpu_seconds``, the first process's: notifier serve's API (and the worker it runs).
     first_cpu_seconds: float
+    #: ``cpu_seconds`` by kind of thread (see :func:`thread_cpu`).
+    threads: dict[str, float] = field(default_factory=dict)
 
 
 def event(i: int, tag: str) -> dict[str, object]:
@@ -151,6 +153,27 @@ def cpu_seconds(pids: list[int]) -> float:
     return total
 
 
+def thread_cpu(pids: list[int]) -> dict[str, float]:
+    """CPU seconds spent so far by the threads of ``pids``, by kind: each process's main
+    thread (notifier's event loop), the HTTP client's threads (pyreqwest's tokio runtime,
+    named ``pyreqwest``), and the others (SQLite's writer and checkpointer, executors)."""
+    out = {"loops": 0.0, "HTTP client": 0.0, "other": 0.0}
+    for pid in pids:
+        try:
+            tasks = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for task in tasks:
+            try:
+                name = Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()
+                fields = Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            kind = "loops" if int(task) == pid else "HTTP client" if name.startswith("pyreqwest") else "other"
+            out[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
+
+
 def received(sink: int) -> int:
     """Requests the sink got so far: its summary, a few bytes however many arrived.
 
@@ -182,22 +205,23 @@ async def wait_received(sink: int, target: int, started: float, timeout: float) 
 
 
 async def timed(url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeout: float,
-                pids: Callable[[], list[int]]) -> tuple[float, float, float, float]:
+                pids: Callable[[], list[int]]) -> tuple[float, float, float, float, dict[str, float]]:
     """Seconds from the first post of ``bodies`` until the sink got ``n`` more requests, the
-    peak PSS of ``pids()`` meanwhile (MB), the CPU seconds they spent meanwhile, and of those
-    the first process's."""
+    peak PSS of ``pids()`` meanwhile (MB), the CPU seconds they spent meanwhile, of those
+    the first process's, and the same by kind of thread (:func:`thread_cpu`)."""
     before = received(sink)
     done = asyncio.Event()
     sampling = asyncio.create_task(peak_pss(pids, done))
     first = pids()[0]
-    cpu0, first0 = cpu_seconds(pids()), cpu_seconds([first])
+    cpu0, first0, threads0 = cpu_seconds(pids()), cpu_seconds([first]), thread_cpu(pids())
     started = time.perf_counter()
     try:
         await post_batches(url, bodies, 4, ok)
         seconds = await wait_received(sink, before + n, started, timeout)
     finally:
         done.set()
-    return seconds, await sampling, cpu_seconds(pids()) - cpu0, cpu_seconds([first]) - first0
+    threads = {kind: spent - threads0[kind] for kind, spent in thread_cpu(pids()).items()}
+    return seconds, await sampling, cpu_seconds(pids()) - cpu0, cpu_seconds([first]) - first0, threads
 
 
 async def warm_up(url: str, body: bytes, ok: int, sink: int) -> None:
@@ -233,7 +257,7 @@ async def run_alertmanager(work: Path, sink: int, n: int, batch: int, timeout: f
         now = datetime.now(UTC)
         await warm_up(url, orjson.dumps([alert(0, "am-warm", now)]), 200, sink)
         bodies = [orjson.dumps([alert(i, "am", now) for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
-        seconds, pss, cpu, first = await timed(url, bodies, 200, sink, n, timeout, lambda: [proc.pid])
+        seconds, pss, cpu, first, _ = await timed(url, bodies, 200, sink, n, timeout, lambda: [proc.pid])
         return Run("Alertmanager", seconds, n, peak_rss_mb([proc.pid]), pss, cpu, first)
     finally:
         proc.terminate()
@@ -259,9 +283,10 @@ async def run_notifier(work: Path, sink: int, n: int, batch: int, timeout: float
         url = f"http://127.0.0.1:{port}/v1/events"
         await warm_up(url, orjson.dumps([event(0, "nt-warm")]), 202, sink)
         bodies = [orjson.dumps([event(i, "nt") for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
-        seconds, pss, cpu, first = await timed(url, bodies, 202, sink, n, timeout,
+        seconds, pss, cpu, first, threads = await timed(url, bodies, 202, sink, n, timeout,
                                                lambda: [proc.pid, *children_of(proc.pid)])
-        return Run("notifier", seconds, n, peak_rss_mb([proc.pid, *children_of(proc.pid)]), pss, cpu, first)
+        return Run("notifier", seconds, n, peak_rss_mb([proc.pid, *children_of(proc.pid)]), pss, cpu, first,
+                   threads)
     finally:
         proc.terminate()
         proc.wait(60)
@@ -301,12 +326,15 @@ async def compare(sink: int, n: int = 20_000, batch: int = 500, timeout: float =
     nt_api = med(nts, "first_cpu_seconds")
     split = f" (serve's API and its own worker {nt_api:.1f} s, worker processes {nt_cpu - nt_api:.1f} s)" \
         if nt_cpu - nt_api > 0.05 else ""
+    # By thread: the event loops (Python), the HTTP client's Rust threads, SQLite's and others.
+    by_thread = ", ".join(f"{kind} {statistics.median(x.threads.get(kind, 0.0) for x in nts):.1f} s"
+                          for kind in ("loops", "HTTP client", "other"))
     return [
         (f"Alertmanager: {n:,} alerts, batches of {batch}", f"{am_s:,.1f} s",
          f"all delivered; {am_cpu:.1f} s of CPU; peak RSS {am_rss:,.0f} MB, PSS {am_pss:,.0f} MB (in memory)"),
         (f"notifier: {n:,} events, batches of {batch}", f"{nt_s:,.1f} s",
-         f"all delivered; {nt_cpu:.1f} s of CPU{split}; peak RSS {nt_rss:,.0f} MB, PSS {nt_pss:,.0f} MB "
-         "(API + workers, durable SQLite)"),
+         f"all delivered; {nt_cpu:.1f} s of CPU{split}, by thread: {by_thread}; peak RSS {nt_rss:,.0f} MB,"
+         f" PSS {nt_pss:,.0f} MB (API + workers, durable SQLite)"),
         ("notifier speed / Alertmanager's", f"{am_s / nt_s:.2f}",
          f"ratio of the median times; target >= 1.0{per_round}"),
         ("notifier CPU / Alertmanager's", f"{nt_cpu / am_cpu:.2f}" if am_cpu else "-",
