@@ -18,6 +18,9 @@ thread and the others (SQLite's). Other processes on a shared machine still infl
 figure; the best (lowest) round is the least disturbed one, so compare best with best and
 median with median, over alternated runs.
 
+``--statements`` times each SQL statement the worker's drains run (``Connection.execute``;
+the rows a ``SELECT`` returns are read after it and not counted), per delivery.
+
 ``--without-http`` adds a third drain per round, of the same backlog, in which the channels'
 HTTP client answers 200 at once without sending anything (a diagnostic, in this process
 only): what the worker spends on its own steps around the request (claims, decoding,
@@ -33,6 +36,7 @@ import contextlib
 import cProfile
 import gc
 import os
+import sqlite3
 import statistics
 import sys
 import tempfile
@@ -82,7 +86,11 @@ async def worker_round(work: Path, n: int, tag: str,
         loop0, cpu0, t0 = loop_thread_cpu(), time.process_time(), time.perf_counter()
         if profile is not None:
             profile.enable()
-        stats = await service.worker.drain(include_retries=False, timeout=300)
+        STATEMENTS.on = True
+        try:
+            stats = await service.worker.drain(include_retries=False, timeout=300)
+        finally:
+            STATEMENTS.on = False
         if profile is not None:
             profile.disable()
         cpu, took, loop1 = time.process_time() - cpu0, time.perf_counter() - t0, loop_thread_cpu()
@@ -112,6 +120,46 @@ def without_http() -> Iterator[None]:
         HttpClient.request = real  # type: ignore[method-assign]
 
 
+class StatementTimer:
+    """Seconds and calls of each SQL statement executed while :attr:`on` (``--statements``)."""
+
+    def __init__(self) -> None:
+        self.on = False
+        self.spent: dict[str, list[float]] = {}
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        """Every SQLite connection opened meanwhile times its ``execute`` calls."""
+        timer = self
+
+        class Timed(sqlite3.Connection):
+            def execute(self, sql: str, parameters: Any = (), /) -> sqlite3.Cursor:
+                if not timer.on:
+                    return super().execute(sql, parameters)
+                started = time.perf_counter()
+                try:
+                    return super().execute(sql, parameters)
+                finally:
+                    entry = timer.spent.setdefault(" ".join(sql.split())[:72], [0.0, 0])
+                    entry[0] += time.perf_counter() - started
+                    entry[1] += 1
+
+        real = sqlite3.connect
+
+        def connect(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            return real(*args, **{**kwargs, "factory": Timed})
+
+        sqlite3.connect = connect  # type: ignore[assignment]
+        try:
+            yield
+        finally:
+            sqlite3.connect = real  # type: ignore[assignment]
+
+
+#: What ``--statements`` reports (the worker's drains switch it on).
+STATEMENTS = StatementTimer()
+
+
 async def raw_round(port: int, n: int, conc: int, client: str = "aiohttp") -> tuple[float, float]:
     """(µs of CPU per post, posts/s) of raw aiohttp (or pyreqwest) posting ``n`` bodies to the sink."""
     cpu0 = time.process_time()
@@ -127,6 +175,8 @@ async def main() -> None:
     parser.add_argument("--profile", metavar="FILE", help="write a cProfile of the worker's drains to FILE")
     parser.add_argument("--without-http", action="store_true",
                         help="also drain with the HTTP client answering at once (the worker's own steps)")
+    parser.add_argument("--statements", action="store_true",
+                        help="time each SQL statement of the worker's drains (µs per delivery)")
     args = parser.parse_args()
     from notifier.logs import configure_logging
 
@@ -134,7 +184,9 @@ async def main() -> None:
     profile = cProfile.Profile() if args.profile else None
     port = free_port()
     sink = start_sink(port)
+    timing = STATEMENTS.installed() if args.statements else contextlib.nullcontext()
     try:
+        timing.__enter__()
         wait_http(f"http://127.0.0.1:{port}/_stats")
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
@@ -178,7 +230,13 @@ async def main() -> None:
                       f"raw aiohttp's {raw_m:.0f} µs per post / ({raw_m:.0f} + {own:.0f}) = "
                       f"{raw_m / (raw_m + own):.0%}: "
                       f"the worker's ratio if its requests cost what raw aiohttp's do")
+            if args.statements:
+                drained = args.deliveries * args.rounds * (2 if args.without_http else 1)
+                print(f"\nSQL statements of the drains, µs per delivery (execute only), {drained:,} deliveries:")
+                for text, (spent, calls) in sorted(STATEMENTS.spent.items(), key=lambda kv: -kv[1][0])[:10]:
+                    print(f"  {spent / drained * 1e6:7.1f}  {calls:>6,} calls  {text}")
     finally:
+        timing.__exit__(None, None, None)
         sink.terminate()
         sink.wait(10)
     if profile is not None:
