@@ -317,13 +317,14 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
 
     # ----------------------------------------------------------------- accept
     @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
+    async def transaction(self, *, quick: bool = True) -> AsyncIterator[Transaction]:
+        """The accept transaction; ``quick=False`` for one of no bounded size (see :class:`SqliteTransaction`)."""
         if self.file_problem():
             # New events only: the worker goes on delivering those already accepted.
             raise StoreUnavailable(f"{os.path.abspath(self.path)}: {FILE_GONE}: new events are refused, "
                                    "restart notifier", retry_after=30.0, reason=FILE_GONE)
         async with self._lock:
-            tx = SqliteTransaction(self)
+            tx = SqliteTransaction(self, quick=quick)
             try:
                 yield tx
             except BaseException:

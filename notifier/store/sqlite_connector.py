@@ -113,5 +113,7 @@ class SqliteConnector(Connector):
         if self._tx is not None:
             yield self
             return
-        async with self._store.transaction() as tx:
+        # Not ``quick``: the callers (a purge, an erasure) make as many statements as rows found,
+        # which would hold the event loop from the first to the commit (see SqliteTransaction).
+        async with self._store.transaction(quick=False) as tx:
             yield SqliteConnector(self._store, cast("SqliteTransaction", tx))

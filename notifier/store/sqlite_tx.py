@@ -63,10 +63,18 @@ def in_transaction(c: sqlite3.Connection, work: Sequence[Work], *, commit: bool 
 
 
 class SqliteTransaction(Transaction):
-    """An accept transaction: ``BEGIN IMMEDIATE`` with the first call that needs an answer."""
+    """An accept transaction: ``BEGIN IMMEDIATE`` with the first call that needs an answer.
 
-    def __init__(self, store: SqliteStore) -> None:
+    ``quick``: its calls are short and few (an accept, a case's action), so an ``inline``
+    store runs them on the event loop (see :mod:`~notifier.store.sqlite_thread`). Run there,
+    a transaction does not let the loop go between its calls: one whose size has no bound
+    (an erasure, a purge: a statement per row found) would freeze it from its first call
+    to its commit, and must say ``quick=False``.
+    """
+
+    def __init__(self, store: SqliteStore, *, quick: bool = True) -> None:
         self._store = store
+        self.quick = quick
         #: Writes whose result nobody reads: sent with the next call or with the commit.
         self._later: list[Work] = []
         self.begun = False
@@ -76,7 +84,7 @@ class SqliteTransaction(Transaction):
         later, self._later = self._later, []
         if not self.begun:
             out = await self._store.retry_busy(lambda: self._store.writer.run(
-                lambda c: in_transaction(c, [*later, work], commit=False), quick=True))
+                lambda c: in_transaction(c, [*later, work], commit=False), quick=self.quick))
             self.begun = True
             return out
 
@@ -87,14 +95,14 @@ class SqliteTransaction(Transaction):
                 w(c)
             return work(c)
 
-        return await self._store.writer.run(step, quick=True)
+        return await self._store.writer.run(step, quick=self.quick)
 
     async def commit(self) -> None:
         later, self._later = self._later, []
         if not self.begun:
             if later:  # only writes nobody read: one call does it all (the store's lock is ours already)
                 await self._store.retry_busy(lambda: self._store.writer.run(lambda c: in_transaction(c, later),
-                                                                            quick=True))
+                                                                            quick=self.quick))
             return
 
         def finish(c: sqlite3.Connection) -> None:
@@ -109,7 +117,7 @@ class SqliteTransaction(Transaction):
                 raise
             self._store.after_commit(c)
 
-        await self._store.writer.run(finish, quick=True)
+        await self._store.writer.run(finish, quick=self.quick)
 
     def later(self, work: Work) -> None:
         """Queue a write whose result nobody reads: it runs before the next call or the commit."""
@@ -118,7 +126,7 @@ class SqliteTransaction(Transaction):
     async def rollback(self) -> None:
         self._later.clear()
         if self.begun:
-            await self._store.writer.run(_rollback, quick=True)
+            await self._store.writer.run(_rollback, quick=self.quick)
 
     def connector(self) -> Connector:
         from notifier.store.sqlite_connector import SqliteConnector
