@@ -303,10 +303,19 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
             return await self.retry_busy(lambda: self.writer.run(run, quick=quick))
 
     def after_commit(self, conn: sqlite3.Connection) -> None:
-        """In the writer thread, between transactions: the checkpoint the WAL may need now."""
+        """Between transactions: the checkpoint the WAL may need now, in the writer thread."""
         checkpointer = self._checkpointer
-        if checkpointer is not None:
+        if checkpointer is None or not checkpointer.wants_restart():
+            return
+        if self.writer.in_thread():
             checkpointer.after_commit(conn)
+        else:
+            # A commit made inline, on the loop: there the checkpoint's copy of the log and its
+            # fsync would stall every request, and, with no busy timeout, a reader in the middle
+            # of a statement would make it give up each time while the log grows on. Handed to
+            # the thread, it runs before the calls made after it (which go to the thread until
+            # then, so no second one is handed over meanwhile).
+            self.writer.soon(checkpointer.after_commit)
 
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(connection)`` on the reading connection (WAL: never blocked by a writer)."""

@@ -15,8 +15,9 @@ process sends it to the thread, which waits as for any call. What may be long st
 the thread: digests, searches, purges, erasures, the schema's creation. What is left on
 the loop is the write itself: a commit appends to the WAL without an fsync
 (``synchronous=NORMAL``), the checkpoints that fsync run in a thread of their own
-(:mod:`~notifier.store.sqlite_wal`), so only a disk that stalls plain writes would stall
-the loop.
+(:mod:`~notifier.store.sqlite_wal`) or, after a commit made on the loop, in the
+connection's thread (:meth:`ThreadConnection.soon`), so only a disk that stalls plain
+writes would stall the loop.
 
 Errors of the disk and of locking are translated at this boundary into
 :class:`~notifier.store.base.StoreUnavailable` (a full disk, a read-only file, an I/O
@@ -151,6 +152,35 @@ class ThreadConnection:
                 self._conn.close()
             self._conn = None
 
+    def in_thread(self) -> bool:
+        """Whether the caller runs in the connection's own thread (not inline on the loop)."""
+        return threading.current_thread() is self._thread
+
+    def soon(self, work: Callable[[sqlite3.Connection], Any]) -> None:
+        """Run ``work`` in the connection's thread, before any call made after this one; nobody waits for it.
+
+        Made from the loop's thread, inline calls included: ``work`` is handed to the thread
+        once the current call has returned (never two threads on the connection at once).
+        Its result and its errors are dropped.
+        """
+        loop = asyncio.get_running_loop()
+        self._queued += 1  # from now on quick calls go to the thread too: they cannot pass it
+        loop.call_soon(self._hand_over, work, loop)
+
+    def _hand_over(self, work: Callable[[sqlite3.Connection], Any], loop: asyncio.AbstractEventLoop) -> None:
+        if self._closed:
+            self._queued -= 1
+            return
+        future: asyncio.Future[Any] = loop.create_future()
+        future.cancel()  # nobody waits for it: _settle drops what it is answered
+        self._start()
+        self._calls.put((self._waiting(None, work) if self.inline else work, loop, future))
+
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
+            self._thread.start()
+
     async def run(self, work: Callable[[sqlite3.Connection], _T], *, quick: bool = False) -> _T:
         """``work(connection)``, in the connection's thread (calls run in the order made).
 
@@ -164,9 +194,7 @@ class ThreadConnection:
                 with contextlib.suppress(StoreBusy):  # locked elsewhere: waited for in the thread
                     return self._call(self._waiting(0, work))
             work = self._waiting(None, work)
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._serve, name=self._name, daemon=True)
-            self._thread.start()
+        self._start()
         loop = asyncio.get_running_loop()
         future: asyncio.Future[_T] = loop.create_future()
         self._queued += 1

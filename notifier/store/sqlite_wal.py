@@ -72,11 +72,15 @@ class Checkpointer:
         except OSError:
             return 0
 
+    def wants_restart(self) -> bool:
+        """Whether the log grew past ``restart_above`` (a stat: microseconds, checked after every commit)."""
+        return self.wal_size() > self.restart_above
+
     def after_commit(self, conn: sqlite3.Connection) -> None:
         """Called by the writer thread after a commit: restart the log if it grew too large."""
-        # A stat costs microseconds; checked after every commit, the log cannot outgrow
-        # the threshold by more than one transaction while this tick or that one waits.
-        if self.wal_size() > self.restart_above:
+        # Checked after every commit, the log cannot outgrow the threshold by more than one
+        # transaction while this tick or that one waits.
+        if self.wants_restart():
             # Busy (a reader lingered for the writer's short busy timeout): the next commit tries again.
             with contextlib.suppress(sqlite3.Error):
                 conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -64,3 +66,50 @@ async def _count(db: Path) -> int:
         return sum((await store.count_deliveries()).values())
     finally:
         await store.close()
+
+
+#: Another process reading all the while (a console page, a worker): its read transactions
+#: each last a few milliseconds, with a moment between two.
+READER = """
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None)
+c.execute("PRAGMA busy_timeout=2000")
+while True:
+    c.execute("BEGIN")
+    c.execute("SELECT count(*) FROM events").fetchone()
+    time.sleep(0.02)
+    c.execute("COMMIT")
+    time.sleep(0.002)
+"""
+
+
+async def test_the_wal_stays_bounded_with_commits_on_the_loop_while_another_process_reads(tmp_path: Path) -> None:
+    # `notifier serve` commits on its event loop (inline); the log's restart still waits
+    # for a reader's transaction to end (in the writer thread), instead of giving up at every
+    # commit while the log grows by everything written.
+    db = tmp_path / "notifier.db"
+    config = tmp_path / "channels.yaml"
+    config.write_text(webhook_config("http://127.0.0.1:9/hook", dedup="{window: 0s}"))
+    service = Service(config, f"sqlite:///{db}")
+    # Above the size a restarted log is cut to (16 MB): below, every commit would restart it.
+    limit = 17 * MB
+    service.store = SqliteStore(f"sqlite:///{db}", wal_restart_above=limit, inline=True)
+    await service.store.open()
+    reader = subprocess.Popen([sys.executable, "-c", READER, str(db)])
+    try:
+        peak, n = 0, 0
+        while n < 60:
+            await service.accept([Event.model_validate(
+                {"id": f"e{n}-{i}", "kind": "support_request", "site": "s", "conversation_id": f"c{n}-{i}",
+                 "message": f"Bonjour {n}-{i} " + "x" * 16_000}) for i in range(100)])
+            n += 1
+            peak = max(peak, wal_size(db))
+        assert reader.poll() is None, "the reader stopped: the test proves nothing"
+        written = db.stat().st_size + wal_size(db)
+        assert written > 3 * limit, f"only {written / MB:.1f} MB written: the burst proves nothing"
+        assert peak < 2 * limit, f"the WAL reached {peak / MB:.1f} MB (threshold {limit / MB:.0f} MB)"
+    finally:
+        reader.kill()
+        reader.wait()
+        await service.store.close()
+    assert (await _count(db)) == n * 100
