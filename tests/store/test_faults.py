@@ -12,6 +12,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -237,3 +239,68 @@ async def test_a_filesystem_turned_read_only_answers_503_and_reads_still_work(
                 assert proc.poll() is None, processes.log("serve")
         finally:
             processes.kill_all()  # before the filesystem goes away under it
+
+
+#: Another process taking the write lock again and again (a worker of its own, a CLI
+#: command): the API's accepts keep going from its loop to its store's thread and back.
+FLICKERING_LOCK = """
+import sqlite3, sys, time
+c = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=10)
+print("locking", flush=True)
+while True:
+    c.execute("BEGIN IMMEDIATE")
+    time.sleep(0.03)
+    c.execute("COMMIT")
+    time.sleep(0.01)
+"""
+
+
+async def test_a_sigterm_during_accepts_that_wait_for_a_lock_keeps_every_202(
+        tmp_path: Path, processes: Processes) -> None:
+    with Sink() as sink:
+        config = tmp_path / "channels.yaml"
+        config.write_text(webhook_config(sink.url, dedup="{window: 0s}"))
+        db = tmp_path / "notifier.db"
+        proc, port = serve(processes, config, f"sqlite:///{db}")
+        holder = subprocess.Popen([sys.executable, "-c", FLICKERING_LOCK, str(db)], stdout=subprocess.PIPE, text=True)
+        answers: dict[str, int | None] = {}  # batch -> status (None: no answer, the server went away)
+        try:
+            assert holder.stdout is not None and holder.stdout.readline().strip() == "locking"
+
+            async def post(client: int) -> None:
+                async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
+                    for n in range(10_000):
+                        tag = f"c{client}-b{n}"
+                        try:
+                            answers[tag] = (await http.post("/v1/events", json=batch(tag, 20))).status_code
+                        except httpx.TransportError:
+                            answers[tag] = None
+                            return
+
+            posting = [asyncio.create_task(post(i)) for i in range(4)]
+            deadline = time.monotonic() + 60
+            while sum(status == 202 for status in answers.values()) < 20:
+                assert time.monotonic() < deadline, f"too few batches accepted: {answers}"
+                assert proc.poll() is None, processes.log("serve")
+                await asyncio.sleep(0.05)
+            proc.send_signal(signal.SIGTERM)
+            await asyncio.wait_for(asyncio.gather(*posting), 60)
+            assert await asyncio.to_thread(proc.wait, 60) in (0, -signal.SIGTERM), processes.log("serve")
+        finally:
+            holder.kill()
+            holder.wait()
+
+    c = sqlite3.connect(db)
+    try:
+        assert c.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        for tag, status in answers.items():
+            ids = [e["id"] for e in batch(tag, 20)]
+            stored = c.execute(f"SELECT count(*) FROM events WHERE id IN ({','.join('?' * len(ids))})",
+                               ids).fetchone()[0]
+            assert stored in (0, 20), f"batch {tag} ({status}) is half stored: {stored} of 20"
+            if status == 202:
+                assert stored == 20, f"batch {tag} was answered 202 and is not stored"
+            elif status is not None:
+                assert status == 503, f"batch {tag} was answered {status}"
+    finally:
+        c.close()
