@@ -103,7 +103,11 @@ class SqliteClaims:
         # idle workers (PRAGMA data_version); with several workers, most of those wake-ups
         # find the work already claimed, and an empty claim would still queue for the lock
         # that the API's accepts need. Whatever commits after ``version`` wakes us again.
-        version, due = await self.retry_busy(lambda: self.writer.run(look, quick=True))
+        # Leaving channels out (a lane paused by a Retry-After, or full), the walk of the due
+        # index passes every due delivery of theirs: a backlog of hundreds of thousands after
+        # an hour's outage, tens of milliseconds and more: not on the event loop.
+        quick = channels is None
+        version, due = await self.retry_busy(lambda: self.writer.run(look, quick=quick))
         if not due:
             self._seen_version = version
             return []
@@ -138,7 +142,7 @@ class SqliteClaims:
                 ids,
             ).fetchall()
 
-        self._seen_version, rows = await self.write(claim, quick=True)
+        self._seen_version, rows = await self.write(claim, quick=quick)
         # An event routed to several channels is read once per batch, not once per delivery
         # (events are immutable once loaded).
         loaded: dict[str, Claimed] = {}

@@ -15,8 +15,13 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from notifier.store.sqlite import SqliteStore
 from tests.store.test_contract import LEASE, T0, accept, event, planned
+
+#: Due deliveries of a paused channel (an hour of a busy site's Slack messages, and more).
+BACKLOG = 200_000
 
 
 async def stalled(ticks: int = 20, every: float = 0.01) -> float:
@@ -93,5 +98,42 @@ async def test_a_short_call_does_not_pass_a_call_made_before_it(tmp_path: Path) 
         claimed = await store.claim("w", T0, LEASE, 5)
         assert writing.done()
         assert [c.delivery.id for c in claimed] == ["d1"]
+    finally:
+        await store.close()
+
+
+@pytest.mark.slow
+async def test_a_claim_that_leaves_out_a_paused_channels_backlog_walks_past_it_off_the_loop(tmp_path: Path) -> None:
+    # A channel answered 429 for an hour: its deliveries are due by the hundred thousand and
+    # the worker's claims leave it out until the pause ends. Finding the other channels' work
+    # walks past all of them in the due index, tens of milliseconds each time the worker wakes.
+    db = tmp_path / "notifier.db"
+    store = SqliteStore(f"sqlite:///{db}", inline=True)
+    await store.open()
+    try:
+        t = T0.timestamp()
+        raw = sqlite3.connect(db, isolation_level=None)  # foreign keys off: the claims never read these events
+        raw.execute("BEGIN")
+        raw.executemany(
+            "INSERT INTO deliveries (id, event_id, route, channel, status, priority, attempts, created_at,"
+            " updated_at, next_attempt_at) VALUES (?, ?, 'handoff', 'slack', 'pending', 'normal', 0, ?, ?, ?)",
+            [(f"s{i}", f"x{i}", t, t, t - 60 - i * 0.001) for i in range(BACKLOG)])
+        raw.execute("COMMIT")
+        raw.close()
+        await accept(store, event("e1"), planned("d1"))  # due after all of them
+
+        async def claims() -> tuple[list[str], float]:
+            found, took = [], 0.0
+            for _ in range(5):
+                started = time.perf_counter()
+                found += [c.delivery.id for c in await store.claim("w", T0, LEASE, 5, ["support-email"])]
+                took = max(took, time.perf_counter() - started)
+                await asyncio.sleep(0.02)
+            return found, took
+
+        late, (found, took) = await asyncio.gather(stalled(ticks=100, every=0.005), claims())
+        assert found == ["d1"]
+        assert took > 0.02, f"claims took {took:.3f} s: the backlog is too small to prove anything"
+        assert late < took / 2, f"the loop stalled {late:.3f} s while a claim walked the backlog ({took:.3f} s)"
     finally:
         await store.close()
