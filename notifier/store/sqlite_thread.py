@@ -92,6 +92,8 @@ class ThreadConnection:
         self.inline = inline
         #: Calls handed to the thread and not yet answered: a quick call may not pass them.
         self._queued = 0
+        #: What an inline call handed to the thread (:meth:`soon`), queued as it returns.
+        self._handed: list[Callable[[sqlite3.Connection], Any]] = []
         #: The connection's busy timeout as set (ms), and as configured by ``connect``.
         self._busy_ms: int | None = None
         self._default_busy_ms: int | None = None
@@ -157,24 +159,24 @@ class ThreadConnection:
         return threading.current_thread() is self._thread
 
     def soon(self, work: Callable[[sqlite3.Connection], Any]) -> None:
-        """Run ``work`` in the connection's thread, before any call made after this one; nobody waits for it.
+        """From an inline call: run ``work`` in the connection's thread next; nobody waits for it.
 
-        Made from the loop's thread, inline calls included: ``work`` is handed to the thread
-        once the current call has returned (never two threads on the connection at once).
-        Its result and its errors are dropped.
+        ``work`` is queued as the inline call returns (never two threads on the connection at
+        once), before any call made after it. Its result and its errors are dropped.
         """
-        loop = asyncio.get_running_loop()
         self._queued += 1  # from now on quick calls go to the thread too: they cannot pass it
-        loop.call_soon(self._hand_over, work, loop)
+        self._handed.append(work)
 
-    def _hand_over(self, work: Callable[[sqlite3.Connection], Any], loop: asyncio.AbstractEventLoop) -> None:
-        if self._closed:
-            self._queued -= 1
+    def _hand_over(self) -> None:
+        if not self._handed:
             return
-        future: asyncio.Future[Any] = loop.create_future()
-        future.cancel()  # nobody waits for it: _settle drops what it is answered
+        loop = asyncio.get_running_loop()
         self._start()
-        self._calls.put((self._waiting(None, work) if self.inline else work, loop, future))
+        for work in self._handed:
+            future: asyncio.Future[Any] = loop.create_future()
+            future.cancel()  # nobody waits for it: _settle drops what it is answered
+            self._calls.put((self._waiting(None, work), loop, future))
+        self._handed.clear()
 
     def _start(self) -> None:
         if self._thread is None:
@@ -191,8 +193,11 @@ class ThreadConnection:
             raise StoreUnavailable("the store is closed")
         if self.inline:
             if quick and self._queued == 0:
-                with contextlib.suppress(StoreBusy):  # locked elsewhere: waited for in the thread
-                    return self._call(self._waiting(0, work))
+                try:
+                    with contextlib.suppress(StoreBusy):  # locked elsewhere: waited for in the thread
+                        return self._call(self._waiting(0, work))
+                finally:
+                    self._hand_over()
             work = self._waiting(None, work)
         self._start()
         loop = asyncio.get_running_loop()
