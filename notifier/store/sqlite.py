@@ -1,9 +1,10 @@
 """The SQLite adapter: the embedded default (``sqlite:///notifier.db``), in WAL mode.
 
-No SQLite call runs on the event loop: a writer connection and a reader connection each
-live in a thread of their own (:mod:`notifier.store.sqlite_thread`), so a lock held by
-another process, a slow disk or a checkpoint delays the writes waiting for it, never the
-API's other requests (readers are not blocked by a writer in WAL mode). Several
+No SQLite call waits on the event loop: a writer connection and a reader connection each
+live in a thread of their own (:mod:`notifier.store.sqlite_thread`; with ``inline``, short
+calls of bounded size run on the loop while the lock is free), so a lock held by another
+process, a slow disk or a checkpoint delays the writes waiting for it, never the API's
+other requests (readers are not blocked by a writer in WAL mode). Several
 processes may share the file; an immediate transaction makes a claim atomic across them.
 
 The write lock is waited for with a short busy timeout, retried with backoff off the
