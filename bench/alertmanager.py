@@ -18,7 +18,8 @@ less disturbed by other work than the times.
 
 Each contender is started and warmed up first: one alert (one event) posted and delivered
 before the clock starts, so neither run counts its own start (notifier's worker processes
-start beside its API). ``--rounds R`` alternates the two R times; medians are reported.
+start beside its API). ``--rounds R`` runs the two R times, each first in every other round;
+medians are reported, and each round's own ratio.
 """
 
 from __future__ import annotations
@@ -301,12 +302,17 @@ async def compare(sink: int, n: int = 20_000, batch: int = 500, timeout: float =
         return []
     ams, nts = [], []
     for r in range(rounds):
-        with tempfile.TemporaryDirectory() as tmp:
-            ams.append(await run_alertmanager(Path(tmp), sink, n, batch, timeout))
-        with tempfile.TemporaryDirectory() as tmp:
-            nts.append(await run_notifier(Path(tmp), sink, n, batch, timeout, workers))
+        # Each goes first in every other round: whatever the first run leaves behind (the
+        # receiver's heap, the page cache, a neighbour's load) weighs on both alike.
+        for contender in ("am", "notifier") if r % 2 == 0 else ("notifier", "am"):
+            with tempfile.TemporaryDirectory() as tmp:
+                if contender == "am":
+                    ams.append(await run_alertmanager(Path(tmp), sink, n, batch, timeout))
+                else:
+                    nts.append(await run_notifier(Path(tmp), sink, n, batch, timeout, workers))
         if rounds > 1:
-            print(f"  round {r + 1}: Alertmanager {ams[-1].seconds:.1f} s ({ams[-1].cpu_seconds:.1f} s of CPU),"
+            first = "" if r % 2 == 0 else " (notifier first)"
+            print(f"  round {r + 1}{first}: Alertmanager {ams[-1].seconds:.1f} s ({ams[-1].cpu_seconds:.1f} s of CPU),"
                   f" notifier {nts[-1].seconds:.1f} s ({nts[-1].cpu_seconds:.1f} s of CPU),"
                   f" ratio {ams[-1].seconds / nts[-1].seconds:.2f}", flush=True)
 
