@@ -26,6 +26,7 @@ import os
 import sqlite3
 import threading
 import time
+from pathlib import Path
 
 __all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "VACUUM_STEP", "Checkpointer", "scrub", "vacuum_step"]
 
@@ -46,6 +47,8 @@ class Checkpointer:
         self.idle_after = idle_after
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        #: How many times the thread woke to look at the log (diagnostics, tests).
+        self.ticks = 0
 
     @staticmethod
     def limit_journal(conn: sqlite3.Connection) -> None:
@@ -91,9 +94,13 @@ class Checkpointer:
         last_change = time.monotonic()
         try:
             while not self._stop.wait(self.every):
+                self.ticks += 1
                 try:
                     if conn is None:
-                        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
+                        # Never made here (``mode=rw``): opened after the file was deleted, it
+                        # would leave a new, empty database at the path for the next start.
+                        conn = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=rw", uri=True,
+                                               isolation_level=None, check_same_thread=False)
                         self.limit_journal(conn)
                     # Commits of every other connection, this process's writer included.
                     version = conn.execute("PRAGMA data_version").fetchone()[0]

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,6 +17,7 @@ from pathlib import Path
 from notifier.core.events import Event
 from notifier.service import Service
 from notifier.store.sqlite import SqliteStore
+from notifier.store.sqlite_wal import Checkpointer
 from tests.conftest import webhook_config
 
 MB = 1024 * 1024
@@ -113,3 +115,25 @@ async def test_the_wal_stays_bounded_with_commits_on_the_loop_while_another_proc
         reader.wait()
         await service.store.close()
     assert (await _count(db)) == n * 100
+
+
+def test_the_checkpointer_leaves_no_new_database_where_the_file_was_deleted(tmp_path: Path) -> None:
+    # The file is deleted before the checkpointer's first look (it connects then): a new,
+    # empty database left at the path would be what the next start opens, with nothing in it.
+    db = tmp_path / "notifier.db"
+    made = sqlite3.connect(db)
+    made.execute("PRAGMA journal_mode=WAL")
+    made.execute("CREATE TABLE events (id TEXT)")
+    made.close()
+    for path in tmp_path.glob("notifier.db*"):
+        path.unlink()
+    checkpointer = Checkpointer(str(db), every=0.005)
+    checkpointer.start()
+    try:
+        deadline = time.monotonic() + 10
+        while checkpointer.ticks < 5:
+            assert time.monotonic() < deadline, "the checkpointer never looked at the log"
+            time.sleep(0.005)
+    finally:
+        checkpointer.stop()
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
