@@ -99,4 +99,6 @@ def test_a_slow_receiver_answers_after_its_latency_and_refuses_every_nth() -> No
         assert took >= 0.2
         assert summary["statuses"] == {"200": 4, "429": 2}
         assert summary["peak_in_flight"] == 6  # all six waited at once: the latency is not a queue
-        assert summary["last_ok"] >= summary["first"] + 0.2
+        # uvloop's timers count whole milliseconds and may fire up to one early (and the
+        # receiver stamps with the wall clock, the loop times with the monotonic one).
+        assert summary["last_ok"] >= summary["first"] + 0.2 - 0.005
