@@ -56,7 +56,7 @@ from notifier.store.sqlite_thread import StoreBusy, ThreadConnection, fault
 from notifier.store.sqlite_tx import DELIVERY_COLS as _DELIVERY_COLS
 from notifier.store.sqlite_tx import SqliteTransaction, Work, in_transaction
 from notifier.store.sqlite_wake import WakeSockets
-from notifier.store.sqlite_wal import RESTART_ABOVE, Checkpointer
+from notifier.store.sqlite_wal import RESTART_ABOVE, Checkpointer, existing_file
 
 __all__ = ["SqliteStore"]
 
@@ -129,7 +129,7 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
         if self.path != ":memory:" and not create:
             # Only the writer makes the file: a reader opening after it was deleted would
             # otherwise make a new, empty one at the path, and answer from it.
-            target, uri = Path(self.path).absolute().as_uri() + "?mode=rw", True
+            target, uri = existing_file(self.path), True
         elif self.path != ":memory:":
             folder = Path(self.path).parent
             try:
@@ -304,19 +304,22 @@ class SqliteStore(SqliteDigestQueries, SqliteClaims, Store):
             return await self.retry_busy(lambda: self.writer.run(run, quick=quick))
 
     def after_commit(self, conn: sqlite3.Connection) -> None:
-        """Between transactions: the checkpoint the WAL may need now, in the writer thread."""
+        """Between transactions: the checkpoint the WAL may need now, in the writer thread.
+
+        Checked after every commit, the log cannot outgrow its threshold by more than one
+        transaction."""
         checkpointer = self._checkpointer
         if checkpointer is None or not checkpointer.wants_restart():
             return
         if self.writer.in_thread():
-            checkpointer.after_commit(conn)
+            checkpointer.restart(conn)
         else:
             # A commit made inline, on the loop: there the checkpoint's copy of the log and its
             # fsync would stall every request, and, with no busy timeout, a reader in the middle
             # of a statement would make it give up each time while the log grows on. Handed to
             # the thread, it runs before the calls made after it (which go to the thread until
             # then, so no second one is handed over meanwhile).
-            self.writer.soon(checkpointer.after_commit)
+            self.writer.soon(checkpointer.restart)
 
     async def read(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         """``work(connection)`` on the reading connection (WAL: never blocked by a writer)."""

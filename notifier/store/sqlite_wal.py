@@ -9,7 +9,7 @@ size afterwards. The strategy here:
 
 - every ``every`` seconds, a ``PASSIVE`` checkpoint: copies what it can, blocks nobody;
 - above ``restart_above`` bytes, a ``RESTART`` checkpoint, run by the store's writer
-  thread between two transactions (:meth:`Checkpointer.after_commit`): run from here it
+  thread between two transactions (:meth:`Checkpointer.restart`): run from here it
   would wait for a lock the busy writer keeps taking back. Writes wait while it copies;
   then the next one starts the log again from the beginning and truncates the file to
   ``journal_size_limit``;
@@ -28,12 +28,22 @@ import threading
 import time
 from pathlib import Path
 
-__all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "VACUUM_STEP", "Checkpointer", "scrub", "vacuum_step"]
+__all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "VACUUM_STEP", "Checkpointer", "existing_file", "scrub",
+           "vacuum_step"]
 
 #: The log is truncated to this size whenever it starts again from the beginning.
 JOURNAL_SIZE_LIMIT = 16 * 1024 * 1024
 #: Above this size, the next checkpoint makes writers wait until the log can start again.
 RESTART_ABOVE = 32 * 1024 * 1024
+
+
+def existing_file(path: str) -> str:
+    """The URI that opens the database at ``path`` for reading and writing, never making it.
+
+    A connection opened after the file was deleted would otherwise leave a new, empty
+    database at the path, which the next start would open (``sqlite3.connect(uri, uri=True)``).
+    """
+    return Path(path).absolute().as_uri() + "?mode=rw"
 
 
 class Checkpointer:
@@ -79,14 +89,12 @@ class Checkpointer:
         """Whether the log grew past ``restart_above`` (a stat: microseconds, checked after every commit)."""
         return self.wal_size() > self.restart_above
 
-    def after_commit(self, conn: sqlite3.Connection) -> None:
-        """Called by the writer thread after a commit: restart the log if it grew too large."""
-        # Checked after every commit, the log cannot outgrow the threshold by more than one
-        # transaction while this tick or that one waits.
-        if self.wants_restart():
-            # Busy (a reader lingered for the writer's short busy timeout): the next commit tries again.
-            with contextlib.suppress(sqlite3.Error):
-                conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
+    def restart(self, conn: sqlite3.Connection) -> None:
+        """Called by the writer thread, between two transactions, once :meth:`wants_restart`:
+        start the log again from its beginning."""
+        # Busy (a reader lingered for the writer's short busy timeout): the next commit tries again.
+        with contextlib.suppress(sqlite3.Error):
+            conn.execute("PRAGMA wal_checkpoint(RESTART)").fetchone()
 
     def _run(self) -> None:
         conn: sqlite3.Connection | None = None
@@ -97,10 +105,8 @@ class Checkpointer:
                 self.ticks += 1
                 try:
                     if conn is None:
-                        # Never made here (``mode=rw``): opened after the file was deleted, it
-                        # would leave a new, empty database at the path for the next start.
-                        conn = sqlite3.connect(Path(self.path).absolute().as_uri() + "?mode=rw", uri=True,
-                                               isolation_level=None, check_same_thread=False)
+                        conn = sqlite3.connect(existing_file(self.path), uri=True, isolation_level=None,
+                                               check_same_thread=False)
                         self.limit_journal(conn)
                     # Commits of every other connection, this process's writer included.
                     version = conn.execute("PRAGMA data_version").fetchone()[0]
@@ -112,7 +118,7 @@ class Checkpointer:
                     if time.monotonic() - last_change >= self.idle_after:
                         mode, wait_ms = "TRUNCATE", 200
                     elif size > self.restart_above:
-                        continue  # the writer restarts it (see after_commit): do not get in its way
+                        continue  # the writer restarts it (see restart): do not get in its way
                     else:
                         mode, wait_ms = "PASSIVE", 0
                     # How long to wait for readers and writers to step aside; a checkpoint
