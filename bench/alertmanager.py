@@ -142,15 +142,18 @@ async def peak_pss(pids: Callable[[], list[int]], until: asyncio.Event) -> float
     return max(peak, pss_mb(pids()))
 
 
+def _stat_cpu(stat: str) -> float:
+    """User + system CPU seconds in a ``/proc/…/stat`` file (fields 14 and 15); ``OSError`` when gone."""
+    fields = Path(stat).read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def cpu_seconds(pids: list[int]) -> float:
     """User + system CPU seconds spent so far by ``pids`` (every thread of each)."""
     total = 0.0
     for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        with contextlib.suppress(OSError):
+            total += _stat_cpu(f"/proc/{pid}/stat")
     return total
 
 
@@ -165,13 +168,10 @@ def thread_cpu(pids: list[int]) -> dict[str, float]:
         except OSError:
             continue
         for task in tasks:
-            try:
+            with contextlib.suppress(OSError):  # a thread that ended meanwhile
                 name = Path(f"/proc/{pid}/task/{task}/comm").read_text().strip()
-                fields = Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
-            except OSError:
-                continue
-            kind = "loops" if int(task) == pid else "HTTP client" if name.startswith("pyreqwest") else "other"
-            out[kind] += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+                kind = "loops" if int(task) == pid else "HTTP client" if name.startswith("pyreqwest") else "other"
+                out[kind] += _stat_cpu(f"/proc/{pid}/task/{task}/stat")
     return out
 
 

@@ -184,9 +184,10 @@ async def main() -> None:
     profile = cProfile.Profile() if args.profile else None
     port = free_port()
     sink = start_sink(port)
-    timing = STATEMENTS.installed() if args.statements else contextlib.nullcontext()
+    timing = contextlib.ExitStack()
+    if args.statements:
+        timing.enter_context(STATEMENTS.installed())
     try:
-        timing.__enter__()
         wait_http(f"http://127.0.0.1:{port}/_stats")
         with tempfile.TemporaryDirectory() as tmp:
             work = Path(tmp)
@@ -236,7 +237,7 @@ async def main() -> None:
                 for text, (spent, calls) in sorted(STATEMENTS.spent.items(), key=lambda kv: -kv[1][0])[:10]:
                     print(f"  {spent / drained * 1e6:7.1f}  {calls:>6,} calls  {text}")
     finally:
-        timing.__exit__(None, None, None)
+        timing.close()
         sink.terminate()
         sink.wait(10)
     if profile is not None:
