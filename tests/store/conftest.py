@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from notifier.store import Store, store_for
+from tests.scale.conftest import processes  # noqa: F401  (the fixture: notifier processes a test starts)
 
 OpenStore = Callable[[], Awaitable[Store]]
 

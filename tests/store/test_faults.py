@@ -31,17 +31,6 @@ from tests.sink import Sink, free_port
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Processes]:
-    logs = tmp_path / "logs"
-    logs.mkdir()
-    procs = Processes(logs)
-    try:
-        yield procs
-    finally:
-        procs.kill_all()
-
-
 @contextlib.contextmanager
 def mounted(where: Path, *options: str, kind: str = "tmpfs", source: str = "tmpfs") -> Iterator[Path]:
     """``mount`` for the test's duration; skips the test when this machine does not allow it."""

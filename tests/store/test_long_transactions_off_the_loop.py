@@ -11,9 +11,7 @@ balancer's probe of ``/healthz`` keeps being answered meanwhile.
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
 import time
 from pathlib import Path
 
@@ -23,7 +21,8 @@ import pytest
 from notifier.auth import hash_token
 from notifier.core.events import Event
 from notifier.service import Service
-from tests.sink import Sink, free_port
+from tests.scale.conftest import Processes
+from tests.sink import Sink
 
 pytestmark = pytest.mark.slow
 
@@ -67,35 +66,20 @@ async def accept_conversation(cfg: Path, db: str, inbox: Path) -> None:
         await service.close()
 
 
-async def test_healthz_is_answered_while_a_big_erasure_runs(tmp_path: Path, sink: Sink) -> None:
+async def test_healthz_is_answered_while_a_big_erasure_runs(tmp_path: Path, sink: Sink, processes: Processes,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = tmp_path / "channels.yaml"
     cfg.write_text(config(sink), encoding="utf-8")
     db = f"sqlite:///{tmp_path / 'notifier.db'}"
     await accept_conversation(cfg, db, tmp_path / "inbox")
 
-    port = free_port()
-    env = {**os.environ}
-    env.pop("NOTIFIER_API_TOKEN", None)
-    with (tmp_path / "serve.log").open("wb") as log:
-        # No worker: the API's loop is the one under test, and nothing else competes for the CPU.
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "notifier.cli", "serve", "--config", str(cfg), "--db", db,
-            "--port", str(port), "--no-worker", env=env, stdout=log, stderr=log)
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    # No worker: the API's loop is the one under test, and nothing else competes for the CPU.
+    proc, port = processes.api("serve", cfg, db)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=60) as dpo, \
                 httpx.AsyncClient(base_url=base, timeout=60) as probe:
-            deadline = time.monotonic() + 60
-            while True:
-                assert proc.returncode is None, (tmp_path / "serve.log").read_text()
-                try:
-                    if (await probe.get("/healthz")).status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                assert time.monotonic() < deadline, "notifier serve did not come up"
-                await asyncio.sleep(0.05)
-
             erasing = asyncio.create_task(dpo.delete(
                 "/v1/privacy/subjects", params={"conversation": CONVERSATION, "site": "shop.example"},
                 headers={"Authorization": f"Bearer {ADMIN}"}))
@@ -113,6 +97,6 @@ async def test_healthz_is_answered_while_a_big_erasure_runs(tmp_path: Path, sink
             assert max(waits) < PROBE_LIMIT, (
                 f"/healthz waited {max(waits):.2f} s while the erasure ran ({len(waits)} probes)")
     finally:
-        if proc.returncode is None:
+        if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
-        assert await asyncio.wait_for(proc.wait(), 60) == 0, (tmp_path / "serve.log").read_text()
+        assert await asyncio.to_thread(proc.wait, 60) == 0, processes.log("serve")
