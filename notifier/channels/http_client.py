@@ -30,13 +30,13 @@ from __future__ import annotations
 import asyncio
 import base64
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
 import orjson
 from pyreqwest.client import Client, ClientBuilder
 from pyreqwest.exceptions import RequestError, RequestTimeoutError
+from pyreqwest.http import Url
 from yarl import URL
 
 __all__ = ["HttpClient", "Response", "TransportError", "basic_auth"]
@@ -59,15 +59,24 @@ class TransportError(Exception):
         self.port = port
 
 
-@dataclass(frozen=True)
 class Response:
-    """An answer, its body read in full (the services' answers are small)."""
+    """An answer, its body read in full (the services' answers are small).
 
-    status_code: int
-    #: Case-insensitive: ``headers.get("retry-after")``.
-    headers: Mapping[str, str]
-    content: bytes
-    url: str
+    A plain class with slots, built once per request: most answers are a 2xx whose headers
+    and body nobody reads, so the headers are the client's own mapping, read in place.
+    """
+
+    __slots__ = ("content", "headers", "status_code", "url")
+
+    def __init__(self, status_code: int, headers: Mapping[str, str], content: bytes, url: str) -> None:
+        self.status_code = status_code
+        #: Case-insensitive: ``headers.get("retry-after")``.
+        self.headers = headers
+        self.content = content
+        self.url = url
+
+    def __repr__(self) -> str:
+        return f"<Response {self.status_code} {self.url}>"
 
     @property
     def is_success(self) -> bool:
@@ -117,7 +126,7 @@ class HttpClient:
         if auth:
             self.headers.setdefault("Authorization", basic_auth(*auth))
         self._has_auth = any(k.lower() == "authorization" for k in self.headers)
-        self._targets: dict[str, tuple[URL, str | None, str]] = {}
+        self._targets: dict[str, tuple[URL, str | None, str, Url]] = {}
         self._client: Client | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -137,9 +146,10 @@ class HttpClient:
                             .build())
         return self._client
 
-    def _target(self, url: str) -> tuple[URL, str | None, str]:
+    def _target(self, url: str) -> tuple[URL, str | None, str, Url]:
         """``url`` parsed once: the URL to request (credentials removed), the Basic auth
-        they make (unless the client sets its own ``Authorization``), and its text."""
+        they make (unless the client sets its own ``Authorization``), its text, and the same
+        URL parsed by the client (which would otherwise parse the text on every request)."""
         known = self._targets.get(url)
         if known is None:
             target, auth = URL(url), None
@@ -152,7 +162,8 @@ class HttpClient:
                 if not self._has_auth:
                     auth = basic_auth(target.user, target.password or "")
                 target = target.with_user(None)
-            known = (target, auth, str(target))
+            text = str(target)
+            known = (target, auth, text, Url(text))
             if len(self._targets) < 64:  # a channel posts to one or a few URLs; an API's ids vary
                 self._targets[url] = known
         return known
@@ -161,12 +172,13 @@ class HttpClient:
                       headers: Mapping[str, str] | None = None,
                       params: Mapping[str, str] | None = None) -> Response:
         """Send one request and read its answer; :class:`TransportError` when none came."""
-        target, auth, text = self._target(url)
+        target, auth, text, parsed = self._target(url)
         if params is not None:
             target = target.update_query(params)
             text = str(target)
-        sent_headers: dict[str, str] | None = None
-        if auth is not None or json is not None or headers:
+            parsed = Url(text)
+        sent_headers = headers
+        if auth is not None or json is not None:
             sent_headers = dict(headers or {})
             if auth is not None and not any(k.lower() == "authorization" for k in sent_headers):
                 sent_headers["Authorization"] = auth
@@ -174,7 +186,7 @@ class HttpClient:
                 content = orjson.dumps(json)
                 if not any(k.lower() == "content-type" for k in sent_headers):
                     sent_headers["Content-Type"] = "application/json"
-        builder = self._open().request(method, text)
+        builder = self._open().request(method, parsed)
         if sent_headers:
             builder = builder.headers(sent_headers)
         if content is not None:
