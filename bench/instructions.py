@@ -8,9 +8,10 @@ move by a quarter from one minute to the next, which hides any change worth less
 callgrind counts the instructions a program executes instead, which other programs do not
 change: a program that never waits counts the same to a few hundredths of a percent. These
 parts wait for the sink's answers, and what arrives together is handled together, so their
-counts move by 1–3% from run to run: a change of a few percent shows. Instructions are not time: a system call counts as the few
-instructions that make it, and an instruction that waits for memory as one. Compare counts
-of one part before and after a change; confirm with the CPU benches what matters.
+counts move by 1–3% from run to run: a change of a few percent shows. Instructions are not
+time: a system call counts as the few instructions that make it, and an instruction that
+waits for memory as one. Compare counts of one part before and after a change; confirm with
+the CPU benches what matters.
 
 Each part runs in a process of its own under ``valgrind --tool=callgrind``, once with the
 work and once without it (the same start-up, imports and shut-down), and the difference is
