@@ -8,6 +8,7 @@ go with the next call or the commit. A single event costs three calls into the t
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Callable, Sequence
 from contextlib import suppress
@@ -83,8 +84,16 @@ class SqliteTransaction(Transaction):
         """``work(connection)`` inside this transaction (begun if it was not yet); its result."""
         later, self._later = self._later, []
         if not self.begun:
-            out = await self._store.retry_busy(lambda: self._store.writer.run(
-                lambda c: in_transaction(c, [*later, work], commit=False), quick=self.quick))
+            try:
+                out = await self._store.retry_busy(lambda: self._store.writer.run(
+                    lambda c: in_transaction(c, [*later, work], commit=False), quick=self.quick))
+            except asyncio.CancelledError:
+                # The caller is gone, not its call: waiting in the store's thread, the call
+                # still runs, BEGIN IMMEDIATE included. The rollback that follows (queued after
+                # it) must end that transaction, or it would hold the database's write lock,
+                # every other process refused, until this connection happened to write again.
+                self.begun = True
+                raise
             self.begun = True
             return out
 
