@@ -137,3 +137,25 @@ def test_the_checkpointer_leaves_no_new_database_where_the_file_was_deleted(tmp_
     finally:
         checkpointer.stop()
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_giving_free_pages_back_commits_no_write_an_interrupted_caller_left_open(tmp_path: Path) -> None:
+    """The steps that give free pages back run as scripts, which Python's sqlite3 starts by
+    committing any open transaction: a write left half done (its caller gone) is rolled back
+    instead, so no event is stored without the rest of its accept."""
+    from notifier.store.sqlite_wal import scrub, vacuum_step
+
+    for step in (vacuum_step, lambda c: scrub(c, timeout=0.0)):
+        path = tmp_path / f"vacuum-{id(step)}.db"
+        conn = sqlite3.connect(path, isolation_level=None)
+        conn.execute("PRAGMA auto_vacuum = INCREMENTAL")
+        conn.execute("PRAGMA journal_mode = WAL")
+        conn.execute("CREATE TABLE events (id TEXT PRIMARY KEY)")
+        conn.execute("BEGIN IMMEDIATE")
+        conn.execute("INSERT INTO events VALUES ('left-half-done')")
+        step(conn)
+        assert not conn.in_transaction
+        other = sqlite3.connect(path)
+        assert other.execute("SELECT count(*) FROM events").fetchone()[0] == 0
+        other.close()
+        conn.close()
