@@ -30,6 +30,8 @@ _FR = {
     "No token is configured: the console is open on this machine.":
         "Aucun jeton n'est configuré : la console est ouverte sur cette machine.",
     "Wrong or unknown token.": "Jeton inconnu ou erroné.",
+    "This token may only post events (events:write): log in with a read or admin token.":
+        "Ce jeton ne peut que poster des événements (events:write) : connectez-vous avec un jeton read ou admin.",
     "Your session expired or the form is stale: try again.":
         "Votre session a expiré ou le formulaire est périmé : recommencez.",
     "Signed in as": "Connecté en tant que",

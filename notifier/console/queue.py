@@ -28,6 +28,8 @@ __all__ = ["POLL_SECONDS", "STREAM_SECONDS", "queue_router"]
 POLL_SECONDS = 1.0
 #: How long one stream lasts before the browser reconnects (a stopping server is not held up long).
 STREAM_SECONDS = 30.0
+#: A chatbot's token is valid but opens no page: say so, rather than "unknown token".
+_ONLY_POSTS = "This token may only post events (events:write): log in with a read or admin token."
 
 
 def _page_number(value: str | None) -> int:
@@ -83,8 +85,10 @@ def queue_router(console: Console) -> APIRouter:
             return console.page(visit, "login.html", code=403, next=nxt,
                                 error="Your session expired or the form is stale: try again.")
         who, cookie = console.login(form.get("token", ""))
-        if who is None or cookie is None or not who.allows("read"):
+        if who is None or cookie is None:
             return console.page(visit, "login.html", code=401, next=nxt, error="Wrong or unknown token.")
+        if not who.allows("read"):
+            return console.page(visit, "login.html", code=403, next=nxt, error=_ONLY_POSTS)
         response = RedirectResponse(nxt, 303)
         console.set_session(request, response, cookie)
         visit.new_cookie = None

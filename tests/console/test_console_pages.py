@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from notifier.api import create_app
+from notifier.auth import hash_token
 from notifier.console.session import Sessions
 from notifier.service import Service
 from notifier.store.cases import CaseStore
@@ -99,6 +100,21 @@ async def test_a_read_token_sees_the_queue_but_cannot_act(client: httpx.AsyncCli
     assert r.status_code == 403 and "admin scope" in r.text
     case = await CaseStore(service.store.connector()).get(case_id)
     assert case is not None and case.status == "open"
+
+
+async def test_a_chatbot_token_is_told_it_only_posts_events_not_that_it_is_unknown(
+        make_service: ServiceFactory, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("NOTIFIER_API_TOKEN", raising=False)
+    bot = "ntf_console-chatbot-0123456789"
+    config = console_config(sink.url) + f'    - {{name: bot, secret: "{hash_token(bot)}", scopes: [events:write]}}\n'
+    app = create_app(await make_service(config), manage=False)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as c:
+        for language, words in (("en", "may only post events (events:write)"), ("fr", "ne peut que poster")):
+            c.headers["Accept-Language"] = language
+            r = await log_in(c, bot)
+            assert r.status_code == 403 and words in r.text
+            assert "set-cookie" not in r.headers or "Max-Age=28800" not in r.headers["set-cookie"]
+            assert (await c.get("/console/")).status_code == 303  # still logged out
 
 
 async def test_an_admin_claims_and_resolves_from_the_queue(client: httpx.AsyncClient, service: Service) -> None:
