@@ -47,6 +47,17 @@ def error_response(status: int, message: str, details: list[dict[str, Any]] | No
     return JSONBody({**body, **extra}, status_code=status)
 
 
+def _json_type(value: Any) -> str:
+    """What a decoded JSON value was, in JSON's words."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    return "a string" if isinstance(value, str) else "an array" if isinstance(value, list) else "an object"
+
+
 def validation_details(exc: ValidationError, *, batch: bool) -> list[dict[str, Any]]:
     """The ``details`` of a refused event (or batch, each path led by its ``[index]``): one
     ``{"path", "message"}`` per field at fault, in the words the API answers with."""
@@ -61,6 +72,11 @@ def validation_details(exc: ValidationError, *, batch: bool) -> list[dict[str, A
             msg = "unknown field"
         elif err["type"] == "value_error":
             msg = msg.removeprefix("Value error, ")
+        elif err["type"] in ("model_type", "dict_type"):
+            # pydantic says "a valid dictionary or instance of User": a client sends JSON.
+            sent = _json_type(err["input"])
+            msg = f"should be a JSON object, not {sent}" if loc else \
+                f"the body should be a JSON object (one event) or an array of them, not {sent}"
         item: dict[str, Any] = {"path": path, "message": msg}
         if batch and loc and isinstance(loc[0], int):
             item["index"] = loc[0]

@@ -137,6 +137,23 @@ async def test_unknown_field_and_nested_field_are_named(client: httpx.AsyncClien
     assert "user.consent" in paths
 
 
+@pytest.mark.parametrize(("body", "path", "message"), [
+    ('"Un humain svp"', "(top level)",
+     "the body should be a JSON object (one event) or an array of them, not a string"),
+    ('[{"kind": "message"}, 3]', "[1]", "should be a JSON object, not a number"),
+    ('{"kind": "message", "user": "marie@example.com"}', "user", "should be a JSON object, not a string"),
+    ('{"kind": "message", "transcript": [null]}', "transcript[0]", "should be a JSON object, not null"),
+    ('{"kind": "tool_call", "tool": {"name": "t", "arguments": []}}', "tool.arguments",
+     "should be a JSON object, not an array"),
+])
+async def test_a_value_that_should_be_an_object_is_named_in_json_words(
+        client: httpx.AsyncClient, body: str, path: str, message: str) -> None:
+    # Not pydantic's "a valid dictionary or instance of User": the client sent JSON.
+    r = await client.post("/v1/events", content=body.encode(), headers={"content-type": "application/json"})
+    assert r.status_code == 422
+    assert [(d["path"], d["message"]) for d in r.json()["details"]] == [(path, message)]
+
+
 async def test_bad_element_rejects_whole_batch_with_its_index(client: httpx.AsyncClient, service: Service) -> None:
     batch = [ev(id="ok-0"), ev(id="ok-1"), ev(id="bad-2", kind="nope"), ev(id="ok-3")]
     r = await client.post("/v1/events", json=batch)
