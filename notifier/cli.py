@@ -321,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module, help_text in (
         ("digest", "notifier.digest_cli", "preview or send a digest"),
         ("inbox", "notifier.inbox", "list and read the mails captured by the built-in inbox"),
-        ("db", "notifier.store.cli", "database: schema upgrade and version, backup"),
+        ("db", "notifier.store.cli", "database: schema upgrade and version, compaction, backup"),
         ("token", "notifier.auth_cli", "make API tokens for channels.yaml"),
         ("privacy", "notifier.privacy_cli", "personal data: a person's export and erasure, the retention purge"),
         ("mcp", "notifier.mcp_cli", "serve the send_support_email tool over MCP on stdin/stdout"),
