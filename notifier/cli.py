@@ -47,6 +47,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from notifier.auth import ENV_TOKEN, weak_env_token
     from notifier.auth_cli import exposure_refusal, exposure_warning
     from notifier.console.session import ENV_SECRET as CONSOLE_SECRET
+    from notifier.health import stuck_after_from_env
     from notifier.http_guard import Limits
     from notifier.logs import configure_logging
     from notifier.server import serve_http
@@ -56,6 +57,11 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     # The rule `check` applies: a guessable full-access token never guards a running API.
     if weak := weak_env_token(os.environ.get(ENV_TOKEN)):
         print(f"error: {weak}", file=sys.stderr)
+        return 2
+    try:
+        stuck_after_from_env()  # read by /healthz at every request: a typo must stop the start, not each probe
+    except ValueError as exc:
+        print(f"error: NOTIFIER_STUCK_AFTER: {exc}", file=sys.stderr)
         return 2
     capture = capture_allowed(args.host, args.dev)
     from notifier.worker_processes import default_workers

@@ -51,6 +51,23 @@ def test_serve_refuses_a_guessable_env_token_as_check_does(tmp_path: Path, sink:
     assert not (tmp_path / "n.db").exists()  # stopped before opening anything
 
 
+def test_serve_refuses_a_stuck_after_that_is_no_duration_in_one_line(tmp_path: Path, sink: Sink) -> None:
+    # It was read when the app was built: "90" (seconds, meant) ended the start in a traceback.
+    (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
+    env = {**os.environ, "NOTIFIER_STUCK_AFTER": "90"}
+    env.pop("NOTIFIER_API_TOKEN", None)
+    with socket.socket() as busy:  # were the value accepted, serve would get as far as the port
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        run = subprocess.run([sys.executable, "-m", "notifier.cli", "serve", "--port", str(busy.getsockname()[1]),
+                              "--config", str(tmp_path / "channels.yaml"), "--db", f"sqlite:///{tmp_path}/n.db"],
+                             capture_output=True, text=True, timeout=60, env=env)
+    assert run.returncode == 2, run.stderr
+    assert run.stderr.strip().splitlines() == [
+        "error: NOTIFIER_STUCK_AFTER: invalid duration '90': expected a duration like 30s, 10m, 24h, 1h30m"]
+    assert not (tmp_path / "n.db").exists()  # stopped before opening anything
+
+
 @pytest.mark.parametrize(("host", "tokens", "env", "insecure", "refused"), [
     ("127.0.0.1", False, None, False, False),
     ("::1", False, None, False, False),
