@@ -341,11 +341,27 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _unsupported_store(args: argparse.Namespace) -> str | None:
+    """Why the store URL a command would open is none notifier knows, naming where it came from."""
+    if not hasattr(args, "db") or getattr(args, "url", None):  # no store, or `send --url` posts instead
+        return None
+    url = args.db or default_db_url()
+    if url.startswith(("sqlite:", "postgresql://", "postgres://")):
+        return None
+    from notifier.store.cli import redact_url
+
+    source = "--db" if args.db else "NOTIFIER_DB"
+    return f"{source}: unsupported database URL {redact_url(url)!r}: use sqlite:///path.db or postgresql://…"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``notifier`` console script."""
     from notifier.store import SchemaMismatch, StoreUnavailable
 
     args = build_parser().parse_args(argv)
+    if unsupported := _unsupported_store(args):
+        print(f"error: {unsupported}", file=sys.stderr)
+        return 2
     try:
         if getattr(args, "func", None) is None and getattr(args, "module", None):
             return int(importlib.import_module(args.module).run(args))

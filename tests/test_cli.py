@@ -262,3 +262,18 @@ def test_check_refuses_a_guessable_env_token(workdir: Path, monkeypatch: pytest.
     made = "ntf_" + "x" * 43  # the length `notifier token new` makes
     monkeypatch.setenv("NOTIFIER_API_TOKEN", made)
     assert main(["check"]) == 0
+
+
+@pytest.mark.parametrize("command", [["serve", "--port", "0"], ["worker", "--burst"], ["deliveries"], ["cases"],
+                                     ["send", "event.json"], ["db", "version"], ["privacy", "purge"]])
+def test_a_store_url_notifier_does_not_know_is_named_with_where_it_came_from(
+        workdir: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], command: list[str]) -> None:
+    # A path where a URL belongs (NOTIFIER_DB=notifier.db) ended every command in a traceback.
+    monkeypatch.setenv("NOTIFIER_DB", "notifier.db")
+    assert main(command) == 2
+    assert capsys.readouterr().err == ("error: NOTIFIER_DB: unsupported database URL 'notifier.db': "
+                                       "use sqlite:///path.db or postgresql://…\n")
+    assert main([*command, "--db", "mysql://notifier:s3cret@db/notifier"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: --db: unsupported database URL 'mysql://notifier:***@db/notifier'")
+    assert not (workdir / "notifier.db").exists()
