@@ -175,6 +175,24 @@ def _count_arg(text: str) -> int:
     return int(text)
 
 
+def _port_arg(text: str) -> int:
+    """A TCP port: 1 to 65535 (0: any free one). The socket layer would take 99999 as 34463."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r}: a TCP port, from 1 to 65535")
+    return int(text)
+
+
+def _seconds_arg(text: str) -> float:
+    """A time limit in seconds, more than zero."""
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = float("nan")
+    if not seconds > 0 or seconds == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r}: a number of seconds, more than 0")
+    return seconds
+
+
 def _partition(text: str) -> Partition:
     """``--partition I/N``."""
     from notifier.store.partition import Partition
@@ -285,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_common_flags(p, json_flag=False)
     p.add_argument("--host", default="127.0.0.1",
                    help="address to listen on (default 127.0.0.1; 0.0.0.0 for every interface)")
-    p.add_argument("--port", type=int, default=8080, help="TCP port to listen on (default 8080)")
+    p.add_argument("--port", type=_port_arg, default=8080, help="TCP port to listen on (default 8080)")
     p.add_argument("--no-worker", action="store_true", help="API only (run workers with `notifier worker`)")
     p.add_argument("--workers", type=_count_arg, default=None, metavar="N",
                    help="worker processes: this one and N-1 beside it (default: the number of cores,"
@@ -298,11 +316,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure", action="store_true",
                    help="listen on a non-loopback --host even without any API token")
     add_running_flags(p)
-    p.add_argument("--header-timeout", type=float, default=10.0, metavar="SECONDS",
+    p.add_argument("--header-timeout", type=_seconds_arg, default=10.0, metavar="SECONDS",
                    help="a client must send its request line and headers within this time (default 10)")
-    p.add_argument("--body-timeout", type=float, default=30.0, metavar="SECONDS",
+    p.add_argument("--body-timeout", type=_seconds_arg, default=30.0, metavar="SECONDS",
                    help="a client must send its whole body within this time after the headers (default 30)")
-    p.add_argument("--max-connections", type=int, default=None, metavar="N",
+    p.add_argument("--max-connections", type=_count_arg, default=None, metavar="N",
                    help="open connections at most (default: what the open-file limit allows, up to 10000)")
     p.set_defaults(func=_cmd_serve)
 

@@ -277,3 +277,21 @@ def test_a_store_url_notifier_does_not_know_is_named_with_where_it_came_from(
     err = capsys.readouterr().err
     assert err.startswith("error: --db: unsupported database URL 'mysql://notifier:***@db/notifier'")
     assert not (workdir / "notifier.db").exists()
+
+
+@pytest.mark.parametrize(("flag", "value", "words"), [
+    ("--port", "99999", "a TCP port, from 1 to 65535"),  # was served on port 34463 (99999 - 65536)
+    ("--port", "-1", "a TCP port"),
+    ("--header-timeout", "-1", "a number of seconds, more than 0"),
+    ("--body-timeout", "0", "a number of seconds, more than 0"),
+    ("--body-timeout", "nan", "a number of seconds, more than 0"),
+    ("--max-connections", "0", "a whole number, at least 1"),
+])
+def test_serve_refuses_a_listening_setting_out_of_range_naming_the_flag(
+        workdir: Path, capsys: pytest.CaptureFixture[str], flag: str, value: str, words: str) -> None:
+    with pytest.raises(SystemExit) as stopped:
+        main(["serve", f"{flag}={value}"])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert f"argument {flag}: '{value}': {words}" in err
+    assert not (workdir / "cli.db").exists()  # nothing opened
