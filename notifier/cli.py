@@ -377,6 +377,9 @@ def main(argv: list[str] | None = None) -> int:
     from notifier.store import SchemaMismatch, StoreUnavailable
 
     args = build_parser().parse_args(argv)
+    from notifier.logs import logs_to_stderr
+
+    logs_to_stderr()
     if unsupported := _unsupported_store(args):
         print(f"error: {unsupported}", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ import structlog
 
 from notifier.core.masking import mask_urls_in
 
-__all__ = ["configure_logging", "enabled"]
+__all__ = ["configure_logging", "enabled", "logs_to_stderr"]
 
 #: The level set by :func:`configure_logging` (until then, structlog filters nothing).
 _level = logging.NOTSET
@@ -62,6 +62,12 @@ def enabled(level: int) -> bool:
     """Whether a structlog line of ``level`` would be written (a hot path's guard: a line
     filtered out still costs its logger's binding and its arguments, ~5 µs)."""
     return level >= _level
+
+
+def logs_to_stderr() -> None:
+    """Until :func:`configure_logging` (which commands that run for long call), log lines go
+    to stderr, as they look by default: a command's stdout is its answer (``--json``)."""
+    structlog.configure(logger_factory=structlog.PrintLoggerFactory(_Stderr()))  # type: ignore[arg-type]
 
 
 def configure_logging(level: str = "info") -> None:

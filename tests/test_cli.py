@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -295,3 +299,29 @@ def test_serve_refuses_a_listening_setting_out_of_range_naming_the_flag(
     err = capsys.readouterr().err
     assert f"argument {flag}: '{value}': {words}" in err
     assert not (workdir / "cli.db").exists()  # nothing opened
+
+
+def test_json_answers_are_json_alone_on_stdout_with_the_log_lines_on_stderr(tmp_path: Path) -> None:
+    # `test` starts the capture inbox and `claim` queues follow-ups, each saying so in a log
+    # line: in a process with no log set-up they went to stdout, before the JSON.
+    (tmp_path / "channels.yaml").write_text(
+        "version: 1\n"
+        "channels:\n"
+        "  mail: {type: email, to: [support@example.com]}\n"
+        "routes:\n"
+        "  - {name: r, match: {kinds: [support_request]}, to: [mail]}\n", encoding="utf-8")
+    (tmp_path / "event.json").write_text(json.dumps(EVENT), encoding="utf-8")
+    env = {**os.environ, "NOTIFIER_CONFIG": str(tmp_path / "channels.yaml"), "NOTIFIER_DB": f"sqlite:///{tmp_path}/n.db",
+           "NOTIFIER_LOG_FORMAT": "console"}
+
+    def run(*args: str) -> tuple[Any, str]:
+        done = subprocess.run([sys.executable, "-m", "notifier.cli", *args, "--json"], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        return json.loads(done.stdout), done.stderr
+
+    answer, log = run("test", "mail")
+    assert answer["status"] == "sent" and "capture inbox" in log
+    answer, _ = run("send", "event.json")
+    answer, log = run("claim", answer[0]["case"]["id"], "--by", "marie")
+    assert answer["case"]["claimed_by"] == "marie" and "follow-ups queued" in log
