@@ -168,8 +168,12 @@ def _cmd_replay(args: argparse.Namespace) -> int:
                   + (" …" if len(ids) > 20 else ""))
         elif args.id and await _erased(store, args.id):
             print(f"not replayed: {erased_delivery(args.id)}")
+        elif args.id and (found := await store.get_delivery(args.id)) is not None:
+            print(f"nothing to replay: delivery {args.id} is {found.status}: only dead or sent deliveries are replayed")
+        elif args.id:  # a mistyped id, or one the retention purge removed
+            print(f"nothing to replay: no delivery {args.id!r} (see `notifier deliveries`)")
         else:
-            print("nothing to replay" + (f": {args.id} is not a dead or sent delivery" if args.id else ""))
+            print("nothing to replay")
         return 0 if ids or args.dead else 1
 
     return with_store(args, go)

@@ -95,6 +95,20 @@ def test_send_deliver_list_replay(workdir: Path, sink: Sink, capsys: pytest.Capt
     assert len(sink.received) == 2
 
 
+def test_replay_of_an_id_that_cannot_be_replayed_says_why(workdir: Path, sink: Sink,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    # It said "… is not a dead or sent delivery" of an id that names no delivery at all.
+    assert main(["send", "event.json"]) == 0
+    capsys.readouterr()
+    assert main(["deliveries", "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)
+    assert main(["replay", row["id"]]) == 1  # pending: the worker has not sent it yet
+    assert f"delivery {row['id']} is pending: only dead or sent deliveries are replayed" in capsys.readouterr().out
+    assert main(["replay", row["id"][:-1]]) == 1  # a character short, as pasted
+    out = capsys.readouterr().out
+    assert f"no delivery '{row['id'][:-1]}' (see `notifier deliveries`)" in out
+
+
 def test_send_takes_json_lines_and_names_the_bad_line(workdir: Path, sink: Sink,
                                                       capsys: pytest.CaptureFixture[str]) -> None:
     # An export of a chatbot's log is often one event per line.
