@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--preview", action="store_true", help="print the digest without sending it (default)")
     parser.add_argument("--send", action="store_true",
                         help="send it now (with --date: send that period again, even if it was sent)")
+    parser.add_argument("--dev", action="store_true",
+                        help="with --send: let email channels without SMTP deliver to the local capture inbox")
     parser.add_argument("--name", help="the digest (default: every digest)")
     parser.add_argument("--date", type=_day,
                         help="the local day to report, YYYY-MM-DD (default: the latest due period)")
@@ -79,6 +81,16 @@ def run(args: argparse.Namespace) -> int:
     if not digests:
         print(f"no digest named {args.name!r}" if args.name else "no digest is configured", file=sys.stderr)
         return 1
+    if args.send and not args.dev:
+        from notifier.startup import NO_SMTP, channels_without_smtp
+
+        # As `worker` refuses: a digest "sent" to the capture inbox reached nobody, and its
+        # period, claimed, would not go out from the running service either.
+        nowhere = [name for name in channels_without_smtp(service.config) if any(name in d.to for d in digests)]
+        for name in nowhere:
+            print(f"error: channel {name!r}: {NO_SMTP}", file=sys.stderr)
+        if nowhere:
+            return 1
 
     async def go() -> int:
         if args.send:

@@ -62,3 +62,22 @@ def test_send_a_past_day_again_on_purpose(setup: tuple[str, str], sink: Sink) ->
     asyncio.run(sink.wait_for(2))
     assert len(sink.keys()) == 1  # the same report key: a receiver can tell it is a resend
     assert sink.received[0].json()["title"] == "Résumé AAIA : mercredi 11 mars 2026"
+
+
+def test_send_refuses_an_email_channel_that_would_only_reach_the_capture_inbox(
+        setup: tuple[str, str], sink: Sink, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    # `digest --send` through the deployment's alias (no notifier.env, so SMTP_URL empty) said
+    # "sent" of a mail only the capture inbox saw, and claimed the period from the service.
+    config, db = setup
+    text = Path(config).read_text(encoding="utf-8")
+    Path(config).write_text(text.replace("channels:\n", "channels:\n  mail: {type: email, to: [team@example.com], "
+                                         "smtp: \"${SMTP_URL:-}\"}\n", 1).replace("to: [hook]", "to: [hook, mail]"),
+                            encoding="utf-8")
+    monkeypatch.delenv("SMTP_URL", raising=False)
+    monkeypatch.setenv("NOTIFIER_INBOX", str(tmp_path / "inbox"))
+    assert digest_cli.run(cli("--send", "--name", "daily", "--config", config, "--db", db)) == 1
+    assert capsys.readouterr().err.startswith("error: channel 'mail': no SMTP server")
+    assert sink.received == [] and not (tmp_path / "inbox").exists()
+    assert digest_cli.run(cli("--send", "--name", "daily", "--dev", "--config", config, "--db", db)) == 0
+    asyncio.run(sink.wait_for(1))  # on purpose, with --dev: sent, the mail captured
