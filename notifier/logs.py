@@ -71,9 +71,15 @@ def logs_to_stderr() -> None:
 
 
 def configure_logging(level: str = "info") -> None:
-    """Set up structlog for the process."""
+    """Set up structlog for the process; a ``NOTIFIER_LOG_FORMAT`` other than console or
+    json (either case) stops it with one line naming the variable, exit status 2."""
     global _level
-    fmt = os.environ.get("NOTIFIER_LOG_FORMAT") or ("console" if sys.stderr.isatty() else "json")
+    given = os.environ.get("NOTIFIER_LOG_FORMAT")
+    fmt = given.lower() if given else ("console" if sys.stderr.isatty() else "json")
+    if fmt not in ("console", "json"):
+        # A typo would otherwise switch every line to JSON without a word.
+        print(f"error: NOTIFIER_LOG_FORMAT={given!r}: console or json", file=sys.stderr)
+        raise SystemExit(2)
     renderer: structlog.types.Processor = (
         structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty()) if fmt == "console"
         else structlog.processors.JSONRenderer()

@@ -122,3 +122,20 @@ def test_library_lines_are_json_lines_too() -> None:
     assert pool["event"].startswith("error connecting in 'notifier'") and "Is the server running" in pool["event"]
     assert crash["level"] == "error" and crash["event"] == "Exception in ASGI application"
     assert "RuntimeError: boom" in crash["exception"]
+
+
+def test_an_unknown_log_format_stops_the_start_naming_the_variable(tmp_path: Path) -> None:
+    """``NOTIFIER_LOG_FORMAT=text`` (a typo) would have switched every line to JSON without a
+    word: serve refuses to start and says which variable and which values; either case of a
+    known value is taken."""
+    (tmp_path / "channels.yaml").write_text(webhook_config("http://127.0.0.1:9/hook"), encoding="utf-8")
+    proc = _notifier("serve", "--port", "0", "--db", f"sqlite:///{tmp_path}/a.db", cwd=tmp_path,
+                     env={"NOTIFIER_LOG_FORMAT": "text"})
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 2
+    assert "NOTIFIER_LOG_FORMAT='text': console or json" in err
+    assert "Traceback" not in err and "listening" not in err + out
+
+    upper = subprocess.run([sys.executable, "-c", SNIPPET], capture_output=True, text=True,
+                           env={**_env(), "NOTIFIER_LOG_FORMAT": "JSON"}, timeout=60, check=True)
+    assert json.loads(upper.stderr.strip().splitlines()[-1])["event"] == "channel failing"
