@@ -50,6 +50,8 @@ from bench.spine import children_of, start_sink, wait_workers  # noqa: E402
 from tests.sink import free_port  # noqa: E402
 
 ALERTMANAGER = "prometheus-alertmanager"
+#: ``--timeline``: print each run's deliveries per 200 ms (see :func:`timeline`).
+TIMELINE = False
 
 AM_CONFIG = """
 route:
@@ -208,6 +210,17 @@ async def wait_received(sink: int, target: int, started: float, timeout: float) 
         await asyncio.sleep(0.05)
 
 
+def timeline(sink: int, since: float, step: float = 0.2) -> str:
+    """The requests the sink received after ``since`` (``time.time()``), counted per ``step``
+    seconds: how the deliveries went while the posts were accepted, and after."""
+    arrivals = [entry[1] - since for entry in httpx.get(f"http://127.0.0.1:{sink}/_stats", timeout=60).json()
+                if entry[1] >= since]
+    counts = [0] * (int(max(arrivals, default=0) / step) + 1)
+    for at in arrivals:
+        counts[int(at / step)] += 1
+    return " ".join(str(c) for c in counts)
+
+
 async def timed(url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeout: float,
                 pids: Callable[[], list[int]]) -> tuple[float, float, float, float, dict[str, float], float]:
     """Seconds from the first post of ``bodies`` until the sink got ``n`` more requests, the
@@ -219,11 +232,14 @@ async def timed(url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeo
     sampling = asyncio.create_task(peak_pss(pids, done))
     first = pids()[0]
     cpu0, first0, threads0 = cpu_seconds(pids()), cpu_seconds([first]), thread_cpu(pids())
-    started = time.perf_counter()
+    started, wall = time.perf_counter(), time.time()
     try:
         await post_batches(url, bodies, 4, ok)
         posted = time.perf_counter() - started
         seconds = await wait_received(sink, before + n, started, timeout)
+        if TIMELINE:
+            print(f"    {url.rsplit('/', 1)[-1]}: posts answered in {posted:.1f} s; deliveries per 200 ms:"
+                  f" {timeline(sink, wall)}", flush=True)
     finally:
         done.set()
     threads = {kind: spent - threads0[kind] for kind, spent in thread_cpu(pids()).items()}
@@ -364,6 +380,8 @@ async def main() -> None:
     parser.add_argument("--batch", type=int, default=500)
     parser.add_argument("--workers", type=int, default=None, help="notifier serve --workers (default: its own)")
     parser.add_argument("--rounds", type=int, default=1, help="alternated runs of each (medians reported)")
+    parser.add_argument("--timeline", action="store_true",
+                        help="print each run's deliveries per 200 ms (alerts: Alertmanager's, events: notifier's)")
     args = parser.parse_args()
     if shutil.which(ALERTMANAGER) is None:
         print(f"{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)", file=sys.stderr)
@@ -372,6 +390,8 @@ async def main() -> None:
     proc = start_sink(sink)
     try:
         wait_up(f"http://127.0.0.1:{sink}/_stats", proc)
+        global TIMELINE
+        TIMELINE = args.timeline
         rows = await compare(sink, args.events, args.batch, workers=args.workers, rounds=args.rounds)
     finally:
         proc.terminate()
