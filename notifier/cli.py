@@ -178,7 +178,7 @@ def _count_arg(text: str) -> int:
 def _port_arg(text: str) -> int:
     """A TCP port: 1 to 65535 (0: any free one). The socket layer would take 99999 as 34463."""
     if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r}: a TCP port, from 1 to 65535")
+        raise argparse.ArgumentTypeError(f"{text!r}: a TCP port, from 1 to 65535 (or 0: any free one)")
     return int(text)
 
 
