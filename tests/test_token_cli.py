@@ -33,17 +33,23 @@ def test_serve_refuses_a_public_host_without_any_token(tmp_path: Path, sink: Sin
     assert "--insecure" in err[-1] and "NOTIFIER_API_TOKEN" in err[-1]
 
 
+def _serve_on_a_taken_port(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """``serve`` with ``env``, on a port already taken: a start refused before it listens
+    ends with its own message; one that got as far as the port fails there."""
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen(1)
+        return subprocess.run([sys.executable, "-m", "notifier.cli", "serve", "--port", str(busy.getsockname()[1]),
+                               "--config", str(tmp_path / "channels.yaml"), "--db", f"sqlite:///{tmp_path}/n.db"],
+                              capture_output=True, text=True, timeout=60, env=env)
+
+
 def test_serve_refuses_a_guessable_env_token_as_check_does(tmp_path: Path, sink: Sink) -> None:
     # The placeholder of notifier.env.example left in place: `check` refused it, but a unit
     # started without `check` served the whole API behind it. Now `serve` stops first.
     (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
     env = {**os.environ, "NOTIFIER_API_TOKEN": "change-me"}
-    with socket.socket() as busy:  # were the token accepted, serve would get as far as the port
-        busy.bind(("127.0.0.1", 0))
-        busy.listen(1)
-        run = subprocess.run([sys.executable, "-m", "notifier.cli", "serve", "--port", str(busy.getsockname()[1]),
-                              "--config", str(tmp_path / "channels.yaml"), "--db", f"sqlite:///{tmp_path}/n.db"],
-                             capture_output=True, text=True, timeout=60, env=env)
+    run = _serve_on_a_taken_port(tmp_path, env)  # were the token accepted, it would fail on the port
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip().splitlines() == [
         "error: NOTIFIER_API_TOKEN is only 9 characters, and opens every scope and every site: anyone could guess "
@@ -56,12 +62,7 @@ def test_serve_refuses_a_stuck_after_that_is_no_duration_in_one_line(tmp_path: P
     (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
     env = {**os.environ, "NOTIFIER_STUCK_AFTER": "90"}
     env.pop("NOTIFIER_API_TOKEN", None)
-    with socket.socket() as busy:  # were the value accepted, serve would get as far as the port
-        busy.bind(("127.0.0.1", 0))
-        busy.listen(1)
-        run = subprocess.run([sys.executable, "-m", "notifier.cli", "serve", "--port", str(busy.getsockname()[1]),
-                              "--config", str(tmp_path / "channels.yaml"), "--db", f"sqlite:///{tmp_path}/n.db"],
-                             capture_output=True, text=True, timeout=60, env=env)
+    run = _serve_on_a_taken_port(tmp_path, env)  # were the value accepted, it would fail on the port
     assert run.returncode == 2, run.stderr
     assert run.stderr.strip().splitlines() == [
         "error: NOTIFIER_STUCK_AFTER: invalid duration '90': expected a duration like 30s, 10m, 24h, 1h30m"]
