@@ -125,6 +125,10 @@ def _issue(err: Any, data: Any, positions: Positions, file: str) -> ConfigIssue:
 def _message(kind: str, err: Any, value: Any) -> str:
     if kind in ("value_error", "assertion_error"):
         return str(err["ctx"]["error"]) if "error" in (err.get("ctx") or {}) else _lower(err["msg"])
+    loc = err.get("loc") or ()
+    if kind == "list_type" and loc and loc[-1] in _ONE_OR_MANY:
+        # ``site: shop.example.com`` is taken as well as a list: "expected a list" misleads.
+        return f"expected {_ONE_OR_MANY[loc[-1]]}, got {_shown(value)}"
     expected = _EXPECTED.get(kind)
     if expected:
         return f"expected {expected}, got {_shown(value)}"
@@ -151,6 +155,9 @@ _EXPECTED = {
     "bool_parsing": "true or false",
     "path_type": "a directory path",
 }
+
+#: The match fields that take one value or a list of them (``models._as_list``).
+_ONE_OR_MANY = {"site": "a site (text) or a list of them", "priority": "a priority or a list of them"}
 
 _NOUNS = {"kinds": "kind", "priority": "priority", "role": "role", "days": "day", "sections": "section",
           "when": "'when'", "version": "version"}

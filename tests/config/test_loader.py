@@ -198,6 +198,19 @@ def test_unknown_top_level_key_and_wrong_types() -> None:
     ]
 
 
+
+def test_a_field_that_takes_one_value_or_a_list_says_both() -> None:
+    """``site: shop.example.com`` is taken as well as a list: a wrong value is not told it
+    should have been a list."""
+    text = ("channels:\n  ops: {type: teams, url: https://x}\n"
+            "routes:\n  - {name: r, to: [ops], match: {site: 5, priority: {high: 1}}}\n")
+    with pytest.raises(ConfigError) as caught:
+        parse_config(text)
+    assert [str(i) for i in caught.value.issues] == [
+        "channels.yaml:4:40  routes[0].match.site: expected a site (text) or a list of them, got 5",
+        "channels.yaml:4:43  routes[0].match.priority: expected a priority or a list of them, got a mapping",
+    ]
+
 def test_missing_channel_type_lists_the_types() -> None:
     with pytest.raises(ConfigError) as caught:
         parse_config("channels:\n  ops:\n    url: https://x\n")
