@@ -152,6 +152,11 @@ async def test_bad_requests_change_nothing(client: httpx.AsyncClient) -> None:
     assert r.status_code == 422 and r.json()["details"][0]["path"] == "by"
     r = await client.post(f"/v1/cases/{case_id}/claim")
     assert r.status_code == 422 and r.json()["details"][0]["path"] == "by"
+    # Not JSON at all: 400, as /v1/events answers, saying what to send.
+    r = await client.post(f"/v1/cases/{case_id}/claim", content=b"by=marie",
+                          headers={"Content-Type": "application/json"})
+    assert r.status_code == 400
+    assert r.json()["error"].startswith("invalid JSON: expected value at line 1 column 1; send a JSON object")
     assert (await client.get("/v1/cases", params={"status": "lost"})).status_code == 422
     detail = (await client.get(f"/v1/cases/{case_id}")).json()
     assert detail["status"] == "open" and detail["actions"] == []
