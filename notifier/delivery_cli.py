@@ -113,7 +113,11 @@ def _cmd_deliveries(args: argparse.Namespace) -> int:
             print_json([d.to_json() for d in rows])
             return 0
         if not rows:
-            print("no deliveries" + (f" with status {args.status}" if args.status else ""))
+            # Each filter said back: a mistyped channel or event id shows in the answer.
+            asked = [f"with status {args.status}" if args.status else "",
+                     f"of channel {args.channel!r}" if args.channel else "",
+                     f"of event {args.event!r}" if args.event else ""]
+            print(" ".join(["no deliveries", *filter(None, asked)]))
             return 0
         from notifier.inbox import configured_zone
 

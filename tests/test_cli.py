@@ -83,6 +83,8 @@ def test_send_deliver_list_replay(workdir: Path, sink: Sink, capsys: pytest.Capt
     assert main(["deliveries", "--status", "dead"]) == 0
     out = capsys.readouterr().out
     assert "HTTP 410" in out and "hook" in out
+    assert main(["deliveries", "--status", "dead", "--channel", "hoook"]) == 0  # a typo is said back
+    assert capsys.readouterr().out.strip() == "no deliveries with status dead of channel 'hoook'"
 
     assert main(["replay", "--dead", "--json"]) == 0
     replayed = json.loads(capsys.readouterr().out)["replayed"]
