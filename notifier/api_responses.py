@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from notifier.config.errors import format_path
 
-__all__ = ["JSONBody", "error_response", "json_response", "validation_details"]
+__all__ = ["JSONBody", "error_response", "json_response", "json_type", "validation_details"]
 
 
 class JSONBody(Response):
@@ -47,15 +47,13 @@ def error_response(status: int, message: str, details: list[dict[str, Any]] | No
     return JSONBody({**body, **extra}, status_code=status)
 
 
-def _json_type(value: Any) -> str:
-    """What a decoded JSON value was, in JSON's words."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    return "a string" if isinstance(value, str) else "an array" if isinstance(value, list) else "an object"
+_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
+               float: "a number", type(None): "null"}
+
+
+def json_type(value: Any) -> str:
+    """What a decoded JSON value is, in JSON's words ("an array", "null")."""
+    return _JSON_TYPES.get(type(value), "a value")
 
 
 def validation_details(exc: ValidationError, *, batch: bool) -> list[dict[str, Any]]:
@@ -74,7 +72,7 @@ def validation_details(exc: ValidationError, *, batch: bool) -> list[dict[str, A
             msg = msg.removeprefix("Value error, ")
         elif err["type"] in ("model_type", "dict_type"):
             # pydantic says "a valid dictionary or instance of User": a client sends JSON.
-            sent = _json_type(err["input"])
+            sent = json_type(err["input"])
             msg = f"should be a JSON object, not {sent}" if loc else \
                 f"the body should be a JSON object (one event) or an array of them, not {sent}"
         item: dict[str, Any] = {"path": path, "message": msg}

@@ -27,6 +27,7 @@ import orjson
 from starlette.requests import Request
 from starlette.responses import Response
 
+from notifier.api_responses import json_type
 from notifier.http_guard import read_body
 
 __all__ = ["INVALID_PARAMS", "INVALID_REQUEST", "MAX_BODY", "Refusal", "guarded", "problem"]
@@ -36,8 +37,6 @@ INVALID_PARAMS = -32602
 #: The SDK's own limit (``DEFAULT_MAX_REQUEST_BODY_SIZE``, 4 MiB), checked before the body is read whole.
 MAX_BODY = 4 * 1024 * 1024
 
-_JSON_TYPES = {dict: "an object", list: "an array", str: "a string", bool: "a boolean", int: "a number",
-               float: "a number", type(None): "null"}
 
 
 @dataclass(frozen=True)
@@ -54,9 +53,6 @@ class Refusal:
         body = {"jsonrpc": "2.0", "id": self.id, "error": {"code": self.code, "message": self.message}}
         return Response(orjson.dumps(body), status_code=self.status, media_type="application/json")
 
-
-def _kind(value: Any) -> str:
-    return _JSON_TYPES.get(type(value), "a value")
 
 
 def problem(raw: bytes) -> Refusal | None:
@@ -76,7 +72,7 @@ def problem(raw: bytes) -> Refusal | None:
     # null" (https://modelcontextprotocol.io/specification/2024-11-05/basic/messages).
     if isinstance(ident, bool) or not isinstance(ident, str | int):
         return Refusal(400, INVALID_REQUEST, None,
-                       f"a request's id must be a string or an integer, not {_kind(ident)}")
+                       f"a request's id must be a string or an integer, not {json_type(ident)}")
     if message["method"] != "tools/call":
         return None
     # CallToolRequestParams: {name: string, arguments?: object}
@@ -84,14 +80,14 @@ def problem(raw: bytes) -> Refusal | None:
     params = message.get("params")
     if not isinstance(params, dict):
         return Refusal(200, INVALID_PARAMS, ident, f"params must be an object with the tool's name and arguments, "
-                                                   f"not {_kind(params)}")
+                                                   f"not {json_type(params)}")
     if not isinstance(params.get("name"), str):
         return Refusal(200, INVALID_PARAMS, ident, f"params.name must be the tool's name (a string), "
-                                                   f"not {_kind(params.get('name'))}")
+                                                   f"not {json_type(params.get('name'))}")
     arguments = params.get("arguments")
     if arguments is not None and not isinstance(arguments, dict):
         return Refusal(200, INVALID_PARAMS, ident, f"params.arguments must be an object (the arguments by name), "
-                                                   f"not {_kind(arguments)}")
+                                                   f"not {json_type(arguments)}")
     return None
 
 
