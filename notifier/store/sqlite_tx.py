@@ -25,7 +25,7 @@ from notifier.store.connector import Connector
 if TYPE_CHECKING:
     from notifier.store.sqlite import SqliteStore
 
-__all__ = ["DELIVERY_COLS", "SqliteTransaction", "Work", "in_transaction"]
+__all__ = ["DELIVERY_COLS", "SqliteTransaction", "Work", "in_transaction", "rollback_left_open"]
 
 Work = Callable[[sqlite3.Connection], Any]
 
@@ -36,7 +36,9 @@ DELIVERY_COLS = (
 )
 
 
-def _rollback(c: sqlite3.Connection) -> None:
+def rollback_left_open(c: sqlite3.Connection) -> None:
+    """Roll back the transaction a failed or interrupted caller left open on ``c``, if any:
+    it is not the next caller's to commit (nor a script's: ``executescript`` commits first)."""
     # SQLite may have rolled back by itself already (a full disk, an I/O error); a failed
     # rollback leaves the transaction open, and the next BEGIN rolls it back (see below).
     if c.in_transaction:
@@ -49,7 +51,7 @@ def in_transaction(c: sqlite3.Connection, work: Sequence[Work], *, commit: bool 
 
     On any error the transaction is rolled back: nothing is half-written.
     """
-    _rollback(c)  # whatever an interrupted caller left open is not ours to commit
+    rollback_left_open(c)  # whatever an interrupted caller left open is not ours to commit
     c.execute("BEGIN IMMEDIATE")
     try:
         out = None
@@ -59,7 +61,7 @@ def in_transaction(c: sqlite3.Connection, work: Sequence[Work], *, commit: bool 
             c.execute("COMMIT")
         return out
     except BaseException:
-        _rollback(c)
+        rollback_left_open(c)
         raise
 
 
@@ -122,7 +124,7 @@ class SqliteTransaction(Transaction):
                     w(c)
                 c.execute("COMMIT")
             except BaseException:
-                _rollback(c)
+                rollback_left_open(c)
                 raise
             self._store.after_commit(c)
 
@@ -135,7 +137,7 @@ class SqliteTransaction(Transaction):
     async def rollback(self) -> None:
         self._later.clear()
         if self.begun:
-            await self._store.writer.run(_rollback, quick=self.quick)
+            await self._store.writer.run(rollback_left_open, quick=self.quick)
 
     def connector(self) -> Connector:
         from notifier.store.sqlite_connector import SqliteConnector

@@ -28,6 +28,8 @@ import threading
 import time
 from pathlib import Path
 
+from notifier.store.sqlite_tx import rollback_left_open
+
 __all__ = ["JOURNAL_SIZE_LIMIT", "RESTART_ABOVE", "VACUUM_STEP", "Checkpointer", "existing_file", "scrub",
            "vacuum_step"]
 
@@ -140,16 +142,6 @@ class Checkpointer:
 VACUUM_STEP = 1000
 
 
-def _no_open_transaction(conn: sqlite3.Connection) -> None:
-    """Roll back what an interrupted caller left open: ``executescript`` would commit it first.
-
-    (Python's sqlite3 commits a pending transaction before a script, and the steps below
-    run as scripts; a write left half done is not theirs to commit.)
-    """
-    if conn.in_transaction:
-        conn.execute("ROLLBACK")
-
-
 def vacuum_step(conn: sqlite3.Connection, pages: int = VACUUM_STEP) -> int:
     """Give up to ``pages`` free pages back to the file system; how many free pages are left.
 
@@ -158,7 +150,7 @@ def vacuum_step(conn: sqlite3.Connection, pages: int = VACUUM_STEP) -> int:
     """
     # Run to completion by sqlite3_exec: through execute(), Python steps the statement once
     # and it frees a single page (it returns no row to fetch).
-    _no_open_transaction(conn)
+    rollback_left_open(conn)  # a script would commit a write left half done first
     conn.executescript(f"PRAGMA incremental_vacuum({int(pages)});")
     return int(conn.execute("PRAGMA freelist_count").fetchone()[0])
 
@@ -174,7 +166,7 @@ def scrub(conn: sqlite3.Connection, timeout: float = 10.0) -> bool:
     """
     # Run to completion by sqlite3_exec: through execute(), Python steps the statement once
     # and it frees a single page (it returns no row to fetch).
-    _no_open_transaction(conn)
+    rollback_left_open(conn)  # a script would commit a write left half done first
     conn.executescript("PRAGMA incremental_vacuum;")
     deadline = time.monotonic() + timeout
     while True:
