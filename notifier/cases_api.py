@@ -88,15 +88,16 @@ def case_router(get_service: Any) -> APIRouter:
         try:
             body = ActionBody.model_validate_json(raw) if raw.strip() else ActionBody()
         except ValidationError as exc:
-            if any(e["type"] == "json_invalid" for e in exc.errors(include_url=False)):
+            errors = exc.errors(include_url=False)
+            if errors[0]["type"] == "json_invalid":  # the only error then: nothing else was read
                 # Not JSON at all: a 400, as /v1/events answers, not a field at fault.
-                where = exc.errors(include_url=False)[0]["msg"].removeprefix("Invalid JSON: ")
+                where = errors[0]["msg"].removeprefix("Invalid JSON: ")
                 return error_response(400, f"invalid JSON: {where}; send a JSON object such as"
                                            ' {"by": "marie"} (Content-Type: application/json)')
             return error_response(422, "invalid action", details=[
                 {"path": ".".join(str(x) for x in e["loc"]) or "body",
                  "message": "unknown field" if e["type"] == "extra_forbidden" else e["msg"]}
-                for e in exc.errors(include_url=False)])
+                for e in errors])
         who = principal(request)
         by = body.by or (who.name if who is not None else None)
         if by is None:
