@@ -74,6 +74,13 @@ def serve(processes: Processes, config: Path, db: str) -> tuple[subprocess.Popen
     return proc, port
 
 
+def serve_webhook(processes: Processes, tmp_path: Path, sink: Sink, db: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """:func:`serve` with a webhook channel to ``sink`` (no dedup window) and its store at ``db``."""
+    config = tmp_path / "channels.yaml"
+    config.write_text(webhook_config(sink.url, dedup="{window: 0s}"))
+    return serve(processes, config, f"sqlite:///{db}")
+
+
 async def wait_until_sent(http: httpx.AsyncClient, ids: set[str], sink: Sink, timeout: float = 60) -> None:
     """Wait until every event of ``ids`` reached the sink and is recorded as sent."""
     deadline = time.monotonic() + timeout
@@ -146,10 +153,8 @@ def hold_write_lock(db: Path, seconds: float) -> subprocess.Popen[str]:
 async def test_a_write_lock_held_by_another_process_does_not_freeze_the_api(
         tmp_path: Path, processes: Processes) -> None:
     with Sink() as sink:
-        config = tmp_path / "channels.yaml"
-        config.write_text(webhook_config(sink.url, dedup="{window: 0s}"))
         db = tmp_path / "notifier.db"
-        proc, port = serve(processes, config, f"sqlite:///{db}")
+        proc, port = serve_webhook(processes, tmp_path, sink, db)
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
             assert (await http.post("/v1/events", json=batch("before", 3))).status_code == 202
             await wait_until_sent(http, {e["id"] for e in batch("before", 3)}, sink)
@@ -208,9 +213,7 @@ def turn_read_only(disk: Path) -> None:
 async def test_a_filesystem_turned_read_only_answers_503_and_reads_still_work(
         tmp_path: Path, processes: Processes) -> None:
     with ext4_on_loop(tmp_path / "disk", tmp_path / "disk.img") as disk, Sink() as sink:
-        config = tmp_path / "channels.yaml"
-        config.write_text(webhook_config(sink.url, dedup="{window: 0s}"))
-        proc, port = serve(processes, config, f"sqlite:///{disk}/notifier.db")
+        proc, port = serve_webhook(processes, tmp_path, sink, disk / "notifier.db")
         try:
             async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as http:
                 assert (await http.post("/v1/events", json=batch("before", 3))).status_code == 202
@@ -247,10 +250,8 @@ while True:
 async def test_a_sigterm_during_accepts_that_wait_for_a_lock_keeps_every_202(
         tmp_path: Path, processes: Processes) -> None:
     with Sink() as sink:
-        config = tmp_path / "channels.yaml"
-        config.write_text(webhook_config(sink.url, dedup="{window: 0s}"))
         db = tmp_path / "notifier.db"
-        proc, port = serve(processes, config, f"sqlite:///{db}")
+        proc, port = serve_webhook(processes, tmp_path, sink, db)
         holder = subprocess.Popen([sys.executable, "-c", FLICKERING_LOCK, str(db)], stdout=subprocess.PIPE, text=True)
         answers: dict[str, int | None] = {}  # batch -> status (None: no answer, the server went away)
         try:
