@@ -221,12 +221,10 @@ def timeline(sink: int, since: float, step: float = 0.2) -> str:
     return " ".join(str(c) for c in counts)
 
 
-async def timed(url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeout: float,
-                pids: Callable[[], list[int]]) -> tuple[float, float, float, float, dict[str, float], float]:
-    """Seconds from the first post of ``bodies`` until the sink got ``n`` more requests, the
-    peak PSS of ``pids()`` meanwhile (MB), the CPU seconds they spent meanwhile, of those
-    the first process's, the same by kind of thread (:func:`thread_cpu`), and the seconds
-    until the last post was answered."""
+async def timed(name: str, url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeout: float,
+                pids: Callable[[], list[int]]) -> Run:
+    """``name``'s run: ``bodies`` posted to ``url``, timed until the sink got ``n`` more
+    requests, with what ``pids()`` spent meanwhile (see :class:`Run`)."""
     before = received(sink)
     done = asyncio.Event()
     sampling = asyncio.create_task(peak_pss(pids, done))
@@ -243,7 +241,8 @@ async def timed(url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeo
     finally:
         done.set()
     threads = {kind: spent - threads0[kind] for kind, spent in thread_cpu(pids()).items()}
-    return seconds, await sampling, cpu_seconds(pids()) - cpu0, cpu_seconds([first]) - first0, threads, posted
+    return Run(name, seconds, n, peak_rss_mb(pids()), await sampling, cpu_seconds(pids()) - cpu0,
+               cpu_seconds([first]) - first0, threads, posted)
 
 
 async def warm_up(url: str, body: bytes, ok: int, sink: int) -> None:
@@ -279,8 +278,7 @@ async def run_alertmanager(work: Path, sink: int, n: int, batch: int, timeout: f
         now = datetime.now(UTC)
         await warm_up(url, orjson.dumps([alert(0, "am-warm", now)]), 200, sink)
         bodies = [orjson.dumps([alert(i, "am", now) for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
-        seconds, pss, cpu, first, _, posted = await timed(url, bodies, 200, sink, n, timeout, lambda: [proc.pid])
-        return Run("Alertmanager", seconds, n, peak_rss_mb([proc.pid]), pss, cpu, first, posted=posted)
+        return await timed("Alertmanager", url, bodies, 200, sink, n, timeout, lambda: [proc.pid])
     finally:
         proc.terminate()
         proc.wait(30)
@@ -305,10 +303,8 @@ async def run_notifier(work: Path, sink: int, n: int, batch: int, timeout: float
         url = f"http://127.0.0.1:{port}/v1/events"
         await warm_up(url, orjson.dumps([event(0, "nt-warm")]), 202, sink)
         bodies = [orjson.dumps([event(i, "nt") for i in range(s, min(n, s + batch))]) for s in range(0, n, batch)]
-        seconds, pss, cpu, first, threads, posted = await timed(url, bodies, 202, sink, n, timeout,
-                                                       lambda: [proc.pid, *children_of(proc.pid)])
-        return Run("notifier", seconds, n, peak_rss_mb([proc.pid, *children_of(proc.pid)]), pss, cpu, first,
-                   threads, posted)
+        return await timed("notifier", url, bodies, 202, sink, n, timeout,
+                           lambda: [proc.pid, *children_of(proc.pid)])
     finally:
         proc.terminate()
         proc.wait(60)
