@@ -62,7 +62,7 @@ def _busy(us: float) -> None:
         pass
 
 
-async def _drive(n: int, conc: int, post: Callable[[], Awaitable[int]]) -> tuple[float, float]:
+async def drive(n: int, conc: int, post: Callable[[], Awaitable[int]]) -> tuple[float, float]:
     """(POSTs/s, µs of this process's CPU per POST) of ``n`` POSTs, ``conc`` at a time."""
     left = n
 
@@ -86,7 +86,7 @@ async def with_httpx(url: str, n: int, conc: int) -> tuple[float, float]:
     async with httpx.AsyncClient(limits=limits, timeout=10) as client:
         async def post() -> int:
             return (await client.post(url, content=BODY, headers=HEADERS)).status_code
-        return await _drive(n, conc, post)
+        return await drive(n, conc, post)
 
 
 async def with_httpx_over_aiohttp(url: str, n: int, conc: int) -> tuple[float, float]:
@@ -94,7 +94,7 @@ async def with_httpx_over_aiohttp(url: str, n: int, conc: int) -> tuple[float, f
     async with httpx.AsyncClient(transport=AiohttpTransport(limits=limits), timeout=10) as client:
         async def post() -> int:
             return (await client.post(url, content=BODY, headers=HEADERS)).status_code
-        return await _drive(n, conc, post)
+        return await drive(n, conc, post)
 
 
 async def with_aiohttp(url: str, n: int, conc: int) -> tuple[float, float]:
@@ -104,7 +104,7 @@ async def with_aiohttp(url: str, n: int, conc: int) -> tuple[float, float]:
             async with session.post(url, data=BODY, headers=HEADERS) as response:
                 await response.read()
                 return response.status
-        return await _drive(n, conc, post)
+        return await drive(n, conc, post)
 
 
 async def with_channel_client(url: str, n: int, conc: int) -> tuple[float, float]:
@@ -114,7 +114,7 @@ async def with_channel_client(url: str, n: int, conc: int) -> tuple[float, float
     try:
         async def post() -> int:
             return (await client.post(url, content=BODY, headers=HEADERS)).status_code
-        return await _drive(n, conc, post)
+        return await drive(n, conc, post)
     finally:
         await client.aclose()
 
@@ -128,7 +128,7 @@ async def with_pyreqwest(url: str, n: int, conc: int) -> tuple[float, float]:
             response = await client.post(url).body_bytes(BODY).headers(HEADERS).build().send()
             await response.bytes()
             return response.status
-        return await _drive(n, conc, post)
+        return await drive(n, conc, post)
 
 
 async def with_rnet(url: str, n: int, conc: int) -> tuple[float, float]:
@@ -141,7 +141,7 @@ async def with_rnet(url: str, n: int, conc: int) -> tuple[float, float]:
         response = await client.post(url, body=BODY, headers=HEADERS)
         await response.bytes()
         return int(response.status)
-    return await _drive(n, conc, post)
+    return await drive(n, conc, post)
 
 
 CLIENTS: dict[str, Poster] = {

@@ -55,9 +55,6 @@ from tests.sink import free_port  # noqa: E402
 #: The parts, and what a unit of each is.
 PARTS = {"accept": "event accepted", "delivery": "event delivered", "client": "POST (notifier's client)",
          "pyreqwest": "POST (pyreqwest's own calls)"}
-BODY = (b'{"event":{"kind":"support_request","id":"bench","site":"bench.example.com",'
-        b'"message":"Bonjour, je voudrais parler \xc3\xa0 un conseiller"},"delivery_id":"x"}')
-HEADERS = {"Content-Type": "application/json", "Idempotency-Key": "x"}
 
 
 async def _accept_and_deliver(part: str, n: int, sink: int) -> None:
@@ -100,6 +97,7 @@ async def _post(part: str, n: int, sink: int, concurrency: int = 16) -> None:
     """The child's work: ``n`` POSTs to the sink, ``concurrency`` at a time, after one per lane."""
     from pyreqwest.client import ClientBuilder
 
+    from bench.http_clients import BODY, HEADERS, drive
     from notifier.channels.http_client import HttpClient
 
     url = f"http://127.0.0.1:{sink}/hook"
@@ -113,17 +111,9 @@ async def _post(part: str, n: int, sink: int, concurrency: int = 16) -> None:
         await answer.bytes()
         return answer.status
 
-    left = n
-
-    async def lane() -> None:
-        nonlocal left
-        while left > 0:
-            left -= 1
-            if await post() != 200:
-                raise RuntimeError("the sink did not answer 200")
-
     await asyncio.gather(*(post() for _ in range(concurrency)))  # connections opened, in both runs
-    await asyncio.gather(*(lane() for _ in range(concurrency)))
+    if n:  # the lanes of bench/http_clients.py (its timing unused)
+        await drive(n, concurrency, post)
     await ours.aclose()
     await theirs.close()
 
