@@ -32,7 +32,7 @@ from notifier.auth import ENV_TOKEN, Authenticator, signature_problem
 from notifier.browser import BrowserAccess, add_docs
 from notifier.config.cors import CorsConfig
 from notifier.config.errors import format_path
-from notifier.core.events import LIMITS, MAX_BATCH, NUL_FREE, Event, addressable
+from notifier.core.events import LIMITS, MAX_BATCH, NUL_FREE, Event, addressable, received_json
 from notifier.health import due_age, judge, stuck_after_from_env
 from notifier.http_guard import read_body
 from notifier.openapi import document
@@ -235,12 +235,14 @@ def create_app(service: Service, *, run_worker: bool = True, manage: bool = True
         # A body without an escaped NUL holds none (JSON strings cannot carry it raw): the
         # events need not be searched for one, each on its own (see Event._tool_arguments).
         context = {NUL_FREE: True} if b"\\u0000" not in raw else None
-        try:
-            events = _many.validate_python(data, context=context) if batch else \
-                [_one.validate_python(data, context=context)]
-        except ValidationError as exc:
-            return error_response(422, "invalid event" + (" in batch: nothing was stored" if batch else ""),
-                                  validation_details(exc, batch=batch))
+        events = received_json(raw, batch=batch)  # the common body, without building its dicts
+        if events is None:
+            try:
+                events = _many.validate_python(data, context=context) if batch else \
+                    [_one.validate_python(data, context=context)]
+            except ValidationError as exc:
+                return error_response(422, "invalid event" + (" in batch: nothing was stored" if batch else ""),
+                                      validation_details(exc, batch=batch))
         if who is not None and who.sites is not None:
             refused = [{"path": f"[{i}].site" if batch else "site", "message":
                         f"token {who.name!r} may not post for site {ev.site!r} (allowed: "
