@@ -26,9 +26,10 @@ from email import message_from_bytes, policy
 from email.message import EmailMessage
 from email.utils import parseaddr
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from aiosmtpd.smtp import SMTP, Envelope, Session
+if TYPE_CHECKING:  # the server itself is loaded when an inbox starts: the CLI's parser imports this module
+    from aiosmtpd.smtp import SMTP, Envelope, Session
 
 __all__ = ["DEFAULT_DIR", "Captured", "Inbox", "add_arguments", "captured", "configured_zone", "run"]
 
@@ -86,6 +87,8 @@ class Inbox:
 
     async def start(self) -> None:
         """Create the directory and start listening."""
+        from aiosmtpd.smtp import SMTP
+
         self.directory.mkdir(parents=True, exist_ok=True)
         keeper = _Keeper(self.directory)
         loop = asyncio.get_running_loop()

@@ -22,6 +22,7 @@ from notifier import metrics
 from notifier.action_links import links_for
 from notifier.channels import ChannelContext, build_channel
 from notifier.channels.channel_set import ChannelSet
+from notifier.channels.slack_config import socket_mode_channels
 from notifier.config.errors import ConfigError
 from notifier.config.loader import load_config
 from notifier.config.models import ChannelConfig, Config
@@ -179,11 +180,11 @@ class Service:
     def _follow_sockets(self) -> None:
         """Slack clicks over Socket Mode (no public URL needed), beside the worker: its
         connections follow the configuration, started by the first reload that asks for one."""
-        from notifier.slack_socket import SlackSockets, wants_sockets
-
         if self.sockets is not None:
             self.sockets.follow()
-        elif wants_sockets(self) and not self._stop.is_set():
+        elif socket_mode_channels(self.config.channels.values()) and not self._stop.is_set():
+            from notifier.slack_socket import SlackSockets  # Slack's client only where a channel asks for it
+
             self.sockets = SlackSockets(self)
             self._tasks.append(asyncio.create_task(self.sockets.run(self._stop)))
 

@@ -28,13 +28,13 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from notifier.channels.slack_config import SlackChannel
+from notifier.channels.slack_config import SlackChannel, socket_mode_channels
 from notifier.slack_interactions import interactions_for
 
 if TYPE_CHECKING:
     from notifier.service import Service
 
-__all__ = ["SlackSockets", "wants_sockets"]
+__all__ = ["SlackSockets"]
 
 log = structlog.get_logger("notifier.slack")
 
@@ -45,16 +45,7 @@ _SDK_LOG.setLevel(logging.WARNING)
 
 def _socket_channels(service: Service) -> dict[str, SlackChannel]:
     """One channel per app-level token (the first that names it): its base URL is used."""
-    out: dict[str, SlackChannel] = {}
-    for ch in service.config.channels.values():
-        if isinstance(ch, SlackChannel) and ch.socket_mode and ch.app_token and ch.app_token not in out:
-            out[ch.app_token] = ch
-    return out
-
-
-def wants_sockets(service: Service) -> bool:
-    """Whether a Slack channel of the configuration receives its clicks over Socket Mode."""
-    return bool(_socket_channels(service))
+    return socket_mode_channels(service.config.channels.values())
 
 
 @dataclass

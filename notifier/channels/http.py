@@ -10,12 +10,11 @@ import email.utils
 import re
 import socket
 import ssl
+import sys
 import time
 from collections.abc import Iterable
 from http import HTTPStatus
 from typing import Any
-
-import aiohttp
 
 from notifier.channels.base import SendResult, permanent, retryable, sent
 from notifier.channels.http_client import HttpClient, Response, TransportError
@@ -165,6 +164,14 @@ _CLOSED_WORDS = ("Server disconnected", "connection closed before message comple
                  "Broken pipe", "end of file before message length reached", "IncompleteMessage")
 
 
+def _aiohttp_errors(*names: str) -> tuple[type[BaseException], ...]:
+    """aiohttp's exception classes ``names``, if aiohttp is loaded (Slack's client sends with
+    it); none otherwise, as none of them can have been raised. The other channels send with
+    pyreqwest: a worker without Slack need not hold aiohttp in memory (about 20 MB)."""
+    aiohttp = sys.modules.get("aiohttp")
+    return tuple(getattr(aiohttp, name) for name in names) if aiohttp is not None else ()
+
+
 def network_problem(exc: BaseException, host: str, port: int | None,
                     ca_hint: str = "set `ca_file` for a private CA") -> tuple[str, str]:
     """What went wrong reaching ``host:port``, in plain words, and a metric label.
@@ -199,12 +206,14 @@ def network_problem(exc: BaseException, host: str, port: int | None,
                 "connection"
     # Before timeouts: a dropped connection can surface inside a timeout error.
     for e in chain:
-        if isinstance(e, ConnectionResetError | BrokenPipeError | aiohttp.ServerDisconnectedError |
-                      aiohttp.ClientPayloadError) or any(w in text for w in _CLOSED_WORDS):
+        if isinstance(e, (ConnectionResetError, BrokenPipeError,
+                          *_aiohttp_errors("ServerDisconnectedError", "ClientPayloadError"))) \
+                or any(w in text for w in _CLOSED_WORDS):
             return f"{where}: the server closed the connection unexpectedly", "connection"
     for e in chain:
         if isinstance(e, TimeoutError | socket.timeout):
-            phase = "connecting" if isinstance(e, aiohttp.ConnectionTimeoutError) or "connect" in str(e).lower() \
+            phase = "connecting" if isinstance(e, _aiohttp_errors("ConnectionTimeoutError")) \
+                or "connect" in str(e).lower() \
                 else "waiting for an answer"
             return f"{where}: timed out {phase}", "timeout"
     for e in chain:

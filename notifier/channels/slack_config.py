@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -10,7 +11,7 @@ from pydantic import Field, model_validator
 
 from notifier.config.common import ChannelSettings
 
-__all__ = ["SlackChannel", "answers_to_slack"]
+__all__ = ["SlackChannel", "answers_to_slack", "socket_mode_channels"]
 
 _SLACK_ID = re.compile(r"^[UWS][A-Z0-9]{2,}$")
 
@@ -52,6 +53,20 @@ class SlackChannel(ChannelSettings):
     def interactive(self) -> bool:
         """Whether clicks reach notifier (Request URL or Socket Mode): alerts then carry buttons."""
         return bool(self.token and (self.signing_secret or self.socket_mode))
+
+
+def socket_mode_channels(channels: Iterable[object]) -> dict[str, SlackChannel]:
+    """The Slack channels among ``channels`` that receive their clicks over Socket Mode, one per
+    app-level token (the first that names it), by token.
+
+    Here, beside the settings, so that a process can tell whether it needs Slack's Socket Mode
+    client before it loads it (with aiohttp and the API's app, some 50 MB per process).
+    """
+    out: dict[str, SlackChannel] = {}
+    for ch in channels:
+        if isinstance(ch, SlackChannel) and ch.socket_mode and ch.app_token and ch.app_token not in out:
+            out[ch.app_token] = ch
+    return out
 
 
 def answers_to_slack(response_url: str, base_url: str) -> bool:
