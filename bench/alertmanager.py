@@ -21,6 +21,8 @@ Each contender is started and warmed up first: one alert (one event) posted and 
 before the clock starts, so neither run counts its own start (notifier's worker processes
 start beside its API). ``--rounds R`` runs the two R times, each first in every other round;
 medians are reported, and each round's own ratio.
+
+``--states`` says what each of notifier's processes waited for (see :func:`sample_states`).
 """
 
 from __future__ import annotations
@@ -34,7 +36,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -52,6 +56,8 @@ from tests.sink import free_port  # noqa: E402
 ALERTMANAGER = "prometheus-alertmanager"
 #: ``--timeline``: print each run's deliveries per 200 ms (see :func:`timeline`).
 TIMELINE = False
+#: ``--states``: print what notifier's processes waited for (see :func:`sample_states`).
+STATES = False
 
 AM_CONFIG = """
 route:
@@ -221,6 +227,42 @@ def timeline(sink: int, since: float, step: float = 0.2) -> str:
     return " ".join(str(c) for c in counts)
 
 
+def sample_states(pids: list[int], done: threading.Event, into: dict[int, Counter[str]]) -> None:
+    """Every 3 ms until ``done``, what each process of ``pids`` is doing, counted in ``into``
+    by process: its main thread (the event loop) ``running`` (or waiting for a core), or
+    ``waiting on its loop`` (asleep in ``epoll_wait``: nothing to do until a send's answer,
+    a commit or a timer); and whether any of its threads is ``waiting for the write lock``
+    (asleep in ``nanosleep``: SQLite's busy handler retrying while another process holds
+    the database's one write lock). Read from ``/proc/PID/task/TID/stat`` and ``wchan``.
+    """
+    while not done.wait(0.003):
+        for pid in pids:
+            seen = into.setdefault(pid, Counter())
+            with contextlib.suppress(OSError):  # a process or thread gone meanwhile
+                for task in os.listdir(f"/proc/{pid}/task"):
+                    stat = Path(f"/proc/{pid}/task/{task}/stat").read_text()
+                    state = stat[stat.rindex(")") + 2]
+                    where = "" if state == "R" else Path(f"/proc/{pid}/task/{task}/wchan").read_text()
+                    if int(task) == pid:
+                        seen["samples"] += 1
+                        seen["running" if state == "R" else "waiting on its loop" if "epoll" in where
+                             else "asleep elsewhere"] += 1
+                    elif "nanosleep" in where:
+                        seen["waiting for the write lock"] += 1
+
+
+def states_line(pids: list[int], seen: dict[int, Counter[str]]) -> str:
+    """:func:`sample_states`' counts as shares of the samples, a process a line."""
+    lines = []
+    for i, pid in enumerate(pids):
+        counts = seen.get(pid, Counter())
+        total = max(1, counts["samples"])
+        parts = ", ".join(f"{what} {100 * counts[what] / total:.0f}%" for what in
+                          ("running", "waiting on its loop", "asleep elsewhere", "waiting for the write lock"))
+        lines.append(f"    {'serve' if i == 0 else 'worker process'} {pid}: {parts}")
+    return "\n".join(lines)
+
+
 async def timed(name: str, url: str, bodies: list[bytes], ok: int, sink: int, n: int, timeout: float,
                 pids: Callable[[], list[int]]) -> Run:
     """``name``'s run: ``bodies`` posted to ``url``, timed until the sink got ``n`` more
@@ -231,6 +273,11 @@ async def timed(name: str, url: str, bodies: list[bytes], ok: int, sink: int, n:
     first = pids()[0]
     cpu0, first0, threads0 = cpu_seconds(pids()), cpu_seconds([first]), thread_cpu(pids())
     started, wall = time.perf_counter(), time.time()
+    seen: dict[int, Counter[str]] = {}
+    stopped = threading.Event()
+    sampler = threading.Thread(target=sample_states, args=(pids(), stopped, seen), daemon=True)
+    if STATES and name == "notifier":
+        sampler.start()
     try:
         await post_batches(url, bodies, 4, ok)
         posted = time.perf_counter() - started
@@ -240,6 +287,11 @@ async def timed(name: str, url: str, bodies: list[bytes], ok: int, sink: int, n:
                   f" {timeline(sink, wall)}", flush=True)
     finally:
         done.set()
+        stopped.set()
+    if sampler.is_alive() or seen:
+        sampler.join()
+        print(f"    what notifier's processes did, first post to last delivery:\n{states_line(pids(), seen)}",
+              flush=True)
     threads = {kind: spent - threads0[kind] for kind, spent in thread_cpu(pids()).items()}
     return Run(name, seconds, n, peak_rss_mb(pids()), await sampling, cpu_seconds(pids()) - cpu0,
                cpu_seconds([first]) - first0, threads, posted)
@@ -378,6 +430,8 @@ async def main() -> None:
     parser.add_argument("--rounds", type=int, default=1, help="alternated runs of each (medians reported)")
     parser.add_argument("--timeline", action="store_true",
                         help="print each run's deliveries per 200 ms (alerts: Alertmanager's, events: notifier's)")
+    parser.add_argument("--states", action="store_true",
+                        help="print what notifier's processes waited for, sampled every 3 ms")
     args = parser.parse_args()
     if shutil.which(ALERTMANAGER) is None:
         print(f"{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)", file=sys.stderr)
@@ -386,8 +440,8 @@ async def main() -> None:
     proc = start_sink(sink)
     try:
         wait_up(f"http://127.0.0.1:{sink}/_stats", proc)
-        global TIMELINE
-        TIMELINE = args.timeline
+        global TIMELINE, STATES
+        TIMELINE, STATES = args.timeline, args.states
         rows = await compare(sink, args.events, args.batch, workers=args.workers, rounds=args.rounds)
     finally:
         proc.terminate()
