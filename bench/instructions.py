@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import re
 import shutil
 import subprocess
@@ -62,6 +61,7 @@ async def _accept_and_deliver(part: str, n: int, sink: int) -> None:
     import bench.alertmanager as am
     from notifier.core.events import Event
     from notifier.logs import configure_logging
+    from notifier.server import freeze_startup_heap
     from notifier.service import Service
 
     configure_logging("warning")
@@ -72,6 +72,7 @@ async def _accept_and_deliver(part: str, n: int, sink: int) -> None:
         accepting = Service(work / "channels.yaml", db, inline_store=True)
         await accepting.store.open()
         await accepting.accept([Event.model_validate(am.event(n, "warm"))])  # first calls, in both runs
+        freeze_startup_heap()  # as `notifier serve` does once started (its garbage collector's settings)
         if part == "accept" or part == "delivery":
             for start in range(0, n, 500):
                 await accepting.accept([Event.model_validate(am.event(i, "ir"))
@@ -82,8 +83,7 @@ async def _accept_and_deliver(part: str, n: int, sink: int) -> None:
         worker = Service(work / "channels.yaml", db, inline_store=True)
         await worker.open()
         assert worker.worker is not None
-        gc.collect()
-        gc.freeze()  # as `notifier worker` does once started
+        freeze_startup_heap()  # as `notifier worker` does once started
         try:
             if part == "delivery":
                 stats = await worker.worker.drain(include_retries=False, timeout=3600)
