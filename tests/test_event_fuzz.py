@@ -322,3 +322,75 @@ def test_a_tool_written_with_escapes_goes_the_usual_way(harness: Harness) -> Non
             assert received_json(b"[" + body + b"]", batch=True) is None
             harness.check(body)  # accepted, delivered to the webhook, rendered by every channel
     assert harness.accepted == 4
+
+
+#: Bodies the generated ones rarely hold, which the quick validation takes: each must give
+#: the usual way's events (a duplicate key's last value, as orjson reads it, whatever the
+#: object's size; a number or a string where JSON has no other way to say it).
+TAKEN_QUICKLY = [
+    # A duplicate key: the last one wins, in a small object and in one of more than 16 keys.
+    b'{"kind":"message","user":{"name":"Zo\\u00e9","consent":true,"consent":false}}',
+    b'{"kind":"message","user":{"consent":"maybe","consent":true}}',
+    b'{"kind":"message","message":1,"message":"ok"}',
+    b'{"kind":"feedback","rating":9,"rating":3}',
+    b'{"kind":"message","labels":{"a":"1","b":"2","a":"3"}}',
+    b'{' + b",".join(b'"site":"s%d"' % i for i in range(20)) + b',"kind":"message","user":null,"user":{"name":"a"}}',
+    b'{"kind":"message","labels":{' + b",".join(b'"k%d":"v%d"' % (i % 50, i) for i in range(60)) + b"}}",
+    # Keys and values written with escapes; characters beyond the BMP, counted as one each.
+    b'{"\\u006bind":"\\u006d\\u0065ssage","role":"\\u0075ser","message":"\\ud83d\\ude00\\u2028\\uffff\\/\\"\\\\"}',
+    b'{"kind":"message","conversation_id":"' + b"\\ud83d\\ude00" * 200 + b'"}',
+    b'{"kind":"message","labels":{"' + "😀".encode() * 100 + b'":"x"}}',
+    '{"kind":"support_request","user":{"email":"jörg@bücher.de","phone":"\u0661\u0662\u200b","consent":true}}'.encode(),
+    # Whole numbers and booleans as JSON may write them.
+    b'{"kind":"feedback","rating":5.0}',
+    b'{"kind":"feedback","rating":4.9999999999999999999}',
+    b'{"kind":"feedback","rating":1e0}',
+    b'{"kind":"message","user":{"consent":1.0000000000000000001}}',
+    b'{"kind":"message","user":{"consent":"yes"}}',
+    b'{"kind":"message","user":{"consent":-0.0}}',
+    # Times as numbers (seconds, milliseconds), as digits in a string, with escapes.
+    b'{"kind":"message","occurred_at":1700000000.123456789}',
+    b'{"kind":"message","occurred_at":1700000000123.4567}',
+    b'{"kind":"message","occurred_at":"1700000000.5"}',
+    b'{"kind":"message","occurred_at":"2024\\u002d01-01t00:00:00.1234567891z"}',
+    b'{"kind":"message","transcript":[{"role":"user","text":"x","text":"y","at":17e8}]}',
+    # A tool written with escapes but null, and whitespace around it all.
+    b' \t\r\n{"kind":"message","\\u0074ool":null} \n',
+    b'[{"kind":"message"},{"kind":"feedback","rating":3},{"kind":"support_request","rating":null}]',
+]
+
+#: Bodies both ways refuse (the quick one leaves them to the usual one, for its errors).
+REFUSED = [
+    b'{"kind":"message","message":"ok","message":1}',
+    b'{"kind":"feedback","rating":null,"rating":9}',
+    b'{"kind":"feedback","rating":5,"kind":"message"}',
+    b'{"kind":"message","user":{"consent":true,"consent":2}}',
+    b'{"kind":"feedback","rating":123456789012345678901234567890}',
+    b'{"kind":"feedback","rating":-0}',
+    b'{"kind":"feedback","rating":true}',
+    b'{"kind":"message","occurred_at":99999999999999999999999}',
+    b'{"kind":"message","occurred_at":true}',
+    b'{"kind":"message","occurred_at":"2024-01-01T23:59:60Z"}',
+    b'{"kind":"message","conversation_id":"' + b"\\ud83d\\ude00" * 201 + b'"}',
+    b'{"kind":"message","id":"\\u002e"}',
+    b'[{"kind":"message"},{"kind":"message","role":"system"}]',
+]
+
+
+def test_bodies_the_quick_validation_takes_give_the_usual_events(harness: Harness) -> None:
+    for body in TAKEN_QUICKLY:
+        batch = body.lstrip().startswith(b"[")
+        assert received_json(body, batch=batch) is not None, body
+        same_either_way(body)
+        if not batch:  # the harness reads one event's answer
+            harness.check(body)
+    for body in REFUSED:
+        assert received_json(body, batch=body.startswith(b"[")) is None, body
+        with pytest.raises(ValueError):
+            data = orjson.loads(body)
+            if isinstance(data, list):
+                _MANY.validate_python(data, context={NUL_FREE: True})
+            else:
+                Event.model_validate(data, context={NUL_FREE: True})
+        harness.check(body)
+    assert harness.accepted == len(TAKEN_QUICKLY) - 1 and harness.refused == len(REFUSED)
