@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 
 from notifier.core.events import Event
+from notifier.inbox import captured
 from tests.conftest import ServiceFactory, webhook_config
 from tests.sink import Sink
 
@@ -82,3 +83,25 @@ async def test_a_file_that_is_not_utf8_is_refused_with_its_line(make_service: Se
     problems = await service.reload()
     assert problems and "not UTF-8 text (byte 0xe9)" in problems[0], problems
     assert service.config is config
+
+
+async def test_a_reload_that_adds_email_without_smtp_starts_the_capture_inbox(make_service: ServiceFactory,
+                                                                              sink: Sink, tmp_path: Path) -> None:
+    # Started with webhooks only, the service has no inbox (nor its SMTP server loaded): an
+    # email channel without `smtp` added later must still deliver, to the capture inbox.
+    service = await make_service(webhook_config(sink.url))
+    assert service.inbox is None
+    mail = '  mail: {type: email, to: ["support@example.com"]}\n'
+    routes = """
+      - name: handoff
+        match: {kinds: [support_request]}
+        to: [hook, mail]
+    """
+    (tmp_path / "channels.yaml").write_text(webhook_config(sink.url, extra=mail, routes=routes), encoding="utf-8")
+    assert await service.reload() == []
+    assert service.inbox is not None
+    await service.accept([_event("by-mail")])
+    assert (await service.worker.drain()).sent == 2  # type: ignore[union-attr]
+    [kept] = captured(tmp_path / "inbox")
+    assert kept.to == "support@example.com"
+    assert "help" in kept.message().get_body(("plain",)).get_content()  # type: ignore[union-attr]
