@@ -5,6 +5,9 @@ its connection, and clicks go to the channels of the configuration now in use.""
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
+import sys
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -126,3 +129,37 @@ async def test_an_unchanged_token_keeps_its_connection_and_follows_the_new_rules
         assert await actions(live, case_id) == []
         # The same connection all along: the reload did not reconnect it.
         assert socket.opened.count("kept") == 1 and socket.still_open("kept")
+
+
+@pytest.mark.slow
+async def test_a_worker_started_without_slack_connects_when_a_sighup_adds_socket_mode(
+        tmp_path: Path, slack: FakeSlack, socket: FakeSocketMode) -> None:
+    # A worker whose channels have no Slack does not load Slack's client at start
+    # (tests/test_process_imports.py): in a real process, the reload must load it and connect.
+    slack.socket_url = socket.url
+    path = tmp_path / "channels.yaml"
+    hook = '  hook: {type: webhook, url: "http://127.0.0.1:9/hook"}\n'
+    path.write_text("version: 1\ndefaults: {timezone: UTC}\nchannels:\n" + hook
+                    + "routes:\n  - name: handoff\n    match: {kinds: [support_request]}\n    to: [hook]\n",
+                    encoding="utf-8")
+    log = tmp_path / "worker.log"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("NOTIFIER_")}
+    with log.open("wb") as out:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "notifier.cli", "worker", "--config", str(path),
+            "--db", f"sqlite:///{tmp_path / 'n.db'}", "--log-level", "info", env=env, stdout=out, stderr=out)
+    try:
+        await until(lambda: "worker started" in log.read_text() or proc.returncode is not None, 60,
+                    "the worker to start")
+        assert proc.returncode is None, log.read_text()
+        path.write_text(config(slack, socket_mode(slack.app_token)), encoding="utf-8")
+        proc.send_signal(signal.SIGHUP)
+        try:
+            await socket.connected(timeout=30)
+        except TimeoutError:
+            raise AssertionError(f"no Socket Mode connection after the reload:\n{log.read_text()[-3000:]}") from None
+        assert socket.opened == ["test-ticket"]
+    finally:
+        if proc.returncode is None:
+            proc.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(proc.wait(), 30) == 0, log.read_text()
