@@ -182,3 +182,41 @@ async def test_a_webhook_to_a_private_ca_fails_for_good_and_says_how_to_trust_it
     # Doing what it says is enough.
     trusted = await _notifier_test(config, SSL_CERT_FILE=str(ca_file))
     assert trusted["status"] == "sent", trusted
+
+
+async def test_aiohttps_hang_up_and_connect_timeout_are_told_as_such(silent_port: int) -> None:
+    # Slack's client sends with aiohttp, loaded only where a Slack channel is: its errors are
+    # still read for what they are (the server hung up; no connection in time).
+    import aiohttp
+
+    from notifier.channels.http import network_problem
+
+    async def hang_up(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.readuntil(b"\r\n\r\n")
+        writer.close()
+
+    server = await asyncio.start_server(hang_up, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with aiohttp.ClientSession() as session:
+            with pytest.raises(aiohttp.ServerDisconnectedError) as hung_up:
+                await asyncio.wait_for(session.post(f"http://127.0.0.1:{port}/api/chat.postMessage", data=b"{}"), 10)
+    finally:
+        server.close()
+    assert network_problem(hung_up.value, "127.0.0.1", port) == \
+        (f"127.0.0.1:{port}: the server closed the connection unexpectedly", "connection")
+
+    # One connection allowed, held by a request the server never answers: the next one
+    # cannot get a connection within its connect timeout.
+    url = f"http://127.0.0.1:{silent_port}/"
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=1)) as session:
+        held = asyncio.create_task(session.get(url))
+        try:
+            with pytest.raises(aiohttp.ConnectionTimeoutError) as timed_out:
+                await asyncio.wait_for(session.get(url, timeout=aiohttp.ClientTimeout(connect=0.2)), 10)
+        finally:
+            held.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await held
+    assert network_problem(timed_out.value, "127.0.0.1", silent_port) == \
+        (f"127.0.0.1:{silent_port}: timed out connecting", "timeout")
