@@ -23,6 +23,8 @@ start beside its API). ``--rounds R`` runs the two R times, each first in every 
 medians are reported, and each round's own ratio.
 
 ``--states`` says what each of notifier's processes waited for (see :func:`sample_states`).
+Its sampling takes a share of the two cores during notifier's runs only: it slows them
+(by a tenth here), so time rounds without it.
 """
 
 from __future__ import annotations
@@ -431,7 +433,8 @@ async def main() -> None:
     parser.add_argument("--timeline", action="store_true",
                         help="print each run's deliveries per 200 ms (alerts: Alertmanager's, events: notifier's)")
     parser.add_argument("--states", action="store_true",
-                        help="print what notifier's processes waited for, sampled every 3 ms")
+                        help="print what notifier's processes waited for, sampled every 3 ms "
+                             "(the sampling slows notifier's runs: time rounds without it)")
     args = parser.parse_args()
     if shutil.which(ALERTMANAGER) is None:
         print(f"{ALERTMANAGER} is not installed (apt-get install prometheus-alertmanager)", file=sys.stderr)
