@@ -38,7 +38,6 @@ INVALID_PARAMS = -32602
 MAX_BODY = 4 * 1024 * 1024
 
 
-
 @dataclass(frozen=True)
 class Refusal:
     """A JSON-RPC error answered in the SDK's stead: HTTP status, code, the request's id, message."""
@@ -52,7 +51,6 @@ class Refusal:
         """The answer, a JSON-RPC error response."""
         body = {"jsonrpc": "2.0", "id": self.id, "error": {"code": self.code, "message": self.message}}
         return Response(orjson.dumps(body), status_code=self.status, media_type="application/json")
-
 
 
 def problem(raw: bytes) -> Refusal | None:

@@ -28,7 +28,7 @@ from slack_sdk.socket_mode.request import SocketModeRequest
 from slack_sdk.socket_mode.response import SocketModeResponse
 from slack_sdk.web.async_client import AsyncWebClient
 
-from notifier.channels.slack_config import SlackChannel, socket_mode_channels
+from notifier.channels.slack_config import socket_mode_channels
 from notifier.slack_interactions import interactions_for
 
 if TYPE_CHECKING:
@@ -41,11 +41,6 @@ log = structlog.get_logger("notifier.slack")
 # The SDK logs the WebSocket URL (a one-time ticket) and whole envelopes at debug level.
 _SDK_LOG = logging.getLogger("notifier.slack.socket_mode")
 _SDK_LOG.setLevel(logging.WARNING)
-
-
-def _socket_channels(service: Service) -> dict[str, SlackChannel]:
-    """One channel per app-level token (the first that names it): its base URL is used."""
-    return socket_mode_channels(service.config.channels.values())
 
 
 @dataclass
@@ -92,7 +87,8 @@ class SlackSockets:
 
         if self._stopped:
             return
-        wanted = {token: _without_userinfo(ch.base_url) for token, ch in _socket_channels(self.service).items()}
+        wanted = {token: _without_userinfo(ch.base_url)
+                  for token, ch in socket_mode_channels(self.service.config.channels.values()).items()}
         gone = [token for token, socket in self.sockets.items() if wanted.get(token) != socket.base_url]
         for token in gone:
             self._close(self.sockets.pop(token))
