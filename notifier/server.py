@@ -45,9 +45,9 @@ def freeze_startup_heap() -> None:
     A batch of 500 events keeps some ten thousand objects alive while it is accepted or
     delivered. Every 700 allocations the default collected the young generation: it walked
     the batch each time and moved it on to the older generations, whose collections walked
-    it again. At 20,000 most batches are done and freed before a collection comes: the
-    collector's share of a burst fell from about a tenth of the API's CPU to a fiftieth,
-    for a few MB more at the peak (``bench/alertmanager.py``, docs/benchmarks.md).
+    it again. At 20,000 most batches are done and freed before a collection comes: in the
+    Alertmanager comparison's run the collector took 0.3-0.5 s of ``serve``'s CPU per two
+    rounds instead of about 1 s, for a few MB more at the peak (docs/benchmarks.md).
     Reference cycles are still collected, only later.
     """
     gc.collect()

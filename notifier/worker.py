@@ -118,7 +118,7 @@ class Worker(WorkerLanes, WorkerDelivery, WorkerOutcomes):
         # turns a burst needs (with 128 in flight, a worker beside a busy API delivered half
         # as much while the accepts went on; bench/alertmanager.py). With 512 in flight, the
         # worker process still sat idle a fifth of that time: every claim sent and waiting for
-        # its group commit, which waited for the lock. With 1,024, a tenth.
+        # its group commit, which waited for the lock. With 1,024, a tenth to a fifth.
         self.batch = batch
         self.max_in_flight = max_in_flight
         self.max_idle_wait = max_idle_wait
