@@ -277,8 +277,9 @@ async def timed(name: str, url: str, bodies: list[bytes], ok: int, sink: int, n:
     started, wall = time.perf_counter(), time.time()
     seen: dict[int, Counter[str]] = {}
     stopped = threading.Event()
-    sampler = threading.Thread(target=sample_states, args=(pids(), stopped, seen), daemon=True)
+    sampler = None
     if STATES and name == "notifier":
+        sampler = threading.Thread(target=sample_states, args=(pids(), stopped, seen), daemon=True)
         sampler.start()
     try:
         await post_batches(url, bodies, 4, ok)
@@ -290,7 +291,7 @@ async def timed(name: str, url: str, bodies: list[bytes], ok: int, sink: int, n:
     finally:
         done.set()
         stopped.set()
-    if sampler.is_alive() or seen:
+    if sampler is not None:
         sampler.join()
         print(f"    what notifier's processes did, first post to last delivery:\n{states_line(pids(), seen)}",
               flush=True)
