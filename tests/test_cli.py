@@ -19,10 +19,15 @@ EVENT = {"kind": "support_request", "site": "shop.example.com", "conversation_id
          "message": "Je veux parler à un humain", "id": "cli-1"}
 
 
+def with_config(folder: Path, config: str) -> None:
+    """``config`` as ``folder/channels.yaml``, and :data:`EVENT` as ``folder/event.json``."""
+    (folder / "channels.yaml").write_text(config, encoding="utf-8")
+    (folder / "event.json").write_text(json.dumps(EVENT), encoding="utf-8")
+
+
 @pytest.fixture
 def workdir(tmp_path: Path, sink: Sink, monkeypatch: pytest.MonkeyPatch) -> Path:
-    (tmp_path / "channels.yaml").write_text(webhook_config(sink.url), encoding="utf-8")
-    (tmp_path / "event.json").write_text(json.dumps(EVENT), encoding="utf-8")
+    with_config(tmp_path, webhook_config(sink.url))
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("NOTIFIER_DB", f"sqlite:///{tmp_path}/cli.db")
     return tmp_path
@@ -170,14 +175,12 @@ def test_a_templates_directory_overrides_the_built_in_ones(tmp_path: Path, monke
     (tmp_path / "mine" / "apprise").mkdir(parents=True)
     (tmp_path / "mine" / "apprise" / "body.fr.txt").write_text("À traiter : {{ message }} ({{ site }})\n",
                                                              encoding="utf-8")
-    (tmp_path / "channels.yaml").write_text(
-        "version: 1\n"
-        "templates: mine\n"
-        "channels:\n"
-        "  ping: {type: apprise, urls: ['json://127.0.0.1:9/x']}\n"
-        "routes:\n"
-        "  - {name: all, match: {kinds: [support_request]}, to: [ping]}\n", encoding="utf-8")
-    (tmp_path / "event.json").write_text(json.dumps(EVENT), encoding="utf-8")
+    with_config(tmp_path, "version: 1\n"
+                          "templates: mine\n"
+                          "channels:\n"
+                          "  ping: {type: apprise, urls: ['json://127.0.0.1:9/x']}\n"
+                          "routes:\n"
+                          "  - {name: all, match: {kinds: [support_request]}, to: [ping]}\n")
     monkeypatch.chdir(tmp_path)
     assert main(["explain", "event.json", "--render", "--json"]) == 0
     rendered = json.loads(capsys.readouterr().out)["rendered"]["ping"]
@@ -320,13 +323,11 @@ def test_serve_refuses_a_listening_setting_out_of_range_naming_the_flag(
 def test_json_answers_are_json_alone_on_stdout_with_the_log_lines_on_stderr(tmp_path: Path) -> None:
     # `test` starts the capture inbox and `claim` queues follow-ups, each saying so in a log
     # line: in a process with no log set-up they went to stdout, before the JSON.
-    (tmp_path / "channels.yaml").write_text(
-        "version: 1\n"
-        "channels:\n"
-        "  mail: {type: email, to: [support@example.com]}\n"
-        "routes:\n"
-        "  - {name: r, match: {kinds: [support_request]}, to: [mail]}\n", encoding="utf-8")
-    (tmp_path / "event.json").write_text(json.dumps(EVENT), encoding="utf-8")
+    with_config(tmp_path, "version: 1\n"
+                          "channels:\n"
+                          "  mail: {type: email, to: [support@example.com]}\n"
+                          "routes:\n"
+                          "  - {name: r, match: {kinds: [support_request]}, to: [mail]}\n")
     env = {**os.environ, "NOTIFIER_CONFIG": str(tmp_path / "channels.yaml"), "NOTIFIER_DB": f"sqlite:///{tmp_path}/n.db",
            "NOTIFIER_LOG_FORMAT": "console"}
 
